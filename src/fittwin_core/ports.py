@@ -1,0 +1,583 @@
+"""Ports: the protocols FitTwin's services use to reach the outside world.
+
+Adapters in :mod:`fittwin_adapters` implement them; every adapter of a port passes the same
+contract suite (:mod:`fittwin_core.testing.contract`). Ports are small capabilities rather
+than one interface: a store, an object store, a payment gateway, a cipher, a password hasher,
+a clock, an id source, a pricing rule and a webhook sender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
+from uuid import UUID
+
+import attrs
+
+from fittwin_core.domain import (
+    Actor,
+    Address,
+    Avatar,
+    Brand,
+    BrandUser,
+    DataKey,
+    EventLog,
+    FitMap,
+    IdempotencyRecord,
+    Order,
+    OrderItem,
+    PaymentMethod,
+    Product,
+    ProductVariant,
+    Referral,
+    ReferralEvent,
+    RewardLedgerEntry,
+    SizeChart,
+    UserProfile,
+)
+from fittwin_core.domain.rules import redacted
+
+E = TypeVar("E")
+
+# ============================================================================ store
+
+
+Operator = Literal["<", "<=", ">", ">=", "!=", "in", "not in"]
+
+
+@attrs.frozen
+class Compare:
+    """A filter other than equality, for :meth:`Repository.where`."""
+
+    op: Operator
+    value: Any
+
+
+def before(value: Any) -> Compare:
+    """Column ``< value``."""
+    return Compare("<", value)
+
+
+def at_most(value: Any) -> Compare:
+    """Column ``<= value``."""
+    return Compare("<=", value)
+
+
+def after(value: Any) -> Compare:
+    """Column ``> value``."""
+    return Compare(">", value)
+
+
+def at_least(value: Any) -> Compare:
+    """Column ``>= value``."""
+    return Compare(">=", value)
+
+
+def not_equal(value: Any) -> Compare:
+    """Column ``!= value`` (``IS DISTINCT FROM``: ``None`` counts as a value)."""
+    return Compare("!=", value)
+
+
+def one_of(values: Iterable[Any]) -> Compare:
+    """Column ``IN (values)``."""
+    return Compare("in", tuple(values))
+
+
+def none_of(values: Iterable[Any]) -> Compare:
+    """Column ``NOT IN (values)``."""
+    return Compare("not in", tuple(values))
+
+
+Filter = Any
+"""A filter value: a plain value means equality (``None`` means ``IS NULL``), a
+:class:`Compare` anything else."""
+
+
+class ReadRepository(Protocol[E]):
+    """Read access to the rows of one table, as entities."""
+
+    def get(self, key: Any) -> E:
+        """The row with primary key ``key`` (a tuple for composite keys); :class:`NotFound` otherwise."""
+        ...
+
+    def find(self, key: Any) -> E | None:
+        """The row with primary key ``key``, or ``None``."""
+        ...
+
+    def get_many(self, keys: Iterable[Any]) -> list[E]:
+        """The rows with these keys that exist, in the order of ``keys``."""
+        ...
+
+    def where(
+        self, *, order_by: str | Sequence[str] = (), limit: int | None = None, **filters: Filter
+    ) -> list[E]:
+        """Rows matching every filter (``column=value`` or ``column=Compare(...)``).
+
+        ``order_by`` names columns, ``"-column"`` for descending; ties keep no particular order
+        unless broken by another column. Unknown columns raise ``ValueError`` (a programming
+        error, not bad input)."""
+        ...
+
+    def count(self, **filters: Filter) -> int:
+        """How many rows match."""
+        ...
+
+
+class AppendOnlyRepository(ReadRepository[E], Protocol[E]):
+    """Rows that are only ever added (``event_logs``)."""
+
+    def add(self, entity: E) -> None:
+        """Insert a row."""
+        ...
+
+    def add_many(self, entities: Iterable[E]) -> None:
+        """Insert many rows in one go (the bulk path)."""
+        ...
+
+
+class Repository(AppendOnlyRepository[E], Protocol[E]):
+    """Full access to the rows of one table.
+
+    Writes enforce what the database would: :class:`Conflict` for a taken unique key,
+    :class:`NotFound` for a reference to a missing row, :class:`Conflict` for deleting a row
+    still referenced (``ON DELETE RESTRICT``).
+    """
+
+    def lock(self, key: Any) -> E:
+        """Read the row and hold it against concurrent writers until the unit of work ends
+        (``SELECT … FOR UPDATE``). Lock several rows in key order to avoid deadlocks."""
+        ...
+
+    def update(self, entity: E, *, expected: Mapping[str, Any] | None = None) -> None:
+        """Replace the row with ``entity``.
+
+        With ``expected``, this is a compare-and-set: it applies only when the stored row
+        currently holds those column values (``UPDATE … WHERE id = :id AND status = :from``),
+        and raises :class:`Conflict` otherwise. :class:`NotFound` when the row is gone.
+        """
+        ...
+
+    def delete(self, key: Any) -> None:
+        """Delete the row (:class:`NotFound` if missing, :class:`Conflict` if referenced)."""
+        ...
+
+
+class VariantRepository(Repository[ProductVariant], Protocol):
+    """``product_variants`` with guarded stock changes."""
+
+    def adjust_inventory(
+        self, variant_id: UUID, delta: int, *, clamp_at_zero: bool = False
+    ) -> tuple[ProductVariant, int]:
+        """Add ``delta`` (negative to take stock) to the inventory atomically; return the
+        updated variant and the delta actually applied.
+
+        Taking more than there is raises :class:`InsufficientInventory` and changes nothing,
+        unless ``clamp_at_zero`` (backorders): then stock stops at 0 and the applied delta
+        says how much was taken. Inventory never goes negative.
+        """
+        ...
+
+
+@runtime_checkable
+class UnitOfWork(Protocol):
+    """One transaction over the store, with a repository per table.
+
+    Use it as a context manager: nothing is visible to other units of work until
+    :meth:`commit`; leaving the block without committing (or with an exception) rolls back.
+    ``actor`` is recorded on the audit rows the transaction causes.
+    """
+
+    actor: Actor
+    user_profiles: Repository[UserProfile]
+    avatars: Repository[Avatar]
+    brands: Repository[Brand]
+    brand_users: Repository[BrandUser]
+    products: Repository[Product]
+    product_variants: VariantRepository
+    size_charts: Repository[SizeChart]
+    fit_maps: Repository[FitMap]
+    orders: Repository[Order]
+    order_items: Repository[OrderItem]
+    addresses: Repository[Address]
+    payment_methods: Repository[PaymentMethod]
+    referrals: Repository[Referral]
+    referral_events: Repository[ReferralEvent]
+    event_logs: AppendOnlyRepository[EventLog]
+    reward_ledger_entries: Repository[RewardLedgerEntry]
+    data_keys: Repository[DataKey]
+    idempotency_keys: Repository[IdempotencyRecord]
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None:
+        """Make the changes durable and visible; the unit of work can then go on with a new transaction."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard the changes made since the last commit."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A persistence backend (memory, PostgreSQL, ...)."""
+
+    def unit_of_work(self, actor: Actor | None = None) -> UnitOfWork:
+        """A new unit of work acting as ``actor`` (the system when ``None``)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and other resources."""
+        ...
+
+
+@runtime_checkable
+class RawRows(Protocol):
+    """Capability: the rows exactly as the store holds them (used by privacy tests)."""
+
+    def raw_rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of ``table`` as stored, JSON-able."""
+        ...
+
+
+@runtime_checkable
+class EventLogRetention(Protocol):
+    """Capability: dropping old audit records as a whole (partitions on PostgreSQL)."""
+
+    def purge_event_logs(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Remove event log rows created before ``before``; how many went (or would go)."""
+        ...
+
+
+# ============================================================================ clock and ids
+
+
+class Clock(Protocol):
+    """The time, always time-zone aware (UTC)."""
+
+    def now(self) -> datetime:
+        """The current time."""
+        ...
+
+
+class Ids(Protocol):
+    """Fresh identifiers."""
+
+    def new_id(self) -> UUID:
+        """A UUIDv7, later than every id this source returned before."""
+        ...
+
+    def new_rid(self) -> str:
+        """A referral id: 128 random bits, base64url without padding (22 characters)."""
+        ...
+
+    def new_token(self) -> UUID:
+        """An unguessable random token (UUIDv4), e.g. for brand invitations."""
+        ...
+
+
+# ============================================================================ security
+
+
+@attrs.frozen
+class WrappedKey:
+    """A data key as stored: its id, the key-encryption key that wraps it, and the wrapped bytes."""
+
+    key_id: str
+    kek_id: str
+    blob: bytes = attrs.field(repr=redacted)
+
+
+class KeyRing(Protocol):
+    """Key-encryption keys (KEKs): wrap and unwrap data keys. Local for development; a KMS
+    in production is a host's adapter."""
+
+    @property
+    def current_kek_id(self) -> str:
+        """The KEK new data keys are wrapped with."""
+        ...
+
+    def wrap(self, data_key: bytes) -> tuple[str, bytes]:
+        """Wrap ``data_key`` with the current KEK: ``(kek_id, blob)``."""
+        ...
+
+    def unwrap(self, kek_id: str, blob: bytes) -> bytes:
+        """Recover a data key; :class:`AuthenticationFailed` if the blob was tampered with
+        or the KEK is unknown."""
+        ...
+
+
+class FieldCipher(Protocol):
+    """Envelope encryption of single fields with per-owner data keys.
+
+    Ciphertext is a string ``fte1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>``
+    (AES-256-GCM, 96-bit random nonce). The associated data binds it to one table, column and
+    row, so a ciphertext copied elsewhere does not decrypt.
+    """
+
+    def new_data_key(self) -> WrappedKey:
+        """Generate a random data key and return it wrapped under the current KEK."""
+        ...
+
+    def encrypt(self, key: WrappedKey, plaintext: str, *, aad: bytes) -> str:
+        """Seal ``plaintext`` under ``key`` bound to ``aad``."""
+        ...
+
+    def decrypt(self, key: WrappedKey, ciphertext: str, *, aad: bytes) -> str:
+        """Open a sealed value; :class:`AuthenticationFailed` if it was not sealed under
+        ``key`` for ``aad``, or was tampered with."""
+        ...
+
+    def rewrap(self, key: WrappedKey) -> WrappedKey:
+        """The same data key wrapped under the current KEK (rotation; rows stay as they are)."""
+        ...
+
+    def forget(self, key_id: str) -> None:
+        """Drop any cached plaintext of this data key (after crypto-shredding it)."""
+        ...
+
+    def blind_index(self, column: str, value: str) -> str:
+        """A keyed hash for equality search on an encrypted column (lower-case hex),
+        with a key derived per ``column``."""
+        ...
+
+
+def field_aad(table: str, column: str, row_id: object) -> bytes:
+    """The associated data binding a sealed value to its place: table ‖ column ‖ row id."""
+    return b"\x1f".join((table.encode(), column.encode(), str(row_id).encode()))
+
+
+class PasswordHasher(Protocol):
+    """One-way password hashing (argon2id in :mod:`fittwin_adapters.crypto`)."""
+
+    def hash(self, password: str) -> str:
+        """The encoded hash of ``password`` (salted, parameters included)."""
+        ...
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        """Whether ``password`` matches; ``False`` for a mismatch or a malformed hash."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Whether the hash was made with weaker parameters than the current ones."""
+        ...
+
+
+# ============================================================================ objects
+
+
+@attrs.frozen
+class StoredObject:
+    """What the object store knows about a stored object."""
+
+    key: str
+    size: int
+    content_type: str
+    checksum: str
+    """``sha256:<hex>`` of the bytes."""
+
+
+class ObjectStore(Protocol):
+    """Media (avatar meshes, photos) by key. ``region`` picks the bucket or prefix that keeps a
+    user's media in their region; ``None`` uses the default location."""
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        region: str | None = None,
+    ) -> StoredObject:
+        """Store ``data`` under ``key`` (replacing any object there)."""
+        ...
+
+    def get(self, key: str, *, region: str | None = None) -> bytes:
+        """The bytes under ``key``; :class:`NotFound` if there are none."""
+        ...
+
+    def info(self, key: str, *, region: str | None = None) -> StoredObject:
+        """Size, content type and checksum of the object; :class:`NotFound` if absent."""
+        ...
+
+    def exists(self, key: str, *, region: str | None = None) -> bool:
+        """Whether an object is stored under ``key``."""
+        ...
+
+    def delete(self, key: str, *, region: str | None = None) -> None:
+        """Remove the object (no error if it is already gone)."""
+        ...
+
+    def signed_url(self, key: str, *, expires_in: int = 3600, region: str | None = None) -> str:
+        """A time-limited URL to fetch the object (presigned on S3); :class:`ConfigurationError`
+        where the backend cannot sign."""
+        ...
+
+
+# ============================================================================ payments
+
+
+@attrs.frozen
+class PaymentIntent:
+    """A payment at the provider (a Stripe PaymentIntent)."""
+
+    id: str
+    status: str
+    """Stripe's status: ``requires_payment_method``, ``processing``, ``succeeded``, ``canceled``, ..."""
+    amount: int
+    currency: str
+    client_secret: str | None = attrs.field(default=None, repr=redacted)
+
+
+@attrs.frozen
+class Refund:
+    """A refund at the provider."""
+
+    id: str
+    payment_intent_id: str
+    amount: int
+    status: str
+
+
+@attrs.frozen
+class PaymentEvent:
+    """A verified webhook event from the payment provider."""
+
+    id: str
+    type: str
+    """``payment_intent.succeeded``, ``payment_intent.payment_failed``, ``charge.refunded``, ..."""
+    payment_intent_id: str | None
+    amount: int | None = None
+    currency: str | None = None
+
+
+class PaymentGateway(Protocol):
+    """The payment provider: Stripe in production, ``FakePayments`` embedded."""
+
+    def create_payment_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        idempotency_key: str,
+        payment_method: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> PaymentIntent:
+        """Create (or, for a repeated idempotency key, return) a payment for ``amount`` minor units."""
+        ...
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntent:
+        """The payment's current state."""
+        ...
+
+    def cancel_payment_intent(self, payment_intent_id: str, *, idempotency_key: str) -> PaymentIntent:
+        """Cancel a payment that has not succeeded."""
+        ...
+
+    def refund(self, payment_intent_id: str, *, amount: int, idempotency_key: str) -> Refund:
+        """Refund ``amount`` minor units of a succeeded payment."""
+        ...
+
+    def parse_webhook(self, payload: bytes, signature_header: str) -> PaymentEvent:
+        """Verify a webhook's signature and timestamp and return its event;
+        :class:`AuthenticationFailed` for a bad or stale signature, :class:`ValidationError`
+        for a payload that is not an event."""
+        ...
+
+
+# ============================================================================ pricing, webhooks
+
+
+@attrs.frozen(kw_only=True)
+class PriceLine:
+    """One order line as the pricing rules see it."""
+
+    variant_id: UUID
+    product_id: UUID
+    qty: int
+    unit_price_cents: int
+
+
+@attrs.frozen(kw_only=True)
+class Quote:
+    """Tax, shipping and discounts for an order, in minor units of its currency."""
+
+    tax: int = 0
+    shipping: int = 0
+    discounts: int = 0
+
+
+class Pricing(Protocol):
+    """Tax, shipping and discount rules (a host's own; FitTwin ships a flat-rate default)."""
+
+    def quote(
+        self, *, lines: Sequence[PriceLine], currency: str, subtotal: int, shipping_country: str | None
+    ) -> Quote:
+        """Price an order."""
+        ...
+
+
+@attrs.frozen
+class OutgoingWebhook:
+    """A signed webhook, ready for the host to send."""
+
+    url: str
+    event: str
+    payload: bytes
+    headers: Mapping[str, str]
+
+
+class WebhookSender(Protocol):
+    """Delivers signed webhooks to brands. FitTwin signs; the host sends (and retries)."""
+
+    def send(self, webhook: OutgoingWebhook) -> None:
+        """Hand one webhook over for delivery."""
+        ...
+
+
+__all__ = [
+    "AppendOnlyRepository",
+    "Clock",
+    "Compare",
+    "EventLogRetention",
+    "FieldCipher",
+    "Filter",
+    "Ids",
+    "KeyRing",
+    "ObjectStore",
+    "OutgoingWebhook",
+    "PasswordHasher",
+    "PaymentEvent",
+    "PaymentGateway",
+    "PaymentIntent",
+    "PriceLine",
+    "Pricing",
+    "Quote",
+    "RawRows",
+    "ReadRepository",
+    "Refund",
+    "Repository",
+    "Store",
+    "StoredObject",
+    "UnitOfWork",
+    "VariantRepository",
+    "WebhookSender",
+    "WrappedKey",
+    "after",
+    "at_least",
+    "at_most",
+    "before",
+    "field_aad",
+    "none_of",
+    "not_equal",
+    "one_of",
+]

@@ -26,6 +26,7 @@ demo: $(VENV)/.installed-base
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/mypy
 
 test: lint

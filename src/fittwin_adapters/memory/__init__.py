@@ -1,0 +1,1 @@
+"""In-memory adapters: the embedded default store and a fake payment provider."""

@@ -1,0 +1,1 @@
+"""Test support: fixtures that start real services (PostgreSQL databases, moto S3)."""

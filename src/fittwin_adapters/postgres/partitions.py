@@ -1,0 +1,252 @@
+"""Monthly partitions of ``orders`` and ``event_logs``: creating months ahead, relocating rows
+out of the DEFAULT partition, dropping months past retention.
+
+Both tables are partitioned by RANGE on their UUIDv7 ``id``; a month's bounds are the
+smallest UUIDv7s of its first instant and of the next month's
+(:func:`fittwin_core.domain.ids.uuid7_floor`). Partitions are named ``<table>_pYYYY_MM``;
+``<table>_default`` catches ids outside every month.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from uuid import UUID
+
+import attrs
+import sqlalchemy as sa
+
+from fittwin_core.domain.errors import ValidationError
+from fittwin_core.domain.ids import uuid7_floor
+
+PARTITIONED_TABLES = ("orders", "event_logs")
+"""The tables partitioned by month of their id."""
+
+APPEND_ONLY_TRUNCATE_GUARD = "fittwin_append_only_truncate"
+"""Name of the BEFORE TRUNCATE trigger guarding every ``event_logs`` partition (a TRUNCATE
+aimed at a partition directly does not fire the parent's statement triggers)."""
+
+_BOUND = re.compile(r"FOR VALUES FROM \('([0-9a-f-]{36})'\) TO \('([0-9a-f-]{36})'\)")
+_LOCK_KEY = 0x46_54_50_41  # "FTPA": serialises concurrent maintenance runs
+
+
+@attrs.frozen
+class Partition:
+    """One monthly partition and its id bounds (``lower`` inclusive, ``upper`` exclusive)."""
+
+    table: str
+    name: str
+    lower: UUID
+    upper: UUID
+
+
+@attrs.frozen
+class PartitionReport:
+    """What :func:`maintain_partitions` did."""
+
+    created: tuple[str, ...] = ()
+    """Partitions created (current month and the months ahead)."""
+    moved_rows: int = 0
+    """Rows relocated from a DEFAULT partition into a newly created month."""
+    skipped: tuple[str, ...] = ()
+    """Months not created because their rows sit in the DEFAULT partition and this role may
+    not relocate them (it needs ``SET`` on ``session_replication_role``)."""
+    dropped: tuple[str, ...] = ()
+    """Partitions dropped past retention."""
+
+
+def month_start(moment: datetime) -> datetime:
+    """The first instant (UTC) of the month holding ``moment``."""
+    if moment.tzinfo is None:
+        raise ValidationError("now", "must carry a time zone")
+    utc = moment.astimezone(UTC)
+    return datetime(utc.year, utc.month, 1, tzinfo=UTC)
+
+
+def add_months(month: datetime, count: int) -> datetime:
+    """The first instant of the month ``count`` months after ``month`` (negative: before)."""
+    index = month.year * 12 + (month.month - 1) + count
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def partition_name(table: str, month: datetime) -> str:
+    """``orders_p2025_01`` for January 2025."""
+    return f"{table}_p{month.year:04d}_{month.month:02d}"
+
+
+def default_partition(table: str) -> str:
+    """The DEFAULT partition of ``table``."""
+    return f"{table}_default"
+
+
+def month_bounds(month: datetime) -> tuple[UUID, UUID]:
+    """The id range ``[lower, upper)`` of the month starting at ``month``."""
+    return uuid7_floor(month), uuid7_floor(add_months(month, 1))
+
+
+def _quote(conn: sa.Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def list_partitions(conn: sa.Connection, table: str) -> list[Partition]:
+    """The monthly partitions of ``table`` (the DEFAULT one excluded), oldest first."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = CAST(:t AS regclass)"
+        ),
+        {"t": table},
+    ).all()
+    found = []
+    for name, bound in rows:
+        match = _BOUND.fullmatch(bound or "")
+        if match:
+            found.append(Partition(table, name, UUID(match[1]), UUID(match[2])))
+    return sorted(found, key=lambda p: p.lower)
+
+
+def _count(conn: sa.Connection, relation: str, lower: UUID | None = None, upper: UUID | None = None) -> int:
+    sql = f"SELECT count(*) FROM {_quote(conn, relation)}"  # noqa: S608 - catalogued names only
+    params: dict[str, UUID] = {}
+    if lower is not None and upper is not None:
+        sql += " WHERE id >= :lower AND id < :upper"
+        params = {"lower": lower, "upper": upper}
+    return int(conn.execute(sa.text(sql), params).scalar_one())
+
+
+def guard_truncate(conn: sa.Connection, partition: str) -> None:
+    """Refuse TRUNCATE on an ``event_logs`` partition, as on the parent."""
+    conn.execute(
+        sa.text(
+            f"CREATE TRIGGER {APPEND_ONLY_TRUNCATE_GUARD} BEFORE TRUNCATE ON {_quote(conn, partition)} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION fittwin_append_only('event_logs')"
+        )
+    )
+
+
+def _bounds_sql(lower: UUID, upper: UUID) -> str:
+    # UUIDs printed by Python are hex and dashes only: safe to inline (DDL takes no parameters).
+    return f"FROM ('{lower}') TO ('{upper}')"
+
+
+def _create_month(conn: sa.Connection, table: str, month: datetime) -> tuple[bool, int]:
+    """Create one month; ``(created, rows moved)``."""
+    name = partition_name(table, month)
+    lower, upper = month_bounds(month)
+    strays = _count(conn, default_partition(table), lower, upper)
+    qname, qtable = _quote(conn, name), _quote(conn, table)
+    if not strays:
+        conn.execute(
+            sa.text(f"CREATE TABLE {qname} PARTITION OF {qtable} FOR VALUES {_bounds_sql(lower, upper)}")
+        )
+    else:
+        # Relocation, not a change: with replica role no trigger fires (no audit rows, no
+        # append-only refusal, no foreign-key check of rows that only change partition).
+        savepoint = conn.begin_nested()
+        try:
+            conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        except sa.exc.DBAPIError:
+            savepoint.rollback()
+            return False, 0
+        qdefault = _quote(conn, default_partition(table))
+        where = f"id >= '{lower}' AND id < '{upper}'"
+        conn.execute(sa.text(f"CREATE TABLE {qname} (LIKE {qtable} INCLUDING DEFAULTS)"))
+        conn.execute(sa.text(f"INSERT INTO {qname} SELECT * FROM {qdefault} WHERE {where}"))  # noqa: S608
+        conn.execute(sa.text(f"DELETE FROM {qdefault} WHERE {where}"))  # noqa: S608
+        conn.execute(
+            sa.text(f"ALTER TABLE {qtable} ATTACH PARTITION {qname} FOR VALUES {_bounds_sql(lower, upper)}")
+        )
+        conn.execute(sa.text("SET LOCAL session_replication_role = origin"))
+        savepoint.commit()
+    if table == "event_logs":
+        guard_truncate(conn, name)
+    return True, strays
+
+
+def maintain_partitions(
+    conn: sa.Connection,
+    *,
+    ahead_months: int = 3,
+    retain_months: int | None = None,
+    now: datetime | None = None,
+    tables: Iterable[str] = PARTITIONED_TABLES,
+) -> PartitionReport:
+    """Create this month's and the next ``ahead_months`` months' partitions, and drop those
+    past ``retain_months``, in the caller's transaction.
+
+    Rows already in the DEFAULT partition for a month being created are moved into it.
+    Retention drops whole ``event_logs`` months that ended more than ``retain_months`` months
+    before the current month; ``orders`` months past retention are dropped only when empty
+    (orders are purged one by one by the retention job, after they close).
+    """
+    if ahead_months < 0:
+        raise ValidationError("ahead_months", "must not be negative")
+    if retain_months is not None and retain_months < 0:
+        raise ValidationError("retain_months", "must not be negative")
+    current = month_start(now or datetime.now(UTC))
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    created: list[str] = []
+    skipped: list[str] = []
+    dropped: list[str] = []
+    moved = 0
+    for table in tables:
+        existing = {p.name for p in list_partitions(conn, table)}
+        for offset in range(ahead_months + 1):
+            month = add_months(current, offset)
+            name = partition_name(table, month)
+            if name in existing:
+                continue
+            ok, rows = _create_month(conn, table, month)
+            (created if ok else skipped).append(name)
+            moved += rows
+        if retain_months is not None:
+            horizon = uuid7_floor(add_months(current, -retain_months))
+            for part in list_partitions(conn, table):
+                if part.upper > horizon:
+                    continue
+                if table == "event_logs" or not _count(conn, part.name):
+                    drop_partition(conn, part)
+                    dropped.append(part.name)
+    return PartitionReport(tuple(created), moved, tuple(skipped), tuple(dropped))
+
+
+def drop_partition(conn: sa.Connection, part: Partition) -> None:
+    """Detach and drop one monthly partition with its rows."""
+    conn.execute(
+        sa.text(f"ALTER TABLE {_quote(conn, part.table)} DETACH PARTITION {_quote(conn, part.name)}")
+    )
+    conn.execute(sa.text(f"DROP TABLE {_quote(conn, part.name)}"))
+
+
+def purge_event_logs(conn: sa.Connection, before: datetime, *, dry_run: bool = False) -> int:
+    """Drop every ``event_logs`` month that ended at or before ``before``; the rows that went
+    (or, with ``dry_run``, would go). Rows in the DEFAULT partition are never removed."""
+    if before.tzinfo is None:
+        raise ValidationError("before", "must carry a time zone")
+    horizon = uuid7_floor(before)
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    total = 0
+    for part in list_partitions(conn, "event_logs"):
+        if part.upper > horizon:
+            continue
+        total += _count(conn, part.name)
+        if not dry_run:
+            drop_partition(conn, part)
+    return total
+
+
+__all__ = [
+    "PARTITIONED_TABLES",
+    "Partition",
+    "PartitionReport",
+    "add_months",
+    "default_partition",
+    "drop_partition",
+    "list_partitions",
+    "maintain_partitions",
+    "month_bounds",
+    "month_start",
+    "partition_name",
+    "purge_event_logs",
+]

@@ -1,0 +1,56 @@
+"""PostgreSQL adapter: :class:`PostgresStore` on SQLAlchemy Core and psycopg 3, with the schema's
+Alembic migrations and monthly partition maintenance.
+
+Needs the ``postgres`` extra: ``pip install 'fittwin[postgres]'``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.engine import URL
+
+from fittwin_adapters.postgres.engine import make_engine
+from fittwin_adapters.postgres.migrate import VERSION_TABLE, current_revision, downgrade, upgrade
+from fittwin_adapters.postgres.partitions import PartitionReport
+from fittwin_adapters.postgres.store import PostgresStore, PostgresUnitOfWork
+from fittwin_adapters.postgres.tables import metadata
+
+
+def maintain_partitions(
+    url: str | URL,
+    *,
+    ahead_months: int = 3,
+    retain_months: int | None = None,
+    now: datetime | None = None,
+) -> PartitionReport:
+    """Create the months ahead and drop the months past retention in the database at ``url``
+    (what ``fittwin db partitions`` runs; see :meth:`PostgresStore.maintain_partitions`)."""
+    import sqlalchemy as sa
+
+    from fittwin_adapters.postgres import partitions
+    from fittwin_adapters.postgres.errors import translate
+
+    engine = make_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            return partitions.maintain_partitions(
+                conn, ahead_months=ahead_months, retain_months=retain_months, now=now
+            )
+    except sa.exc.DBAPIError as exc:
+        raise translate(exc, table="partitions", op="read") from None
+    finally:
+        engine.dispose()
+
+
+__all__ = [
+    "VERSION_TABLE",
+    "PartitionReport",
+    "PostgresStore",
+    "PostgresUnitOfWork",
+    "current_revision",
+    "downgrade",
+    "maintain_partitions",
+    "metadata",
+    "upgrade",
+]

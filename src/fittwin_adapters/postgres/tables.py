@@ -163,7 +163,7 @@ def _sql_type(table: str, column: str, tp: Any) -> sa.types.TypeEngine[Any]:
     if kind == "enum":
         return _enum_type(base)
     if kind == "json":
-        return pg.JSONB()
+        return pg.JSONB(none_as_null=True)
     scalar: dict[Any, sa.types.TypeEngine[Any]] = {
         UUID: pg.UUID(as_uuid=True),
         str: sa.Text(),

@@ -1,0 +1,95 @@
+"""Driver errors translated into FitTwin's own: nothing from psycopg or SQLAlchemy escapes.
+
+Messages name tables, columns, indexes and constraints, never the values involved (PostgreSQL's
+own messages quote them, so they are not passed on).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import sqlalchemy as sa
+
+from fittwin_core.domain.errors import (
+    ConfigurationError,
+    Conflict,
+    FitTwinError,
+    NotFound,
+    StoreUnavailable,
+    TransientConflict,
+    ValidationError,
+)
+from fittwin_core.schema import TABLES
+
+Operation = Literal["read", "insert", "update", "delete"]
+
+_TRANSIENT = {
+    "40001": "serialization failure",
+    "40P01": "deadlock",
+    "55P03": "lock not available",
+    "57014": "statement timed out",
+}
+_LOST = {"57P01", "57P02", "57P03", "25P03"}  # terminated, crashed, starting, idle timeout
+_SCHEMA = {"42P01", "42703", "42883", "42704"}  # undefined table, column, function, object
+
+_FK_TARGETS = {
+    f"fk_{table.name}_{fk.column}": fk.table for table in TABLES.values() for fk in table.foreign_keys
+}
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error (wrapped by SQLAlchemy or not), if the server sent one."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return getattr(orig, "sqlstate", None)
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether the error means the connection is gone (its transaction with it)."""
+    state = sqlstate(exc)
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if state is not None:
+        return state.startswith("08") or state in _LOST
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    import psycopg
+
+    return isinstance(orig, psycopg.OperationalError)
+
+
+def _diag(exc: sa.exc.DBAPIError, attribute: str) -> str | None:
+    diag = getattr(exc.orig, "diag", None)
+    return getattr(diag, attribute, None) if diag is not None else None
+
+
+def translate(exc: sa.exc.DBAPIError, *, table: str, op: Operation) -> FitTwinError:
+    """The FitTwin error for a driver error raised while running ``op`` on ``table``."""
+    if is_disconnect(exc):
+        return StoreUnavailable("the connection to PostgreSQL was lost; the unit of work was rolled back")
+    state = sqlstate(exc) or ""
+    constraint = _diag(exc, "constraint_name") or "a constraint"
+    column = _diag(exc, "column_name")
+    if state == "23505":
+        return Conflict(f"{table}: unique key {constraint} is already taken")
+    if state in ("23503", "23001"):
+        if op == "delete" or state == "23001" or constraint not in _FK_TARGETS:
+            return Conflict(f"{table}: the row is still referenced ({constraint})")
+        return NotFound(_FK_TARGETS[constraint])
+    if state == "23514":
+        return ValidationError(f"{table}.{column}" if column else table, f"breaks the check {constraint}")
+    if state == "23502":
+        return ValidationError(f"{table}.{column or 'column'}", "is required")
+    if state.startswith("22"):
+        return ValidationError(f"{table}.{column}" if column else table, "holds a value PostgreSQL refuses")
+    if state in _TRANSIENT:
+        return TransientConflict(f"{table}: {_TRANSIENT[state]}; run the unit of work again")
+    if state in _SCHEMA:
+        return ConfigurationError(
+            "the database schema is missing or out of date: run PostgresStore.migrate() "
+            "or `fittwin db upgrade`"
+        )
+    if state.startswith("28") or state == "3D000":
+        return ConfigurationError("PostgreSQL refused the connection (check the URL's user and database)")
+    return StoreUnavailable(f"PostgreSQL failed the statement on {table} (SQLSTATE {state or 'unknown'})")
+
+
+__all__ = ["Operation", "is_disconnect", "sqlstate", "translate"]

@@ -71,6 +71,8 @@ class Table:
     """Rows are never updated or deleted (``event_logs``)."""
     partitioned: bool = False
     """Range-partitioned by month of the UUIDv7 ``id`` on PostgreSQL."""
+    citext_columns: frozenset[str] = frozenset()
+    """Case-insensitive text (``citext``): equality filters ignore case."""
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -102,6 +104,7 @@ TABLES: Mapping[str, Table] = {
             secret_columns=frozenset(
                 {"email", "password_hash", "name", "phone", "body_metrics", "appearance"}
             ),
+            citext_columns=frozenset({"email"}),
         ),
         Table(
             "avatars",
@@ -130,6 +133,7 @@ TABLES: Mapping[str, Table] = {
             foreign_keys=(ForeignKey("brand_id", "brands"),),
             audited=True,
             secret_columns=frozenset({"email", "invite_token"}),
+            citext_columns=frozenset({"email"}),
         ),
         Table(
             "size_charts",

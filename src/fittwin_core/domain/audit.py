@@ -72,7 +72,9 @@ class EventLog:
     action: str = attrs.field(validator=rules.text(max_len=100))
     entity_type: str = attrs.field(validator=rules.text(max_len=100))
     entity_id: UUID = attrs.field(validator=rules.uuid)
-    metadata: JsonMap = rules.json_field(default={})
+    metadata: JsonMap = attrs.field(
+        factory=rules.JsonMap, converter=rules.to_json_map, validator=rules.json_object
+    )
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
 
     @property

@@ -132,7 +132,9 @@ class ProductVariant:
     price_cents: int = attrs.field(validator=money.cents)
     currency: str = attrs.field(validator=money.currency)
     inventory: int = attrs.field(validator=rules.integer(ge=0, le=2**31 - 1))
-    fit_metadata: JsonMap | None = rules.json_field(optional_=True)
+    fit_metadata: JsonMap | None = attrs.field(
+        default=None, converter=rules.to_json_map, validator=rules.optional(rules.json_object)
+    )
     status: VariantStatus = attrs.field(
         default=VariantStatus.ACTIVE, validator=rules.member_of(VariantStatus)
     )
@@ -163,7 +165,9 @@ class SizeChart:
     measurement_rules: JsonMap = attrs.field(
         converter=rules.to_json_map, validator=rules.Rule(_non_empty_json)
     )
-    grading_rules: JsonMap | None = rules.json_field(optional_=True)
+    grading_rules: JsonMap | None = attrs.field(
+        default=None, converter=rules.to_json_map, validator=rules.optional(rules.json_object)
+    )
     unit_system: UnitSystem = attrs.field(default=UnitSystem.METRIC, validator=rules.member_of(UnitSystem))
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
     updated_at: datetime = attrs.field(validator=rules.aware_datetime)
@@ -177,8 +181,12 @@ class FitMap:
     id: UUID = attrs.field(validator=rules.uuid)
     brand_id: UUID = attrs.field(validator=rules.uuid)
     garment_type: str = attrs.field(validator=category)
-    rule_set: JsonMap = rules.json_field(default={})
-    confidence_model: JsonMap | None = rules.json_field(optional_=True)
+    rule_set: JsonMap = attrs.field(
+        factory=rules.JsonMap, converter=rules.to_json_map, validator=rules.json_object
+    )
+    confidence_model: JsonMap | None = attrs.field(
+        default=None, converter=rules.to_json_map, validator=rules.optional(rules.json_object)
+    )
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
     updated_at: datetime = attrs.field(validator=rules.aware_datetime)
 

@@ -234,6 +234,7 @@ def make_converter() -> cattrs.Converter:
     # StrEnum is also a str, whose identity hook would win the dispatch: name it explicitly.
     conv.register_unstructure_hook(StrEnum, lambda member: member.value)
     conv.register_unstructure_hook(Enum, lambda member: member.value)
+    conv.register_structure_hook(StrEnum, lambda value, tp: _enum_structure(tp)(value, tp))
     conv.register_structure_hook_factory(
         lambda tp: isinstance(tp, type) and issubclass(tp, Enum), _enum_structure
     )

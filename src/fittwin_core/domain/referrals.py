@@ -88,7 +88,9 @@ class ReferralEvent:
     order_id: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
     device_fingerprint: str | None = attrs.field(default=None, validator=_hash)
     ip_hash: str | None = attrs.field(default=None, validator=_hash)
-    metadata: JsonMap = rules.json_field(default={})
+    metadata: JsonMap = attrs.field(
+        factory=rules.JsonMap, converter=rules.to_json_map, validator=rules.json_object
+    )
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
 
 

@@ -74,6 +74,8 @@ def text(
             )
         if max_len is not None and len(value) > max_len:
             raise ValidationError(field, f"must be at most {max_len} characters")
+        if "\x00" in value:
+            raise ValidationError(field, "must not contain NUL characters")
         if compiled is not None and not compiled.fullmatch(value):
             raise ValidationError(field, rule or f"must match {pattern}")
 
@@ -211,8 +213,8 @@ class JsonMap(Mapping[str, Any]):
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         frozen: dict[str, Any] = {}
         for key, item in (data or {}).items():
-            if not isinstance(key, str):
-                raise ValidationError("json", "object keys must be strings")
+            if not isinstance(key, str) or "\x00" in key:
+                raise ValidationError("json", "object keys must be strings without NUL characters")
             frozen[key] = freeze_json(item)
         self._data = frozen
         self._hash: int | None = None
@@ -258,6 +260,8 @@ def freeze_json(value: Any) -> Any:
         return tuple(freeze_json(v) for v in value)
     if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError("json", "numbers must be finite")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValidationError("json", "strings must not contain NUL characters")
     if isinstance(value, _JSON_SCALARS):
         return value
     raise ValidationError("json", f"values must be JSON (got {type(value).__name__})")
@@ -288,14 +292,3 @@ def _json_object(field: str, value: Any) -> None:
 
 json_object = Rule(_json_object)
 """A JSON object (after :func:`to_json_map`)."""
-
-
-def json_field(*, optional_: bool = False, default: Any = attrs.NOTHING, repr_: Any = True) -> Any:
-    """An attrs field holding a free-form JSON object column."""
-    validator = optional(json_object) if optional_ else json_object
-    if default is attrs.NOTHING and optional_:
-        default = None
-    if isinstance(default, dict):
-        template = JsonMap(default)
-        default = attrs.Factory(lambda: template)
-    return attrs.field(default=default, converter=to_json_map, validator=validator, repr=repr_)

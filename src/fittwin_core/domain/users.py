@@ -384,7 +384,9 @@ class Address:
     country: str = sealed_field()
     postal_code_bidx: str | None = attrs.field(default=None, validator=_blind_index)
     country_bidx: str | None = attrs.field(default=None, validator=_blind_index)
-    metadata: JsonMap | None = rules.json_field(optional_=True)
+    metadata: JsonMap | None = attrs.field(
+        default=None, converter=rules.to_json_map, validator=rules.optional(rules.json_object)
+    )
     deleted_at: datetime | None = attrs.field(default=None, validator=rules.optional(rules.aware_datetime))
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
     updated_at: datetime = attrs.field(validator=rules.aware_datetime)

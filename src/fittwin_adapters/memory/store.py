@@ -1,0 +1,567 @@
+"""The embedded default store: every table in memory, with the database's guarantees.
+
+Transactions: a unit of work buffers its writes; nothing is visible to others until
+``commit()``, and leaving without a commit discards them. Writers are serialised: the first
+write (or ``lock()``) of a unit of work takes the store's write lock until it commits or rolls
+back, so every check made at statement time — unique keys, foreign keys, compare-and-set,
+guarded stock decrements — still holds at commit. Readers never wait: they see the last
+committed state plus their own writes (READ COMMITTED, like the PostgreSQL store).
+
+The store enforces what the schema says (:mod:`fittwin_core.schema`): primary and unique keys
+(case-insensitive where the database compares case-insensitively, partial where the index is),
+foreign keys on write and ``ON DELETE RESTRICT``, and it writes the same audit rows into
+``event_logs`` that PostgreSQL's triggers write, with the unit of work's actor.
+
+Entities are immutable, so rows are stored and handed out as they are, without copies.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+from uuid import UUID
+
+import attrs
+
+from fittwin_core.domain import (
+    Actor,
+    Conflict,
+    EventLog,
+    InsufficientInventory,
+    JsonMap,
+    NotFound,
+    ProductVariant,
+    TransientConflict,
+    ValidationError,
+)
+from fittwin_core.domain.audit import SYSTEM, audit_diff
+from fittwin_core.domain.converter import unstructure
+from fittwin_core.domain.ids import uuid7_datetime
+from fittwin_core.ports import Clock, Compare, Ids
+from fittwin_core.schema import TABLES, Table, UniqueKey
+from fittwin_core.system import SystemClock, SystemIds
+
+E = TypeVar("E")
+Key = Hashable
+
+
+class _Deleted:
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+_DELETED = _Deleted()
+
+
+def _fold(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+class _TableData:
+    """Committed rows of one table plus the indexes the store keeps over them."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.rows: dict[Key, Any] = {}
+        self.uniques: dict[str, dict[tuple[Any, ...], Key]] = {u.name: {} for u in table.uniques}
+        self.indexes: dict[str, dict[Any, set[Key]]] = {}
+
+    def index(self, column: str) -> dict[Any, set[Key]]:
+        """An equality index over ``column``, built on first use and maintained on commit."""
+        built = self.indexes.get(column)
+        if built is None:
+            built = {}
+            for key, row in self.rows.items():
+                built.setdefault(self.index_value(column, getattr(row, column)), set()).add(key)
+            self.indexes[column] = built
+        return built
+
+    def index_value(self, column: str, value: Any) -> Any:
+        return _fold(value) if column in self.table.citext_columns else value
+
+    def remove(self, key: Key) -> None:
+        old = self.rows.pop(key, None)
+        if old is None:
+            return
+        for unique in self.table.uniques:
+            folded = _unique_value(unique, old)
+            if folded is not None and self.uniques[unique.name].get(folded) == key:
+                del self.uniques[unique.name][folded]
+        for column, index in self.indexes.items():
+            keys = index.get(self.index_value(column, getattr(old, column)))
+            if keys is not None:
+                keys.discard(key)
+
+    def put(self, key: Key, row: Any) -> None:
+        self.rows[key] = row
+        for unique in self.table.uniques:
+            folded = _unique_value(unique, row)
+            if folded is not None:
+                self.uniques[unique.name][folded] = key
+        for column, index in self.indexes.items():
+            index.setdefault(self.index_value(column, getattr(row, column)), set()).add(key)
+
+
+def _unique_value(unique: UniqueKey, row: Any) -> tuple[Any, ...] | None:
+    """The indexed value of ``row`` for ``unique``, or ``None`` when the index does not apply
+    (a NULL column, or a row outside a partial index)."""
+    for column, allowed in unique.only_when:
+        if getattr(row, column) not in allowed:
+            return None
+    values = []
+    for column in unique.columns:
+        value = getattr(row, column)
+        if value is None:
+            return None
+        values.append(_fold(value) if column in unique.case_insensitive else value)
+    return tuple(values)
+
+
+class MemoryStore:
+    """The in-memory store: transactional, thread-safe, and as strict as the database.
+
+    ``lock_timeout`` bounds how long a writer waits for another unit of work to finish
+    (then :class:`~fittwin_core.domain.errors.TransientConflict`, which services retry).
+    """
+
+    def __init__(
+        self, *, clock: Clock | None = None, ids: Ids | None = None, lock_timeout: float = 10.0
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.ids: Ids = ids or SystemIds()
+        self.lock_timeout = lock_timeout
+        self._data = {name: _TableData(table) for name, table in TABLES.items()}
+        self._state = threading.RLock()
+        self._writer = threading.Lock()
+        self._writer_thread: int | None = None
+        self._referrers: dict[str, list[tuple[str, str]]] = {name: [] for name in TABLES}
+        for table in TABLES.values():
+            for fk in table.foreign_keys:
+                self._referrers[fk.table].append((table.name, fk.column))
+
+    def unit_of_work(self, actor: Actor | None = None) -> MemoryUnitOfWork:
+        """A new unit of work acting as ``actor`` (the system when ``None``)."""
+        return MemoryUnitOfWork(self, actor or SYSTEM)
+
+    def close(self) -> None:
+        """Nothing to release; provided for symmetry with other stores."""
+
+    def raw_rows(self, table: str) -> list[dict[str, Any]]:
+        """Every committed row of ``table`` in its stored (JSON) form."""
+        with self._state:
+            rows = list(self._data[table].rows.values())
+        return [unstructure(row) for row in rows]
+
+    def purge_event_logs(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Drop event log rows of every month that ended before ``before``'s month began.
+
+        Mirrors PostgreSQL, where retention drops whole monthly partitions: a row goes when the
+        month of its UUIDv7 id lies entirely before the month of ``before``.
+        """
+        cutoff = before.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        data = self._data["event_logs"]
+        with self._writer_lock(), self._state:
+            expired = [key for key, row in data.rows.items() if uuid7_datetime(row.id) < cutoff]
+            if not dry_run:
+                for key in expired:
+                    data.remove(key)
+        return len(expired)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _writer_lock(self) -> _WriterLock:
+        return _WriterLock(self)
+
+    def _acquire(self) -> None:
+        me = threading.get_ident()
+        if self._writer_thread == me:
+            raise Conflict(
+                "another unit of work in this thread is writing: the memory store does not "
+                "support nested units of work that both write; commit or leave the first one"
+            )
+        if not self._writer.acquire(timeout=self.lock_timeout):
+            raise TransientConflict("timed out waiting for another unit of work to finish writing")
+        self._writer_thread = me
+
+    def _release(self) -> None:
+        self._writer_thread = None
+        self._writer.release()
+
+    def _committed(self, table: str, key: Key) -> Any:
+        return self._data[table].rows.get(key)
+
+    def _apply(self, writes: Mapping[str, Mapping[Key, Any]]) -> None:
+        with self._state:
+            for name, changes in writes.items():
+                data = self._data[name]
+                for key in changes:
+                    data.remove(key)
+                for key, row in changes.items():
+                    if row is not _DELETED:
+                        data.put(key, row)
+
+
+class _WriterLock:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        self.store._acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.store._release()
+
+
+class MemoryUnitOfWork:
+    """A transaction over a :class:`MemoryStore`, with a repository per table."""
+
+    def __init__(self, store: MemoryStore, actor: Actor) -> None:
+        self.store = store
+        self.actor = actor
+        self._writes: dict[str, dict[Key, Any]] = {name: {} for name in TABLES}
+        self._writing = False
+        self.user_profiles = MemoryRepository[Any](self, "user_profiles")
+        self.avatars = MemoryRepository[Any](self, "avatars")
+        self.brands = MemoryRepository[Any](self, "brands")
+        self.brand_users = MemoryRepository[Any](self, "brand_users")
+        self.products = MemoryRepository[Any](self, "products")
+        self.product_variants = MemoryVariantRepository(self, "product_variants")
+        self.size_charts = MemoryRepository[Any](self, "size_charts")
+        self.fit_maps = MemoryRepository[Any](self, "fit_maps")
+        self.orders = MemoryRepository[Any](self, "orders")
+        self.order_items = MemoryRepository[Any](self, "order_items")
+        self.addresses = MemoryRepository[Any](self, "addresses")
+        self.payment_methods = MemoryRepository[Any](self, "payment_methods")
+        self.referrals = MemoryRepository[Any](self, "referrals")
+        self.referral_events = MemoryRepository[Any](self, "referral_events")
+        self.event_logs = MemoryAppendOnlyRepository[EventLog](self, "event_logs")
+        self.reward_ledger_entries = MemoryRepository[Any](self, "reward_ledger_entries")
+        self.data_keys = MemoryRepository[Any](self, "data_keys")
+        self.idempotency_keys = MemoryRepository[Any](self, "idempotency_keys")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        """Make this unit of work's changes visible; it can go on with a new transaction."""
+        try:
+            if any(self._writes.values()):
+                self.store._apply(self._writes)
+        finally:
+            self._reset()
+
+    def rollback(self) -> None:
+        """Discard the changes made since the last commit."""
+        self._reset()
+
+    def _reset(self) -> None:
+        for changes in self._writes.values():
+            changes.clear()
+        if self._writing:
+            self._writing = False
+            self.store._release()
+
+    # -- helpers for repositories ----------------------------------------------------------
+
+    def _begin_write(self) -> None:
+        if not self._writing:
+            self.store._acquire()
+            self._writing = True
+
+    def _current(self, table: str, key: Key) -> Any:
+        changes = self._writes[table]
+        if key in changes:
+            row = changes[key]
+            return None if row is _DELETED else row
+        return self.store._committed(table, key)
+
+    def _audit(self, table: Table, op: str, old: Any, new: Any) -> None:
+        if not table.audited:
+            return
+        metadata = audit_diff(
+            op,
+            None if old is None else unstructure(old),
+            None if new is None else unstructure(new),
+            secret_columns=table.secret_columns,
+        )
+        if metadata is None:
+            return
+        row = new if new is not None else old
+        entry = EventLog(
+            id=self.store.ids.new_id(),
+            actor_type=self.actor.type,
+            actor_id=self.actor.id,
+            action=op,
+            entity_type=table.name,
+            entity_id=row.id,
+            metadata=JsonMap(metadata),
+            created_at=self.store.clock.now(),
+        )
+        self._writes["event_logs"][entry.id] = entry
+
+
+class MemoryAppendOnlyRepository(Generic[E]):
+    """Rows of one table in a :class:`MemoryUnitOfWork`: reads and inserts."""
+
+    def __init__(self, uow: MemoryUnitOfWork, table: str) -> None:
+        self._uow = uow
+        self._table = TABLES[table]
+        self._data = uow.store._data[table]
+        self._columns = frozenset(self._table.columns)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._table.name}>"
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _key_of(self, entity: Any) -> Key:
+        values: tuple[Key, ...] = tuple(getattr(entity, column) for column in self._table.key)
+        return values[0] if len(values) == 1 else values
+
+    def _normal_key(self, key: Any) -> Key:
+        if len(self._table.key) == 1 and isinstance(key, tuple) and len(key) == 1:
+            first: Key = key[0]
+            return first
+        normal: Key = key
+        return normal
+
+    def find(self, key: Any) -> E | None:
+        """The row with this primary key, or ``None``."""
+        row: E | None = self._uow._current(self._table.name, self._normal_key(key))
+        return row
+
+    def get(self, key: Any) -> E:
+        """The row with this primary key; :class:`NotFound` otherwise."""
+        row = self.find(key)
+        if row is None:
+            raise NotFound(self._table.name, key)
+        return row
+
+    def get_many(self, keys: Iterable[Any]) -> list[E]:
+        """The rows with these keys that exist, in the order of ``keys``."""
+        return [row for key in keys if (row := self.find(key)) is not None]
+
+    def where(
+        self, *, order_by: str | Sequence[str] = (), limit: int | None = None, **filters: Any
+    ) -> list[E]:
+        """Rows matching every filter; see :meth:`fittwin_core.ports.ReadRepository.where`."""
+        orders = (order_by,) if isinstance(order_by, str) else tuple(order_by)
+        self._check_columns([*filters, *(o.lstrip("-") for o in orders)])
+        rows = [row for row in self._candidates(filters) if self._matches(row, filters)]
+        for spec in reversed(orders):
+            rows.sort(key=_column_sort_key(spec.lstrip("-")), reverse=spec.startswith("-"))
+        return rows if limit is None else rows[:limit]
+
+    def count(self, **filters: Any) -> int:
+        """How many rows match."""
+        return len(self.where(**filters))
+
+    def _check_columns(self, columns: Iterable[str]) -> None:
+        unknown = sorted(set(columns) - self._columns)
+        if unknown:
+            raise ValueError(f"{self._table.name} has no column(s) {', '.join(unknown)}")
+
+    def _candidates(self, filters: Mapping[str, Any]) -> Iterator[Any]:
+        changes = self._uow._writes[self._table.name]
+        indexed = next(
+            (
+                (column, value)
+                for column, value in filters.items()
+                if value is not None and not isinstance(value, Compare) and isinstance(value, Hashable)
+            ),
+            None,
+        )
+        with self._uow.store._state:
+            if indexed is None:
+                keys: Iterable[Key] = list(self._data.rows)
+            else:
+                column, value = indexed
+                keys = list(self._data.index(column).get(self._data.index_value(column, value), ()))
+        seen: set[Key] = set()
+        for key in itertools.chain(keys, list(changes)):
+            if key in seen:
+                continue
+            seen.add(key)
+            row = self._uow._current(self._table.name, key)
+            if row is not None:
+                yield row
+
+    def _matches(self, row: Any, filters: Mapping[str, Any]) -> bool:
+        citext = self._table.citext_columns
+        for column, condition in filters.items():
+            value = getattr(row, column)
+            if column in citext:
+                if not _satisfies(_fold(value), _fold_filter(condition)):
+                    return False
+            elif not _satisfies(value, condition):
+                return False
+        return True
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def add(self, entity: E) -> None:
+        """Insert a row (unique and foreign keys checked now)."""
+        self._check_type(entity)
+        self._uow._begin_write()
+        key = self._key_of(entity)
+        if self._uow._current(self._table.name, key) is not None:
+            raise Conflict(f"{self._table.name}: a row with this primary key already exists")
+        self._check_uniques(entity, key)
+        self._check_references(entity)
+        self._uow._writes[self._table.name][key] = entity
+        self._uow._audit(self._table, "insert", None, entity)
+
+    def add_many(self, entities: Iterable[E]) -> None:
+        """Insert many rows."""
+        for entity in entities:
+            self.add(entity)
+
+    def _check_type(self, entity: Any) -> None:
+        if not isinstance(entity, self._table.entity):
+            raise ValidationError(self._table.name, f"rows must be {self._table.entity.__name__} entities")
+
+    def _check_uniques(self, entity: Any, key: Key) -> None:
+        for unique in self._table.uniques:
+            value = _unique_value(unique, entity)
+            if value is None:
+                continue
+            with self._uow.store._state:
+                holder = self._data.uniques[unique.name].get(value)
+            if holder is not None and holder != key:
+                current = self._uow._current(self._table.name, holder)
+                if current is not None and _unique_value(unique, current) == value:
+                    raise Conflict(f"{self._table.name}: {unique.name} is already taken")
+            for other_key, other in self._uow._writes[self._table.name].items():
+                if other_key != key and other is not _DELETED and _unique_value(unique, other) == value:
+                    raise Conflict(f"{self._table.name}: {unique.name} is already taken")
+
+    def _check_references(self, entity: Any) -> None:
+        for fk in self._table.foreign_keys:
+            value = getattr(entity, fk.column)
+            if value is not None and self._uow._current(fk.table, value) is None:
+                raise NotFound(fk.table, value)
+
+
+class MemoryRepository(MemoryAppendOnlyRepository[E]):
+    """Rows of one table in a :class:`MemoryUnitOfWork`: full access."""
+
+    def lock(self, key: Any) -> E:
+        """Read the row holding the store's write lock (nothing else can change it meanwhile)."""
+        self._uow._begin_write()
+        return self.get(key)
+
+    def update(self, entity: E, *, expected: Mapping[str, Any] | None = None) -> None:
+        """Replace the row; with ``expected``, only if it still holds those values (compare-and-set)."""
+        self._check_type(entity)
+        self._uow._begin_write()
+        key = self._key_of(entity)
+        current = self._uow._current(self._table.name, key)
+        if current is None:
+            raise NotFound(self._table.name, key)
+        for column, value in (expected or {}).items():
+            self._check_columns([column])
+            if not _satisfies(getattr(current, column), value):
+                raise Conflict(f"{self._table.name} {key} was changed concurrently ({column} differs)")
+        self._check_uniques(entity, key)
+        self._check_references(entity)
+        self._uow._writes[self._table.name][key] = entity
+        self._uow._audit(self._table, "update", current, entity)
+
+    def delete(self, key: Any) -> None:
+        """Delete the row, unless another row still references it."""
+        self._uow._begin_write()
+        key = self._normal_key(key)
+        current = self._uow._current(self._table.name, key)
+        if current is None:
+            raise NotFound(self._table.name, key)
+        for table, column in self._uow.store._referrers[self._table.name]:
+            referrer = MemoryAppendOnlyRepository[Any](self._uow, table)
+            if referrer.where(limit=1, **{column: key}):
+                raise Conflict(f"{self._table.name} {key} is still referenced by {table}.{column}")
+        self._uow._writes[self._table.name][key] = _DELETED
+        self._uow._audit(self._table, "delete", current, None)
+
+
+class MemoryVariantRepository(MemoryRepository[ProductVariant]):
+    """``product_variants`` with guarded stock changes."""
+
+    def adjust_inventory(
+        self, variant_id: UUID, delta: int, *, clamp_at_zero: bool = False
+    ) -> tuple[ProductVariant, int]:
+        """Add ``delta`` to the stock atomically; never below zero (see the port)."""
+        if not isinstance(delta, int) or isinstance(delta, bool):
+            raise ValidationError("delta", "must be an integer")
+        current = self.lock(variant_id)
+        applied = delta
+        if current.inventory + delta < 0:
+            if not clamp_at_zero:
+                raise InsufficientInventory(variant_id, -delta, current.inventory)
+            applied = -current.inventory
+        updated = attrs.evolve(
+            current, inventory=current.inventory + applied, updated_at=self._uow.store.clock.now()
+        )
+        self.update(updated)
+        return updated, applied
+
+
+def _column_sort_key(column: str) -> Callable[[Any], tuple[bool, Any]]:
+    # NULLs sort last ascending and first descending, as in PostgreSQL.
+    def key(row: Any) -> tuple[bool, Any]:
+        value = getattr(row, column)
+        return (value is None, value if value is not None else 0)
+
+    return key
+
+
+def _fold_filter(condition: Any) -> Any:
+    if isinstance(condition, Compare):
+        target = condition.value
+        folded = tuple(_fold(v) for v in target) if isinstance(target, tuple) else _fold(target)
+        return Compare(condition.op, folded)
+    return _fold(condition)
+
+
+def _satisfies(value: Any, condition: Any) -> bool:
+    if not isinstance(condition, Compare):
+        return value is None if condition is None else (value is not None and value == condition)
+    op, target = condition.op, condition.value
+    if op == "!=":
+        return bool(value != target)
+    if value is None:
+        return False
+    if op == "in":
+        return value in target
+    if op == "not in":
+        return None not in target and value not in target
+    if target is None:
+        return False
+    if op == "<":
+        return bool(value < target)
+    if op == "<=":
+        return bool(value <= target)
+    if op == ">":
+        return bool(value > target)
+    if op == ">=":
+        return bool(value >= target)
+    raise ValueError(f"unknown operator {op!r}")
+
+
+__all__ = [
+    "MemoryAppendOnlyRepository",
+    "MemoryRepository",
+    "MemoryStore",
+    "MemoryUnitOfWork",
+    "MemoryVariantRepository",
+]

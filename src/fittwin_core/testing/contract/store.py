@@ -1,0 +1,599 @@
+"""The store contract: what every ``Store`` adapter must do, tested once for all of them.
+
+Subclass :class:`StoreContract` and provide a ``store`` fixture returning a fresh, empty
+store; run pytest. The memory store and the PostgreSQL store both pass it unchanged::
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self):
+            return MyStore(...)
+
+Optional capabilities (``RawRows``, ``EventLogRetention``) are tested when the store has them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fittwin_core.domain import (
+    Actor,
+    ActorType,
+    BrandStatus,
+    BrandUserStatus,
+    Conflict,
+    EventLog,
+    FitTwinError,
+    InsufficientInventory,
+    JsonMap,
+    NotFound,
+    OrderStatus,
+)
+from fittwin_core.domain.audit import audit_diff
+from fittwin_core.domain.converter import unstructure
+from fittwin_core.domain.ids import encode_rid, uuid7
+from fittwin_core.ports import EventLogRetention, RawRows, Store, after, at_most, before, not_equal, one_of
+from fittwin_core.schema import TABLES, ForeignKey, Table, UniqueKey
+from fittwin_core.testing import strategies as fst
+from fittwin_core.testing.world import WORLD_TIME, World, seed_world
+
+_SETTINGS = settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+_fresh = itertools.count(1)
+_UNIQUES = [(table, unique) for table in TABLES.values() for unique in table.uniques]
+_FOREIGN_KEYS = [(table, fk) for table in TABLES.values() for fk in table.foreign_keys]
+
+
+def fresh_id() -> UUID:
+    """A UUIDv7 no other test row uses."""
+    return uuid7(int(WORLD_TIME.timestamp() * 1000), 5_000_000 + next(_fresh))
+
+
+def _fresh_key_value(table: Table, column: str) -> Any:
+    return encode_rid(uuid4().bytes) if column == "rid" else fresh_id()
+
+
+def uniquify(table: Table, row: Any) -> Any:
+    """A copy of ``row`` with a fresh primary key and fresh values in every unique column."""
+    n = next(_fresh)
+    if table.name == "idempotency_keys":
+        return attrs.evolve(row, key=f"k{n}-{row.key}"[:255])
+    changes: dict[str, Any] = {column: _fresh_key_value(table, column) for column in table.key}
+    for unique in table.uniques:
+        for column in unique.columns:
+            value = getattr(row, column)
+            if column == "email":
+                changes[column] = f"u{n}.{value}"[-254:] if len(value) < 240 else f"u{n}@example.com"
+            elif column == "username":
+                changes[column] = f"u{n}_{value}"[:32]
+            elif column == "version":
+                changes[column] = 10_000 + n
+            elif column in {"sku", "psp_token_id"}:
+                changes[column] = f"U{n}-{value}"[:64]
+            elif column == "name":
+                changes[column] = f"{n} {value}"[:200]
+    return attrs.evolve(row, **changes)
+
+
+def row_key(table: Table, row: Any) -> Any:
+    """The primary key of ``row`` as repositories take it."""
+    values = tuple(getattr(row, column) for column in table.key)
+    return values[0] if len(values) == 1 else values
+
+
+def _with_case_variants(row: Any, unique: UniqueKey) -> Any:
+    """``row`` with its case-insensitive unique columns upper-cased, where still valid."""
+    for column in unique.case_insensitive:
+        with contextlib.suppress(FitTwinError):  # e.g. emails must be stored normalised
+            row = attrs.evolve(row, **{column: getattr(row, column).upper()})
+    return row
+
+
+class StoreContract:
+    """Behaviour every store shares: keys, references, transactions, concurrency, audit."""
+
+    @pytest.fixture
+    def store(self) -> Store:
+        """A fresh, empty store (provided by the adapter's test class)."""
+        raise NotImplementedError("subclasses provide a `store` fixture")
+
+    @pytest.fixture
+    def world(self, store: Store) -> World:
+        """One consistent row per table, stored."""
+        return seed_world(store)
+
+    def repo(self, uow: Any, table: str) -> Any:
+        """The repository of ``table`` in ``uow``."""
+        return getattr(uow, table)
+
+    # ------------------------------------------------------------------ reading and writing
+
+    def test_stored_rows_read_back_equal(self, store: Store, world: World) -> None:
+        with store.unit_of_work() as uow:
+            for name, row in world.rows.items():
+                assert self.repo(uow, name).get(row_key(TABLES[name], row)) == row
+
+    @pytest.mark.parametrize("table_name", sorted(TABLES))
+    def test_generated_rows_round_trip(self, store: Store, world: World, table_name: str) -> None:
+        table = TABLES[table_name]
+        overrides = {
+            fk.column: st.just(row_key(TABLES[fk.table], world[fk.table])) for fk in table.foreign_keys
+        }
+
+        @_SETTINGS
+        @given(fst.for_type(table.entity, **overrides))
+        def check(row: Any) -> None:
+            row = uniquify(table, row)
+            with store.unit_of_work() as uow:
+                self.repo(uow, table_name).add(row)
+                uow.commit()
+            with store.unit_of_work() as uow:
+                stored = self.repo(uow, table_name).get(row_key(table, row))
+            assert stored == row
+            assert unstructure(stored) == unstructure(row)
+
+        check()
+
+    def test_missing_rows(self, store: Store, world: World) -> None:
+        with store.unit_of_work() as uow:
+            with pytest.raises(NotFound):
+                uow.orders.get(fresh_id())
+            assert uow.orders.find(fresh_id()) is None
+            assert uow.referrals.find(encode_rid(b"\x07" * 16)) is None
+            first, second = world["user_profiles"], world["orders"]
+            assert uow.user_profiles.get_many([fresh_id(), first.id]) == [first]
+            assert uow.orders.get_many([]) == []
+            assert uow.orders.get_many([second.id, second.id]) == [second, second]
+            assert uow.idempotency_keys.get(("orders.place", "w-key")) == world["idempotency_keys"]
+
+    def test_add_with_a_taken_primary_key_conflicts(self, store: Store, world: World) -> None:
+        brand = world["brands"]
+        with store.unit_of_work() as uow, pytest.raises(Conflict):
+            uow.brands.add(attrs.evolve(brand, name="Another name"))
+
+    @pytest.mark.parametrize(("table", "unique"), _UNIQUES, ids=lambda v: getattr(v, "name", ""))
+    def test_unique_keys_conflict(self, store: Store, world: World, table: Table, unique: UniqueKey) -> None:
+        original = world[table.name]
+        partial = {column: type(getattr(original, column))(values[0]) for column, values in unique.only_when}
+        if partial:  # a partial index: make the stored row fall under it
+            original = attrs.evolve(original, **partial)
+            with store.unit_of_work() as uow:
+                self.repo(uow, table.name).update(original)
+                uow.commit()
+        duplicate = attrs.evolve(
+            uniquify(table, original), **{c: getattr(original, c) for c in unique.columns}
+        )
+        duplicate = _with_case_variants(duplicate, unique)
+        with store.unit_of_work() as uow, pytest.raises(Conflict):
+            self.repo(uow, table.name).add(duplicate)
+        with store.unit_of_work() as uow:
+            assert self.repo(uow, table.name).find(row_key(table, duplicate)) is None
+
+    def test_unique_key_conflicts_on_update_too(self, store: Store, world: World) -> None:
+        table = TABLES["product_variants"]
+        other = uniquify(table, world["product_variants"])
+        with store.unit_of_work() as uow:
+            uow.product_variants.add(other)
+            uow.commit()
+        with store.unit_of_work() as uow, pytest.raises(Conflict):
+            uow.product_variants.update(attrs.evolve(other, sku=world["product_variants"].sku))
+
+    def test_partial_unique_index_ignores_rows_outside_it(self, store: Store, world: World) -> None:
+        owner = world["brand_users"]  # invited
+        table = TABLES["brand_users"]
+        invited_again = attrs.evolve(uniquify(table, owner), email=owner.email)
+        revoked = attrs.evolve(uniquify(table, owner), email=owner.email, status=BrandUserStatus.REVOKED)
+        with store.unit_of_work() as uow:
+            uow.brand_users.add(invited_again)
+            uow.brand_users.add(revoked)
+            uow.brand_users.update(attrs.evolve(owner, status=BrandUserStatus.ACTIVE))
+            with pytest.raises(Conflict):
+                uow.brand_users.update(attrs.evolve(invited_again, status=BrandUserStatus.ACTIVE))
+
+    @pytest.mark.parametrize(
+        ("table", "fk"), _FOREIGN_KEYS, ids=lambda v: getattr(v, "name", getattr(v, "column", ""))
+    )
+    def test_references_to_missing_rows_are_refused(
+        self, store: Store, world: World, table: Table, fk: ForeignKey
+    ) -> None:
+        row = uniquify(table, world[table.name])
+        missing = encode_rid(uuid4().bytes) if fk.ref_column == "rid" else fresh_id()
+        with store.unit_of_work() as uow, pytest.raises(NotFound):
+            self.repo(uow, table.name).add(attrs.evolve(row, **{fk.column: missing}))
+        with store.unit_of_work() as uow:
+            assert self.repo(uow, table.name).find(row_key(table, row)) is None
+
+    def test_update_checks_references(self, store: Store, world: World) -> None:
+        with store.unit_of_work() as uow, pytest.raises(NotFound):
+            uow.products.update(attrs.evolve(world["products"], size_chart_id=fresh_id()))
+
+    def test_deleting_a_referenced_row_conflicts(self, store: Store, world: World) -> None:
+        with store.unit_of_work() as uow, pytest.raises(Conflict):
+            uow.user_profiles.delete(world["user_profiles"].id)
+        with store.unit_of_work() as uow:
+            assert uow.user_profiles.find(world["user_profiles"].id) == world["user_profiles"]
+            uow.order_items.delete(world["order_items"].id)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.order_items.find(world["order_items"].id) is None
+            with pytest.raises(NotFound):
+                uow.order_items.delete(world["order_items"].id)
+
+    def test_update_of_a_missing_row_raises_not_found(self, store: Store, world: World) -> None:
+        with store.unit_of_work() as uow, pytest.raises(NotFound):
+            uow.brands.update(attrs.evolve(world["brands"], id=fresh_id()))
+
+    def test_lock_reads_the_current_row(self, store: Store, world: World) -> None:
+        with store.unit_of_work() as uow:
+            assert uow.product_variants.lock(world["product_variants"].id) == world["product_variants"]
+            with pytest.raises(NotFound):
+                uow.product_variants.lock(fresh_id())
+
+    # ------------------------------------------------------------------ transactions
+
+    def test_changes_are_invisible_until_commit(self, store: Store, world: World) -> None:
+        table = TABLES["brands"]
+        brand = uniquify(table, world["brands"])
+        writer = store.unit_of_work()
+        reader = store.unit_of_work()
+        with writer, reader:
+            writer.brands.add(brand)
+            assert writer.brands.get(brand.id) == brand  # a unit of work sees its own writes
+            assert reader.brands.find(brand.id) is None
+            assert reader.brands.where(name=brand.name) == []
+            writer.commit()
+            assert reader.brands.find(brand.id) == brand
+
+    def test_leaving_without_commit_rolls_back(self, store: Store, world: World) -> None:
+        brand = uniquify(TABLES["brands"], world["brands"])
+        with store.unit_of_work() as uow:
+            uow.brands.add(brand)
+        with store.unit_of_work() as uow:
+            assert uow.brands.find(brand.id) is None
+
+    def test_an_exception_rolls_back(self, store: Store, world: World) -> None:
+        brand = uniquify(TABLES["brands"], world["brands"])
+
+        class Boom(Exception):
+            pass
+
+        with pytest.raises(Boom), store.unit_of_work() as uow:
+            uow.brands.add(brand)
+            raise Boom
+        with store.unit_of_work() as uow:
+            assert uow.brands.find(brand.id) is None
+
+    def test_explicit_rollback_discards_and_work_goes_on(self, store: Store, world: World) -> None:
+        table = TABLES["brands"]
+        first, second = uniquify(table, world["brands"]), uniquify(table, world["brands"])
+        with store.unit_of_work() as uow:
+            uow.brands.add(first)
+            uow.rollback()
+            uow.brands.add(second)
+            uow.commit()
+            assert uow.brands.find(first.id) is None
+        with store.unit_of_work() as uow:
+            assert uow.brands.find(second.id) == second
+
+    def test_a_failed_statement_leaves_the_unit_of_work_usable_after_rollback(
+        self, store: Store, world: World
+    ) -> None:
+        brand = uniquify(TABLES["brands"], world["brands"])
+        with store.unit_of_work() as uow:
+            with pytest.raises(Conflict):
+                uow.brands.add(world["brands"])
+            uow.rollback()
+            uow.brands.add(brand)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.brands.get(brand.id) == brand
+
+    def test_compare_and_set(self, store: Store, world: World) -> None:
+        order = world["orders"]
+        paid = attrs.evolve(order, status=OrderStatus.PAID, paid_at=WORLD_TIME)
+        with store.unit_of_work() as uow, pytest.raises(Conflict):
+            uow.orders.update(paid, expected={"status": OrderStatus.PAID})
+        with store.unit_of_work() as uow:
+            assert uow.orders.get(order.id) == order
+            uow.orders.update(paid, expected={"status": OrderStatus.CREATED})
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.orders.get(order.id) == paid
+
+    def test_concurrent_compare_and_set_has_one_winner(self, store: Store, world: World) -> None:
+        order = world["orders"]
+        results = self._race(8, lambda n: self._move_order(store, order, n))
+        assert results.count("won") == 1, results
+        assert all(r in {"won", "conflict"} for r in results), results
+
+    def _move_order(self, store: Store, order: Any, n: int) -> str:
+        with store.unit_of_work() as uow:
+            current = uow.orders.get(order.id)
+            moved = attrs.evolve(current, status=OrderStatus.PAID, payment_intent_ref=f"pi_{n}")
+            try:
+                uow.orders.update(moved, expected={"status": OrderStatus.CREATED})
+                uow.commit()
+            except Conflict:
+                return "conflict"
+            return "won"
+
+    # ------------------------------------------------------------------ stock
+
+    def test_inventory_never_goes_negative(self, store: Store, world: World) -> None:
+        variant = world["product_variants"]  # 10 in stock
+        with store.unit_of_work() as uow:
+            with pytest.raises(InsufficientInventory) as raised:
+                uow.product_variants.adjust_inventory(variant.id, -11)
+            assert raised.value.available == 10
+        with store.unit_of_work() as uow:
+            assert uow.product_variants.get(variant.id).inventory == 10
+            updated, applied = uow.product_variants.adjust_inventory(variant.id, -4)
+            assert (updated.inventory, applied) == (6, -4)
+            updated, applied = uow.product_variants.adjust_inventory(variant.id, -9, clamp_at_zero=True)
+            assert (updated.inventory, applied) == (0, -6)
+            updated, applied = uow.product_variants.adjust_inventory(variant.id, 3)
+            assert (updated.inventory, applied) == (3, 3)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.product_variants.get(variant.id).inventory == 3
+            with pytest.raises(NotFound):
+                uow.product_variants.adjust_inventory(fresh_id(), -1)
+
+    def test_racing_buyers_sell_exactly_the_stock(self, store: Store, world: World) -> None:
+        variant = world["product_variants"]
+
+        def buy(_: int) -> str:
+            sold = 0
+            for _attempt in range(4):
+                with store.unit_of_work() as uow:
+                    try:
+                        uow.product_variants.adjust_inventory(variant.id, -1)
+                        uow.commit()
+                        sold += 1
+                    except InsufficientInventory:
+                        pass
+            return str(sold)
+
+        results = self._race(6, buy)
+        assert sum(map(int, results)) == 10
+        with store.unit_of_work() as uow:
+            assert uow.product_variants.get(variant.id).inventory == 0
+
+    def test_racing_inserts_of_one_unique_key_have_one_winner(self, store: Store, world: World) -> None:
+        table = TABLES["user_profiles"]
+        email = "race@example.com"
+
+        def register(_: int) -> str:
+            row = attrs.evolve(uniquify(table, world["user_profiles"]), email=email)
+            with store.unit_of_work() as uow:
+                try:
+                    uow.user_profiles.add(row)
+                    uow.commit()
+                except Conflict:
+                    return "conflict"
+                return "won"
+
+        results = self._race(6, register)
+        assert results.count("won") == 1, results
+
+    def _race(self, workers: int, work: Callable[[int], str]) -> list[str]:
+        start = threading.Barrier(workers)
+        results: list[str] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def run(n: int) -> None:
+            try:
+                start.wait()
+                outcome = work(n)
+            except BaseException as exc:  # reported by the assertion below
+                with lock:
+                    errors.append(exc)
+                return
+            with lock:
+                results.append(outcome)
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not errors, errors
+        return results
+
+    # ------------------------------------------------------------------ queries
+
+    def test_where_filters_orders_and_limits(self, store: Store, world: World) -> None:
+        table = TABLES["product_variants"]
+        base = world["product_variants"]
+        variants = [
+            attrs.evolve(uniquify(table, base), inventory=n, color=None if n % 2 else f"c{n}")
+            for n in range(6)
+        ]
+        with store.unit_of_work() as uow:
+            uow.product_variants.add_many(variants)
+            uow.commit()
+        product = base.product_id
+        with store.unit_of_work() as uow:
+            repo = uow.product_variants
+            assert repo.count(product_id=product) == 7
+            assert [
+                v.inventory
+                for v in repo.where(product_id=product, inventory=at_most(2), order_by="inventory")
+            ] == [
+                0,
+                1,
+                2,
+            ]
+            assert [v.inventory for v in repo.where(product_id=product, order_by="-inventory", limit=2)] == [
+                10,
+                5,
+            ]
+            assert {v.inventory for v in repo.where(inventory=one_of([1, 3, 99]))} == {1, 3}
+            assert {v.inventory for v in repo.where(product_id=product, color=None)} == {1, 3, 5, 10}
+            assert {v.inventory for v in repo.where(product_id=product, inventory=before(2))} == {0, 1}
+            assert {v.inventory for v in repo.where(product_id=product, inventory=after(4))} == {5, 10}
+            assert repo.count(product_id=product, color=not_equal("c2")) == 6
+            assert repo.where(product_id=fresh_id()) == []
+            with pytest.raises(ValueError, match="no column"):
+                repo.where(nope=1)
+
+    def test_where_sees_own_uncommitted_changes(self, store: Store, world: World) -> None:
+        variant = world["product_variants"]
+        with store.unit_of_work() as uow:
+            uow.product_variants.update(attrs.evolve(variant, inventory=77))
+            assert [v.inventory for v in uow.product_variants.where(product_id=variant.product_id)] == [77]
+            assert uow.product_variants.where(inventory=10) == []
+            uow.order_items.delete(world["order_items"].id)
+            assert uow.order_items.where(order_id=world["orders"].id) == []
+
+    def test_emails_compare_case_insensitively(self, store: Store, world: World) -> None:
+        user = world["user_profiles"]
+        with store.unit_of_work() as uow:
+            assert uow.user_profiles.where(email=user.email.upper()) == [user]
+
+    # ------------------------------------------------------------------ audit
+
+    def test_privileged_changes_are_audited(self, store: Store, world: World) -> None:
+        admin = Actor.platform(fresh_id())
+        table = TABLES["brands"]
+        brand = uniquify(table, world["brands"])
+        moved = attrs.evolve(
+            brand, onboarding_status=BrandStatus.KYC_PENDING, updated_at=WORLD_TIME + timedelta(1)
+        )
+        touched = attrs.evolve(moved, updated_at=WORLD_TIME + timedelta(2))
+        with store.unit_of_work(admin) as uow:
+            uow.brands.add(brand)
+            uow.brands.update(moved)
+            uow.brands.update(touched)  # only updated_at changed: no audit row
+            uow.brands.delete(brand.id)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            rows = {r.action: r for r in uow.event_logs.where(entity_id=brand.id)}
+        assert sorted(rows) == ["delete", "insert", "update"]
+        for row in rows.values():
+            assert (row.entity_type, row.actor_type, row.actor_id) == (
+                "brands",
+                ActorType.PLATFORM_ADMIN,
+                admin.id,
+            )
+        secret = table.secret_columns
+        assert rows["insert"].metadata == audit_diff(
+            "insert", None, unstructure(brand), secret_columns=secret
+        )
+        assert rows["update"].metadata == audit_diff(
+            "update", unstructure(brand), unstructure(moved), secret_columns=secret
+        )
+        assert rows["delete"].metadata == audit_diff(
+            "delete", unstructure(touched), None, secret_columns=secret
+        )
+        assert rows["insert"].metadata["new"]["primary_contact"] == "<redacted>"
+        assert rows["update"].metadata == {
+            "op": "update",
+            "old": {"onboarding_status": "invited"},
+            "new": {"onboarding_status": "kyc_pending"},
+        }
+
+    def test_stock_changes_are_audited_as_the_system_by_default(self, store: Store, world: World) -> None:
+        variant = world["product_variants"]
+        with store.unit_of_work() as uow:
+            uow.product_variants.adjust_inventory(variant.id, -2)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            (row,) = uow.event_logs.where(entity_id=variant.id, action="update")
+        assert row.actor == Actor.system()
+        assert row.metadata["old"] == {"inventory": 10}
+        assert row.metadata["new"] == {"inventory": 8}
+
+    def test_audit_rows_roll_back_with_their_unit_of_work(self, store: Store, world: World) -> None:
+        brand = uniquify(TABLES["brands"], world["brands"])
+        with store.unit_of_work() as uow:
+            uow.brands.add(brand)
+        with store.unit_of_work() as uow:
+            assert uow.event_logs.where(entity_id=brand.id) == []
+
+    def test_unprivileged_tables_are_not_audited(self, store: Store, world: World) -> None:
+        user = uniquify(TABLES["user_profiles"], world["user_profiles"])
+        with store.unit_of_work() as uow:
+            uow.user_profiles.add(user)
+            uow.commit()
+            assert uow.event_logs.where(entity_id=user.id) == []
+
+    def test_event_logs_accept_direct_records(self, store: Store) -> None:
+        record = EventLog(
+            id=fresh_id(),
+            actor_type=ActorType.SYSTEM,
+            action="user.erase",
+            entity_type="user_profiles",
+            entity_id=fresh_id(),
+            metadata=JsonMap({"fields": ["email"]}),
+            created_at=WORLD_TIME,
+        )
+        with store.unit_of_work() as uow:
+            uow.event_logs.add(record)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.event_logs.get(record.id) == record
+
+    # ------------------------------------------------------------------ capabilities
+
+    @pytest.fixture
+    def raw(self, store: Store) -> RawRows:
+        """The store as :class:`RawRows` (skips stores without the capability)."""
+        if not isinstance(store, RawRows):
+            pytest.skip("store does not expose raw rows")
+        return store
+
+    def test_raw_rows_are_the_stored_json(self, raw: RawRows, world: World) -> None:
+        for name, row in world.rows.items():
+            assert unstructure(row) in raw.raw_rows(name), name
+
+    @pytest.fixture
+    def retention(self, store: Store) -> EventLogRetention:
+        """The store as :class:`EventLogRetention` (skips stores without the capability)."""
+        if not isinstance(store, EventLogRetention):
+            pytest.skip("store has no event log retention")
+        return store
+
+    def test_event_log_retention_drops_whole_past_months(
+        self, store: Store, retention: EventLogRetention
+    ) -> None:
+        def record(month_start: datetime, n: int) -> EventLog:
+            moment = month_start + timedelta(days=3)
+            return EventLog(
+                id=uuid7(int(moment.timestamp() * 1000), n),
+                actor_type=ActorType.SYSTEM,
+                action="test",
+                entity_type="tests",
+                entity_id=fresh_id(),
+                created_at=moment,
+            )
+
+        old = [record(datetime(2025, 3, 1, tzinfo=UTC), n) for n in range(3)]
+        recent = [record(datetime(2025, 6, 1, tzinfo=UTC), n) for n in range(2)]
+        with store.unit_of_work() as uow:
+            uow.event_logs.add_many([*old, *recent])
+            uow.commit()
+        cutoff = datetime(2025, 6, 20, tzinfo=UTC)
+        assert retention.purge_event_logs(cutoff, dry_run=True) == 3
+        with store.unit_of_work() as uow:
+            assert uow.event_logs.count(action="test") == 5
+        assert retention.purge_event_logs(cutoff) == 3
+        with store.unit_of_work() as uow:
+            assert {r.id for r in uow.event_logs.where(action="test")} == {r.id for r in recent}
+
+
+__all__ = ["StoreContract", "fresh_id", "row_key", "uniquify"]

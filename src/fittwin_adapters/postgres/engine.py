@@ -60,7 +60,9 @@ def make_engine(
     }
     if "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = 10
-    kwargs: dict[str, Any] = {"connect_args": connect_args, "future": True}
+    from fittwin_adapters.postgres.jsoncodec import dumps
+
+    kwargs: dict[str, Any] = {"connect_args": connect_args, "json_serializer": dumps}
     if poolclass is not None:
         kwargs["poolclass"] = poolclass
     else:

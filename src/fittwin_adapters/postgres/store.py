@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL
 from fittwin_adapters.postgres import partitions
 from fittwin_adapters.postgres.engine import make_engine
 from fittwin_adapters.postgres.errors import Operation, is_disconnect, translate
+from fittwin_adapters.postgres.jsoncodec import dumps
 from fittwin_adapters.postgres.tables import column_kind, tables
 from fittwin_core.domain import (
     Actor,
@@ -52,10 +53,12 @@ from fittwin_core.domain.errors import (
     InsufficientInventory,
     NotFound,
     StoreUnavailable,
+    ValidationError,
 )
 from fittwin_core.ports import Clock, Compare, Ids
 from fittwin_core.schema import TABLES
 from fittwin_core.schema import Table as CatalogTable
+from fittwin_core.system import SystemClock
 
 E = TypeVar("E")
 
@@ -148,7 +151,7 @@ class TableStatements:
         """The entity as one row for ``COPY … FROM STDIN``."""
         params = self.params(entity)
         return tuple(
-            Jsonb(params[name]) if kind == "json" and params[name] is not None else params[name]
+            Jsonb(params[name], dumps=dumps) if kind == "json" and params[name] is not None else params[name]
             for name, kind in self.kinds
         )
 
@@ -322,19 +325,20 @@ _TAKE = (
         _VARIANTS.c.id == sa.bindparam("k_id"),
         _VARIANTS.c.inventory + sa.bindparam("delta") >= 0,
     )
-    .values(inventory=_VARIANTS.c.inventory + sa.bindparam("delta"))
+    .values(inventory=_VARIANTS.c.inventory + sa.bindparam("delta"), updated_at=sa.bindparam("now"))
     .returning(*_VARIANTS.c)
 )
-_TAKE_STAMPED = _TAKE.values(updated_at=sa.bindparam("now"))
 _CURRENT = sa.select(_VARIANTS.c.id, _VARIANTS.c.inventory).where(_VARIANTS.c.id == sa.bindparam("k_id"))
 _LOCKED = _CURRENT.with_for_update().cte("cur")
 _CLAMP = (
     _VARIANTS.update()
     .where(_VARIANTS.c.id == _LOCKED.c.id)
-    .values(inventory=sa.func.greatest(_LOCKED.c.inventory + sa.bindparam("delta"), 0))
+    .values(
+        inventory=sa.func.greatest(_LOCKED.c.inventory + sa.bindparam("delta"), 0),
+        updated_at=sa.bindparam("now"),
+    )
     .returning(*_VARIANTS.c, (_VARIANTS.c.inventory - _LOCKED.c.inventory).label("applied"))
 )
-_CLAMP_STAMPED = _CLAMP.values(updated_at=sa.bindparam("now"))
 
 
 class PostgresVariantRepository(PostgresRepository[ProductVariant]):
@@ -348,29 +352,26 @@ class PostgresVariantRepository(PostgresRepository[ProductVariant]):
         ``UPDATE … SET inventory = inventory + :d WHERE id = :id AND inventory + :d >= 0``;
         when that guard fails, :class:`InsufficientInventory` and nothing changed. With
         ``clamp_at_zero`` the stock stops at 0 and the applied delta says how much was taken.
+        ``updated_at`` is stamped from the store's clock.
         """
         if not isinstance(delta, int) or isinstance(delta, bool):
-            raise TypeError("delta must be an int")
-        params: dict[str, Any] = {"k_id": variant_id, "delta": delta}
-        now = self._uow.now()
-        if now is not None:
-            params["now"] = now
+            raise ValidationError("delta", "must be an integer")
+        params: dict[str, Any] = {"k_id": variant_id, "delta": delta, "now": self._uow.now()}
+        name = self._s.name
         if clamp_at_zero:
-            stmt = _CLAMP if now is None else _CLAMP_STAMPED
-            with self._uow.guarded(self._s.name, "update"):
-                row = self._uow.execute(stmt, params, table=self._s.name, op="update").mappings().first()
+            with self._uow.guarded(name, "update"):
+                row = self._uow.execute(_CLAMP, params, table=name, op="update").mappings().first()
             if row is None:
-                raise NotFound(self._s.name, variant_id)
+                raise NotFound(name, variant_id)
             values = dict(row)
             applied = int(values.pop("applied"))
             return self._s.entity_of(values), applied  # type: ignore[arg-type]
-        stmt = _TAKE if now is None else _TAKE_STAMPED
-        with self._uow.guarded(self._s.name, "update"):
-            row = self._uow.execute(stmt, params, table=self._s.name, op="update").mappings().first()
+        with self._uow.guarded(name, "update"):
+            row = self._uow.execute(_TAKE, params, table=name, op="update").mappings().first()
         if row is None:
-            current = self._uow.execute(_CURRENT, {"k_id": variant_id}, table=self._s.name).first()
+            current = self._uow.execute(_CURRENT, {"k_id": variant_id}, table=name).first()
             if current is None:
-                raise NotFound(self._s.name, variant_id)
+                raise NotFound(name, variant_id)
             raise InsufficientInventory(variant_id, -delta, int(current.inventory))
         return self._s.entity_of(row), delta
 
@@ -542,11 +543,9 @@ class PostgresUnitOfWork:
         except sa.exc.DBAPIError as exc:
             raise self._fail(exc, table, op) from None
 
-    def now(self) -> datetime | None:
-        """The store clock's time, stamped on ``updated_at`` by stock changes (``None``: the
-        database's ``now()`` through the trigger)."""
-        clock = self._store.clock
-        return None if clock is None else clock.now()
+    def now(self) -> datetime:
+        """The store clock's time (stamped on ``updated_at`` by stock changes)."""
+        return self._store.clock.now()
 
     def _fail(self, exc: sa.exc.DBAPIError, table: str, op: Operation) -> FitTwinError:
         error = translate(exc, table=table, op=op)
@@ -591,7 +590,7 @@ class PostgresStore:
         statement_timeout_ms: int | None = None,
         check_connection: bool = True,
     ) -> None:
-        self.clock = clock
+        self.clock: Clock = clock or SystemClock()
         self.ids = ids
         self.engine = make_engine(
             url, pool_size=pool_size, max_overflow=max_overflow, statement_timeout_ms=statement_timeout_ms
@@ -635,7 +634,7 @@ class PostgresStore:
         """Create this month's and the next ``ahead_months`` partitions of ``orders`` and
         ``event_logs``; drop ``event_logs`` months past ``retain_months`` (see
         :func:`fittwin_adapters.postgres.partitions.maintain_partitions`)."""
-        if now is None and self.clock is not None:
+        if now is None:
             now = self.clock.now()
         with self._admin() as conn:
             return partitions.maintain_partitions(

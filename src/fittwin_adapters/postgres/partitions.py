@@ -177,15 +177,16 @@ def maintain_partitions(
 
     Rows already in the DEFAULT partition for a month being created are moved into it.
     Retention drops whole ``event_logs`` months that ended more than ``retain_months`` months
-    before the current month; ``orders`` months past retention are dropped only when empty
-    (orders are purged one by one by the retention job, after they close).
+    before the current month (as :func:`purge_event_logs` does); ``orders`` months past
+    retention are dropped only when empty (orders are purged one by one by the retention job,
+    after they close).
     """
     if ahead_months < 0:
         raise ValidationError("ahead_months", "must not be negative")
     if retain_months is not None and retain_months < 0:
         raise ValidationError("retain_months", "must not be negative")
     current = month_start(now or datetime.now(UTC))
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    _lock(conn)
     created: list[str] = []
     skipped: list[str] = []
     dropped: list[str] = []
@@ -200,14 +201,19 @@ def maintain_partitions(
             ok, rows = _create_month(conn, table, month)
             (created if ok else skipped).append(name)
             moved += rows
-        if retain_months is not None:
-            horizon = uuid7_floor(add_months(current, -retain_months))
-            for part in list_partitions(conn, table):
-                if part.upper > horizon:
-                    continue
-                if table == "event_logs" or not _count(conn, part.name):
-                    drop_partition(conn, part)
-                    dropped.append(part.name)
+        if retain_months is None:
+            continue
+        oldest_kept = add_months(current, -retain_months)
+        horizon = uuid7_floor(oldest_kept)
+        if table == "event_logs":
+            _, names, relocated = _purge(conn, table, oldest_kept, dry_run=False)
+            dropped.extend(names)
+            moved += relocated
+            continue
+        for part in list_partitions(conn, table):
+            if part.upper <= horizon and not _count(conn, part.name):
+                drop_partition(conn, part)
+                dropped.append(part.name)
     return PartitionReport(tuple(created), moved, tuple(skipped), tuple(dropped))
 
 
@@ -219,20 +225,93 @@ def drop_partition(conn: sa.Connection, part: Partition) -> None:
     conn.execute(sa.text(f"DROP TABLE {_quote(conn, part.name)}"))
 
 
-def purge_event_logs(conn: sa.Connection, before: datetime, *, dry_run: bool = False) -> int:
-    """Drop every ``event_logs`` month that ended at or before ``before``; the rows that went
-    (or, with ``dry_run``, would go). Rows in the DEFAULT partition are never removed."""
-    if before.tzinfo is None:
-        raise ValidationError("before", "must carry a time zone")
-    horizon = uuid7_floor(before)
+def _lock(conn: sa.Connection) -> None:
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+
+
+def _can_relocate(conn: sa.Connection) -> bool:
+    savepoint = conn.begin_nested()
+    try:
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+    except sa.exc.DBAPIError:
+        return False
+    finally:
+        savepoint.rollback()
+    return True
+
+
+def _month_of(value: UUID) -> datetime | None:
+    try:
+        return month_start(datetime.fromtimestamp((value.int >> 80) / 1000, tz=UTC))
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _partition_strays(conn: sa.Connection, table: str, cutoff: UUID) -> tuple[list[str], int]:
+    """Give every month with rows in the DEFAULT partition below ``cutoff`` its partition."""
+    created: list[str] = []
+    moved = 0
+    existing = {p.name for p in list_partitions(conn, table)}
+    find = sa.text(
+        f"SELECT id FROM {_quote(conn, default_partition(table))} "  # noqa: S608
+        "WHERE id >= :lower AND id < :cutoff ORDER BY id LIMIT 1"
+    )
+    lower = UUID(int=0)
+    while (first := conn.execute(find, {"lower": lower, "cutoff": cutoff}).scalar()) is not None:
+        month = _month_of(first)
+        if month is None or partition_name(table, month) in existing:
+            break
+        ok, rows = _create_month(conn, table, month)
+        if not ok:
+            break
+        created.append(partition_name(table, month))
+        moved += rows
+        lower = month_bounds(month)[1]
+    return created, moved
+
+
+def _purge(conn: sa.Connection, table: str, before: datetime, *, dry_run: bool) -> tuple[int, list[str], int]:
+    """Drop the months of ``table`` that ended at or before ``before``; ``(rows, partitions
+    dropped, rows relocated from DEFAULT)``."""
+    horizon = uuid7_floor(before)
+    stray_cutoff = uuid7_floor(month_start(before))  # rows of whole months before ``before``
     total = 0
-    for part in list_partitions(conn, "event_logs"):
-        if part.upper > horizon:
-            continue
+    relocated = 0
+    if dry_run:
+        if _can_relocate(conn):
+            total += _count_below(conn, default_partition(table), stray_cutoff)
+    else:
+        _, relocated = _partition_strays(conn, table, stray_cutoff)
+    names = []
+    for part in _whole_months_before(conn, table, horizon):
         total += _count(conn, part.name)
         if not dry_run:
             drop_partition(conn, part)
+            names.append(part.name)
+    return total, names, relocated
+
+
+def _whole_months_before(conn: sa.Connection, table: str, horizon: UUID) -> list[Partition]:
+    return [part for part in list_partitions(conn, table) if part.upper <= horizon]
+
+
+def _count_below(conn: sa.Connection, relation: str, cutoff: UUID) -> int:
+    sql = f"SELECT count(*) FROM {_quote(conn, relation)} WHERE id < :cutoff"  # noqa: S608
+    return int(conn.execute(sa.text(sql), {"cutoff": cutoff}).scalar_one())
+
+
+def purge_event_logs(conn: sa.Connection, before: datetime, *, dry_run: bool = False) -> int:
+    """Drop every ``event_logs`` month that ended at or before ``before``; the rows that went
+    (or, with ``dry_run``, would go).
+
+    Rows of such months still sitting in the DEFAULT partition are first moved into a
+    partition of their month, so they go too (this needs ``SET`` on
+    ``session_replication_role``; without it they stay and are not counted).
+    """
+    if before.tzinfo is None:
+        raise ValidationError("before", "must carry a time zone")
+    _lock(conn)
+    total, _, _ = _purge(conn, "event_logs", before, dry_run=dry_run)
     return total
 
 

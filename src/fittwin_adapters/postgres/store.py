@@ -381,7 +381,7 @@ class PostgresVariantRepository(PostgresRepository[ProductVariant]):
 
 _SET_ACTOR = sa.text(
     "SELECT set_config('fittwin.actor_type', :actor_type, true), "
-    "set_config('fittwin.actor_id', :actor_id, true)"
+    "set_config('fittwin.actor_id', :actor_id, true), set_config('fittwin.library', 'on', true)"
 )
 
 

@@ -111,10 +111,12 @@ BEGIN
 END $$;
 
 -- updated_at follows the library's clock: the database stamps now() only when an UPDATE
--- left updated_at as it was (plain SQL, or a library update that did not set it).
+-- left updated_at as it was and did not come from a FitTwin unit of work (which marks its
+-- transactions with fittwin.library and always writes the entity's own updated_at).
 CREATE FUNCTION fittwin_touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
+    IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at
+       AND coalesce(current_setting('fittwin.library', true), '') <> 'on' THEN
         NEW.updated_at := now();
     END IF;
     RETURN NEW;

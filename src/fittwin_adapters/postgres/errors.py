@@ -6,6 +6,7 @@ own messages quote them, so they are not passed on).
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import sqlalchemy as sa
@@ -37,6 +38,20 @@ _FK_TARGETS = {
 }
 
 
+_CLONED_FK = re.compile(r"(\w+)_fkey\d*")
+
+
+def _constraint_name(name: str | None) -> str:
+    # A foreign key to a partitioned table is cloned per partition under PostgreSQL's own
+    # name (``referral_events_order_id_fkey3``): report the declared key (``fk_…``) instead.
+    if name is None:
+        return "a constraint"
+    match = _CLONED_FK.fullmatch(name)
+    if match and f"fk_{match[1]}" in _FK_TARGETS:
+        return f"fk_{match[1]}"
+    return name
+
+
 def sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of a driver error (wrapped by SQLAlchemy or not), if the server sent one."""
     orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
@@ -66,7 +81,7 @@ def translate(exc: sa.exc.DBAPIError, *, table: str, op: Operation) -> FitTwinEr
     if is_disconnect(exc):
         return StoreUnavailable("the connection to PostgreSQL was lost; the unit of work was rolled back")
     state = sqlstate(exc) or ""
-    constraint = _diag(exc, "constraint_name") or "a constraint"
+    constraint = _constraint_name(_diag(exc, "constraint_name"))
     column = _diag(exc, "column_name")
     if state == "23505":
         return Conflict(f"{table}: unique key {constraint} is already taken")

@@ -346,18 +346,37 @@ def test_retrying_after_a_lost_connection_places_exactly_one_order(
 # ---------------------------------------------------------------------------- errors
 
 
-def test_a_refused_write_changes_nothing_and_the_unit_of_work_goes_on(
+def test_after_a_refused_write_the_unit_of_work_asks_for_a_rollback(
     postgres_store: PostgresStore, world: World
 ) -> None:
     table = TABLES["brands"]
-    fresh = uniquify(table, world["brands"])
+    earlier, fresh = uniquify(table, world["brands"]), uniquify(table, world["brands"])
     with postgres_store.unit_of_work() as uow:
+        uow.brands.add(earlier)
         with pytest.raises(Conflict, match="brands_name_key"):
             uow.brands.add(attrs.evolve(fresh, name=world["brands"].name))
+        with pytest.raises(Conflict, match="rollback"):
+            uow.brands.find(fresh.id)
+        with pytest.raises(Conflict, match="rollback"):  # never a silent loss of `earlier`
+            uow.commit()
+        uow.rollback()
         uow.brands.add(fresh)
         uow.commit()
     with postgres_store.unit_of_work() as uow:
         assert uow.brands.get(fresh.id) == fresh
+        assert uow.brands.find(earlier.id) is None
+
+
+def test_a_unit_of_work_goes_on_after_commit(postgres_store: PostgresStore, world: World) -> None:
+    table = TABLES["brands"]
+    first, second = uniquify(table, world["brands"]), uniquify(table, world["brands"])
+    with postgres_store.unit_of_work() as uow:
+        uow.brands.add(first)
+        uow.commit()
+        uow.brands.add(second)
+    with postgres_store.unit_of_work() as uow:
+        assert uow.brands.find(first.id) == first
+        assert uow.brands.find(second.id) is None
 
 
 def test_conflict_messages_name_the_index_not_the_values(postgres_store: PostgresStore, world: World) -> None:
@@ -383,10 +402,10 @@ def test_deleting_a_referenced_order_conflicts_and_a_missing_reference_is_not_fo
     with postgres_store.unit_of_work() as uow:
         with pytest.raises(Conflict, match=r"still referenced \(fk_(order_items|referral_events)_order_id\)"):
             uow.orders.delete(world["orders"].id)
+        uow.rollback()
+        orphan = attrs.evolve(uniquify(TABLES["order_items"], world["order_items"]), order_id=fresh_id())
         with pytest.raises(NotFound) as raised:
-            uow.order_items.add(
-                attrs.evolve(uniquify(TABLES["order_items"], world["order_items"]), order_id=fresh_id())
-            )
+            uow.order_items.add(orphan)
         assert raised.value.entity == "orders"
 
 

@@ -100,7 +100,7 @@ class TestDatabases:
         self._count += 1
         name = f"{self.prefix}_{self._count}"
         started = time.perf_counter()
-        template = f' TEMPLATE "{self.template}" STRATEGY FILE_COPY' if migrated else ""
+        template = f' TEMPLATE "{self.template}"' if migrated else ""
         self._run(f'CREATE DATABASE "{name}"{template}')
         self.create_seconds.append(time.perf_counter() - started)
         return self.url(name)

@@ -229,16 +229,14 @@ class PostgresReadRepository(Generic[E]):
 
     def add(self, entity: E) -> None:
         """Insert a row."""
-        with self._uow.guarded(self._s.name, "insert"):
-            self._uow.execute(self._s.insert, self._s.params(entity), table=self._s.name, op="insert")
+        self._uow.execute(self._s.insert, self._s.params(entity), table=self._s.name, op="insert")
 
     def add_many(self, entities: Iterable[E]) -> None:
         """Insert many rows in one ``COPY`` (the bulk path; triggers fire as for inserts)."""
         rows = [self._s.copy_row(entity) for entity in entities]
         if not rows:
             return
-        with self._uow.guarded(self._s.name, "insert"):
-            self._uow.copy(self._s.copy_sql, rows, table=self._s.name)
+        self._uow.copy(self._s.copy_sql, rows, table=self._s.name)
 
     def _conditions(self, filters: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
         conditions: list[sa.ColumnElement[bool]] = []
@@ -301,8 +299,7 @@ class PostgresRepository(PostgresReadRepository[E]):
         if expected:
             stmt = s.guarded_update(expected)
             params.update({f"x_{c}": s.scalar(c, v) for c, v in expected.items() if v is not None})
-        with self._uow.guarded(s.name, "update"):
-            result = self._uow.execute(stmt, params, table=s.name, op="update")
+        result = self._uow.execute(stmt, params, table=s.name, op="update")
         if result.rowcount == 0:
             if self._uow.execute(s.exists, s.key_params(key), table=s.name).first() is None:
                 raise NotFound(s.name, key)
@@ -310,10 +307,7 @@ class PostgresRepository(PostgresReadRepository[E]):
 
     def delete(self, key: Any) -> None:
         """Delete the row (:class:`NotFound` if missing, :class:`Conflict` if referenced)."""
-        with self._uow.guarded(self._s.name, "delete"):
-            result = self._uow.execute(
-                self._s.delete, self._s.key_params(key), table=self._s.name, op="delete"
-            )
+        result = self._uow.execute(self._s.delete, self._s.key_params(key), table=self._s.name, op="delete")
         if result.rowcount == 0:
             raise NotFound(self._s.name, key)
 
@@ -359,15 +353,13 @@ class PostgresVariantRepository(PostgresRepository[ProductVariant]):
         params: dict[str, Any] = {"k_id": variant_id, "delta": delta, "now": self._uow.now()}
         name = self._s.name
         if clamp_at_zero:
-            with self._uow.guarded(name, "update"):
-                row = self._uow.execute(_CLAMP, params, table=name, op="update").mappings().first()
+            row = self._uow.execute(_CLAMP, params, table=name, op="update").mappings().first()
             if row is None:
                 raise NotFound(name, variant_id)
             values = dict(row)
             applied = int(values.pop("applied"))
             return self._s.entity_of(values), applied  # type: ignore[arg-type]
-        with self._uow.guarded(name, "update"):
-            row = self._uow.execute(_TAKE, params, table=name, op="update").mappings().first()
+        row = self._uow.execute(_TAKE, params, table=name, op="update").mappings().first()
         if row is None:
             current = self._uow.execute(_CURRENT, {"k_id": variant_id}, table=name).first()
             if current is None:
@@ -385,6 +377,13 @@ _SET_ACTOR = sa.text(
 )
 
 
+def _aborted() -> Conflict:
+    return Conflict(
+        "a statement of this unit of work was refused, which aborted its transaction: "
+        "call rollback() (or leave the with block) before going on"
+    )
+
+
 class PostgresUnitOfWork:
     """One PostgreSQL transaction (READ COMMITTED) with a repository per table.
 
@@ -399,6 +398,7 @@ class PostgresUnitOfWork:
         self._store = store
         self._conn: sa.Connection | None = None
         self._tx: sa.RootTransaction | None = None
+        self._failed = False
         repo = PostgresRepository
         self.user_profiles: PostgresRepository[UserProfile] = repo(self, STATEMENTS["user_profiles"])
         self.avatars: PostgresRepository[Avatar] = repo(self, STATEMENTS["avatars"])
@@ -439,9 +439,15 @@ class PostgresUnitOfWork:
     # ------------------------------------------------------------------ transaction
 
     def commit(self) -> None:
-        """Make the changes durable and visible; later calls run in a new transaction."""
+        """Make the changes durable and visible; later calls run in a new transaction.
+
+        After a refused statement (a :class:`Conflict`, :class:`NotFound`, ... raised by the
+        database) PostgreSQL has aborted the transaction: committing then raises
+        :class:`Conflict` instead of silently discarding the work; roll back and go on."""
         if self._tx is None:
             return
+        if self._failed:
+            raise _aborted()
         tx, self._tx = self._tx, None
         try:
             tx.commit()
@@ -450,6 +456,7 @@ class PostgresUnitOfWork:
 
     def rollback(self) -> None:
         """Discard the changes made since the last commit."""
+        self._failed = False
         if self._tx is None:
             return
         tx, self._tx = self._tx, None
@@ -470,6 +477,8 @@ class PostgresUnitOfWork:
         """The connection of the current transaction, beginning one (and setting the actor)
         if none is open."""
         if self._tx is not None and self._conn is not None:
+            if self._failed:
+                raise _aborted()
             return self._conn
         if self._conn is None:
             self._conn = self._store.connect()
@@ -520,29 +529,6 @@ class PostgresUnitOfWork:
                 raise self._fail(wrapped, table, "insert") from None
             raise
 
-    @contextmanager
-    def guarded(self, table: str, op: Operation) -> Iterator[None]:
-        """Run a write in a savepoint, so a refused write changes nothing and leaves the
-        unit of work usable (as the memory store does)."""
-        conn = self.connection()
-        try:
-            savepoint = conn.begin_nested()
-        except sa.exc.DBAPIError as exc:
-            raise self._fail(exc, table, op) from None
-        try:
-            yield
-        except BaseException:
-            if savepoint.is_active and self._conn is not None:
-                try:
-                    savepoint.rollback()
-                except sa.exc.DBAPIError as exc:
-                    raise self._fail(exc, table, op) from None
-            raise
-        try:
-            savepoint.commit()
-        except sa.exc.DBAPIError as exc:
-            raise self._fail(exc, table, op) from None
-
     def now(self) -> datetime:
         """The store clock's time (stamped on ``updated_at`` by stock changes)."""
         return self._store.clock.now()
@@ -551,6 +537,8 @@ class PostgresUnitOfWork:
         error = translate(exc, table=table, op=op)
         if is_disconnect(exc) or isinstance(error, StoreUnavailable):
             self._discard()
+        elif self._tx is not None:
+            self._failed = True  # PostgreSQL aborted the transaction
         return error
 
     def _discard(self) -> None:

@@ -466,6 +466,7 @@ def test_bulk_insert_with_a_duplicate_inserts_nothing(postgres_store: PostgresSt
             uow.referral_events.add_many(
                 [first, attrs.evolve(first, event_type=ReferralEventType.CONVERSION)]
             )
+        uow.rollback()
         assert uow.referral_events.find(first.id) is None
 
 

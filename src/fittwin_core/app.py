@@ -12,12 +12,13 @@ from fittwin_core.services.brands import Brands
 from fittwin_core.services.catalog import Catalog
 from fittwin_core.services.fitting import Fitting
 from fittwin_core.services.orders import Orders
+from fittwin_core.services.privacy import Privacy
 
 
 class FitTwin:
     """FitTwin, wired to a store and its other ports (build one with ``fittwin_adapters.connect``).
 
-    Service groups: ``accounts``, ``brands``, ``catalog``, ``fit``, ``orders``, ``audit``.
+    Service groups: ``accounts``, ``brands``, ``catalog``, ``fit``, ``orders``, ``privacy``, ``audit``.
     Use it as a context manager, or call :meth:`close`, to release the store's connections.
     """
 
@@ -28,6 +29,7 @@ class FitTwin:
         self.catalog = Catalog(ctx, self.brands)
         self.fit = Fitting(ctx)
         self.orders = Orders(ctx, self.brands, self.catalog)
+        self.privacy = Privacy(ctx)
         self.audit = Audit(ctx)
 
     @property

@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -521,7 +523,7 @@ class TestFakePayments:
         assert fake.parse_webhook(payload, header).type == "payment_intent.succeeded"
 
     def test_concurrent_creates_with_one_key_make_one_payment(self, fake: FakePayments) -> None:
-        barrier = threading.Barrier(8)
+        barrier = threading.Barrier(8, timeout=10)
         ids: list[str] = []
 
         def create() -> None:
@@ -538,7 +540,7 @@ class TestFakePayments:
     def test_concurrent_refunds_never_exceed_the_amount(self, fake: FakePayments) -> None:
         intent = fake.create_payment_intent(amount=500, currency="EUR", idempotency_key="k")
         fake.succeed(intent.id)
-        barrier = threading.Barrier(8)
+        barrier = threading.Barrier(8, timeout=10)
         outcomes: list[str] = []
 
         def refund(n: int) -> None:
@@ -660,3 +662,19 @@ def test_metadata_follows_stripes_limits() -> None:
     for bad in ({f"k{i}": "v" for i in range(51)}, {"k" * 41: "v"}, {"k": "v" * 501}, {"": "v"}):
         with pytest.raises(ValidationError):
             payments.check_payment_request(amount=1, currency="EUR", idempotency_key="k", metadata=bad)
+
+
+# ---------------------------------------------------------------------------- the documentation
+
+
+def _doc_blocks() -> list[str]:
+    text = (Path(__file__).parent.parent / "docs" / "payments.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+@pytest.mark.parametrize("marker", ["fake.parse_webhook(payload, header)", "verify_webhook(body,"])
+def test_the_runnable_snippets_in_the_docs_run(marker: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (snippet,) = [block for block in _doc_blocks() if marker in block]
+    exec(compile(snippet, "docs/payments.md", "exec"), {})
+    if "verify_webhook" in marker:
+        assert capsys.readouterr().out == "1893456000 order.paid\n"

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 from fittwin_core import payments, webhooks
-from fittwin_core.domain.errors import Conflict, InvalidTransition, NotFound, PaymentError
+from fittwin_core.domain.errors import ConfigurationError, Conflict, InvalidTransition, NotFound, PaymentError
 from fittwin_core.domain.rules import redacted
 from fittwin_core.ports import Clock, PaymentEvent, PaymentIntent, Refund
 
@@ -53,7 +53,8 @@ class FakePayments:
     """
 
     def __init__(self, *, webhook_secret: str = DEFAULT_WEBHOOK_SECRET, clock: Clock | None = None) -> None:
-        webhooks.sign_payload(b"", webhook_secret, 0)  # refuses an empty secret early
+        if not isinstance(webhook_secret, str) or not webhook_secret.strip():
+            raise ConfigurationError("FakePayments needs a non-empty webhook secret")
         self._secret = webhook_secret
         self._clock = clock
         self._lock = threading.RLock()

@@ -15,14 +15,14 @@ from fittwin_core.domain import Actor, BodyMetrics, Order
 from fittwin_core.domain.money import Money
 
 TEE_CHART = {
-    "chart_type": "body",
-    "zones": {"chest": {"tolerance_cm": 2.0, "weight": 1.0}, "waist": {"tolerance_cm": 3.0, "weight": 0.6}},
-    "sizes": {
-        "S": {"chest": [86, 94], "waist": [72, 80]},
-        "M": {"chest": [94, 102], "waist": [80, 88]},
-        "L": {"chest": [102, 110], "waist": [88, 96]},
-        "XL": {"chest": [110, 118], "waist": [96, 104]},
-    },
+    "kind": "body",
+    "zones": {"chest": {"tolerance": 2.0, "weight": 1.0}, "waist": {"tolerance": 3.0, "weight": 0.6}},
+    "sizes": [
+        {"label": "S", "chest": [86, 94], "waist": [72, 80]},
+        {"label": "M", "chest": [94, 102], "waist": [80, 88]},
+        {"label": "L", "chest": [102, 110], "waist": [88, 96]},
+        {"label": "XL", "chest": [110, 118], "waist": [96, 104]},
+    ],
 }
 """A body size chart for a tee (cm): each size's chest and waist range."""
 
@@ -75,9 +75,9 @@ def run_story(ft: FitTwin, out: TextIO = sys.stdout, *, extensions: list[Callabl
 
     story.title("Catalog")
     chart = ft.catalog.create_size_chart(brand.id, "tops", TEE_CHART, actor=acting_owner)
-    story.say("Size chart for tops (body measurements, cm)", ", ".join(TEE_CHART["sizes"]))  # type: ignore[arg-type]
+    story.say("Size chart for tops (body measurements, cm)", ", ".join(ft.fit.sizes(chart.id)))
     fit_map = ft.catalog.create_fit_map(
-        brand.id, "tops", {"zones": {"chest": {"shift_cm": -1.0}}}, actor=acting_owner
+        brand.id, "tops", {"offset": {"chest": -1.0}, "stretch": {"chest": 0.03}}, actor=acting_owner
     )
     product = ft.catalog.create_product(
         brand.id,

@@ -134,17 +134,19 @@ def test_brand_webhooks_are_signed_and_secrets_stay_sealed(shop: Shop) -> None:
 def test_size_charts_convert_imperial_to_metric(shop: Shop) -> None:
     ft = shop.ft
     inches = {
-        "chart_type": "body",
-        "zones": {"chest": {"tolerance_cm": 2.0 / 2.54}},
-        "sizes": {"M": {"chest": [37, 40]}, "L": {"chest": [40, 43]}},
+        "kind": "body",
+        "zones": {"chest": {"tolerance": 1}},
+        "sizes": [{"label": "M", "chest": [37, 40]}, {"label": "L", "chest": [40, 43]}],
     }
     chart = ft.catalog.create_size_chart(shop.brand.id, "tops", inches, unit_system="imperial", actor=shop.owner_actor)
     assert chart.unit_system == UnitSystem.IMPERIAL
-    assert list(chart.measurement_rules["sizes"]["M"]["chest"]) == [pytest.approx(93.98), pytest.approx(101.6)]
+    (medium, _) = chart.measurement_rules["sizes"]
+    assert list(medium["chest"]) == [93.98, 101.6]
+    assert chart.measurement_rules["zones"]["chest"]["tolerance"] == 2.54
+    assert ft.fit.sizes(chart.id) == ("M", "L")
+    bad = {"kind": "body", "zones": {"chest": {}}, "sizes": [{"label": "M", "chest": [100, 90]}]}
     with pytest.raises(ValidationError) as raised:
-        ft.catalog.create_size_chart(
-            shop.brand.id, "tops", {"sizes": {"M": {"chest": [100, 90]}}}, actor=shop.owner_actor
-        )
+        ft.catalog.create_size_chart(shop.brand.id, "tops", bad, actor=shop.owner_actor)
     assert "M" in raised.value.field and "chest" in raised.value.field
 
 

@@ -136,7 +136,7 @@ def test_lifecycle_follows_the_table(shop: Shop, clock: FrozenClock) -> None:
         ft.orders.cancel(order.id)
     order = ft.orders.close(order.id)
     assert (order.status, order.close_reason, order.refunded_cents) == (OrderStatus.CLOSED, CloseReason.RETURNED, 2500)
-    refunds = ft.context.payments.refunds_for(order.payment_intent_ref)  # type: ignore[attr-defined]
+    refunds = ft.context.payments.refunds(order.payment_intent_ref)  # type: ignore[attr-defined]
     assert sum(r.amount for r in refunds) == 2500
 
 
@@ -160,7 +160,7 @@ def test_cancelling_a_paid_order_refunds_and_releases(shop: Shop) -> None:
     assert ft.context.payments.retrieve_payment_intent(order.payment_intent_ref).status == "succeeded"
     again = ft.orders.cancel(order.id)  # no-op: refunds never exceed what was paid
     assert again.refunded_cents == 5000
-    assert sum(r.amount for r in ft.context.payments.refunds_for(order.payment_intent_ref)) == 5000  # type: ignore[attr-defined]
+    assert sum(r.amount for r in ft.context.payments.refunds(order.payment_intent_ref)) == 5000  # type: ignore[attr-defined]
 
 
 def test_cancelling_an_unpaid_order_cancels_its_payment(shop: Shop) -> None:
@@ -188,7 +188,7 @@ def test_a_failing_payment_provider_leaves_nothing(shop: Shop) -> None:
     store = shop.ft.context.store
     assert isinstance(store, RawRows)
     before = {t: store.raw_rows(t) for t in ("orders", "order_items", "product_variants", "idempotency_keys")}
-    shop.ft.context.payments.fail_next("create")  # type: ignore[attr-defined]
+    shop.ft.context.payments.fail_next_create()  # type: ignore[attr-defined]
     with pytest.raises(PaymentError):
         shop.place(idempotency_key="retry-me")
     assert {t: store.raw_rows(t) for t in before} == before
@@ -216,8 +216,9 @@ def test_payment_webhooks(shop: Shop, clock: FrozenClock) -> None:
     clock.advance(seconds=301)
     with pytest.raises(AuthenticationFailed):
         ft.orders.handle_payment_webhook(good_payload, good_header)
-    refund_payload, refund_header = ft.context.payments.event(  # type: ignore[attr-defined]
-        "customer.created", other.payment_intent_ref
+    refund_payload, refund_header = ft.context.payments.sign(  # type: ignore[attr-defined]
+        {"id": "evt_other", "object": "event", "type": "customer.created", "created": int(clock.now().timestamp()),
+         "data": {"object": {"id": "cus_1", "object": "customer"}}}
     )
     with pytest.raises(ValidationError, match="not an event FitTwin handles"):
         ft.orders.handle_payment_webhook(refund_payload, refund_header)
@@ -357,7 +358,7 @@ class OrderMachine(RuleBasedStateMachine):
             paid = order.paid_at is not None
             assert order.refunded_cents <= (order.totals.total if paid else 0)
             if order.payment_intent_ref:
-                refunds = self.ft.context.payments.refunds_for(order.payment_intent_ref)  # type: ignore[attr-defined]
+                refunds = self.ft.context.payments.refunds(order.payment_intent_ref)  # type: ignore[attr-defined]
                 assert sum(r.amount for r in refunds) == order.refunded_cents
 
 

@@ -261,6 +261,20 @@ class FakePayments:
             except KeyError:
                 raise NotFound("refund", refund_id) from None
 
+    def refunds(self, payment_intent_id: str) -> list[Refund]:
+        """Every refund of a payment, oldest first."""
+        with self._lock:
+            return [
+                payments.refund_from_provider(refund)
+                for refund in self._refunds.values()
+                if refund["payment_intent"] == payment_intent_id
+            ]
+
+    def sign(self, event: Mapping[str, Any]) -> Webhook:
+        """Sign any event as this provider would (for tests of event types FitTwin ignores)."""
+        payload = json.dumps(dict(event), separators=(",", ":")).encode()
+        return payload, webhooks.sign_payload(payload, self._secret, self._timestamp())
+
     def webhooks(self) -> list[Webhook]:
         """Every webhook sent so far, oldest first (succeeded, failed, canceled, refunded)."""
         with self._lock:

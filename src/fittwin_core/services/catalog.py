@@ -246,7 +246,7 @@ class Catalog(Service):
             require_brand_role(uow, actor, product.brand_id, BrandRole.MANAGER, "add variants")
             require(product.status != ProductStatus.ARCHIVED, "product_id", "refers to an archived product")
             chart = uow.size_charts.get(product.size_chart_id)
-            labels = fit.size_labels(chart)
+            labels = fit.parse_chart(chart).labels
             require(size_label in labels, "size_label", f"must be one of the size chart's sizes: {', '.join(labels)}")
             siblings = uow.product_variants.where(product_id=pid)
             require(

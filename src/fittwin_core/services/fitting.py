@@ -32,5 +32,10 @@ class Fitting(Service):
 
         return self.read(work, actor=acting)
 
+    def sizes(self, size_chart_id: UUID) -> tuple[str, ...]:
+        """A size chart's size labels, smallest first, graded sizes included."""
+        cid = as_uuid(size_chart_id, "size_chart_id")
+        return fit.parse_chart(self.read(lambda uow: uow.size_charts.get(cid))).labels
+
 
 __all__ = ["Fitting"]

@@ -98,13 +98,14 @@ def _sex_codes(columns: Mapping[str, Any], n: int) -> Any:
     codes = np.full(n, SEX_CODES[POOLED], dtype=np.int64)
     if "sex" not in columns:
         return codes
-    for row, value in enumerate(columns["sex"]):
-        if value is None or (isinstance(value, float) and value != value):  # noqa: PLR0124
-            continue
-        key = getattr(value, "value", value)
-        if key not in ("female", "male"):
-            raise ValidationError(f"bodies.sex[{row}]", "must be female, male or empty")
-        codes[row] = SEX_CODES[key]
+    raw = np.asarray(columns["sex"], dtype=object)
+    female, male = raw == "female", raw == "male"
+    empty = np.equal(raw, None) | (raw != raw)  # None or NaN  # noqa: PLR0124
+    bad = ~(female | male | empty)
+    if bad.any():
+        raise ValidationError(f"bodies.sex[{int(np.flatnonzero(bad)[0])}]", "must be female, male or empty")
+    codes[female] = SEX_CODES["female"]
+    codes[male] = SEX_CODES["male"]
     return codes
 
 
@@ -218,7 +219,7 @@ def _score_chunk(plan: Plan, values: list[tuple[Any, Any]], coefs: list[Any]) ->
         dd_zone = np.empty((rows, n_sizes))
         for i in range(n_sizes):
             low, high = plan.lows[z][i], plan.highs[z][i]
-            d = np.where(value < low, value - low, np.where(value > high, value - high, 0.0))
+            d = value - np.clip(value, low, high)
             dd = d * d
             dd_zone[:, i] = dd
             scores[:, i] = scores[:, i] - coef * dd
@@ -236,7 +237,9 @@ def _score_chunk(plan: Plan, values: list[tuple[Any, Any]], coefs: list[Any]) ->
     best = n_sizes - 1 - np.argmax(scores[:, ::-1], axis=1)
     top = scores[np.arange(rows), best]
     diff = scores - top[:, None]
-    weights = np.where(diff < NEGLIGIBLE_SCORE, 0.0, exp_array(diff))
+    weights = np.zeros_like(diff)
+    near = diff >= NEGLIGIBLE_SCORE
+    weights[near] = exp_array(diff[near])
     total = np.zeros(rows)
     for i in range(n_sizes):
         total = total + weights[:, i]

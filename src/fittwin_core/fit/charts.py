@@ -326,7 +326,7 @@ def normalize_size_chart(
 # ----------------------------------------------------------------------------- parsed chart
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class ZoneRule:
     """One zone of a parsed chart: body ranges (cm) per size, tolerance and weight."""
 
@@ -338,7 +338,7 @@ class ZoneRule:
     highs: tuple[float, ...]
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Chart:
     """A validated size chart ready for the recommender: body ranges per size and zone, in cm.
 

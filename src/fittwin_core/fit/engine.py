@@ -94,7 +94,7 @@ class SizeRecommendation:
 # ----------------------------------------------------------------------------- plan
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Plan:
     """A chart with every adjustment applied, ready for scoring (shared with the batch path)."""
 
@@ -349,18 +349,39 @@ def _why_not(
     return f"no size fits within tolerance; the closest, {label}, is {' and '.join(problems)}"
 
 
+_ZONE_FIT_FIELDS = ("zone", "body_cm", "size_min_cm", "size_max_cm", "delta_cm", "verdict", "estimated")
+if (
+    tuple(a.name for a in attrs.fields(ZoneFit)) != _ZONE_FIT_FIELDS
+):  # pragma: no cover - guards _trusted_zone_fit
+    raise ImportError("ZoneFit changed: update fittwin_core.fit.engine._trusted_zone_fit")
+
+
+def _trusted_zone_fit(**values: object) -> ZoneFit:
+    """A ZoneFit from values the engine computed and bounds-checked itself.
+
+    Skips attrs validation, which would otherwise cost half of a recommendation; a test checks
+    the result equals ``ZoneFit(**values)``.
+    """
+    zone_fit = object.__new__(ZoneFit)
+    for name in _ZONE_FIT_FIELDS:
+        object.__setattr__(zone_fit, name, values[name])
+    return zone_fit
+
+
 def _zone_fit(plan: Plan, z: int, size: int, values: list[float | None], estimated: bool) -> ZoneFit:
     value = values[z]
     assert value is not None
     low, high = plan.lows[z][size], plan.highs[z][size]
     d = _signed_distance(value, low, high)
     verdict = FitVerdict.TIGHT if d > 0 else (FitVerdict.LOOSE if d < 0 else FitVerdict.OK)
-    return ZoneFit(
+    # Body values are validated human measurements (< 500 cm), chart values are at most
+    # MAX_CM + adjustments; clamping keeps every field inside ZoneFit's declared bounds.
+    return _trusted_zone_fit(
         zone=plan.names[z],
         body_cm=round(value, 1),
-        size_min_cm=round(max(low, 0.0), 1),
-        size_max_cm=round(max(high, 0.0), 1),
-        delta_cm=round(d, 1),
+        size_min_cm=round(min(max(low, 0.0), 500.0), 1),
+        size_max_cm=round(min(max(high, 0.0), 500.0), 1),
+        delta_cm=round(min(max(d, -500.0), 500.0), 1),
         verdict=verdict,
         estimated=estimated,
     )

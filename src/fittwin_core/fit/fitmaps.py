@@ -144,7 +144,7 @@ def validate_fit_map(
     return out, model
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class FitRules:
     """A parsed fit map: per-zone adjustments and the calibration coefficients."""
 

@@ -160,13 +160,20 @@ def resolve(
     size_chart: SizeChart | Chart, fit_map: FitMap | FitRules | None, preferences: StylePreferences | None
 ) -> Plan:
     """The scoring plan for a chart, fit map and preferences (all parsing cached)."""
-    chart = size_chart if isinstance(size_chart, Chart) else parse_chart(size_chart)
+    if isinstance(size_chart, Chart):
+        chart = size_chart
+    elif isinstance(size_chart, SizeChart):
+        chart = parse_chart(size_chart)
+    else:
+        raise ValidationError("size_chart", "must be a SizeChart or a parsed Chart")
     if fit_map is None:
         rules = DEFAULT_RULES
     elif isinstance(fit_map, FitRules):
         rules = fit_map
-    else:
+    elif isinstance(fit_map, FitMap):
         rules = parse_fit_map(fit_map)
+    else:
+        raise ValidationError("fit_map", "must be a FitMap, FitRules or None")
     prefs = preferences if preferences is not None else _DEFAULT_PREFERENCES
     if not isinstance(prefs, StylePreferences):
         raise ValidationError("preferences", "must be StylePreferences")

@@ -138,7 +138,8 @@ def test_the_vector_exp_is_bit_identical_to_the_scalar_one() -> None:
 def test_importing_the_fit_engine_does_not_import_numpy_or_infrastructure() -> None:
     code = (
         "import sys, fittwin_core.fit\n"
-        "banned = {'numpy', 'pandas', 'sqlalchemy', 'psycopg', 'fsspec', 'stripe', 'argon2', 'cryptography'}\n"
+        "banned = {'numpy', 'pandas', 'sqlalchemy', 'psycopg', 'fsspec', 'stripe', 'argon2',"
+        " 'cryptography'}\n"
         "loaded = sorted(m for m in banned if m in sys.modules)\n"
         "assert not loaded, loaded\n"
         "import fittwin_core.fit.engine, fittwin_core.fit.charts\n"

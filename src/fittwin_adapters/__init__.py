@@ -1,1 +1,9 @@
-"""FitTwin adapters."""
+"""FitTwin adapters and the composition root.
+
+>>> from fittwin_adapters import connect
+>>> ft = connect()   # the embedded default: memory store, memory:// objects, fake payments
+"""
+
+from fittwin_adapters.connect import connect
+
+__all__ = ["connect"]

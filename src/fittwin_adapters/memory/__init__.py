@@ -1,5 +1,6 @@
 """In-memory adapters: the embedded default store and a fake payment provider."""
 
+from fittwin_adapters.memory.payments import FakePayments
 from fittwin_adapters.memory.store import MemoryStore, MemoryUnitOfWork
 
-__all__ = ["MemoryStore", "MemoryUnitOfWork"]
+__all__ = ["FakePayments", "MemoryStore", "MemoryUnitOfWork"]

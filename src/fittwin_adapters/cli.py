@@ -1,0 +1,143 @@
+"""The ``fittwin`` command: the demo, database operations, jobs and key rotation.
+
+User mistakes (a bad URL, a missing key ring, an unreachable server) end with one clear line
+on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fittwin_core.domain import Actor, FitTwinError
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+def _connect(args: argparse.Namespace, **kwargs: Any) -> Any:
+    from fittwin_adapters.connect import connect
+
+    return connect(args.store, **kwargs)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Tell the whole story on a store (the embedded default unless ``--store`` names one)."""
+    from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
+    from fittwin_adapters.demo import run_story
+
+    keyring = LocalKeyRing.generate() if args.store.startswith("memory:") or not _has_keyring() else None
+    started = time.perf_counter()
+    with _connect(args, hasher=Argon2PasswordHasher.owasp_minimum(), keyring=keyring) as ft:
+        if not args.store.startswith("memory:"):
+            migrate = getattr(ft.store, "migrate", None)
+            if migrate is not None:
+                migrate()
+        run_story(ft, sys.stdout)
+    print(f"\nDone in {time.perf_counter() - started:.1f} s on {args.store}.")
+    return 0
+
+
+def _has_keyring() -> bool:
+    return bool(os.environ.get("FITTWIN_KEYRING") or os.environ.get("FITTWIN_KEYRING_FILE"))
+
+
+def _postgres() -> Any:
+    try:
+        from fittwin_adapters import postgres
+    except ImportError as exc:
+        raise FitTwinError("database commands need the extra: pip install 'fittwin[postgres]'") from exc
+    return postgres
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Apply migrations up to ``--revision`` (default: the latest)."""
+    _postgres().upgrade(args.url, args.revision)
+    print(f"database at {args.revision}")
+    return 0
+
+
+def cmd_db_downgrade(args: argparse.Namespace) -> int:
+    """Revert migrations down to ``revision`` (``base`` removes every FitTwin table)."""
+    _postgres().downgrade(args.url, args.revision)
+    print(f"database at {args.revision}")
+    return 0
+
+
+def cmd_db_partitions(args: argparse.Namespace) -> int:
+    """Create monthly partitions ahead and drop those past retention."""
+    report = _postgres().maintain_partitions(args.url, ahead_months=args.ahead, retain_months=args.retain)
+    print(report)
+    return 0
+
+
+def cmd_jobs_close_returns(args: argparse.Namespace) -> int:
+    """Close delivered orders whose return window is over."""
+    with _connect(args, keyring=_keyring_for(args)) as ft:
+        closed = ft.orders.close_expired_returns(actor=Actor.system())
+    print(f"{len(closed)} orders closed")
+    return 0
+
+
+def _keyring_for(args: argparse.Namespace) -> Any:
+    from fittwin_adapters.crypto import LocalKeyRing
+
+    return LocalKeyRing.generate() if args.store.startswith("memory:") and not _has_keyring() else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``fittwin`` (``--help`` everywhere)."""
+    parser = argparse.ArgumentParser(prog="fittwin", description="FitTwin core: demo, database and operations.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="tell the whole story on the embedded default (or --store)")
+    demo.add_argument("--store", default="memory://", help="store URL (default: memory://)")
+    demo.set_defaults(func=cmd_demo)
+
+    db = commands.add_parser("db", help="PostgreSQL schema operations").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    up = db.add_parser("upgrade", help="apply migrations")
+    up.add_argument("--url", required=True, help="postgresql+psycopg://user@host/db")
+    up.add_argument("--revision", default="head")
+    up.set_defaults(func=cmd_db_upgrade)
+    down = db.add_parser("downgrade", help="revert migrations")
+    down.add_argument("--url", required=True)
+    down.add_argument("revision", nargs="?", default="-1", help="target revision (default: one step back)")
+    down.set_defaults(func=cmd_db_downgrade)
+    parts = db.add_parser("partitions", help="create future monthly partitions, drop expired ones")
+    parts.add_argument("--url", required=True)
+    parts.add_argument("--ahead", type=int, default=3, help="months to create ahead (default 3)")
+    parts.add_argument("--retain", type=int, default=None, help="months of event logs to keep (default: all)")
+    parts.set_defaults(func=cmd_db_partitions)
+
+    jobs = commands.add_parser("jobs", help="periodic jobs").add_subparsers(
+        dest="job", required=True, metavar="JOB"
+    )
+    close = jobs.add_parser("close-returns", help="close delivered orders past their return window")
+    close.add_argument("--store", required=True)
+    close.set_defaults(func=cmd_jobs_close_returns)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fittwin`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except FitTwinError as exc:
+        print(f"fittwin: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("fittwin: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

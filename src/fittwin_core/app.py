@@ -1,0 +1,56 @@
+"""The :class:`FitTwin` facade: one object, its service groups, and the ports behind them."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from fittwin_core.services.accounts import Accounts
+from fittwin_core.services.audit import Audit
+from fittwin_core.services.base import Context
+from fittwin_core.services.brands import Brands
+from fittwin_core.services.catalog import Catalog
+from fittwin_core.services.fitting import Fitting
+from fittwin_core.services.orders import Orders
+from fittwin_core.services.privacy import Privacy
+
+
+class FitTwin:
+    """FitTwin, wired to a store and its other ports (build one with ``fittwin_adapters.connect``).
+
+    Service groups: ``accounts``, ``brands``, ``catalog``, ``fit``, ``orders``, ``privacy``, ``audit``.
+    Use it as a context manager, or call :meth:`close`, to release the store's connections.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.context = ctx
+        self.accounts = Accounts(ctx)
+        self.brands = Brands(ctx)
+        self.catalog = Catalog(ctx, self.brands)
+        self.fit = Fitting(ctx)
+        self.orders = Orders(ctx, self.brands, self.catalog)
+        self.privacy = Privacy(ctx)
+        self.audit = Audit(ctx)
+
+    @property
+    def store(self) -> object:
+        """The store adapter (e.g. ``ft.store.migrate()`` on PostgreSQL)."""
+        return self.context.store
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        self.context.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FitTwin(store={type(self.context.store).__name__})"
+
+
+__all__ = ["FitTwin"]

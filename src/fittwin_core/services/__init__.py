@@ -1,0 +1,1 @@
+"""Use cases, grouped as on the :class:`~fittwin_core.FitTwin` facade."""

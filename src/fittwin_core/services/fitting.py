@@ -1,0 +1,41 @@
+"""``ft.fit``: size recommendations for a shopper and a product, on top of :mod:`fittwin_core.fit`."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fittwin_core import fit
+from fittwin_core.domain import Actor
+from fittwin_core.fit import SizeRecommendation
+from fittwin_core.ports import UnitOfWork
+from fittwin_core.services.base import Service, as_uuid
+from fittwin_core.services.permissions import require_self_or_staff
+
+
+class Fitting(Service):
+    """``ft.fit``: what size of a product fits a shopper, and how sure we are."""
+
+    def recommend(self, user_id: UUID, product_id: UUID, *, actor: Actor | None = None) -> SizeRecommendation:
+        """Recommend a size of ``product_id`` for the shopper's body metrics and fit preferences,
+        using the product's size chart and fit map. Missing girths are estimated (and lower the
+        confidence); ``size_label`` is ``None`` with a ``reason`` when nothing fits."""
+        uid, pid = as_uuid(user_id, "user_id"), as_uuid(product_id, "product_id")
+        acting = actor or Actor.shopper(uid)
+        require_self_or_staff(acting, uid, "get size recommendations")
+
+        def work(uow: UnitOfWork) -> SizeRecommendation:
+            profile = uow.user_profiles.get(uid)
+            product = uow.products.get(pid)
+            chart = uow.size_charts.get(product.size_chart_id)
+            fit_map = None if product.fit_map_id is None else uow.fit_maps.get(product.fit_map_id)
+            return fit.recommend(profile.body_metrics, chart, fit_map, profile.style_preferences)
+
+        return self.read(work, actor=acting)
+
+    def sizes(self, size_chart_id: UUID) -> tuple[str, ...]:
+        """A size chart's size labels, smallest first, graded sizes included."""
+        cid = as_uuid(size_chart_id, "size_chart_id")
+        return fit.parse_chart(self.read(lambda uow: uow.size_charts.get(cid))).labels
+
+
+__all__ = ["Fitting"]

@@ -1,0 +1,551 @@
+"""Orders from checkout to return.
+
+``place`` reserves stock for every line or none (locks taken in variant-id order), snapshots
+prices and fit summaries, prices the order through the ``Pricing`` port and opens a payment
+with an idempotency key derived from the order. Status moves go through the one transition
+table of :mod:`fittwin_core.domain.orders`; each is a compare-and-set, so two concurrent movers
+cannot both move an order, and the table's side effects (release stock, refund, notify the
+brand) are applied in the same unit of work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+import attrs
+
+from fittwin_core import fit
+from fittwin_core.domain import (
+    Actor,
+    ActorType,
+    BrandRole,
+    BrandStatus,
+    Conflict,
+    FitSummary,
+    FitTwinError,
+    IdempotencyRecord,
+    InsufficientInventory,
+    InvalidTransition,
+    NotFound,
+    Order,
+    OrderItem,
+    OrderStatus,
+    PaymentError,
+    PermissionDenied,
+    ProductStatus,
+    Totals,
+    ValidationError,
+    VariantStatus,
+)
+from fittwin_core.domain.ids import is_rid
+from fittwin_core.domain.orders import ORDER_TRANSITIONS, Effect, transition
+from fittwin_core.ports import PaymentEvent, PriceLine, Quote, UnitOfWork
+from fittwin_core.services.base import Context, Service, as_uuid, require
+from fittwin_core.services.brands import BrandEvent, Brands
+from fittwin_core.services.catalog import Catalog, next_variant_status
+from fittwin_core.services.permissions import brand_user_of, is_staff, require_self_or_staff
+from fittwin_core.services.vault import Vault
+
+log = logging.getLogger("fittwin.orders")
+
+PLACE_SCOPE = "orders.place"
+WEBHOOK_SCOPE = "payments.webhook"
+HANDLED_PAYMENT_EVENTS = frozenset({"payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"})
+NO_ORDER = UUID(int=0)
+
+# Who may trigger each action of the transition table: the order's shopper, a brand user
+# (manager or above) of a brand with a product in the order, and/or staff.
+OWNER, BRAND, STAFF = "owner", "brand", "staff"
+ORDER_PERMISSIONS: dict[str, frozenset[str]] = {
+    "pay": frozenset({STAFF}),
+    "cancel": frozenset({OWNER, STAFF}),
+    "send_to_brand": frozenset({STAFF}),
+    "fulfil": frozenset({BRAND, STAFF}),
+    "deliver": frozenset({BRAND, STAFF}),
+    "request_return": frozenset({OWNER, STAFF}),
+    "close": frozenset({STAFF}),
+    "receive_return": frozenset({BRAND, STAFF}),
+}
+MAX_LINES = 100
+
+
+class OrderHooks(Protocol):
+    """Reactions of other services to order moves, run in the same unit of work."""
+
+    def on_order_moved(self, uow: UnitOfWork, before: Order, after: Order) -> None:
+        """``before`` moved to ``after`` (statuses differ)."""
+        ...
+
+
+@attrs.frozen
+class _Line:
+    variant_id: UUID
+    qty: int
+
+
+class Orders(Service):
+    """``ft.orders``: place orders, take payments, and move orders through their lifecycle."""
+
+    def __init__(self, ctx: Context, brands: Brands, catalog: Catalog) -> None:
+        super().__init__(ctx)
+        self._brands = brands
+        self._catalog = catalog
+        self.vault = Vault(ctx.cipher, ctx.clock)
+        self.hooks: list[OrderHooks] = []
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, order_id: UUID) -> Order:
+        """An order."""
+        oid = as_uuid(order_id, "order_id")
+        return self.read(lambda uow: uow.orders.get(oid))
+
+    def items(self, order_id: UUID) -> list[OrderItem]:
+        """An order's lines, in the order they were placed."""
+        oid = as_uuid(order_id, "order_id")
+        return self.read(lambda uow: uow.order_items.where(order_id=oid, order_by="id"))
+
+    def for_user(self, user_id: UUID, *, status: OrderStatus | str | None = None) -> list[Order]:
+        """A shopper's orders, oldest first."""
+        uid = as_uuid(user_id, "user_id")
+        filters: dict[str, Any] = {"user_id": uid}
+        if status is not None:
+            filters["status"] = OrderStatus(status)
+        return self.read(lambda uow: uow.orders.where(order_by="id", **filters))
+
+    # ------------------------------------------------------------------ placing
+
+    def place(
+        self,
+        user_id: UUID,
+        items: Iterable[tuple[UUID, int]],
+        *,
+        shipping_address_id: UUID,
+        billing_address_id: UUID,
+        payment_method_id: UUID,
+        rid: str | None = None,
+        idempotency_key: str | None = None,
+        actor: Actor | None = None,
+    ) -> Order:
+        """Place an order for ``items`` (``(variant_id, qty)`` pairs) and open its payment.
+
+        All lines' stock is reserved or none (:class:`InsufficientInventory`). Prices and fit
+        summaries are snapshot into the lines. The same ``idempotency_key`` again returns the
+        same order; reused with different input it is a :class:`Conflict`. A ``rid`` that names
+        no referral is ignored (a stale share link never blocks a purchase). If the payment
+        provider fails, the order is undone and :class:`PaymentError` raised.
+        """
+        uid = as_uuid(user_id, "user_id")
+        acting = actor or Actor.shopper(uid)
+        require_self_or_staff(acting, uid, "place orders")
+        lines = _parse_lines(items)
+        ship_id = as_uuid(shipping_address_id, "shipping_address_id")
+        bill_id = as_uuid(billing_address_id, "billing_address_id")
+        pm_id = as_uuid(payment_method_id, "payment_method_id")
+        if rid is not None and not is_rid(rid):
+            raise ValidationError("rid", "must be a 22-character base64url rid")
+        key = None
+        if idempotency_key is not None:
+            require(
+                isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= 200,
+                "idempotency_key",
+                "must be 1 to 200 characters",
+            )
+            key = f"{uid}:{idempotency_key}"
+        fingerprint = _request_hash(
+            {
+                "user": str(uid),
+                "items": [[str(line.variant_id), line.qty] for line in lines],
+                "ship": str(ship_id),
+                "bill": str(bill_id),
+                "pm": str(pm_id),
+                "rid": rid,
+            }
+        )
+        events: list[BrandEvent] = []
+
+        def work(uow: UnitOfWork) -> Order:
+            events.clear()
+            if key is not None:
+                record = uow.idempotency_keys.find((PLACE_SCOPE, key))
+                if record is not None:
+                    if record.request_hash != fingerprint:
+                        raise Conflict("this idempotency key was used for a different order")
+                    return uow.orders.get(record.result_id)
+            order = self._create(uow, uid, lines, ship_id, bill_id, pm_id, rid, events)
+            if key is not None:
+                uow.idempotency_keys.add(
+                    IdempotencyRecord(
+                        scope=PLACE_SCOPE, key=key, request_hash=fingerprint, result_id=order.id, created_at=self.now()
+                    )
+                )
+            return order
+
+        order = self.transaction(work, actor=acting)
+        self._brands.dispatch(events)
+        if order.payment_intent_ref is None and order.status == OrderStatus.CREATED:
+            order = self._open_payment(order, acting)
+        return order
+
+    def _create(
+        self,
+        uow: UnitOfWork,
+        user_id: UUID,
+        lines: Sequence[_Line],
+        ship_id: UUID,
+        bill_id: UUID,
+        pm_id: UUID,
+        rid: str | None,
+        events: list[BrandEvent],
+    ) -> Order:
+        user = uow.user_profiles.get(user_id)
+        shipping = self._own_address(uow, user_id, ship_id, "shipping_address_id")
+        self._own_address(uow, user_id, bill_id, "billing_address_id")
+        method = uow.payment_methods.find(pm_id)
+        if method is None or method.user_id != user_id:
+            raise NotFound("payment_methods", pm_id)
+        order_id = self._ctx.ids.new_id()
+        now = self.now()
+        items: list[OrderItem] = []
+        currency: str | None = None
+        summaries: dict[UUID, FitSummary | None] = {}
+        for index, line in enumerate(lines):  # lines are sorted by variant id: locks in one order
+            field = f"items[{index}]"
+            variant = uow.product_variants.get(line.variant_id)
+            product = uow.products.get(variant.product_id)
+            brand = uow.brands.get(product.brand_id)
+            require(product.status == ProductStatus.ACTIVE, f"{field}.variant_id", "refers to a product not on sale")
+            require(brand.onboarding_status == BrandStatus.ACTIVE, f"{field}.variant_id", "refers to a brand not selling")
+            if currency is None:
+                currency = variant.currency
+            require(variant.currency == currency, "items", "must all be in one currency")
+            if variant.status == VariantStatus.OUT_OF_STOCK:
+                raise InsufficientInventory(variant.id, line.qty, 0)
+            updated, applied = uow.product_variants.adjust_inventory(
+                variant.id, -line.qty, clamp_at_zero=variant.status == VariantStatus.BACKORDER
+            )
+            restated = attrs.evolve(updated, status=next_variant_status(updated))
+            if restated != updated:
+                uow.product_variants.update(restated)
+            events.extend(self._catalog.low_stock_events(brand.id, variant, restated))
+            if product.id not in summaries:
+                summaries[product.id] = self._fit_summary(uow, user.body_metrics, user.style_preferences, product)
+            items.append(
+                OrderItem(
+                    id=self._ctx.ids.new_id(),
+                    order_id=order_id,
+                    product_id=product.id,
+                    variant_id=variant.id,
+                    sku=variant.sku,
+                    size_label=variant.size_label,
+                    qty=line.qty,
+                    reserved_qty=-applied,
+                    unit_price_cents=variant.price_cents,
+                    currency=variant.currency,
+                    fit_summary=summaries[product.id],
+                    created_at=now,
+                )
+            )
+        assert currency is not None
+        subtotal = sum(item.line_total_cents for item in items)
+        country = self.vault.open(uow, user_id, "addresses", "country", shipping.id, shipping.country)
+        quote = self._ctx.pricing.quote(
+            lines=[
+                PriceLine(variant_id=i.variant_id, product_id=i.product_id, qty=i.qty, unit_price_cents=i.unit_price_cents)
+                for i in items
+            ],
+            currency=currency,
+            subtotal=subtotal,
+            shipping_country=country,
+        )
+        totals = _totals(subtotal, currency, quote)
+        referral = None if rid is None else uow.referrals.find(rid)
+        order = Order(
+            id=order_id,
+            user_id=user_id,
+            totals=totals,
+            shipping_address_id=ship_id,
+            billing_address_id=bill_id,
+            psp_token_id=method.psp_token_id,
+            rid=None if referral is None else referral.rid,
+            created_at=now,
+            updated_at=now,
+        )
+        uow.orders.add(order)
+        uow.order_items.add_many(items)
+        return order
+
+    def _fit_summary(self, uow: UnitOfWork, body: Any, preferences: Any, product: Any) -> FitSummary | None:
+        chart = uow.size_charts.get(product.size_chart_id)
+        fit_map = None if product.fit_map_id is None else uow.fit_maps.get(product.fit_map_id)
+        try:
+            return fit.recommend(body, chart, fit_map, preferences).to_fit_summary()
+        except FitTwinError:
+            log.warning("no fit summary for product %s", product.id)
+            return None
+
+    def _own_address(self, uow: UnitOfWork, user_id: UUID, address_id: UUID, field: str) -> Any:
+        address = uow.addresses.find(address_id)
+        if address is None or address.user_id != user_id:
+            raise NotFound("addresses", address_id)
+        require(address.deleted_at is None, field, "refers to a removed address")
+        return address
+
+    def _open_payment(self, order: Order, actor: Actor) -> Order:
+        if order.totals.total == 0:
+            return self._move(order.id, OrderStatus.PAID, Actor.system())
+        try:
+            intent = self._ctx.payments.create_payment_intent(
+                amount=order.totals.total,
+                currency=order.totals.currency,
+                idempotency_key=f"fittwin-order-{order.id}",
+                payment_method=order.psp_token_id,
+                metadata={"order_id": str(order.id)},
+            )
+        except PaymentError:
+            self._undo(order)
+            raise
+
+        def attach(uow: UnitOfWork) -> Order:
+            current = uow.orders.get(order.id)
+            if current.payment_intent_ref is not None:
+                return current
+            attached = attrs.evolve(current, payment_intent_ref=intent.id, updated_at=self.now())
+            uow.orders.update(attached, expected={"payment_intent_ref": None})
+            return attached
+
+        return self.transaction(attach, actor=actor)
+
+    def _undo(self, order: Order) -> None:
+        """Take back a placed order whose payment could not be opened: stock, lines, key, row."""
+
+        def work(uow: UnitOfWork) -> None:
+            for item in uow.order_items.where(order_id=order.id):
+                self._release(uow, item)
+                uow.order_items.delete(item.id)
+            for record in uow.idempotency_keys.where(scope=PLACE_SCOPE, result_id=order.id):
+                uow.idempotency_keys.delete((record.scope, record.key))
+            uow.orders.delete(order.id)
+
+        self.transaction(work, actor=Actor.system())
+
+    def _release(self, uow: UnitOfWork, item: OrderItem) -> None:
+        if item.reserved_qty:
+            updated, _ = uow.product_variants.adjust_inventory(item.variant_id, item.reserved_qty)
+            restated = attrs.evolve(updated, status=next_variant_status(updated))
+            if restated != updated:
+                uow.product_variants.update(restated)
+
+    # ------------------------------------------------------------------ payment webhooks
+
+    def handle_payment_webhook(self, payload: bytes, signature_header: str) -> Order | None:
+        """Apply a payment provider webhook; returns the affected order (``None`` for a
+        duplicate delivery, which changes nothing).
+
+        The signature and timestamp are verified by the gateway (:class:`AuthenticationFailed`);
+        event types FitTwin does not handle and payments it does not know are rejected with
+        :class:`ValidationError` / :class:`NotFound`, recording nothing. Each event id is
+        applied once however many times it arrives.
+        """
+        event = self._ctx.payments.parse_webhook(payload, signature_header)
+        if event.type not in HANDLED_PAYMENT_EVENTS:
+            raise ValidationError("event.type", f"'{event.type}' is not an event FitTwin handles")
+        digest = hashlib.sha256(payload).hexdigest()
+
+        def work(uow: UnitOfWork) -> Order | None:
+            order = self._order_for(uow, event)
+            if uow.idempotency_keys.find((WEBHOOK_SCOPE, event.id)) is not None:
+                return None
+            uow.idempotency_keys.add(
+                IdempotencyRecord(
+                    scope=WEBHOOK_SCOPE, key=event.id, request_hash=digest, result_id=order.id, created_at=self.now()
+                )
+            )
+            if event.type == "payment_intent.succeeded" and order.status == OrderStatus.CREATED:
+                return self._apply(uow, order, OrderStatus.PAID, [])
+            if event.type == "payment_intent.succeeded" and order.status == OrderStatus.CLOSED:
+                log.warning("payment succeeded for closed order %s: refund it through the provider", order.id)
+            return order
+
+        return self.transaction(work, actor=Actor.system())
+
+    def _order_for(self, uow: UnitOfWork, event: PaymentEvent) -> Order:
+        if event.payment_intent_id is None:
+            raise ValidationError("event.data", "names no payment intent")
+        found = uow.orders.where(payment_intent_ref=event.payment_intent_id, limit=1)
+        if not found:
+            raise NotFound("orders", f"for payment {event.payment_intent_id}")
+        return uow.orders.lock(found[0].id)  # serialises duplicate deliveries of one event
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def mark_paid(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+        """``created → paid`` (the payment succeeded); again is a no-op."""
+        return self._move(order_id, OrderStatus.PAID, actor)
+
+    def send_to_brand(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+        """``paid → sent_to_brand``: brands subscribed to ``order.sent_to_brand`` are notified."""
+        return self._move(order_id, OrderStatus.SENT_TO_BRAND, actor)
+
+    def mark_fulfilled(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+        """``sent_to_brand → fulfilled``: the brand shipped it."""
+        return self._move(order_id, OrderStatus.FULFILLED, actor)
+
+    def mark_delivered(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+        """``fulfilled → delivered``: the return window starts now."""
+        return self._move(order_id, OrderStatus.DELIVERED, actor)
+
+    def request_return(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+        """``delivered → return_requested`` within the return window (else :class:`InvalidTransition`)."""
+        return self._move(order_id, OrderStatus.RETURN_REQUESTED, actor)
+
+    def close(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+        """``delivered → closed`` (kept), or ``return_requested → closed`` (return received:
+        the payment is refunded)."""
+        return self._move(order_id, OrderStatus.CLOSED, actor, actions=frozenset({"close", "receive_return"}))
+
+    def cancel(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+        """``created/paid → closed``: stock is released; an open payment is cancelled and a
+        taken one refunded."""
+        return self._move(order_id, OrderStatus.CLOSED, actor, actions=frozenset({"cancel"}))
+
+    def close_expired_returns(self, *, actor: Actor | None = None, limit: int = 1000) -> list[Order]:
+        """Close delivered orders whose return window is over (a periodic job)."""
+        cutoff = self.now() - timedelta(days=self._ctx.settings.return_window_days)
+        candidates = self.read(
+            lambda uow: [
+                o
+                for o in uow.orders.where(status=OrderStatus.DELIVERED, order_by="id", limit=limit * 4)
+                if o.delivered_at is not None and o.delivered_at < cutoff
+            ][:limit]
+        )
+        return [
+            self._move(order.id, OrderStatus.CLOSED, actor, actions=frozenset({"close"})) for order in candidates
+        ]
+
+    def _move(
+        self, order_id: UUID, target: OrderStatus, actor: Actor | None, *, actions: frozenset[str] | None = None
+    ) -> Order:
+        oid = as_uuid(order_id, "order_id")
+        acting = actor or Actor.system()
+        events: list[BrandEvent] = []
+
+        def work(uow: UnitOfWork) -> Order:
+            events.clear()
+            order = uow.orders.get(oid)
+            if order.status == target:
+                return order
+            step = ORDER_TRANSITIONS.get((order.status, target))
+            if step is not None and actions is not None and step.action not in actions:
+                step = None
+            if step is None:
+                raise InvalidTransition("order", order.status, target)
+            self._authorize(uow, acting, order, step.action)
+            return self._apply(uow, order, target, events)
+
+        moved = self.transaction(work, actor=acting)
+        self._brands.dispatch(events)
+        return moved
+
+    def _apply(self, uow: UnitOfWork, order: Order, target: OrderStatus, events: list[BrandEvent]) -> Order:
+        moved, changes = transition(order, target, at=self.now(), return_window_days=self._ctx.settings.return_window_days)
+        for change in changes:
+            if Effect.RELEASE_STOCK in change.effects:
+                for item in uow.order_items.where(order_id=order.id):
+                    self._release(uow, item)
+            if Effect.REFUND in change.effects:
+                moved = self._refund_rest(moved)
+            if Effect.CANCEL_PAYMENT in change.effects:
+                moved = self._cancel_payment(moved)
+            if Effect.NOTIFY_BRAND in change.effects:
+                events.extend(self._brand_events(uow, moved, f"order.{target.value}"))
+        uow.orders.update(moved, expected={"status": order.status})
+        for hook in self.hooks:
+            hook.on_order_moved(uow, order, moved)
+        return moved
+
+    def _refund_rest(self, order: Order) -> Order:
+        outstanding = order.totals.total - order.refunded_cents
+        if outstanding <= 0 or order.payment_intent_ref is None:
+            return order
+        self._ctx.payments.refund(
+            order.payment_intent_ref, amount=outstanding, idempotency_key=f"fittwin-refund-{order.id}-{order.refunded_cents}"
+        )
+        return attrs.evolve(order, refunded_cents=order.totals.total)
+
+    def _cancel_payment(self, order: Order) -> Order:
+        if order.payment_intent_ref is None:
+            return order
+        intent = self._ctx.payments.retrieve_payment_intent(order.payment_intent_ref)
+        if intent.status == "succeeded":  # paid while we were cancelling: give it back
+            return self._refund_rest(order)
+        if intent.status != "canceled":
+            self._ctx.payments.cancel_payment_intent(
+                order.payment_intent_ref, idempotency_key=f"fittwin-cancel-{order.id}"
+            )
+        return order
+
+    def _brand_events(self, uow: UnitOfWork, order: Order, event: str) -> list[BrandEvent]:
+        by_brand: dict[UUID, list[dict[str, Any]]] = {}
+        for item in uow.order_items.where(order_id=order.id, order_by="id"):
+            brand_id = uow.products.get(item.product_id).brand_id
+            by_brand.setdefault(brand_id, []).append({"sku": item.sku, "size_label": item.size_label, "qty": item.qty})
+        return [
+            BrandEvent(brand_id, event, {"order_id": str(order.id), "status": order.status.value, "items": lines})
+            for brand_id, lines in by_brand.items()
+        ]
+
+    def _authorize(self, uow: UnitOfWork, actor: Actor, order: Order, action: str) -> None:
+        allowed = ORDER_PERMISSIONS[action]
+        if STAFF in allowed and is_staff(actor):
+            return
+        if OWNER in allowed and actor.type == ActorType.SHOPPER and actor.id == order.user_id:
+            return
+        if BRAND in allowed and actor.type == ActorType.BRAND_ADMIN:
+            member = brand_user_of(uow, actor)
+            brands = {uow.products.get(i.product_id).brand_id for i in uow.order_items.where(order_id=order.id)}
+            if member.brand_id in brands and member.role.includes(BrandRole.MANAGER):
+                return
+        raise PermissionDenied(f"this actor may not {action.replace('_', ' ')} this order")
+
+
+
+def _parse_lines(items: Iterable[tuple[UUID, int]]) -> list[_Line]:
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise ValidationError("items", "must be a list of (variant_id, qty) pairs")
+    merged: dict[UUID, int] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise ValidationError(f"items[{index}]", "must be a (variant_id, qty) pair")
+        variant_id = as_uuid(item[0], f"items[{index}].variant_id")
+        qty = item[1]
+        if not isinstance(qty, int) or isinstance(qty, bool) or not 0 < qty <= 1000:
+            raise ValidationError(f"items[{index}].qty", "must be an integer from 1 to 1000")
+        merged[variant_id] = merged.get(variant_id, 0) + qty
+    require(bool(merged), "items", "must not be empty")
+    require(len(merged) <= MAX_LINES, "items", f"must have at most {MAX_LINES} distinct variants")
+    require(all(q <= 32767 for q in merged.values()), "items", "must not ask for more than 32767 of one variant")
+    return [_Line(variant_id, merged[variant_id]) for variant_id in sorted(merged)]
+
+
+def _totals(subtotal: int, currency: str, quote: Quote) -> Totals:
+    for name in ("tax", "shipping", "discounts"):
+        value = getattr(quote, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValidationError(f"quote.{name}", "must be a non-negative integer amount")
+    return Totals.compute(
+        subtotal=subtotal, currency=currency, tax=quote.tax, shipping=quote.shipping, discounts=quote.discounts
+    )
+
+
+def _request_hash(request: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+__all__ = ["HANDLED_PAYMENT_EVENTS", "ORDER_PERMISSIONS", "OrderHooks", "Orders"]

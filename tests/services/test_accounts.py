@@ -1,0 +1,230 @@
+"""Accounts: registration, authentication, sealed personal data, addresses, payment methods."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import attrs
+import pytest
+
+from fittwin_adapters.connect import connect
+from fittwin_adapters.crypto import LocalKeyRing
+from fittwin_core import Actor, FitTwin
+from fittwin_core.domain import (
+    AuthenticationFailed,
+    BodyMetrics,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from fittwin_core.ports import RawRows
+from fittwin_core.testing.clock import FrozenClock
+from tests.support.shop import PASSWORD
+
+METRICS = BodyMetrics(height_cm=168, weight_kg=61, chest_cm=97)
+
+
+def register(ft: FitTwin, tag: str = "ada", **kwargs: Any) -> Any:
+    defaults: dict[str, Any] = {
+        "consents": {"terms": True},
+        "name": "Ada Lovelace",
+        "phone": "+44 20 7946 0000",
+    }
+    return ft.accounts.register(f"{tag}@example.com", PASSWORD, tag, METRICS, **{**defaults, **kwargs})
+
+
+def raw_text(ft: FitTwin) -> str:
+    store = ft.context.store
+    assert isinstance(store, RawRows)
+    return json.dumps({t: store.raw_rows(t) for t in ("user_profiles", "addresses", "payment_methods", "event_logs")})
+
+
+def test_register_normalises_the_email_and_seals_personal_data(ft: FitTwin) -> None:
+    user = ft.accounts.register(
+        "  Ada.Lovelace@Example.COM ", PASSWORD, "ada", METRICS, consents={"terms": True},
+        name="Ada Lovelace", phone="+44 (20) 7946-0000",
+    )
+    assert user.email == "ada.lovelace@example.com"
+    assert user.name is not None and user.name.startswith("fte1.")
+    details = ft.accounts.details(user.id)
+    assert (details.name, details.phone) == ("Ada Lovelace", "+442079460000")
+    assert "Ada Lovelace" not in repr(details) and PASSWORD not in repr(user)
+
+
+def test_stored_rows_hold_no_plaintext_personal_data(ft: FitTwin) -> None:
+    user = register(ft)
+    ft.accounts.add_address(user.id, type="shipping", line1="12 Analytical Row", line2="Flat 3", city="London",
+                            state="Greater London", postal_code="SW1A 1AA", country="GB")
+    stored = raw_text(ft)
+    for plaintext in ("Ada Lovelace", "7946", "Analytical Row", "Flat 3", "London", "SW1A", PASSWORD):
+        assert plaintext not in stored
+
+
+def test_a_ciphertext_moved_to_another_row_or_column_does_not_open(ft: FitTwin) -> None:
+    ada, bob = register(ft, "ada"), register(ft, "bob", name="Bob Babbage")
+    store = ft.context.store
+    with store.unit_of_work() as uow:
+        uow.user_profiles.update(attrs.evolve(uow.user_profiles.get(bob.id), name=ada.name))
+        uow.user_profiles.update(attrs.evolve(uow.user_profiles.get(ada.id), phone=ada.name))
+        uow.commit()
+    with pytest.raises(AuthenticationFailed):
+        ft.accounts.details(bob.id)
+    with pytest.raises(AuthenticationFailed):
+        ft.accounts.details(ada.id)
+
+
+def test_key_rotation_keeps_data_readable(store: Any, clock: FrozenClock, ids: Any) -> None:
+    first = LocalKeyRing.generate()
+    ft = connect(store, keyring=first, clock=clock, ids=ids)
+    user = register(ft)
+    rotated = first.rotated()
+    after = connect(store, keyring=rotated, clock=clock, ids=ids)
+    assert after.privacy.rotate_data_keys() == 1
+    document = json.loads(rotated.to_json())
+    document["keys"] = {rotated.current_kek_id: document["keys"][rotated.current_kek_id]}
+    only_new = connect(store, keyring=LocalKeyRing.from_json(json.dumps(document)), clock=clock, ids=ids)
+    assert only_new.accounts.details(user.id).name == "Ada Lovelace"
+    assert after.privacy.rotate_data_keys() == 1  # re-wrapping is always possible and harmless
+
+
+def test_registration_rules(ft: FitTwin) -> None:
+    register(ft)
+    with pytest.raises(Conflict, match="email"):
+        register(ft, "ada", name=None)
+    with pytest.raises(Conflict):
+        ft.accounts.register("other@example.com", PASSWORD, "ADA", METRICS, consents={"terms": True})
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"password": "short"}, "password"),
+        ({"password": "x" * 300}, "password"),
+        ({"username": "x" * 33}, "username"),
+        ({"email": "nope"}, "email"),
+        ({"consents": {"terms": False}}, "consents.terms"),
+        ({"consents": {"marketing": True}}, "consents.terms"),
+        ({"body_metrics": {"height_cm": 20, "weight_kg": 60}}, "body_metrics.height_cm"),
+        ({"phone": "call me"}, "phone"),
+        ({"region": "Europe West"}, "region"),
+    ]
+    for override, field in cases:
+        args: dict[str, Any] = {
+            "email": "new@example.com", "password": PASSWORD, "username": "newbie", "body_metrics": METRICS,
+            "consents": {"terms": True},
+        }
+        args.update(override)
+        with pytest.raises(ValidationError) as raised:
+            ft.accounts.register(**args)
+        assert raised.value.field == field
+        assert PASSWORD not in str(raised.value)
+
+
+def test_authentication(ft: FitTwin) -> None:
+    user = register(ft)
+    assert ft.accounts.authenticate(" ADA@example.com", PASSWORD).id == user.id
+    for email, password in (("ada@example.com", "wrong password"), ("nobody@example.com", PASSWORD), ("nope", PASSWORD)):
+        with pytest.raises(AuthenticationFailed, match="invalid email or password"):
+            ft.accounts.authenticate(email, password)
+
+
+def test_login_rehashes_weak_hashes(ft: FitTwin) -> None:
+    from fittwin_adapters.crypto import Argon2PasswordHasher
+
+    user = register(ft)
+    stronger = Argon2PasswordHasher(time_cost=3, memory_cost=19456, parallelism=1)
+    upgraded = connect(ft.context.store, keyring=LocalKeyRing.generate(), hasher=stronger, clock=ft.context.clock)
+    before = ft.accounts.get(user.id).password_hash
+    assert upgraded.accounts.authenticate("ada@example.com", PASSWORD).password_hash != before
+    assert not stronger.needs_rehash(ft.accounts.get(user.id).password_hash)
+
+
+def test_email_verification(ft: FitTwin, clock: FrozenClock) -> None:
+    user = register(ft)
+    token = ft.accounts.email_verification_token(user.id)
+    assert ft.accounts.verify_email(token).email_verified_at == clock.now()
+    stale = ft.accounts.email_verification_token(user.id)
+    clock.advance(days=3)
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        ft.accounts.verify_email(stale)
+    with pytest.raises(AuthenticationFailed):
+        ft.accounts.verify_email(token[:-1] + ("0" if token[-1] != "0" else "1"))
+    changed = ft.accounts.change_email(user.id, "lovelace@example.com")
+    assert changed.email_verified_at is None
+    with pytest.raises(AuthenticationFailed):
+        ft.accounts.verify_email(ft.accounts.email_verification_token(user.id).replace(str(user.id), str(user.id)) + "x")
+
+
+def test_profile_updates(ft: FitTwin, clock: FrozenClock) -> None:
+    user = register(ft)
+    clock.advance(timedelta(minutes=5))
+    updated = ft.accounts.update_profile(
+        user.id, name="Augusta Ada King", phone=None, style_preferences={"fit_prefs": "slim"}, username="countess"
+    )
+    assert updated.phone is None and updated.username == "countess" and updated.updated_at == clock.now()
+    assert ft.accounts.details(user.id).name == "Augusta Ada King"
+    assert updated.style_preferences is not None and updated.style_preferences.fit_prefs.value == "slim"
+    other = register(ft, "bob")
+    with pytest.raises(Conflict):
+        ft.accounts.update_profile(other.id, username="COUNTESS")
+    with pytest.raises(PermissionDenied):
+        ft.accounts.update_profile(user.id, name="Mallory", actor=Actor.shopper(other.id))
+    with pytest.raises(ValidationError):
+        ft.accounts.update_profile(user.id, consents={"terms": False})
+    assert ft.accounts.details(user.id).name == "Augusta Ada King"
+
+
+def test_password_change(ft: FitTwin) -> None:
+    user = register(ft)
+    with pytest.raises(AuthenticationFailed):
+        ft.accounts.change_password(user.id, "not it at all", "a brand new passphrase")
+    ft.accounts.change_password(user.id, PASSWORD, "a brand new passphrase")
+    assert ft.accounts.authenticate("ada@example.com", "a brand new passphrase").id == user.id
+
+
+def test_addresses_and_blind_index_search(ft: FitTwin) -> None:
+    ada, bob = register(ft, "ada"), register(ft, "bob")
+    home = ft.accounts.add_address(ada.id, type="shipping", line1="1 Row", city="London", postal_code="sw1a 1aa",
+                                   country="gb", make_default_billing=True)
+    ft.accounts.add_address(bob.id, type="billing", line1="2 Row", city="London", postal_code="SW1A1AA", country="GB")
+    ft.accounts.add_address(bob.id, type="billing", line1="3 Rue", city="Paris", postal_code="75001", country="FR")
+    assert ft.accounts.get(ada.id).billing_address_id == home.id
+    staff = Actor.platform(ada.id)
+    found = ft.accounts.find_addresses(country="GB", postal_code="SW1A 1AA", actor=staff)
+    assert {a.user_id for a in found} == {ada.id, bob.id}
+    opened = ft.accounts.address_details(home.id, actor=Actor.shopper(ada.id))
+    assert (opened.postal_code, opened.country, opened.city) == ("SW1A1AA", "GB", "London")
+    with pytest.raises(PermissionDenied):
+        ft.accounts.address_details(home.id, actor=Actor.shopper(bob.id))
+    with pytest.raises(PermissionDenied):
+        ft.accounts.find_addresses(country="GB", postal_code="SW1A1AA", actor=Actor.shopper(ada.id))
+    ft.accounts.remove_address(home.id, actor=Actor.shopper(ada.id))
+    assert ft.accounts.get(ada.id).billing_address_id is None
+    assert ft.accounts.addresses(ada.id) == []
+    assert len(ft.accounts.addresses(ada.id, include_deleted=True)) == 1
+    assert len(ft.accounts.find_addresses(country="GB", postal_code="SW1A1AA", actor=staff)) == 1
+    with pytest.raises(ValidationError) as raised:
+        ft.accounts.add_address(ada.id, type="home", line1="x", city="y", postal_code="1", country="GB")
+    assert raised.value.field == "type"
+    with pytest.raises(ValidationError) as raised:
+        ft.accounts.add_address(ada.id, type="billing", line1="x", city="y", postal_code="1", country="Britain")
+    assert raised.value.field == "country"
+
+
+def test_payment_methods_and_defaults(ft: FitTwin) -> None:
+    ada, bob = register(ft, "ada"), register(ft, "bob")
+    first = ft.accounts.add_payment_method(ada.id, "pm_1", brand="visa", last4="4242")
+    assert ft.accounts.get(ada.id).default_payment_method_id == first.id
+    second = ft.accounts.add_payment_method(ada.id, "pm_2", make_default=True)
+    assert ft.accounts.get(ada.id).default_payment_method_id == second.id
+    with pytest.raises(Conflict):
+        ft.accounts.add_payment_method(bob.id, "pm_1")
+    with pytest.raises(NotFound):
+        ft.accounts.set_default_payment_method(bob.id, first.id)
+    with pytest.raises(PermissionDenied):
+        ft.accounts.remove_payment_method(second.id, actor=Actor.shopper(bob.id))
+    ft.accounts.remove_payment_method(second.id, actor=Actor.shopper(ada.id))
+    assert ft.accounts.get(ada.id).default_payment_method_id is None
+    assert [m.id for m in ft.accounts.payment_methods(ada.id)] == [first.id]
+    with pytest.raises(ValidationError) as raised:
+        ft.accounts.add_payment_method(ada.id, "pm_3", last4="12")
+    assert raised.value.field == "last4"

@@ -1,0 +1,378 @@
+"""Orders: placement, payment, the state machine, stock, refunds, webhooks and races."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+
+from fittwin_core import Actor, FitTwin
+from fittwin_core.domain import (
+    AuthenticationFailed,
+    CloseReason,
+    Conflict,
+    InsufficientInventory,
+    InvalidTransition,
+    NotFound,
+    Order,
+    OrderStatus,
+    PaymentError,
+    PermissionDenied,
+    ValidationError,
+    VariantStatus,
+)
+from fittwin_core.domain.orders import ORDER_TRANSITIONS
+from fittwin_core.ports import RawRows
+from fittwin_core.testing.clock import FrozenClock
+from tests.support.shop import Shop, open_shop
+
+
+@pytest.fixture
+def shop(ft: FitTwin) -> Shop:
+    return open_shop(ft)
+
+
+def stock(shop: Shop, size: str) -> int:
+    return shop.ft.catalog.variant(shop.variants[size].id).inventory
+
+
+def test_place_snapshots_prices_fit_and_totals(shop: Shop) -> None:
+    order = shop.place([(shop.variants["M"].id, 2), (shop.variants["L"].id, 1)])
+    assert order.status == OrderStatus.CREATED and order.payment_intent_ref is not None
+    assert (order.totals.subtotal, order.totals.total, order.totals.currency) == (7500, 7500, "EUR")
+    items = shop.ft.orders.items(order.id)
+    assert sorted((i.size_label, i.qty, i.unit_price_cents) for i in items) == [("L", 1, 2500), ("M", 2, 2500)]
+    assert all(i.fit_summary is not None and i.fit_summary.size_chart_id == shop.chart.id for i in items)
+    assert (stock(shop, "M"), stock(shop, "L")) == (8, 9)
+    intent = shop.ft.context.payments.retrieve_payment_intent(order.payment_intent_ref)
+    assert (intent.amount, intent.currency) == (7500, "EUR")
+
+
+def test_placement_is_all_or_nothing(shop: Shop) -> None:
+    store = shop.ft.context.store
+    assert isinstance(store, RawRows)
+    before = {t: store.raw_rows(t) for t in ("orders", "order_items", "product_variants")}
+    with pytest.raises(InsufficientInventory) as raised:
+        shop.place([(shop.variants["M"].id, 3), (shop.variants["S"].id, 11)])
+    assert raised.value.requested == 11
+    assert {t: store.raw_rows(t) for t in before} == before
+
+
+def test_placement_validates_input(shop: Shop) -> None:
+    other_user, other_address, other_card = shop.new_shopper("bob")
+    cases: list[tuple[dict[str, Any], type[Exception], str | None]] = [
+        ({"items": []}, ValidationError, "items"),
+        ({"items": [(shop.variants["M"].id, 0)]}, ValidationError, "items[0].qty"),
+        ({"items": [("not-a-uuid", 1)]}, ValidationError, "items[0].variant_id"),
+        ({"items": [(shop.shopper.id, 1)]}, NotFound, None),
+        ({"shipping_address_id": other_address.id}, NotFound, None),
+        ({"payment_method_id": other_card.id}, NotFound, None),
+        ({"rid": "not-a-rid"}, ValidationError, "rid"),
+        ({"actor": Actor.shopper(other_user.id)}, PermissionDenied, None),
+    ]
+    for kwargs, error, field in cases:
+        items = kwargs.pop("items", None)
+        with pytest.raises(error) as raised:
+            shop.place(items, **kwargs)
+        if field is not None:
+            assert raised.value.field == field  # type: ignore[attr-defined]
+    assert shop.ft.orders.for_user(shop.shopper.id) == []
+
+
+def test_products_of_inactive_brands_cannot_be_ordered(shop: Shop) -> None:
+    shop.ft.brands.suspend(shop.brand.id, actor=shop.platform)
+    with pytest.raises(ValidationError, match="brand"):
+        shop.place()
+    shop.ft.brands.activate(shop.brand.id, actor=shop.platform)
+    shop.ft.catalog.archive_product(shop.product.id, actor=shop.owner_actor)
+    with pytest.raises(ValidationError, match="not on sale"):
+        shop.place()
+
+
+def test_idempotency_keys(shop: Shop) -> None:
+    first = shop.place(idempotency_key="k1")
+    assert shop.place(idempotency_key="k1").id == first.id
+    assert stock(shop, "M") == 9
+    with pytest.raises(Conflict, match="different order"):
+        shop.place([(shop.variants["L"].id, 1)], idempotency_key="k1")
+    assert shop.place(idempotency_key="k2").id != first.id
+
+
+def test_stock_rules_for_backorder_and_out_of_stock(shop: Shop) -> None:
+    ft, owner = shop.ft, shop.owner_actor
+    order = shop.place([(shop.variants["S"].id, 10)])
+    assert ft.catalog.variant(shop.variants["S"].id).status == VariantStatus.OUT_OF_STOCK
+    with pytest.raises(InsufficientInventory):
+        shop.place([(shop.variants["S"].id, 1)])
+    ft.orders.cancel(order.id)
+    assert (stock(shop, "S"), ft.catalog.variant(shop.variants["S"].id).status) == (10, VariantStatus.ACTIVE)
+    ft.catalog.set_backorder(shop.variants["L"].id, True, actor=owner)
+    back = shop.place([(shop.variants["L"].id, 14)])
+    (item,) = ft.orders.items(back.id)
+    assert (item.qty, item.reserved_qty, stock(shop, "L")) == (14, 10, 0)
+    ft.orders.cancel(back.id)
+    assert stock(shop, "L") == 10
+
+
+def test_lifecycle_follows_the_table(shop: Shop, clock: FrozenClock) -> None:
+    ft = shop.ft
+    order = shop.place()
+    with pytest.raises(InvalidTransition):
+        ft.orders.mark_delivered(order.id)
+    order = shop.pay(order)
+    assert order.status == OrderStatus.PAID and order.paid_at == clock.now()
+    assert ft.orders.mark_paid(order.id).status == OrderStatus.PAID  # no-op
+    for move in (ft.orders.send_to_brand, ft.orders.mark_fulfilled, ft.orders.mark_delivered):
+        order = move(order.id)
+    clock.advance(days=10)
+    order = ft.orders.request_return(order.id, actor=Actor.shopper(shop.shopper.id))
+    with pytest.raises(InvalidTransition):
+        ft.orders.cancel(order.id)
+    order = ft.orders.close(order.id)
+    assert (order.status, order.close_reason, order.refunded_cents) == (OrderStatus.CLOSED, CloseReason.RETURNED, 2500)
+    refunds = ft.context.payments.refunds(order.payment_intent_ref)  # type: ignore[attr-defined]
+    assert sum(r.amount for r in refunds) == 2500
+
+
+def test_return_window_is_enforced(shop: Shop, clock: FrozenClock) -> None:
+    ft = shop.ft
+    order = shop.pay(shop.place())
+    for move in (ft.orders.send_to_brand, ft.orders.mark_fulfilled, ft.orders.mark_delivered):
+        order = move(order.id)
+    clock.advance(days=31)
+    with pytest.raises(InvalidTransition, match="return window"):
+        ft.orders.request_return(order.id)
+    (closed,) = ft.orders.close_expired_returns()
+    assert (closed.id, closed.close_reason) == (order.id, CloseReason.COMPLETED)
+
+
+def test_cancelling_a_paid_order_refunds_and_releases(shop: Shop) -> None:
+    ft = shop.ft
+    order = shop.pay(shop.place([(shop.variants["M"].id, 2)]))
+    closed = ft.orders.cancel(order.id, actor=Actor.shopper(shop.shopper.id))
+    assert (closed.close_reason, closed.refunded_cents, stock(shop, "M")) == (CloseReason.CANCELLED, 5000, 10)
+    assert ft.context.payments.retrieve_payment_intent(order.payment_intent_ref).status == "succeeded"
+    again = ft.orders.cancel(order.id)  # no-op: refunds never exceed what was paid
+    assert again.refunded_cents == 5000
+    assert sum(r.amount for r in ft.context.payments.refunds(order.payment_intent_ref)) == 5000  # type: ignore[attr-defined]
+
+
+def test_cancelling_an_unpaid_order_cancels_its_payment(shop: Shop) -> None:
+    order = shop.place()
+    shop.ft.orders.cancel(order.id)
+    assert shop.ft.context.payments.retrieve_payment_intent(order.payment_intent_ref).status == "canceled"
+
+
+def test_who_may_move_an_order(shop: Shop) -> None:
+    ft = shop.ft
+    rival = open_shop(ft, "rival")
+    bob, _, _ = shop.new_shopper("bob")
+    order = shop.pay(shop.place())
+    with pytest.raises(PermissionDenied):
+        ft.orders.cancel(order.id, actor=Actor.shopper(bob.id))
+    with pytest.raises(PermissionDenied):
+        ft.orders.send_to_brand(order.id, actor=shop.owner_actor)
+    ft.orders.send_to_brand(order.id)
+    with pytest.raises(PermissionDenied):
+        ft.orders.mark_fulfilled(order.id, actor=rival.owner_actor)
+    assert ft.orders.mark_fulfilled(order.id, actor=shop.owner_actor).status == OrderStatus.FULFILLED
+
+
+def test_a_failing_payment_provider_leaves_nothing(shop: Shop) -> None:
+    store = shop.ft.context.store
+    assert isinstance(store, RawRows)
+    before = {t: store.raw_rows(t) for t in ("orders", "order_items", "product_variants", "idempotency_keys")}
+    shop.ft.context.payments.fail_next_create()  # type: ignore[attr-defined]
+    with pytest.raises(PaymentError):
+        shop.place(idempotency_key="retry-me")
+    assert {t: store.raw_rows(t) for t in before} == before
+    assert shop.place(idempotency_key="retry-me").status == OrderStatus.CREATED
+
+
+def test_payment_webhooks(shop: Shop, clock: FrozenClock) -> None:
+    ft = shop.ft
+    order = shop.place()
+    payload, header = ft.context.payments.succeed(order.payment_intent_ref)  # type: ignore[attr-defined]
+    assert ft.orders.handle_payment_webhook(payload, header).status == OrderStatus.PAID
+    assert ft.orders.handle_payment_webhook(payload, header) is None
+    assert ft.orders.handle_payment_webhook(payload, header) is None
+    paid_events = [e for e in ft.audit.events(entity_id=order.id) if e.metadata.get("new", {}).get("status") == "paid"]
+    assert len(paid_events) == 1
+    other = shop.place()
+    good_payload, good_header = ft.context.payments.succeed(other.payment_intent_ref)  # type: ignore[attr-defined]
+    store = ft.context.store
+    assert isinstance(store, RawRows)
+    before = {t: store.raw_rows(t) for t in ("orders", "idempotency_keys")}
+    with pytest.raises(AuthenticationFailed):
+        ft.orders.handle_payment_webhook(good_payload.replace(b"succeeded", b"succeeded "), good_header)
+    with pytest.raises(AuthenticationFailed):
+        ft.orders.handle_payment_webhook(good_payload, good_header.replace("v1=", "v1=0"))
+    clock.advance(seconds=301)
+    with pytest.raises(AuthenticationFailed):
+        ft.orders.handle_payment_webhook(good_payload, good_header)
+    refund_payload, refund_header = ft.context.payments.sign(  # type: ignore[attr-defined]
+        {"id": "evt_other", "object": "event", "type": "customer.created", "created": int(clock.now().timestamp()),
+         "data": {"object": {"id": "cus_1", "object": "customer"}}}
+    )
+    with pytest.raises(ValidationError, match="not an event FitTwin handles"):
+        ft.orders.handle_payment_webhook(refund_payload, refund_header)
+    assert {t: store.raw_rows(t) for t in before} == before
+
+
+def test_racing_buyers_sell_exactly_the_stock(shop: Shop) -> None:
+    results: list[str] = []
+    lock = threading.Lock()
+    buyers = [shop.new_shopper(f"racer{n}") for n in range(4)]
+    gate = threading.Barrier(len(buyers))
+
+    def buy(user: Any, address: Any, card: Any) -> None:
+        gate.wait()
+        for _ in range(4):
+            try:
+                shop.place(user_id=user.id, shipping_address_id=address.id, billing_address_id=address.id,
+                           payment_method_id=card.id)
+                outcome = "sold"
+            except InsufficientInventory:
+                outcome = "none left"
+            with lock:
+                results.append(outcome)
+
+    threads = [threading.Thread(target=buy, args=buyer) for buyer in buyers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results.count("sold") == 10 and len(results) == 16
+    assert stock(shop, "M") == 0
+
+
+def test_two_threads_moving_one_order_have_one_winner(shop: Shop) -> None:
+    order = shop.pay(shop.place())
+    outcomes: list[str] = []
+    gate = threading.Barrier(2)
+
+    def move() -> None:
+        gate.wait()
+        try:
+            shop.ft.orders.send_to_brand(order.id)
+            outcomes.append("moved")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=move) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes.count("moved") >= 1 and len(outcomes) == 2
+    moves = [e for e in shop.ft.audit.events(entity_id=order.id) if e.metadata.get("new", {}).get("status") == "sent_to_brand"]
+    assert len(moves) == 1
+
+
+# ---------------------------------------------------------------------------- state machine
+
+
+class OrderMachine(RuleBasedStateMachine):
+    """Random place/pay/cancel/ship/deliver/return/close calls; invariants after every step."""
+
+    def __init__(self, ft: FitTwin, clock: FrozenClock, tag: str) -> None:
+        super().__init__()
+        self.ft, self.clock = ft, clock
+        self.shop = open_shop(ft, tag, stock=6)
+        self.initial = {size: 6 for size in self.shop.variants}
+        self.orders: dict[Any, Order] = {}
+        self.reserved: dict[str, int] = dict.fromkeys(self.shop.variants, 0)
+        self.released: dict[str, int] = dict.fromkeys(self.shop.variants, 0)
+        self.history: dict[Any, list[OrderStatus]] = {}
+
+    def _size_of(self, variant_id: Any) -> str:
+        return next(size for size, v in self.shop.variants.items() if v.id == variant_id)
+
+    @rule(sizes=st.lists(st.sampled_from(["S", "M", "L"]), min_size=1, max_size=3), qty=st.integers(1, 3))
+    def place(self, sizes: list[str], qty: int) -> None:
+        try:
+            order = self.shop.place([(self.shop.variants[s].id, qty) for s in sorted(set(sizes))])
+        except InsufficientInventory:
+            return
+        for item in self.ft.orders.items(order.id):
+            self.reserved[self._size_of(item.variant_id)] += item.reserved_qty
+        self.orders[order.id] = order
+        self.history[order.id] = [order.status]
+
+    def _move(self, order_id: Any, move: Any) -> None:
+        before = self.orders[order_id]
+        try:
+            after = move(order_id)
+        except InvalidTransition:
+            return
+        if after.status == OrderStatus.CLOSED and before.status in {OrderStatus.CREATED, OrderStatus.PAID}:
+            for item in self.ft.orders.items(order_id):
+                self.released[self._size_of(item.variant_id)] += item.reserved_qty
+        self.orders[order_id] = after
+        if after.status != before.status:
+            self.history[order_id].append(after.status)
+
+    @precondition(lambda self: bool(self.orders))
+    @rule(data=st.data(), action=st.sampled_from(
+        ["pay", "cancel", "send_to_brand", "mark_fulfilled", "mark_delivered", "request_return", "close"]
+    ))
+    def act(self, data: st.DataObject, action: str) -> None:
+        order_id = data.draw(st.sampled_from(sorted(self.orders)))
+        if action == "pay":
+            order = self.orders[order_id]
+            if order.status == OrderStatus.CREATED:
+                self._move(order_id, lambda oid: self.shop.pay(self.orders[oid]) or self.ft.orders.get(oid))
+            return
+        self._move(order_id, getattr(self.ft.orders, action))
+
+    @rule(days=st.integers(0, 40))
+    def time_passes(self, days: int) -> None:
+        self.clock.advance(days=days)
+
+    @invariant()
+    def statuses_only_follow_the_table(self) -> None:
+        for path in self.history.values():
+            for before, after in zip(path, path[1:], strict=False):
+                assert (before, after) in ORDER_TRANSITIONS
+
+    @invariant()
+    def stock_is_conserved_and_never_negative(self) -> None:
+        for size, variant in self.shop.variants.items():
+            current = self.ft.catalog.variant(variant.id).inventory
+            assert current >= 0
+            assert current == self.initial[size] - self.reserved[size] + self.released[size]
+
+    @invariant()
+    def totals_match_items_and_refunds_stay_within_payments(self) -> None:
+        for order_id in self.orders:
+            order = self.ft.orders.get(order_id)
+            items = self.ft.orders.items(order_id)
+            assert order.totals.subtotal == sum(i.unit_price_cents * i.qty for i in items)
+            assert order.totals.total == order.totals.subtotal + order.totals.tax + order.totals.shipping - order.totals.discounts
+            paid = order.paid_at is not None
+            assert order.refunded_cents <= (order.totals.total if paid else 0)
+            if order.payment_intent_ref:
+                refunds = self.ft.context.payments.refunds(order.payment_intent_ref)  # type: ignore[attr-defined]
+                assert sum(r.amount for r in refunds) == order.refunded_cents
+
+
+@pytest.mark.slow
+def test_order_state_machine(ft: FitTwin, clock: FrozenClock, backend: str) -> None:
+    runs = iter(range(10_000))
+    run_state_machine_as_test(
+        lambda: OrderMachine(ft, clock, f"sm{next(runs)}"),
+        settings=settings(max_examples=15 if backend == "memory" else 5, stateful_step_count=25, deadline=None),
+    )
+
+
+def test_evolve_is_not_an_escape_hatch(shop: Shop) -> None:
+    order = shop.place()
+    with pytest.raises(ValidationError):
+        attrs.evolve(order, refunded_cents=order.totals.total + 1)
+    assert timedelta(days=30) == timedelta(days=shop.ft.context.settings.return_window_days)

@@ -91,7 +91,9 @@ def _keyring_for(args: argparse.Namespace) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fittwin`` (``--help`` everywhere)."""
-    parser = argparse.ArgumentParser(prog="fittwin", description="FitTwin core: demo, database and operations.")
+    parser = argparse.ArgumentParser(
+        prog="fittwin", description="FitTwin core: demo, database and operations."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="tell the whole story on the embedded default (or --store)")

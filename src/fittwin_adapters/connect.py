@@ -34,7 +34,9 @@ def open_store(
 ) -> Store:
     """The store for ``url``: ``memory://`` or a PostgreSQL URL (``postgresql+psycopg://...``)."""
     if not isinstance(url, str):
-        raise ConfigurationError("the store URL must be a string such as 'memory://' or 'postgresql+psycopg://...'")
+        raise ConfigurationError(
+            "the store URL must be a string such as 'memory://' or 'postgresql+psycopg://...'"
+        )
     if url == "memory://" or url.startswith("memory:"):
         return MemoryStore(clock=clock, ids=ids)
     if url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:")):

@@ -50,16 +50,23 @@ class Story:
         """Aligned rows, indented under the current step."""
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
-            print("    " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)), file=self.out)
+            print(
+                "    " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)),
+                file=self.out,
+            )
 
 
-def run_story(ft: FitTwin, out: TextIO = sys.stdout, *, extensions: list[Callable[..., Any]] | None = None) -> dict[str, Any]:
+def run_story(
+    ft: FitTwin, out: TextIO = sys.stdout, *, extensions: list[Callable[..., Any]] | None = None
+) -> dict[str, Any]:
     """Tell the demo story on ``ft``; returns the main objects created (for tests)."""
     story = Story(out)
     platform = Actor.platform(ft.context.ids.new_id())
 
     story.title("Brand onboarding")
-    brand = ft.brands.create("Northwind Apparel", {"email": "partners@northwind.example", "name": "Ines Ortega"}, actor=platform)
+    brand = ft.brands.create(
+        "Northwind Apparel", {"email": "partners@northwind.example", "name": "Ines Ortega"}, actor=platform
+    )
     story.say("Platform admin creates the brand", brand.onboarding_status.value)
     ft.brands.submit_kyc(brand.id, actor=platform)
     brand = ft.brands.activate(brand.id, actor=platform)
@@ -69,9 +76,14 @@ def run_story(ft: FitTwin, out: TextIO = sys.stdout, *, extensions: list[Callabl
     story.say("Owner invited and accepted the invitation", f"{owner.role.value}, {owner.status.value}")
     acting_owner = Actor.brand_user(owner.id)
     hook = ft.brands.add_webhook(
-        brand.id, "https://northwind.example/hooks", ["order.sent_to_brand", "variant.low_stock"], actor=acting_owner
+        brand.id,
+        "https://northwind.example/hooks",
+        ["order.sent_to_brand", "variant.low_stock"],
+        actor=acting_owner,
     )
-    story.say("Owner subscribes to order and stock webhooks", f"subscription {str(hook.subscription_id)[:8]}…")
+    story.say(
+        "Owner subscribes to order and stock webhooks", f"subscription {str(hook.subscription_id)[:8]}…"
+    )
 
     story.title("Catalog")
     chart = ft.catalog.create_size_chart(brand.id, "tops", TEE_CHART, actor=acting_owner)
@@ -90,8 +102,14 @@ def run_story(ft: FitTwin, out: TextIO = sys.stdout, *, extensions: list[Callabl
     )
     variants = {
         size: ft.catalog.add_variant(
-            product.id, sku=f"NW-TEE-{size}", size_label=size, price_cents=4900, currency="EUR", inventory=8,
-            color="navy", actor=acting_owner,
+            product.id,
+            sku=f"NW-TEE-{size}",
+            size_label=size,
+            price_cents=4900,
+            currency="EUR",
+            inventory=8,
+            color="navy",
+            actor=acting_owner,
         )
         for size in ("S", "M", "L", "XL")
     }
@@ -113,7 +131,12 @@ def run_story(ft: FitTwin, out: TextIO = sys.stdout, *, extensions: list[Callabl
     ft.accounts.authenticate("ADA@example.com ", "correct horse battery staple")
     story.say("Ada signs in (email case-folded, argon2id verified)", "ok")
     address = ft.accounts.add_address(
-        shopper.id, type="shipping", line1="12 Analytical Row", city="London", postal_code="sw1a 1aa", country="GB",
+        shopper.id,
+        type="shipping",
+        line1="12 Analytical Row",
+        city="London",
+        postal_code="sw1a 1aa",
+        country="GB",
         make_default_billing=True,
     )
     card = ft.accounts.add_payment_method(shopper.id, "pm_card_visa_ada", brand="visa", last4="4242")
@@ -141,7 +164,10 @@ def run_story(ft: FitTwin, out: TextIO = sys.stdout, *, extensions: list[Callabl
         payment_method_id=card.id,
         idempotency_key="checkout-1",
     )
-    story.say("Checkout retried with the same idempotency key", "same order" if again.id == order.id else "NEW ORDER")
+    story.say(
+        "Checkout retried with the same idempotency key",
+        "same order" if again.id == order.id else "NEW ORDER",
+    )
     order = _pay(ft, order)
     story.say("Payment webhook (signed) arrives twice", f"{order.status.value}, applied once")
 

@@ -49,7 +49,12 @@ class Shop:
     def new_shopper(self, tag: str, **kwargs: Any) -> tuple[Any, Any, Any]:
         """Another shopper with an address and a card: ``(profile, address, card)``."""
         user = self.ft.accounts.register(
-            f"{tag}@example.com", PASSWORD, tag, BodyMetrics(height_cm=175, weight_kg=70, chest_cm=98), consents={"terms": True}, **kwargs
+            f"{tag}@example.com",
+            PASSWORD,
+            tag,
+            BodyMetrics(height_cm=175, weight_kg=70, chest_cm=98),
+            consents={"terms": True},
+            **kwargs,
         )
         address = self.ft.accounts.add_address(
             user.id, type="shipping", line1=f"{tag} street 1", city="Lyon", postal_code="69001", country="FR"
@@ -73,18 +78,33 @@ def open_shop(ft: FitTwin, tag: str = "shop", *, stock: int = 10) -> Shop:
     )
     variants = {
         size: ft.catalog.add_variant(
-            product.id, sku=f"{tag.upper()}-{size}", size_label=size, price_cents=2500, currency="EUR",
-            inventory=stock, actor=owner_actor,
+            product.id,
+            sku=f"{tag.upper()}-{size}",
+            size_label=size,
+            price_cents=2500,
+            currency="EUR",
+            inventory=stock,
+            actor=owner_actor,
         )
         for size in ("S", "M", "L")
     }
     product = ft.catalog.publish_product(product.id, actor=owner_actor)
     shopper = ft.accounts.register(
-        f"{tag}.ada@example.com", PASSWORD, f"{tag}_ada", BodyMetrics(height_cm=168, weight_kg=61, chest_cm=97),
-        consents={"terms": True}, name="Ada Lovelace", phone="+44 20 7946 0000",
+        f"{tag}.ada@example.com",
+        PASSWORD,
+        f"{tag}_ada",
+        BodyMetrics(height_cm=168, weight_kg=61, chest_cm=97),
+        consents={"terms": True},
+        name="Ada Lovelace",
+        phone="+44 20 7946 0000",
     )
     address = ft.accounts.add_address(
-        shopper.id, type="shipping", line1="12 Analytical Row", city="London", postal_code="SW1A 1AA", country="GB"
+        shopper.id,
+        type="shipping",
+        line1="12 Analytical Row",
+        city="London",
+        postal_code="SW1A 1AA",
+        country="GB",
     )
     card = ft.accounts.add_payment_method(shopper.id, f"pm_{tag}_ada", brand="visa", last4="4242")
     return Shop(ft, platform, brand, owner, owner_actor, chart, product, variants, shopper, address, card)

@@ -14,7 +14,7 @@ APPLICATION_NAME = "fittwin"
 
 
 def parse_url(url: str | URL) -> URL:
-    """Check a PostgreSQL URL and pin the psycopg 3 driver (``postgresql://`` is accepted too).
+    """Check a PostgreSQL URL and pin the psycopg 3 driver (``postgres://`` works too).
 
     :class:`ConfigurationError` for anything that is not a PostgreSQL URL; the message never
     repeats the URL (it may carry a password)."""
@@ -22,7 +22,7 @@ def parse_url(url: str | URL) -> URL:
         parsed = make_url(url)
     except (sa.exc.ArgumentError, ValueError, TypeError):
         raise ConfigurationError("the database URL cannot be parsed") from None
-    if parsed.get_backend_name() != "postgresql":
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
         raise ConfigurationError("the database URL must start with postgresql:// or postgresql+psycopg://")
     if parsed.get_driver_name() not in ("psycopg", "psycopg2", ""):
         raise ConfigurationError("FitTwin talks to PostgreSQL through psycopg 3 (postgresql+psycopg://)")

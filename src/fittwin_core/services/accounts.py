@@ -89,7 +89,11 @@ def _phone(value: object) -> str | None:
     if not isinstance(value, str):
         raise ValidationError("phone", "must be a string")
     compact = _PHONE_NOISE.sub("", value)
-    require(bool(_PHONE.fullmatch(compact)), "phone", "must be a phone number of 6 to 15 digits, optionally with +")
+    require(
+        bool(_PHONE.fullmatch(compact)),
+        "phone",
+        "must be a phone number of 6 to 15 digits, optionally with +",
+    )
     return compact
 
 
@@ -139,7 +143,11 @@ class Accounts(Service):
         clean_phone = _phone(phone)
         place = None if location is None else coerce(location, Location, "location")
         looks = None if appearance is None else coerce(appearance, Appearance, "appearance")
-        style = None if style_preferences is None else coerce(style_preferences, StylePreferences, "style_preferences")
+        style = (
+            None
+            if style_preferences is None
+            else coerce(style_preferences, StylePreferences, "style_preferences")
+        )
         home = region if region is not None else self._ctx.settings.default_region
         region_name.check("region", home)
         password_hash = self._ctx.hasher.hash(password)  # slow on purpose: outside the transaction
@@ -147,7 +155,9 @@ class Accounts(Service):
         def work(uow: UnitOfWork) -> UserProfile:
             if uow.user_profiles.where(email=normalized, limit=1):
                 raise Conflict("an account with this email already exists")
-            if any(u.username.lower() == username.lower() for u in uow.user_profiles.where(username=username)):
+            if any(
+                u.username.lower() == username.lower() for u in uow.user_profiles.where(username=username)
+            ):
                 raise Conflict("this username is taken")
             user_id = self._ctx.ids.new_id()
             now = self.now()
@@ -183,7 +193,9 @@ class Accounts(Service):
             normalized = normalize_email(email)
         except ValidationError:
             normalized = None
-        found = None if normalized is None else self.read(lambda uow: uow.user_profiles.where(email=normalized))
+        found = (
+            None if normalized is None else self.read(lambda uow: uow.user_profiles.where(email=normalized))
+        )
         if not found or not isinstance(password, str):
             self._ctx.hasher.verify(self._dummy(), password if isinstance(password, str) else "")
             raise AuthenticationFailed("invalid email or password")
@@ -205,7 +217,9 @@ class Accounts(Service):
     def change_password(self, user_id: UUID, current_password: str, new_password: str) -> None:
         """Replace the password after checking the current one (:class:`AuthenticationFailed`)."""
         profile = self.get(user_id)
-        if not isinstance(current_password, str) or not self._ctx.hasher.verify(profile.password_hash, current_password):
+        if not isinstance(current_password, str) or not self._ctx.hasher.verify(
+            profile.password_hash, current_password
+        ):
             raise AuthenticationFailed("the current password is wrong")
         self._check_password(new_password, field="new_password")
         new_hash = self._ctx.hasher.hash(new_password)
@@ -318,14 +332,22 @@ class Accounts(Service):
         if location is not UNSET:
             changes["location"] = None if location is None else coerce(location, Location, "location")
         if appearance is not UNSET:
-            changes["appearance"] = None if appearance is None else coerce(appearance, Appearance, "appearance")
+            changes["appearance"] = (
+                None if appearance is None else coerce(appearance, Appearance, "appearance")
+            )
         if style_preferences is not UNSET:
             changes["style_preferences"] = (
-                None if style_preferences is None else coerce(style_preferences, StylePreferences, "style_preferences")
+                None
+                if style_preferences is None
+                else coerce(style_preferences, StylePreferences, "style_preferences")
             )
         if consents is not UNSET:
             agreed = Consents.from_mapping(consents)
-            require(agreed.terms, "consents.terms", "cannot be withdrawn from an account; erase the account instead")
+            require(
+                agreed.terms,
+                "consents.terms",
+                "cannot be withdrawn from an account; erase the account instead",
+            )
             changes["consents"] = agreed
         clean_name = UNSET if name is UNSET else _text(name, "name", 200, optional=True)
         clean_phone = UNSET if phone is UNSET else _phone(phone)
@@ -340,7 +362,9 @@ class Accounts(Service):
             if clean_name is not UNSET:
                 sealed["name"] = self.vault.seal_optional(uow, uid, "user_profiles", "name", uid, clean_name)
             if clean_phone is not UNSET:
-                sealed["phone"] = self.vault.seal_optional(uow, uid, "user_profiles", "phone", uid, clean_phone)
+                sealed["phone"] = self.vault.seal_optional(
+                    uow, uid, "user_profiles", "phone", uid, clean_phone
+                )
                 sealed["phone_verified_at"] = None
             updated = attrs.evolve(profile, **changes, **sealed, updated_at=self.now())
             uow.user_profiles.update(updated)
@@ -452,7 +476,9 @@ class Accounts(Service):
             open_("country", address.country) or "",
         )
 
-    def addresses(self, user_id: UUID, *, actor: Actor | None = None, include_deleted: bool = False) -> list[Address]:
+    def addresses(
+        self, user_id: UUID, *, actor: Actor | None = None, include_deleted: bool = False
+    ) -> list[Address]:
         """The shopper's addresses, oldest first (removed ones only when asked)."""
         uid = as_uuid(user_id, "user_id")
         acting = actor or Actor.shopper(uid)
@@ -507,7 +533,9 @@ class Accounts(Service):
 
         return self.transaction(work, actor=actor)
 
-    def set_billing_address(self, user_id: UUID, address_id: UUID | None, *, actor: Actor | None = None) -> UserProfile:
+    def set_billing_address(
+        self, user_id: UUID, address_id: UUID | None, *, actor: Actor | None = None
+    ) -> UserProfile:
         """Make one of the shopper's live addresses the default billing address (``None`` clears)."""
         uid = as_uuid(user_id, "user_id")
         acting = actor or Actor.shopper(uid)
@@ -568,7 +596,9 @@ class Accounts(Service):
             )
             uow.payment_methods.add(method)
             if make_default or profile.default_payment_method_id is None:
-                uow.user_profiles.update(attrs.evolve(profile, default_payment_method_id=method.id, updated_at=now))
+                uow.user_profiles.update(
+                    attrs.evolve(profile, default_payment_method_id=method.id, updated_at=now)
+                )
             return method
 
         return self.transaction(work, actor=acting)
@@ -610,7 +640,9 @@ class Accounts(Service):
             self._check_owner(actor, method.user_id, "remove a payment method")
             profile = uow.user_profiles.lock(method.user_id)
             if profile.default_payment_method_id == pm_id:
-                uow.user_profiles.update(attrs.evolve(profile, default_payment_method_id=None, updated_at=self.now()))
+                uow.user_profiles.update(
+                    attrs.evolve(profile, default_payment_method_id=None, updated_at=self.now())
+                )
             uow.payment_methods.delete(pm_id)
 
         self.transaction(work, actor=actor)
@@ -621,8 +653,16 @@ class Accounts(Service):
         settings = self._ctx.settings
         if not isinstance(password, str):
             raise ValidationError(field, "must be a string")
-        require(len(password) >= settings.password_min_length, field, f"must be at least {settings.password_min_length} characters")
-        require(len(password) <= settings.password_max_length, field, f"must be at most {settings.password_max_length} characters")
+        require(
+            len(password) >= settings.password_min_length,
+            field,
+            f"must be at least {settings.password_min_length} characters",
+        )
+        require(
+            len(password) <= settings.password_max_length,
+            field,
+            f"must be at most {settings.password_max_length} characters",
+        )
 
     def _dummy(self) -> str:
         if self._dummy_hash is None:

@@ -39,13 +39,17 @@ class Audit(Service):
         if action is not None:
             filters["action"] = action
         if since is not None and until is not None:
-            rows = self.read(lambda uow: uow.event_logs.where(created_at=at_least(since), order_by="created_at", **filters))
+            rows = self.read(
+                lambda uow: uow.event_logs.where(created_at=at_least(since), order_by="created_at", **filters)
+            )
             return [r for r in rows if r.created_at < until][:limit]
         if since is not None:
             filters["created_at"] = at_least(since)
         elif until is not None:
             filters["created_at"] = before(until)
-        return self.read(lambda uow: uow.event_logs.where(order_by=("created_at", "id"), limit=limit, **filters))
+        return self.read(
+            lambda uow: uow.event_logs.where(order_by=("created_at", "id"), limit=limit, **filters)
+        )
 
 
 __all__ = ["Audit"]

@@ -57,7 +57,9 @@ class Settings:
     """
 
     share_base_url: str = "https://fittwin.example/r/"
-    referral_policy: ReferralPolicy = attrs.field(factory=lambda: ReferralPolicy(reward_percent=Decimal("10")))
+    referral_policy: ReferralPolicy = attrs.field(
+        factory=lambda: ReferralPolicy(reward_percent=Decimal("10"))
+    )
     return_window_days: int = DEFAULT_RETURN_WINDOW_DAYS
     low_stock_threshold: int = 5
     default_region: str = "default"

@@ -92,7 +92,9 @@ class Brands(Service):
                 raise Conflict("a brand with this name already exists")
             now = self.now()
             brand_id = self._ctx.ids.new_id()
-            subscriptions = tuple(self._subscription(uow, url, events, secret) for url, events, secret in specs)
+            subscriptions = tuple(
+                self._subscription(uow, url, events, secret) for url, events, secret in specs
+            )
             brand = Brand(
                 id=brand_id,
                 name=name.strip(),
@@ -189,7 +191,9 @@ class Brands(Service):
             if not found:
                 raise AuthenticationFailed("invalid invitation token")
             member = found[0]
-            active = attrs.evolve(member, status=BrandUserStatus.ACTIVE, invite_token=None, updated_at=self.now())
+            active = attrs.evolve(
+                member, status=BrandUserStatus.ACTIVE, invite_token=None, updated_at=self.now()
+            )
             uow.brand_users.update(active, expected={"status": BrandUserStatus.INVITED})
             return active
 
@@ -213,7 +217,9 @@ class Brands(Service):
                 )
                 if owners <= 1:
                     raise Conflict("the brand's last active owner cannot be revoked")
-            revoked = attrs.evolve(member, status=BrandUserStatus.REVOKED, invite_token=None, updated_at=self.now())
+            revoked = attrs.evolve(
+                member, status=BrandUserStatus.REVOKED, invite_token=None, updated_at=self.now()
+            )
             uow.brand_users.update(revoked)
             return revoked
 
@@ -235,7 +241,9 @@ class Brands(Service):
         """Subscribe ``url`` to ``events``; returns the generated signing secret, shown only once."""
         bid = as_uuid(brand_id, "brand_id")
         secret = "whsec_" + secrets.token_urlsafe(32)
-        spec_url, spec_events, _ = _subscription_spec({"url": url, "events": events, "secret": secret}, "webhook")
+        spec_url, spec_events, _ = _subscription_spec(
+            {"url": url, "events": events, "secret": secret}, "webhook"
+        )
 
         def work(uow: UnitOfWork) -> WebhookSecret:
             require_brand_role(uow, actor, bid, BrandRole.OWNER, "manage webhooks")
@@ -256,13 +264,17 @@ class Brands(Service):
             require_brand_role(uow, actor, bid, BrandRole.OWNER, "manage webhooks")
             brand = uow.brands.lock(bid)
             kept = tuple(s for s in (brand.webhooks.subscriptions if brand.webhooks else ()) if s.id != sid)
-            updated = attrs.evolve(brand, webhooks=BrandWebhooks(subscriptions=kept) if kept else None, updated_at=self.now())
+            updated = attrs.evolve(
+                brand, webhooks=BrandWebhooks(subscriptions=kept) if kept else None, updated_at=self.now()
+            )
             uow.brands.update(updated)
             return updated
 
         return self.transaction(work, actor=actor)
 
-    def _subscription(self, uow: UnitOfWork, url: str, events: tuple[str, ...], secret: str) -> WebhookSubscription:
+    def _subscription(
+        self, uow: UnitOfWork, url: str, events: tuple[str, ...], secret: str
+    ) -> WebhookSubscription:
         subscription_id = self._ctx.ids.new_id()
         sealed = self.vault.seal(uow, PLATFORM_KEY_OWNER, "brands", "webhooks", subscription_id, secret)
         return WebhookSubscription(id=subscription_id, url=url, events=events, secret=sealed)
@@ -282,7 +294,12 @@ class Brands(Service):
                 for subscription in brand.webhooks.subscriptions if brand and brand.webhooks else ():
                     if subscription.active and event.event in subscription.events:
                         secret = self.vault.open(
-                            uow, PLATFORM_KEY_OWNER, "brands", "webhooks", subscription.id, subscription.secret
+                            uow,
+                            PLATFORM_KEY_OWNER,
+                            "brands",
+                            "webhooks",
+                            subscription.id,
+                            subscription.secret,
                         )
                         ready.append((subscription, secret, event))
             return ready
@@ -322,7 +339,9 @@ def _subscription_spec(spec: object, field: str) -> tuple[str, tuple[str, ...], 
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise ValidationError(f"{field}.url", "must be an http(s) URL")
     if not isinstance(events, list | tuple) or not events or not set(events) <= WEBHOOK_EVENTS:
-        raise ValidationError(f"{field}.events", f"must name events among {', '.join(sorted(WEBHOOK_EVENTS))}")
+        raise ValidationError(
+            f"{field}.events", f"must name events among {', '.join(sorted(WEBHOOK_EVENTS))}"
+        )
     if not isinstance(secret, str) or len(secret) < 16:
         raise ValidationError(f"{field}.secret", "must be at least 16 characters")
     return url, tuple(events), secret

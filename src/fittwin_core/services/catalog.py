@@ -161,7 +161,11 @@ class Catalog(Service):
             chart = uow.size_charts.get(chart_id)
             require(chart.brand_id == bid, "size_chart_id", "must be a size chart of the same brand")
             if map_id is not None:
-                require(uow.fit_maps.get(map_id).brand_id == bid, "fit_map_id", "must be a fit map of the same brand")
+                require(
+                    uow.fit_maps.get(map_id).brand_id == bid,
+                    "fit_map_id",
+                    "must be a fit map of the same brand",
+                )
             now = self.now()
             product = Product(
                 id=self._ctx.ids.new_id(),
@@ -247,10 +251,16 @@ class Catalog(Service):
             require(product.status != ProductStatus.ARCHIVED, "product_id", "refers to an archived product")
             chart = uow.size_charts.get(product.size_chart_id)
             labels = fit.parse_chart(chart).labels
-            require(size_label in labels, "size_label", f"must be one of the size chart's sizes: {', '.join(labels)}")
+            require(
+                size_label in labels,
+                "size_label",
+                f"must be one of the size chart's sizes: {', '.join(labels)}",
+            )
             siblings = uow.product_variants.where(product_id=pid)
             require(
-                all(v.currency == currency for v in siblings), "currency", "must match the product's other variants"
+                all(v.currency == currency for v in siblings),
+                "currency",
+                "must match the product's other variants",
             )
             if uow.product_variants.where(sku=sku, limit=1):
                 raise Conflict("this SKU is already used")
@@ -341,7 +351,9 @@ class Catalog(Service):
         return []
 
 
-def _check_variant_fields(sku_value: object, label: object, price: object, code: object, stock: object) -> None:
+def _check_variant_fields(
+    sku_value: object, label: object, price: object, code: object, stock: object
+) -> None:
     sku.check("sku", sku_value)
     size_label.check("size_label", label)
     cents.check("price_cents", price)

@@ -56,7 +56,9 @@ log = logging.getLogger("fittwin.orders")
 
 PLACE_SCOPE = "orders.place"
 WEBHOOK_SCOPE = "payments.webhook"
-HANDLED_PAYMENT_EVENTS = frozenset({"payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"})
+HANDLED_PAYMENT_EVENTS = frozenset(
+    {"payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"}
+)
 NO_ORDER = UUID(int=0)
 
 # Who may trigger each action of the transition table: the order's shopper, a brand user
@@ -182,7 +184,11 @@ class Orders(Service):
             if key is not None:
                 uow.idempotency_keys.add(
                     IdempotencyRecord(
-                        scope=PLACE_SCOPE, key=key, request_hash=fingerprint, result_id=order.id, created_at=self.now()
+                        scope=PLACE_SCOPE,
+                        key=key,
+                        request_hash=fingerprint,
+                        result_id=order.id,
+                        created_at=self.now(),
                     )
                 )
             return order
@@ -220,8 +226,16 @@ class Orders(Service):
             variant = uow.product_variants.get(line.variant_id)
             product = uow.products.get(variant.product_id)
             brand = uow.brands.get(product.brand_id)
-            require(product.status == ProductStatus.ACTIVE, f"{field}.variant_id", "refers to a product not on sale")
-            require(brand.onboarding_status == BrandStatus.ACTIVE, f"{field}.variant_id", "refers to a brand not selling")
+            require(
+                product.status == ProductStatus.ACTIVE,
+                f"{field}.variant_id",
+                "refers to a product not on sale",
+            )
+            require(
+                brand.onboarding_status == BrandStatus.ACTIVE,
+                f"{field}.variant_id",
+                "refers to a brand not selling",
+            )
             if currency is None:
                 currency = variant.currency
             require(variant.currency == currency, "items", "must all be in one currency")
@@ -235,7 +249,9 @@ class Orders(Service):
                 uow.product_variants.update(restated)
             events.extend(self._catalog.low_stock_events(brand.id, variant, restated))
             if product.id not in summaries:
-                summaries[product.id] = self._fit_summary(uow, user.body_metrics, user.style_preferences, product)
+                summaries[product.id] = self._fit_summary(
+                    uow, user.body_metrics, user.style_preferences, product
+                )
             items.append(
                 OrderItem(
                     id=self._ctx.ids.new_id(),
@@ -257,7 +273,12 @@ class Orders(Service):
         country = self.vault.open(uow, user_id, "addresses", "country", shipping.id, shipping.country)
         quote = self._ctx.pricing.quote(
             lines=[
-                PriceLine(variant_id=i.variant_id, product_id=i.product_id, qty=i.qty, unit_price_cents=i.unit_price_cents)
+                PriceLine(
+                    variant_id=i.variant_id,
+                    product_id=i.product_id,
+                    qty=i.qty,
+                    unit_price_cents=i.unit_price_cents,
+                )
                 for i in items
             ],
             currency=currency,
@@ -364,7 +385,11 @@ class Orders(Service):
                 return None
             uow.idempotency_keys.add(
                 IdempotencyRecord(
-                    scope=WEBHOOK_SCOPE, key=event.id, request_hash=digest, result_id=order.id, created_at=self.now()
+                    scope=WEBHOOK_SCOPE,
+                    key=event.id,
+                    request_hash=digest,
+                    result_id=order.id,
+                    created_at=self.now(),
                 )
             )
             if event.type == "payment_intent.succeeded" and order.status == OrderStatus.CREATED:
@@ -426,11 +451,17 @@ class Orders(Service):
             ][:limit]
         )
         return [
-            self._move(order.id, OrderStatus.CLOSED, actor, actions=frozenset({"close"})) for order in candidates
+            self._move(order.id, OrderStatus.CLOSED, actor, actions=frozenset({"close"}))
+            for order in candidates
         ]
 
     def _move(
-        self, order_id: UUID, target: OrderStatus, actor: Actor | None, *, actions: frozenset[str] | None = None
+        self,
+        order_id: UUID,
+        target: OrderStatus,
+        actor: Actor | None,
+        *,
+        actions: frozenset[str] | None = None,
     ) -> Order:
         oid = as_uuid(order_id, "order_id")
         acting = actor or Actor.system()
@@ -454,7 +485,9 @@ class Orders(Service):
         return moved
 
     def _apply(self, uow: UnitOfWork, order: Order, target: OrderStatus, events: list[BrandEvent]) -> Order:
-        moved, changes = transition(order, target, at=self.now(), return_window_days=self._ctx.settings.return_window_days)
+        moved, changes = transition(
+            order, target, at=self.now(), return_window_days=self._ctx.settings.return_window_days
+        )
         for change in changes:
             if Effect.RELEASE_STOCK in change.effects:
                 for item in uow.order_items.where(order_id=order.id):
@@ -475,7 +508,9 @@ class Orders(Service):
         if outstanding <= 0 or order.payment_intent_ref is None:
             return order
         self._ctx.payments.refund(
-            order.payment_intent_ref, amount=outstanding, idempotency_key=f"fittwin-refund-{order.id}-{order.refunded_cents}"
+            order.payment_intent_ref,
+            amount=outstanding,
+            idempotency_key=f"fittwin-refund-{order.id}-{order.refunded_cents}",
         )
         return attrs.evolve(order, refunded_cents=order.totals.total)
 
@@ -495,9 +530,13 @@ class Orders(Service):
         by_brand: dict[UUID, list[dict[str, Any]]] = {}
         for item in uow.order_items.where(order_id=order.id, order_by="id"):
             brand_id = uow.products.get(item.product_id).brand_id
-            by_brand.setdefault(brand_id, []).append({"sku": item.sku, "size_label": item.size_label, "qty": item.qty})
+            by_brand.setdefault(brand_id, []).append(
+                {"sku": item.sku, "size_label": item.size_label, "qty": item.qty}
+            )
         return [
-            BrandEvent(brand_id, event, {"order_id": str(order.id), "status": order.status.value, "items": lines})
+            BrandEvent(
+                brand_id, event, {"order_id": str(order.id), "status": order.status.value, "items": lines}
+            )
             for brand_id, lines in by_brand.items()
         ]
 
@@ -509,11 +548,12 @@ class Orders(Service):
             return
         if BRAND in allowed and actor.type == ActorType.BRAND_ADMIN:
             member = brand_user_of(uow, actor)
-            brands = {uow.products.get(i.product_id).brand_id for i in uow.order_items.where(order_id=order.id)}
+            brands = {
+                uow.products.get(i.product_id).brand_id for i in uow.order_items.where(order_id=order.id)
+            }
             if member.brand_id in brands and member.role.includes(BrandRole.MANAGER):
                 return
         raise PermissionDenied(f"this actor may not {action.replace('_', ' ')} this order")
-
 
 
 def _parse_lines(items: Iterable[tuple[UUID, int]]) -> list[_Line]:
@@ -530,7 +570,9 @@ def _parse_lines(items: Iterable[tuple[UUID, int]]) -> list[_Line]:
         merged[variant_id] = merged.get(variant_id, 0) + qty
     require(bool(merged), "items", "must not be empty")
     require(len(merged) <= MAX_LINES, "items", f"must have at most {MAX_LINES} distinct variants")
-    require(all(q <= 32767 for q in merged.values()), "items", "must not ask for more than 32767 of one variant")
+    require(
+        all(q <= 32767 for q in merged.values()), "items", "must not ask for more than 32767 of one variant"
+    )
     return [_Line(variant_id, merged[variant_id]) for variant_id in sorted(merged)]
 
 
@@ -540,7 +582,11 @@ def _totals(subtotal: int, currency: str, quote: Quote) -> Totals:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValidationError(f"quote.{name}", "must be a non-negative integer amount")
     return Totals.compute(
-        subtotal=subtotal, currency=currency, tax=quote.tax, shipping=quote.shipping, discounts=quote.discounts
+        subtotal=subtotal,
+        currency=currency,
+        tax=quote.tax,
+        shipping=quote.shipping,
+        discounts=quote.discounts,
     )
 
 

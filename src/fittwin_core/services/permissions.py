@@ -41,7 +41,9 @@ def brand_user_of(uow: UnitOfWork, actor: Actor) -> BrandUser:
     return member
 
 
-def require_brand_role(uow: UnitOfWork, actor: Actor, brand_id: UUID, minimum: BrandRole, action: str) -> BrandUser | None:
+def require_brand_role(
+    uow: UnitOfWork, actor: Actor, brand_id: UUID, minimum: BrandRole, action: str
+) -> BrandUser | None:
     """Staff, or an active user of ``brand_id`` holding at least ``minimum``, may ``action``.
 
     Returns the brand user (``None`` for staff)."""

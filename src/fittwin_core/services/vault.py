@@ -52,7 +52,9 @@ class Vault:
             raise TransientConflict("data key created concurrently") from exc
         return wrapped
 
-    def seal(self, uow: UnitOfWork, owner_id: UUID, table: str, column: str, row_id: object, plaintext: str) -> str:
+    def seal(
+        self, uow: UnitOfWork, owner_id: UUID, table: str, column: str, row_id: object, plaintext: str
+    ) -> str:
         """Encrypt ``plaintext`` for ``table.column`` of row ``row_id`` under the owner's key."""
         key = self.key(uow, owner_id)
         assert key is not None
@@ -64,7 +66,9 @@ class Vault:
         """:meth:`seal`, passing ``None`` through."""
         return None if plaintext is None else self.seal(uow, owner_id, table, column, row_id, plaintext)
 
-    def open(self, uow: UnitOfWork, owner_id: UUID, table: str, column: str, row_id: object, sealed: str) -> str:
+    def open(
+        self, uow: UnitOfWork, owner_id: UUID, table: str, column: str, row_id: object, sealed: str
+    ) -> str:
         """Decrypt a sealed value; :class:`KeyShredded` once the owner's data was erased."""
         key = self.key(uow, owner_id, create=False)
         if key is None:
@@ -96,7 +100,9 @@ class Vault:
             rewrapped = self.cipher.rewrap(WrappedKey(row.key_id, row.kek_id, row.wrapped_key))
             if rewrapped.kek_id != row.kek_id or rewrapped.blob != row.wrapped_key:
                 uow.data_keys.update(
-                    attrs.evolve(row, kek_id=rewrapped.kek_id, wrapped_key=rewrapped.blob, updated_at=self.clock.now())
+                    attrs.evolve(
+                        row, kek_id=rewrapped.kek_id, wrapped_key=rewrapped.blob, updated_at=self.clock.now()
+                    )
                 )
                 changed += 1
         return changed

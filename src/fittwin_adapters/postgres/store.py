@@ -55,7 +55,7 @@ from fittwin_core.domain.errors import (
     StoreUnavailable,
     ValidationError,
 )
-from fittwin_core.ports import Clock, Compare, Ids
+from fittwin_core.ports import AppendOnlyRepository, Clock, Compare, Ids, Repository, VariantRepository
 from fittwin_core.schema import TABLES
 from fittwin_core.schema import Table as CatalogTable
 from fittwin_core.system import SystemClock
@@ -400,30 +400,30 @@ class PostgresUnitOfWork:
         self._tx: sa.RootTransaction | None = None
         self._failed = False
         repo = PostgresRepository
-        self.user_profiles: PostgresRepository[UserProfile] = repo(self, STATEMENTS["user_profiles"])
-        self.avatars: PostgresRepository[Avatar] = repo(self, STATEMENTS["avatars"])
-        self.brands: PostgresRepository[Brand] = repo(self, STATEMENTS["brands"])
-        self.brand_users: PostgresRepository[BrandUser] = repo(self, STATEMENTS["brand_users"])
-        self.products: PostgresRepository[Product] = repo(self, STATEMENTS["products"])
-        self.product_variants = PostgresVariantRepository(self, STATEMENTS["product_variants"])
-        self.size_charts: PostgresRepository[SizeChart] = repo(self, STATEMENTS["size_charts"])
-        self.fit_maps: PostgresRepository[FitMap] = repo(self, STATEMENTS["fit_maps"])
-        self.orders: PostgresRepository[Order] = repo(self, STATEMENTS["orders"])
-        self.order_items: PostgresRepository[OrderItem] = repo(self, STATEMENTS["order_items"])
-        self.addresses: PostgresRepository[Address] = repo(self, STATEMENTS["addresses"])
-        self.payment_methods: PostgresRepository[PaymentMethod] = repo(self, STATEMENTS["payment_methods"])
-        self.referrals: PostgresRepository[Referral] = repo(self, STATEMENTS["referrals"])
-        self.referral_events: PostgresRepository[ReferralEvent] = repo(self, STATEMENTS["referral_events"])
-        self.event_logs: PostgresAppendOnlyRepository[EventLog] = PostgresAppendOnlyRepository(
+        self.user_profiles: Repository[UserProfile] = repo(self, STATEMENTS["user_profiles"])
+        self.avatars: Repository[Avatar] = repo(self, STATEMENTS["avatars"])
+        self.brands: Repository[Brand] = repo(self, STATEMENTS["brands"])
+        self.brand_users: Repository[BrandUser] = repo(self, STATEMENTS["brand_users"])
+        self.products: Repository[Product] = repo(self, STATEMENTS["products"])
+        self.product_variants: VariantRepository = PostgresVariantRepository(
+            self, STATEMENTS["product_variants"]
+        )
+        self.size_charts: Repository[SizeChart] = repo(self, STATEMENTS["size_charts"])
+        self.fit_maps: Repository[FitMap] = repo(self, STATEMENTS["fit_maps"])
+        self.orders: Repository[Order] = repo(self, STATEMENTS["orders"])
+        self.order_items: Repository[OrderItem] = repo(self, STATEMENTS["order_items"])
+        self.addresses: Repository[Address] = repo(self, STATEMENTS["addresses"])
+        self.payment_methods: Repository[PaymentMethod] = repo(self, STATEMENTS["payment_methods"])
+        self.referrals: Repository[Referral] = repo(self, STATEMENTS["referrals"])
+        self.referral_events: Repository[ReferralEvent] = repo(self, STATEMENTS["referral_events"])
+        self.event_logs: AppendOnlyRepository[EventLog] = PostgresAppendOnlyRepository(
             self, STATEMENTS["event_logs"]
         )
-        self.reward_ledger_entries: PostgresRepository[RewardLedgerEntry] = repo(
+        self.reward_ledger_entries: Repository[RewardLedgerEntry] = repo(
             self, STATEMENTS["reward_ledger_entries"]
         )
-        self.data_keys: PostgresRepository[DataKey] = repo(self, STATEMENTS["data_keys"])
-        self.idempotency_keys: PostgresRepository[IdempotencyRecord] = repo(
-            self, STATEMENTS["idempotency_keys"]
-        )
+        self.data_keys: Repository[DataKey] = repo(self, STATEMENTS["data_keys"])
+        self.idempotency_keys: Repository[IdempotencyRecord] = repo(self, STATEMENTS["idempotency_keys"])
 
     def __enter__(self) -> Self:
         return self

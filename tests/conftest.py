@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -20,6 +20,9 @@ from fittwin_adapters.objectstore import FsspecObjectStore
 from fittwin_core import FitTwin
 from fittwin_core.ports import Store
 from fittwin_core.testing.clock import FrozenClock, SequentialIds
+from tests.support.postgres import postgres_databases, postgres_url
+
+__all__ = ["postgres_databases", "postgres_url"]  # fixtures, re-exported for every test module
 
 # Fast locally, more thorough in CI; FITTWIN_HYPOTHESIS_PROFILE overrides either.
 settings.register_profile("dev", max_examples=40, deadline=None)
@@ -59,6 +62,23 @@ def store(backend: str, clock: FrozenClock, ids: SequentialIds, request: pytest.
         return
     factory = request.getfixturevalue("postgres_store_factory")
     yield factory(clock=clock, ids=ids)
+
+
+@pytest.fixture
+def postgres_store_factory(postgres_url: object) -> Iterator[Callable[..., Store]]:
+    """Builds ``PostgresStore``s on this test's fresh, migrated database (closed afterwards)."""
+    from fittwin_adapters.postgres import PostgresStore
+
+    stores: list[PostgresStore] = []
+
+    def make(**kwargs: object) -> Store:
+        store = PostgresStore(postgres_url, **kwargs)  # type: ignore[arg-type]
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,28 +16,34 @@ from tests.support.s3 import MotoS3
 REGIONS = ("eu", "us")
 
 
-def _memory_urls() -> dict[str, str]:
-    # memory:// is one store per process: a fresh bucket name keeps each test on its own.
-    run = uuid.uuid4().hex
-    return {region: f"memory://fittwin-{run}-{region}/media" for region in REGIONS}
-
-
-class TestMemoryObjects(ObjectStoreContract):
-    @pytest.fixture
-    def urls(self) -> dict[str, str]:
-        return _memory_urls()
+class FsspecFixtures:
+    """Stores over the ``urls`` (one per region) and ``storage_options`` a backend provides."""
 
     @pytest.fixture
-    def objects(self, urls: dict[str, str]) -> ObjectStore:
-        return FsspecObjectStore(urls, default_region="eu")
+    def storage_options(self) -> dict[str, Any]:
+        return {}
 
     @pytest.fixture
-    def interrupted_objects(self, urls: dict[str, str]) -> ObjectStore:
-        return InterruptedObjectStore(urls, default_region="eu", fail_after=16)
+    def objects(self, urls: dict[str, str], storage_options: dict[str, Any]) -> ObjectStore:
+        return FsspecObjectStore(urls, default_region="eu", storage_options=storage_options)
+
+    @pytest.fixture
+    def interrupted_objects(self, urls: dict[str, str], storage_options: dict[str, Any]) -> ObjectStore:
+        return InterruptedObjectStore(
+            urls, default_region="eu", storage_options=storage_options, fail_after=16
+        )
 
     @pytest.fixture
     def regions(self) -> tuple[str, ...]:
         return REGIONS
+
+
+class TestMemoryObjects(FsspecFixtures, ObjectStoreContract):
+    @pytest.fixture
+    def urls(self) -> dict[str, str]:
+        # memory:// is one store per process: a fresh bucket name keeps each test on its own.
+        run = uuid.uuid4().hex
+        return {region: f"memory://fittwin-{run}-{region}/media" for region in REGIONS}
 
     @pytest.fixture
     def supports_signing(self) -> bool:
@@ -47,22 +54,10 @@ class TestMemoryObjects(ObjectStoreContract):
         return False
 
 
-class TestFileObjects(ObjectStoreContract):
+class TestFileObjects(FsspecFixtures, ObjectStoreContract):
     @pytest.fixture
     def urls(self, tmp_path: Path) -> dict[str, str]:
         return {region: (tmp_path / region / "media").as_uri() for region in REGIONS}
-
-    @pytest.fixture
-    def objects(self, urls: dict[str, str]) -> ObjectStore:
-        return FsspecObjectStore(urls, default_region="eu")
-
-    @pytest.fixture
-    def interrupted_objects(self, urls: dict[str, str]) -> ObjectStore:
-        return InterruptedObjectStore(urls, default_region="eu", fail_after=16)
-
-    @pytest.fixture
-    def regions(self) -> tuple[str, ...]:
-        return REGIONS
 
     @pytest.fixture
     def supports_signing(self) -> bool:
@@ -74,25 +69,15 @@ class TestFileObjects(ObjectStoreContract):
 
 
 @pytest.mark.s3
-class TestS3Objects(ObjectStoreContract):
+class TestS3Objects(FsspecFixtures, ObjectStoreContract):
     @pytest.fixture
     def urls(self, s3_urls: dict[str, str]) -> dict[str, str]:
         # One bucket per region, as production would keep them.
         return s3_urls
 
     @pytest.fixture
-    def objects(self, urls: dict[str, str], moto_s3: MotoS3) -> ObjectStore:
-        return FsspecObjectStore(urls, default_region="eu", storage_options=moto_s3.storage_options)
-
-    @pytest.fixture
-    def interrupted_objects(self, urls: dict[str, str], moto_s3: MotoS3) -> ObjectStore:
-        return InterruptedObjectStore(
-            urls, default_region="eu", storage_options=moto_s3.storage_options, fail_after=16
-        )
-
-    @pytest.fixture
-    def regions(self) -> tuple[str, ...]:
-        return REGIONS
+    def storage_options(self, moto_s3: MotoS3) -> dict[str, Any]:
+        return dict(moto_s3.storage_options)
 
     @pytest.fixture
     def supports_signing(self) -> bool:

@@ -38,34 +38,30 @@ class FsspecFixtures:
         return REGIONS
 
 
-class TestMemoryObjects(FsspecFixtures, ObjectStoreContract):
+class FolderBackendFixtures(FsspecFixtures):
+    """Capabilities of backends with folders and no way to sign (memory://, file://)."""
+
+    @pytest.fixture
+    def supports_signing(self) -> bool:
+        return False
+
+    @pytest.fixture
+    def supports_nested_keys(self) -> bool:
+        return False
+
+
+class TestMemoryObjects(FolderBackendFixtures, ObjectStoreContract):
     @pytest.fixture
     def urls(self) -> dict[str, str]:
         # memory:// is one store per process: a fresh bucket name keeps each test on its own.
         run = uuid.uuid4().hex
         return {region: f"memory://fittwin-{run}-{region}/media" for region in REGIONS}
 
-    @pytest.fixture
-    def supports_signing(self) -> bool:
-        return False
 
-    @pytest.fixture
-    def supports_nested_keys(self) -> bool:
-        return False
-
-
-class TestFileObjects(FsspecFixtures, ObjectStoreContract):
+class TestFileObjects(FolderBackendFixtures, ObjectStoreContract):
     @pytest.fixture
     def urls(self, tmp_path: Path) -> dict[str, str]:
         return {region: (tmp_path / region / "media").as_uri() for region in REGIONS}
-
-    @pytest.fixture
-    def supports_signing(self) -> bool:
-        return False
-
-    @pytest.fixture
-    def supports_nested_keys(self) -> bool:
-        return False
 
 
 @pytest.mark.s3

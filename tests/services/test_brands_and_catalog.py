@@ -24,17 +24,12 @@ from fittwin_core.domain import (
 from fittwin_core.ports import RawRows
 from fittwin_core.webhooks import SIGNATURE_HEADER, verify_webhook
 from tests.support.shop import Shop, open_shop
+from tests.support.snapshots import snapshot
 
 
 @pytest.fixture
 def shop(ft: FitTwin) -> Shop:
     return open_shop(ft)
-
-
-def snapshot(ft: FitTwin) -> dict[str, Any]:
-    store = ft.context.store
-    assert isinstance(store, RawRows)
-    return {table: store.raw_rows(table) for table in ("brands", "brand_users", "products", "product_variants", "size_charts", "event_logs")}
 
 
 def test_onboarding_walks_the_state_machine(ft: FitTwin) -> None:
@@ -89,7 +84,7 @@ def test_cross_brand_and_under_role_calls_change_nothing(shop: Shop) -> None:
     analyst = ft.brands.accept_invite(
         ft.brands.invite_user(shop.brand.id, "a@shop.example", "analyst", actor=shop.owner_actor).invite_token
     )
-    before = snapshot(ft)
+    before = snapshot(ft.context.store)
     attempts = [
         lambda: ft.catalog.create_size_chart(other.brand.id, "tops", TEE_CHART, actor=shop.owner_actor),
         lambda: ft.catalog.set_inventory(other.variants["M"].id, 0, actor=shop.owner_actor),
@@ -106,7 +101,7 @@ def test_cross_brand_and_under_role_calls_change_nothing(shop: Shop) -> None:
     for attempt in attempts:
         with pytest.raises(PermissionDenied):
             attempt()
-    assert snapshot(ft) == before
+    assert snapshot(ft.context.store) == before
 
 
 def test_brand_webhooks_are_signed_and_secrets_stay_sealed(shop: Shop) -> None:

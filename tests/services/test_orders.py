@@ -28,9 +28,9 @@ from fittwin_core.domain import (
     VariantStatus,
 )
 from fittwin_core.domain.orders import ORDER_TRANSITIONS
-from fittwin_core.ports import RawRows
 from fittwin_core.testing.clock import FrozenClock
 from tests.support.shop import Shop, open_shop
+from tests.support.snapshots import snapshot
 
 
 @pytest.fixture
@@ -55,13 +55,11 @@ def test_place_snapshots_prices_fit_and_totals(shop: Shop) -> None:
 
 
 def test_placement_is_all_or_nothing(shop: Shop) -> None:
-    store = shop.ft.context.store
-    assert isinstance(store, RawRows)
-    before = {t: store.raw_rows(t) for t in ("orders", "order_items", "product_variants")}
+    before = snapshot(shop.ft.context.store)
     with pytest.raises(InsufficientInventory) as raised:
         shop.place([(shop.variants["M"].id, 3), (shop.variants["S"].id, 11)])
     assert raised.value.requested == 11
-    assert {t: store.raw_rows(t) for t in before} == before
+    assert snapshot(shop.ft.context.store) == before
 
 
 def test_placement_validates_input(shop: Shop) -> None:
@@ -185,13 +183,12 @@ def test_who_may_move_an_order(shop: Shop) -> None:
 
 
 def test_a_failing_payment_provider_leaves_nothing(shop: Shop) -> None:
-    store = shop.ft.context.store
-    assert isinstance(store, RawRows)
-    before = {t: store.raw_rows(t) for t in ("orders", "order_items", "product_variants", "idempotency_keys")}
+    tables = ("orders", "order_items", "product_variants", "idempotency_keys")
+    before = snapshot(shop.ft.context.store, tables)
     shop.ft.context.payments.fail_next_create()  # type: ignore[attr-defined]
     with pytest.raises(PaymentError):
         shop.place(idempotency_key="retry-me")
-    assert {t: store.raw_rows(t) for t in before} == before
+    assert snapshot(shop.ft.context.store, tables) == before
     assert shop.place(idempotency_key="retry-me").status == OrderStatus.CREATED
 
 
@@ -206,9 +203,7 @@ def test_payment_webhooks(shop: Shop, clock: FrozenClock) -> None:
     assert len(paid_events) == 1
     other = shop.place()
     good_payload, good_header = ft.context.payments.succeed(other.payment_intent_ref)  # type: ignore[attr-defined]
-    store = ft.context.store
-    assert isinstance(store, RawRows)
-    before = {t: store.raw_rows(t) for t in ("orders", "idempotency_keys")}
+    before = snapshot(ft.context.store, ("orders", "idempotency_keys"))
     with pytest.raises(AuthenticationFailed):
         ft.orders.handle_payment_webhook(good_payload.replace(b"succeeded", b"succeeded "), good_header)
     with pytest.raises(AuthenticationFailed):
@@ -222,7 +217,7 @@ def test_payment_webhooks(shop: Shop, clock: FrozenClock) -> None:
     )
     with pytest.raises(ValidationError, match="not an event FitTwin handles"):
         ft.orders.handle_payment_webhook(refund_payload, refund_header)
-    assert {t: store.raw_rows(t) for t in before} == before
+    assert snapshot(ft.context.store, ("orders", "idempotency_keys")) == before
 
 
 def test_racing_buyers_sell_exactly_the_stock(shop: Shop) -> None:

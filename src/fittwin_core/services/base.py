@@ -169,11 +169,9 @@ def coerce(value: object, cls: type[T], field: str) -> T:
         return value
     if not isinstance(value, Mapping):
         raise ValidationError(field, f"must be a {cls.__name__} or a mapping")
-    names = {f.name for f in attrs.fields(cls)}  # type: ignore[misc]
+    json_keys = {f.name: f.metadata.get("json", f.name) for f in attrs.fields(cls)}  # type: ignore[misc]
     try:
-        if set(value) <= names:
-            return cls(**value)
-        return structure(dict(value), cls)
+        return structure({json_keys.get(key, key): item for key, item in value.items()}, cls)
     except ValidationError as exc:
         raise ValidationError(f"{field}.{exc.field}", exc.rule) from None
     except TypeError:

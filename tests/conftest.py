@@ -29,7 +29,9 @@ settings.register_profile("dev", max_examples=40, deadline=None)
 settings.register_profile(
     "ci", max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
-settings.load_profile(os.environ.get("FITTWIN_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "dev"))
+settings.load_profile(
+    os.environ.get("FITTWIN_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "dev")
+)
 
 BACKENDS = ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
 _HASHER = Argon2PasswordHasher.owasp_minimum()
@@ -55,7 +57,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(backend: str, clock: FrozenClock, ids: SequentialIds, request: pytest.FixtureRequest) -> Iterator[Store]:
+def store(
+    backend: str, clock: FrozenClock, ids: SequentialIds, request: pytest.FixtureRequest
+) -> Iterator[Store]:
     """An empty store of the backend under test."""
     if backend == "memory":
         yield MemoryStore(clock=clock, ids=ids)

@@ -1,14 +1,17 @@
-"""The story ``fittwin demo`` tells: a brand onboards, publishes a product with a size chart, a
-shopper registers, gets a size recommendation, orders, pays, and the order walks its lifecycle.
+"""The story ``fittwin demo`` tells, chapter by chapter, on the real services of a FitTwin.
 
-Every step runs on the real services of the :class:`~fittwin_core.FitTwin` it is given.
+A brand onboards and publishes a product with a size chart; a shopper registers, gets a size
+recommendation, orders and pays; the order walks its lifecycle. Every chapter is a function
+of ``(ft, story, cast)`` so capabilities can add their own.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
+
+import attrs
 
 from fittwin_core import FitTwin
 from fittwin_core.domain import Actor, BodyMetrics, Order
@@ -25,6 +28,8 @@ TEE_CHART = {
     ],
 }
 """A body size chart for a tee (cm): each size's chest and waist range."""
+
+PASSWORD = "correct horse battery staple"  # noqa: S105 — the demo shopper's published password
 
 
 class Story:
@@ -43,27 +48,41 @@ class Story:
         self.step += 1
         line = f"{self.step:>2}. {what}"
         if result:
-            line = f"{line:<58} {result}"
+            line = f"{line:<60} {result}"
         print(line, file=self.out)
 
-    def table(self, rows: list[tuple[str, ...]]) -> None:
+    def table(self, rows: Sequence[tuple[str, ...]]) -> None:
         """Aligned rows, indented under the current step."""
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
-            print(
-                "    " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)),
-                file=self.out,
-            )
+            cells = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            print(f"    {cells}".rstrip(), file=self.out)
 
 
-def run_story(
-    ft: FitTwin, out: TextIO = sys.stdout, *, extensions: list[Callable[..., Any]] | None = None
-) -> dict[str, Any]:
-    """Tell the demo story on ``ft``; returns the main objects created (for tests)."""
-    story = Story(out)
-    platform = Actor.platform(ft.context.ids.new_id())
+@attrs.define
+class Cast:
+    """Who and what the story created so far (later chapters build on earlier ones)."""
 
+    platform: Actor
+    brand: Any = None
+    owner: Actor | None = None
+    product: Any = None
+    variants: dict[str, Any] = attrs.field(factory=dict)
+    shopper: Any = None
+    address: Any = None
+    card: Any = None
+    order: Order | None = None
+    recommendation: Any = None
+    summary: list[tuple[str, str]] = attrs.field(factory=list)
+
+
+Chapter = Callable[[FitTwin, Story, Cast], None]
+
+
+def brand_onboarding(ft: FitTwin, story: Story, cast: Cast) -> None:
+    """A platform admin onboards a brand; its owner accepts the invitation."""
     story.title("Brand onboarding")
+    platform = cast.platform
     brand = ft.brands.create(
         "Northwind Apparel", {"email": "partners@northwind.example", "name": "Ines Ortega"}, actor=platform
     )
@@ -72,35 +91,39 @@ def run_story(
     brand = ft.brands.activate(brand.id, actor=platform)
     story.say("KYC submitted and approved", brand.onboarding_status.value)
     invite = ft.brands.invite_user(brand.id, "owner@northwind.example", "owner", actor=platform)
-    owner = ft.brands.accept_invite(invite.invite_token or "")
-    story.say("Owner invited and accepted the invitation", f"{owner.role.value}, {owner.status.value}")
-    acting_owner = Actor.brand_user(owner.id)
+    member = ft.brands.accept_invite(invite.invite_token or "")
+    story.say("Owner invited and accepted the invitation", f"{member.role.value}, {member.status.value}")
+    owner = Actor.brand_user(member.id)
     hook = ft.brands.add_webhook(
-        brand.id,
-        "https://northwind.example/hooks",
-        ["order.sent_to_brand", "variant.low_stock"],
-        actor=acting_owner,
+        brand.id, "https://northwind.example/hooks", ["order.sent_to_brand", "variant.low_stock"], actor=owner
     )
     story.say(
         "Owner subscribes to order and stock webhooks", f"subscription {str(hook.subscription_id)[:8]}…"
     )
+    cast.brand, cast.owner = brand, owner
+    cast.summary.append(("brand", f"{brand.name} ({brand.onboarding_status.value})"))
 
+
+def catalog(ft: FitTwin, story: Story, cast: Cast) -> None:
+    """The owner publishes a tee with a size chart, a fit map and four sizes."""
     story.title("Catalog")
-    chart = ft.catalog.create_size_chart(brand.id, "tops", TEE_CHART, actor=acting_owner)
+    owner = cast.owner
+    assert owner is not None
+    chart = ft.catalog.create_size_chart(cast.brand.id, "tops", TEE_CHART, actor=owner)
     story.say("Size chart for tops (body measurements, cm)", ", ".join(ft.fit.sizes(chart.id)))
     fit_map = ft.catalog.create_fit_map(
-        brand.id, "tops", {"offset": {"chest": -1.0}, "stretch": {"chest": 0.03}}, actor=acting_owner
+        cast.brand.id, "tops", {"offset": {"chest": -1.0}, "stretch": {"chest": 0.03}}, actor=owner
     )
     product = ft.catalog.create_product(
-        brand.id,
+        cast.brand.id,
         title="Merino crew tee",
         category="tops/t-shirts",
         size_chart_id=chart.id,
         fit_map_id=fit_map.id,
         description="Fine merino, regular fit.",
-        actor=acting_owner,
+        actor=owner,
     )
-    variants = {
+    cast.variants = {
         size: ft.catalog.add_variant(
             product.id,
             sku=f"NW-TEE-{size}",
@@ -109,17 +132,21 @@ def run_story(
             currency="EUR",
             inventory=8,
             color="navy",
-            actor=acting_owner,
+            actor=owner,
         )
-        for size in ("S", "M", "L", "XL")
+        for size in ft.fit.sizes(chart.id)
     }
-    product = ft.catalog.publish_product(product.id, actor=acting_owner)
-    story.say(f"'{product.title}' published with {len(variants)} variants", Money(4900, "EUR").format())
+    cast.product = ft.catalog.publish_product(product.id, actor=owner)
+    story.say(f"'{product.title}' published with {len(cast.variants)} variants", Money(4900, "EUR").format())
+    cast.summary.append(("product", f"{product.title}: {len(cast.variants)} variants"))
 
+
+def shopper(ft: FitTwin, story: Story, cast: Cast) -> None:
+    """A shopper registers, signs in, and keeps an address and a card on file."""
     story.title("Shopper")
-    shopper = ft.accounts.register(
+    user = ft.accounts.register(
         "ada@example.com",
-        "correct horse battery staple",
+        PASSWORD,
         "ada",
         BodyMetrics(height_cm=168.0, weight_kg=61.0, chest_cm=97.0),
         consents={"terms": True, "marketing": False},
@@ -127,11 +154,11 @@ def run_story(
         phone="+44 20 7946 0000",
         style_preferences={"fit_prefs": "regular"},
     )
-    story.say("Ada registers (name and phone sealed at rest)", f"@{shopper.username}")
-    ft.accounts.authenticate("ADA@example.com ", "correct horse battery staple")
+    story.say("Ada registers (name and phone sealed at rest)", f"@{user.username}")
+    ft.accounts.authenticate("ADA@example.com ", PASSWORD)
     story.say("Ada signs in (email case-folded, argon2id verified)", "ok")
-    address = ft.accounts.add_address(
-        shopper.id,
+    cast.address = ft.accounts.add_address(
+        user.id,
         type="shipping",
         line1="12 Analytical Row",
         city="London",
@@ -139,92 +166,98 @@ def run_story(
         country="GB",
         make_default_billing=True,
     )
-    card = ft.accounts.add_payment_method(shopper.id, "pm_card_visa_ada", brand="visa", last4="4242")
+    cast.card = ft.accounts.add_payment_method(user.id, "pm_card_visa_ada", brand="visa", last4="4242")
     story.say("Address and card on file", "card •••• 4242")
+    cast.shopper = user
 
+
+def checkout(ft: FitTwin, story: Story, cast: Cast) -> None:
+    """The shopper gets a size recommendation, orders, and pays (the webhook arrives twice)."""
     story.title("Fit and checkout")
-    rec = ft.fit.recommend(shopper.id, product.id)
+    rec = ft.fit.recommend(cast.shopper.id, cast.product.id)
     story.say("Size recommendation", f"{rec.size_label} ({rec.confidence}% confident)")
-    story.table([(z.zone, f"{z.body_cm:.1f} cm", z.verdict.value) for z in rec.zones])
-    size = rec.size_label or "M"
-    order = ft.orders.place(
-        shopper.id,
-        [(variants[size].id, 1)],
-        shipping_address_id=address.id,
-        billing_address_id=address.id,
-        payment_method_id=card.id,
-        idempotency_key="checkout-1",
-    )
-    story.say(f"Order placed for one tee in {size}", f"{order.total.format()}, {order.status.value}")
-    again = ft.orders.place(
-        shopper.id,
-        [(variants[size].id, 1)],
-        shipping_address_id=address.id,
-        billing_address_id=address.id,
-        payment_method_id=card.id,
-        idempotency_key="checkout-1",
-    )
-    story.say(
-        "Checkout retried with the same idempotency key",
-        "same order" if again.id == order.id else "NEW ORDER",
-    )
-    order = _pay(ft, order)
-    story.say("Payment webhook (signed) arrives twice", f"{order.status.value}, applied once")
-
-    story.title("Order lifecycle")
-    for step, move in (
-        ("Sent to the brand (webhook signed for the brand)", ft.orders.send_to_brand),
-        ("Brand ships it", lambda oid: ft.orders.mark_fulfilled(oid, actor=acting_owner)),
-        ("Carrier delivers", ft.orders.mark_delivered),
-        ("Ada keeps it: order closed", ft.orders.close),
-    ):
-        order = move(order.id)
-        story.say(step, order.status.value)
-    stock = ft.catalog.variant(variants[size].id).inventory
-    story.say(f"Stock of {size} after the sale", str(stock))
-    audit = ft.audit.events(entity_id=order.id, actor=platform)
-    story.say("Audit trail of the order", f"{len(audit)} records")
-
-    results: dict[str, Any] = {
-        "brand": brand,
-        "owner": owner,
-        "product": product,
-        "variants": variants,
-        "shopper": shopper,
-        "address": address,
-        "card": card,
-        "order": order,
-        "recommendation": rec,
-        "platform": platform,
-        "story": story,
-    }
-    for extension in extensions or []:
-        extension(ft, story, results)
-    story.title("Summary")
-    sent = getattr(ft.context.webhooks, "sent", [])
     story.table(
         [
-            ("brand", f"{brand.name} ({brand.onboarding_status.value})"),
-            ("product", f"{product.title}: {len(variants)} variants"),
-            ("shopper", f"@{shopper.username}, recommended {rec.size_label}"),
-            ("order", f"{order.total.format()} → {order.status.value} ({order.close_reason})"),
-            ("brand webhooks", f"{len(sent)} signed and handed to the sender"),
+            (z.zone, f"{z.body_cm:.1f} cm" + (" (estimated)" if z.estimated else ""), z.verdict.value)
+            for z in rec.zones
         ]
     )
-    return results
+    size = rec.size_label or "M"
+    order = place(ft, cast, [(cast.variants[size].id, 1)], idempotency_key="checkout-1")
+    story.say(f"Order placed for one tee in {size}", f"{order.total.format()}, {order.status.value}")
+    again = place(ft, cast, [(cast.variants[size].id, 1)], idempotency_key="checkout-1")
+    story.say(
+        "Checkout retried with the same idempotency key", "same order" if again.id == order.id else "NEW"
+    )
+    cast.order = pay(ft, order)
+    story.say("Payment webhook (signed) arrives twice", f"{cast.order.status.value}, applied once")
+    cast.recommendation = rec
+    cast.summary.append(("shopper", f"@{cast.shopper.username}, recommended {rec.size_label}"))
 
 
-def _pay(ft: FitTwin, order: Order) -> Order:
-    """Drive the fake provider: the payment succeeds and its webhook is delivered twice."""
+def lifecycle(ft: FitTwin, story: Story, cast: Cast) -> None:
+    """The order goes to the brand, ships, is delivered and closes."""
+    story.title("Order lifecycle")
+    assert cast.order is not None and cast.owner is not None
+    order, owner = cast.order, cast.owner
+    order = ft.orders.send_to_brand(order.id)
+    story.say("Sent to the brand (webhook signed for the brand)", order.status.value)
+    order = ft.orders.mark_fulfilled(order.id, actor=owner)
+    story.say("Brand ships it", order.status.value)
+    order = ft.orders.mark_delivered(order.id)
+    story.say("Carrier delivers", order.status.value)
+    order = ft.orders.close(order.id)
+    story.say("Ada keeps it: order closed", f"{order.status.value} ({order.close_reason})")
+    (item,) = ft.orders.items(order.id)
+    story.say(
+        f"Stock of {item.size_label} after the sale", str(ft.catalog.variant(item.variant_id).inventory)
+    )
+    trail = ft.audit.events(entity_id=order.id, actor=cast.platform)
+    story.say("Audit trail of the order", f"{len(trail)} records")
+    cast.order = order
+    cast.summary.append(("order", f"{order.total.format()} → {order.status.value}"))
+
+
+STORY: tuple[Chapter, ...] = (brand_onboarding, catalog, shopper, checkout, lifecycle)
+"""The chapters ``fittwin demo`` tells, in order."""
+
+
+def run_story(ft: FitTwin, out: TextIO = sys.stdout, *, chapters: Sequence[Chapter] = STORY) -> Cast:
+    """Tell the story on ``ft`` and print a summary; returns what it created (for tests)."""
+    story = Story(out)
+    cast = Cast(platform=Actor.platform(ft.context.ids.new_id()))
+    for chapter in chapters:
+        chapter(ft, story, cast)
+    story.title("Summary")
+    sent = getattr(ft.context.webhooks, "sent", [])
+    story.table([*cast.summary, ("brand webhooks", f"{len(sent)} signed and handed to the sender")])
+    return cast
+
+
+def place(ft: FitTwin, cast: Cast, items: list[tuple[Any, int]], **kwargs: Any) -> Order:
+    """Place an order for the cast's shopper with their address and card."""
+    return ft.orders.place(
+        kwargs.pop("user_id", cast.shopper.id),
+        items,
+        shipping_address_id=kwargs.pop("shipping_address_id", cast.address.id),
+        billing_address_id=kwargs.pop("billing_address_id", cast.address.id),
+        payment_method_id=kwargs.pop("payment_method_id", cast.card.id),
+        **kwargs,
+    )
+
+
+def pay(ft: FitTwin, order: Order) -> Order:
+    """Drive the fake provider: the payment succeeds and its webhook is delivered twice
+    (without a fake provider, the order is simply marked paid)."""
     payments: Any = ft.context.payments
     if not hasattr(payments, "succeed"):
         return ft.orders.mark_paid(order.id)
     payload, header = payments.succeed(order.payment_intent_ref)
     paid = ft.orders.handle_payment_webhook(payload, header)
     duplicate = ft.orders.handle_payment_webhook(payload, header)
-    assert duplicate is None
-    assert paid is not None
+    if paid is None or duplicate is not None:
+        raise AssertionError("a payment webhook must apply exactly once")
     return paid
 
 
-__all__ = ["TEE_CHART", "Story", "run_story"]
+__all__ = ["STORY", "TEE_CHART", "Cast", "Chapter", "Story", "pay", "place", "run_story"]

@@ -1,7 +1,8 @@
 """FitTwin core: the domain, the fit engine, the services and the ports of a fit-aware
 commerce platform. Build a :class:`FitTwin` with ``fittwin_adapters.connect()``."""
 
-from fittwin_core.app import FitTwin
+from typing import TYPE_CHECKING, Any
+
 from fittwin_core.domain import (
     Actor,
     AuthenticationFailed,
@@ -19,7 +20,20 @@ from fittwin_core.domain import (
     ValidationError,
 )
 
+if TYPE_CHECKING:
+    from fittwin_core.app import FitTwin
+
 __version__ = "0.1.0.dev0"
+
+
+def __getattr__(name: str) -> Any:
+    # The facade pulls in every service; importing the domain or the fit engine alone should not.
+    if name == "FitTwin":
+        from fittwin_core.app import FitTwin
+
+        return FitTwin
+    raise AttributeError(f"module 'fittwin_core' has no attribute {name!r}")
+
 
 __all__ = [
     "Actor",

@@ -39,13 +39,20 @@ def register(ft: FitTwin, tag: str = "ada", **kwargs: Any) -> Any:
 def raw_text(ft: FitTwin) -> str:
     store = ft.context.store
     assert isinstance(store, RawRows)
-    return json.dumps({t: store.raw_rows(t) for t in ("user_profiles", "addresses", "payment_methods", "event_logs")})
+    return json.dumps(
+        {t: store.raw_rows(t) for t in ("user_profiles", "addresses", "payment_methods", "event_logs")}
+    )
 
 
 def test_register_normalises_the_email_and_seals_personal_data(ft: FitTwin) -> None:
     user = ft.accounts.register(
-        "  Ada.Lovelace@Example.COM ", PASSWORD, "ada", METRICS, consents={"terms": True},
-        name="Ada Lovelace", phone="+44 (20) 7946-0000",
+        "  Ada.Lovelace@Example.COM ",
+        PASSWORD,
+        "ada",
+        METRICS,
+        consents={"terms": True},
+        name="Ada Lovelace",
+        phone="+44 (20) 7946-0000",
     )
     assert user.email == "ada.lovelace@example.com"
     assert user.name is not None and user.name.startswith("fte1.")
@@ -56,8 +63,16 @@ def test_register_normalises_the_email_and_seals_personal_data(ft: FitTwin) -> N
 
 def test_stored_rows_hold_no_plaintext_personal_data(ft: FitTwin) -> None:
     user = register(ft)
-    ft.accounts.add_address(user.id, type="shipping", line1="12 Analytical Row", line2="Flat 3", city="London",
-                            state="Greater London", postal_code="SW1A 1AA", country="GB")
+    ft.accounts.add_address(
+        user.id,
+        type="shipping",
+        line1="12 Analytical Row",
+        line2="Flat 3",
+        city="London",
+        state="Greater London",
+        postal_code="SW1A 1AA",
+        country="GB",
+    )
     stored = raw_text(ft)
     for plaintext in ("Ada Lovelace", "7946", "Analytical Row", "Flat 3", "London", "SW1A", PASSWORD):
         assert plaintext not in stored
@@ -109,7 +124,10 @@ def test_registration_rules(ft: FitTwin) -> None:
     ]
     for override, field in cases:
         args: dict[str, Any] = {
-            "email": "new@example.com", "password": PASSWORD, "username": "newbie", "body_metrics": METRICS,
+            "email": "new@example.com",
+            "password": PASSWORD,
+            "username": "newbie",
+            "body_metrics": METRICS,
             "consents": {"terms": True},
         }
         args.update(override)
@@ -122,7 +140,11 @@ def test_registration_rules(ft: FitTwin) -> None:
 def test_authentication(ft: FitTwin) -> None:
     user = register(ft)
     assert ft.accounts.authenticate(" ADA@example.com", PASSWORD).id == user.id
-    for email, password in (("ada@example.com", "wrong password"), ("nobody@example.com", PASSWORD), ("nope", PASSWORD)):
+    for email, password in (
+        ("ada@example.com", "wrong password"),
+        ("nobody@example.com", PASSWORD),
+        ("nope", PASSWORD),
+    ):
         with pytest.raises(AuthenticationFailed, match="invalid email or password"):
             ft.accounts.authenticate(email, password)
 
@@ -132,7 +154,9 @@ def test_login_rehashes_weak_hashes(ft: FitTwin) -> None:
 
     user = register(ft)
     stronger = Argon2PasswordHasher(time_cost=3, memory_cost=19456, parallelism=1)
-    upgraded = connect(ft.context.store, keyring=LocalKeyRing.generate(), hasher=stronger, clock=ft.context.clock)
+    upgraded = connect(
+        ft.context.store, keyring=LocalKeyRing.generate(), hasher=stronger, clock=ft.context.clock
+    )
     before = ft.accounts.get(user.id).password_hash
     assert upgraded.accounts.authenticate("ada@example.com", PASSWORD).password_hash != before
     assert not stronger.needs_rehash(ft.accounts.get(user.id).password_hash)
@@ -151,14 +175,20 @@ def test_email_verification(ft: FitTwin, clock: FrozenClock) -> None:
     changed = ft.accounts.change_email(user.id, "lovelace@example.com")
     assert changed.email_verified_at is None
     with pytest.raises(AuthenticationFailed):
-        ft.accounts.verify_email(ft.accounts.email_verification_token(user.id).replace(str(user.id), str(user.id)) + "x")
+        ft.accounts.verify_email(
+            ft.accounts.email_verification_token(user.id).replace(str(user.id), str(user.id)) + "x"
+        )
 
 
 def test_profile_updates(ft: FitTwin, clock: FrozenClock) -> None:
     user = register(ft)
     clock.advance(timedelta(minutes=5))
     updated = ft.accounts.update_profile(
-        user.id, name="Augusta Ada King", phone=None, style_preferences={"fit_prefs": "slim"}, username="countess"
+        user.id,
+        name="Augusta Ada King",
+        phone=None,
+        style_preferences={"fit_prefs": "slim"},
+        username="countess",
     )
     assert updated.phone is None and updated.username == "countess" and updated.updated_at == clock.now()
     assert ft.accounts.details(user.id).name == "Augusta Ada King"
@@ -183,10 +213,21 @@ def test_password_change(ft: FitTwin) -> None:
 
 def test_addresses_and_blind_index_search(ft: FitTwin) -> None:
     ada, bob = register(ft, "ada"), register(ft, "bob")
-    home = ft.accounts.add_address(ada.id, type="shipping", line1="1 Row", city="London", postal_code="sw1a 1aa",
-                                   country="gb", make_default_billing=True)
-    ft.accounts.add_address(bob.id, type="billing", line1="2 Row", city="London", postal_code="SW1A1AA", country="GB")
-    ft.accounts.add_address(bob.id, type="billing", line1="3 Rue", city="Paris", postal_code="75001", country="FR")
+    home = ft.accounts.add_address(
+        ada.id,
+        type="shipping",
+        line1="1 Row",
+        city="London",
+        postal_code="sw1a 1aa",
+        country="gb",
+        make_default_billing=True,
+    )
+    ft.accounts.add_address(
+        bob.id, type="billing", line1="2 Row", city="London", postal_code="SW1A1AA", country="GB"
+    )
+    ft.accounts.add_address(
+        bob.id, type="billing", line1="3 Rue", city="Paris", postal_code="75001", country="FR"
+    )
     assert ft.accounts.get(ada.id).billing_address_id == home.id
     staff = Actor.platform(ada.id)
     found = ft.accounts.find_addresses(country="GB", postal_code="SW1A 1AA", actor=staff)
@@ -206,7 +247,9 @@ def test_addresses_and_blind_index_search(ft: FitTwin) -> None:
         ft.accounts.add_address(ada.id, type="home", line1="x", city="y", postal_code="1", country="GB")
     assert raised.value.field == "type"
     with pytest.raises(ValidationError) as raised:
-        ft.accounts.add_address(ada.id, type="billing", line1="x", city="y", postal_code="1", country="Britain")
+        ft.accounts.add_address(
+            ada.id, type="billing", line1="x", city="y", postal_code="1", country="Britain"
+        )
     assert raised.value.field == "country"
 
 

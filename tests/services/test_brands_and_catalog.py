@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -35,7 +34,9 @@ def shop(ft: FitTwin) -> Shop:
 def test_onboarding_walks_the_state_machine(ft: FitTwin) -> None:
     platform = Actor.platform(ft.context.ids.new_id())
     brand = ft.brands.create("Acme", {"email": "Ops@Acme.example"}, actor=platform)
-    assert brand.onboarding_status == BrandStatus.INVITED and brand.primary_contact.email == "ops@acme.example"
+    assert (
+        brand.onboarding_status == BrandStatus.INVITED and brand.primary_contact.email == "ops@acme.example"
+    )
     with pytest.raises(InvalidTransition):
         ft.brands.activate(brand.id, actor=platform)
     ft.brands.submit_kyc(brand.id, actor=platform)
@@ -54,9 +55,13 @@ def test_onboarding_walks_the_state_machine(ft: FitTwin) -> None:
 
 def test_roles_and_invitations(shop: Shop) -> None:
     ft, owner = shop.ft, shop.owner_actor
-    manager = ft.brands.accept_invite(ft.brands.invite_user(shop.brand.id, "m@shop.example", "manager", actor=owner).invite_token)
+    manager = ft.brands.accept_invite(
+        ft.brands.invite_user(shop.brand.id, "m@shop.example", "manager", actor=owner).invite_token
+    )
     analyst = ft.brands.accept_invite(
-        ft.brands.invite_user(shop.brand.id, "a@shop.example", "analyst", actor=Actor.brand_user(manager.id)).invite_token
+        ft.brands.invite_user(
+            shop.brand.id, "a@shop.example", "analyst", actor=Actor.brand_user(manager.id)
+        ).invite_token
     )
     with pytest.raises(AuthenticationFailed):
         ft.brands.accept_invite(analyst.id)  # not a token
@@ -67,7 +72,9 @@ def test_roles_and_invitations(shop: Shop) -> None:
     with pytest.raises(Conflict):
         ft.brands.invite_user(shop.brand.id, "M@shop.example", "analyst", actor=owner)
     assert {u.role.value for u in ft.brands.users(shop.brand.id, actor=Actor.brand_user(analyst.id))} == {
-        "owner", "manager", "analyst"
+        "owner",
+        "manager",
+        "analyst",
     }
     with pytest.raises(Conflict, match="last active owner"):
         ft.brands.revoke_user(shop.owner.id, actor=owner)
@@ -92,9 +99,15 @@ def test_cross_brand_and_under_role_calls_change_nothing(shop: Shop) -> None:
         lambda: ft.brands.invite_user(other.brand.id, "spy@x.example", "analyst", actor=shop.owner_actor),
         lambda: ft.catalog.set_inventory(shop.variants["M"].id, 0, actor=Actor.brand_user(analyst.id)),
         lambda: ft.catalog.create_product(
-            shop.brand.id, title="x", category="tops", size_chart_id=shop.chart.id, actor=Actor.brand_user(analyst.id)
+            shop.brand.id,
+            title="x",
+            category="tops",
+            size_chart_id=shop.chart.id,
+            actor=Actor.brand_user(analyst.id),
         ),
-        lambda: ft.brands.add_webhook(shop.brand.id, "https://x.example", ["variant.low_stock"], actor=Actor.brand_user(analyst.id)),
+        lambda: ft.brands.add_webhook(
+            shop.brand.id, "https://x.example", ["variant.low_stock"], actor=Actor.brand_user(analyst.id)
+        ),
         lambda: ft.brands.suspend(shop.brand.id, actor=shop.owner_actor),
         lambda: ft.catalog.set_inventory(shop.variants["M"].id, 0, actor=Actor.shopper(shop.shopper.id)),
     ]
@@ -117,11 +130,21 @@ def test_brand_webhooks_are_signed_and_secrets_stay_sealed(shop: Shop) -> None:
     ft.catalog.set_inventory(shop.variants["M"].id, 3, actor=shop.owner_actor)
     sent = ft.context.webhooks.sent  # type: ignore[attr-defined]
     (hook,) = [w for w in sent if w.url == "https://hooks.shop.example/in"]
-    verify_webhook(hook.payload, hook.headers[SIGNATURE_HEADER], subscription.secret, now=int(ft.context.clock.now().timestamp()))
+    verify_webhook(
+        hook.payload,
+        hook.headers[SIGNATURE_HEADER],
+        subscription.secret,
+        now=int(ft.context.clock.now().timestamp()),
+    )
     body = json.loads(hook.payload)
     assert body["type"] == "variant.low_stock" and body["data"]["inventory"] == 3
     with pytest.raises(AuthenticationFailed):
-        verify_webhook(hook.payload + b" ", hook.headers[SIGNATURE_HEADER], subscription.secret, now=int(ft.context.clock.now().timestamp()))
+        verify_webhook(
+            hook.payload + b" ",
+            hook.headers[SIGNATURE_HEADER],
+            subscription.secret,
+            now=int(ft.context.clock.now().timestamp()),
+        )
     ft.catalog.set_inventory(shop.variants["M"].id, 2, actor=shop.owner_actor)  # already low: no new event
     assert len([w for w in ft.context.webhooks.sent if w.url == "https://hooks.shop.example/in"]) == 1  # type: ignore[attr-defined]
 
@@ -133,7 +156,9 @@ def test_size_charts_convert_imperial_to_metric(shop: Shop) -> None:
         "zones": {"chest": {"tolerance": 1}},
         "sizes": [{"label": "M", "chest": [37, 40]}, {"label": "L", "chest": [40, 43]}],
     }
-    chart = ft.catalog.create_size_chart(shop.brand.id, "tops", inches, unit_system="imperial", actor=shop.owner_actor)
+    chart = ft.catalog.create_size_chart(
+        shop.brand.id, "tops", inches, unit_system="imperial", actor=shop.owner_actor
+    )
     assert chart.unit_system == UnitSystem.IMPERIAL
     (medium, _) = chart.measurement_rules["sizes"]
     assert list(medium["chest"]) == [93.98, 101.6]
@@ -147,13 +172,25 @@ def test_size_charts_convert_imperial_to_metric(shop: Shop) -> None:
 
 def test_products_and_variants(shop: Shop) -> None:
     ft, owner = shop.ft, shop.owner_actor
-    draft = ft.catalog.create_product(shop.brand.id, title="Draft tee", category="tops", size_chart_id=shop.chart.id, actor=owner)
+    draft = ft.catalog.create_product(
+        shop.brand.id, title="Draft tee", category="tops", size_chart_id=shop.chart.id, actor=owner
+    )
     with pytest.raises(InvalidTransition, match="no variants"):
         ft.catalog.publish_product(draft.id, actor=owner)
     with pytest.raises(Conflict):
-        ft.catalog.add_variant(draft.id, sku=shop.variants["M"].sku, size_label="M", price_cents=1, currency="EUR", inventory=1, actor=owner)
+        ft.catalog.add_variant(
+            draft.id,
+            sku=shop.variants["M"].sku,
+            size_label="M",
+            price_cents=1,
+            currency="EUR",
+            inventory=1,
+            actor=owner,
+        )
     with pytest.raises(ValidationError) as raised:
-        ft.catalog.add_variant(draft.id, sku="D-XXL", size_label="XXXL", price_cents=1, currency="EUR", inventory=1, actor=owner)
+        ft.catalog.add_variant(
+            draft.id, sku="D-XXL", size_label="XXXL", price_cents=1, currency="EUR", inventory=1, actor=owner
+        )
     assert raised.value.field == "size_label"
     for field, kwargs in (
         ("price_cents", {"price_cents": -5}),
@@ -161,14 +198,25 @@ def test_products_and_variants(shop: Shop) -> None:
         ("inventory", {"inventory": -1}),
         ("sku", {"sku": "has space"}),
     ):
-        args = {"sku": "D-M", "size_label": "M", "price_cents": 100, "currency": "EUR", "inventory": 1, **kwargs}
+        args = {
+            "sku": "D-M",
+            "size_label": "M",
+            "price_cents": 100,
+            "currency": "EUR",
+            "inventory": 1,
+            **kwargs,
+        }
         with pytest.raises(ValidationError) as raised:
             ft.catalog.add_variant(draft.id, actor=owner, **args)
         assert raised.value.field == field
-    ft.catalog.add_variant(draft.id, sku="D-M", size_label="M", price_cents=100, currency="EUR", inventory=0, actor=owner)
+    ft.catalog.add_variant(
+        draft.id, sku="D-M", size_label="M", price_cents=100, currency="EUR", inventory=0, actor=owner
+    )
     assert ft.catalog.variants(draft.id)[0].status == VariantStatus.OUT_OF_STOCK
     with pytest.raises(ValidationError, match="currency"):
-        ft.catalog.add_variant(draft.id, sku="D-L", size_label="L", price_cents=100, currency="USD", inventory=1, actor=owner)
+        ft.catalog.add_variant(
+            draft.id, sku="D-L", size_label="L", price_cents=100, currency="USD", inventory=1, actor=owner
+        )
     assert ft.catalog.publish_product(draft.id, actor=owner).status == ProductStatus.ACTIVE
     assert ft.catalog.archive_product(draft.id, actor=owner).status == ProductStatus.ARCHIVED
     with pytest.raises(InvalidTransition):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import timedelta
 from typing import Any
@@ -10,7 +11,13 @@ import attrs
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from fittwin_core import Actor, FitTwin
 from fittwin_core.domain import (
@@ -47,7 +54,10 @@ def test_place_snapshots_prices_fit_and_totals(shop: Shop) -> None:
     assert order.status == OrderStatus.CREATED and order.payment_intent_ref is not None
     assert (order.totals.subtotal, order.totals.total, order.totals.currency) == (7500, 7500, "EUR")
     items = shop.ft.orders.items(order.id)
-    assert sorted((i.size_label, i.qty, i.unit_price_cents) for i in items) == [("L", 1, 2500), ("M", 2, 2500)]
+    assert sorted((i.size_label, i.qty, i.unit_price_cents) for i in items) == [
+        ("L", 1, 2500),
+        ("M", 2, 2500),
+    ]
     assert all(i.fit_summary is not None and i.fit_summary.size_chart_id == shop.chart.id for i in items)
     assert (stock(shop, "M"), stock(shop, "L")) == (8, 9)
     intent = shop.ft.context.payments.retrieve_payment_intent(order.payment_intent_ref)
@@ -133,7 +143,11 @@ def test_lifecycle_follows_the_table(shop: Shop, clock: FrozenClock) -> None:
     with pytest.raises(InvalidTransition):
         ft.orders.cancel(order.id)
     order = ft.orders.close(order.id)
-    assert (order.status, order.close_reason, order.refunded_cents) == (OrderStatus.CLOSED, CloseReason.RETURNED, 2500)
+    assert (order.status, order.close_reason, order.refunded_cents) == (
+        OrderStatus.CLOSED,
+        CloseReason.RETURNED,
+        2500,
+    )
     refunds = ft.context.payments.refunds(order.payment_intent_ref)  # type: ignore[attr-defined]
     assert sum(r.amount for r in refunds) == 2500
 
@@ -199,7 +213,9 @@ def test_payment_webhooks(shop: Shop, clock: FrozenClock) -> None:
     assert ft.orders.handle_payment_webhook(payload, header).status == OrderStatus.PAID
     assert ft.orders.handle_payment_webhook(payload, header) is None
     assert ft.orders.handle_payment_webhook(payload, header) is None
-    paid_events = [e for e in ft.audit.events(entity_id=order.id) if e.metadata.get("new", {}).get("status") == "paid"]
+    paid_events = [
+        e for e in ft.audit.events(entity_id=order.id) if e.metadata.get("new", {}).get("status") == "paid"
+    ]
     assert len(paid_events) == 1
     other = shop.place()
     good_payload, good_header = ft.context.payments.succeed(other.payment_intent_ref)  # type: ignore[attr-defined]
@@ -212,8 +228,13 @@ def test_payment_webhooks(shop: Shop, clock: FrozenClock) -> None:
     with pytest.raises(AuthenticationFailed):
         ft.orders.handle_payment_webhook(good_payload, good_header)
     refund_payload, refund_header = ft.context.payments.sign(  # type: ignore[attr-defined]
-        {"id": "evt_other", "object": "event", "type": "customer.created", "created": int(clock.now().timestamp()),
-         "data": {"object": {"id": "cus_1", "object": "customer"}}}
+        {
+            "id": "evt_other",
+            "object": "event",
+            "type": "customer.created",
+            "created": int(clock.now().timestamp()),
+            "data": {"object": {"id": "cus_1", "object": "customer"}},
+        }
     )
     with pytest.raises(ValidationError, match="not an event FitTwin handles"):
         ft.orders.handle_payment_webhook(refund_payload, refund_header)
@@ -230,8 +251,12 @@ def test_racing_buyers_sell_exactly_the_stock(shop: Shop) -> None:
         gate.wait()
         for _ in range(4):
             try:
-                shop.place(user_id=user.id, shipping_address_id=address.id, billing_address_id=address.id,
-                           payment_method_id=card.id)
+                shop.place(
+                    user_id=user.id,
+                    shipping_address_id=address.id,
+                    billing_address_id=address.id,
+                    payment_method_id=card.id,
+                )
                 outcome = "sold"
             except InsufficientInventory:
                 outcome = "none left"
@@ -266,7 +291,11 @@ def test_two_threads_moving_one_order_have_one_winner(shop: Shop) -> None:
     for thread in threads:
         thread.join(30)
     assert outcomes.count("moved") >= 1 and len(outcomes) == 2
-    moves = [e for e in shop.ft.audit.events(entity_id=order.id) if e.metadata.get("new", {}).get("status") == "sent_to_brand"]
+    moves = [
+        e
+        for e in shop.ft.audit.events(entity_id=order.id)
+        if e.metadata.get("new", {}).get("status") == "sent_to_brand"
+    ]
     assert len(moves) == 1
 
 
@@ -314,9 +343,12 @@ class OrderMachine(RuleBasedStateMachine):
             self.history[order_id].append(after.status)
 
     @precondition(lambda self: bool(self.orders))
-    @rule(data=st.data(), action=st.sampled_from(
-        ["pay", "cancel", "send_to_brand", "mark_fulfilled", "mark_delivered", "request_return", "close"]
-    ))
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(
+            ["pay", "cancel", "send_to_brand", "mark_fulfilled", "mark_delivered", "request_return", "close"]
+        ),
+    )
     def act(self, data: st.DataObject, action: str) -> None:
         order_id = data.draw(st.sampled_from(sorted(self.orders)))
         if action == "pay":
@@ -333,7 +365,7 @@ class OrderMachine(RuleBasedStateMachine):
     @invariant()
     def statuses_only_follow_the_table(self) -> None:
         for path in self.history.values():
-            for before, after in zip(path, path[1:], strict=False):
+            for before, after in itertools.pairwise(path):
                 assert (before, after) in ORDER_TRANSITIONS
 
     @invariant()
@@ -349,7 +381,10 @@ class OrderMachine(RuleBasedStateMachine):
             order = self.ft.orders.get(order_id)
             items = self.ft.orders.items(order_id)
             assert order.totals.subtotal == sum(i.unit_price_cents * i.qty for i in items)
-            assert order.totals.total == order.totals.subtotal + order.totals.tax + order.totals.shipping - order.totals.discounts
+            assert (
+                order.totals.total
+                == order.totals.subtotal + order.totals.tax + order.totals.shipping - order.totals.discounts
+            )
             paid = order.paid_at is not None
             assert order.refunded_cents <= (order.totals.total if paid else 0)
             if order.payment_intent_ref:
@@ -362,7 +397,9 @@ def test_order_state_machine(ft: FitTwin, clock: FrozenClock, backend: str) -> N
     runs = iter(range(10_000))
     run_state_machine_as_test(
         lambda: OrderMachine(ft, clock, f"sm{next(runs)}"),
-        settings=settings(max_examples=15 if backend == "memory" else 5, stateful_step_count=25, deadline=None),
+        settings=settings(
+            max_examples=15 if backend == "memory" else 5, stateful_step_count=25, deadline=None
+        ),
     )
 
 

@@ -29,19 +29,35 @@ import attrs
 
 from fittwin_core.domain import (
     Actor,
+    Address,
+    Avatar,
+    Brand,
+    BrandUser,
     Conflict,
+    DataKey,
     EventLog,
+    FitMap,
+    IdempotencyRecord,
     InsufficientInventory,
     JsonMap,
     NotFound,
+    Order,
+    OrderItem,
+    PaymentMethod,
+    Product,
     ProductVariant,
+    Referral,
+    ReferralEvent,
+    RewardLedgerEntry,
+    SizeChart,
     TransientConflict,
+    UserProfile,
     ValidationError,
 )
 from fittwin_core.domain.audit import SYSTEM, audit_diff
 from fittwin_core.domain.converter import unstructure
 from fittwin_core.domain.ids import uuid7_datetime
-from fittwin_core.ports import Clock, Compare, Ids
+from fittwin_core.ports import AppendOnlyRepository, Clock, Compare, Ids, Repository, VariantRepository
 from fittwin_core.schema import TABLES, Table, UniqueKey
 from fittwin_core.system import SystemClock, SystemIds
 
@@ -224,24 +240,27 @@ class MemoryUnitOfWork:
         self.actor = actor
         self._writes: dict[str, dict[Key, Any]] = {name: {} for name in TABLES}
         self._writing = False
-        self.user_profiles = MemoryRepository[Any](self, "user_profiles")
-        self.avatars = MemoryRepository[Any](self, "avatars")
-        self.brands = MemoryRepository[Any](self, "brands")
-        self.brand_users = MemoryRepository[Any](self, "brand_users")
-        self.products = MemoryRepository[Any](self, "products")
-        self.product_variants = MemoryVariantRepository(self, "product_variants")
-        self.size_charts = MemoryRepository[Any](self, "size_charts")
-        self.fit_maps = MemoryRepository[Any](self, "fit_maps")
-        self.orders = MemoryRepository[Any](self, "orders")
-        self.order_items = MemoryRepository[Any](self, "order_items")
-        self.addresses = MemoryRepository[Any](self, "addresses")
-        self.payment_methods = MemoryRepository[Any](self, "payment_methods")
-        self.referrals = MemoryRepository[Any](self, "referrals")
-        self.referral_events = MemoryRepository[Any](self, "referral_events")
-        self.event_logs = MemoryAppendOnlyRepository[EventLog](self, "event_logs")
-        self.reward_ledger_entries = MemoryRepository[Any](self, "reward_ledger_entries")
-        self.data_keys = MemoryRepository[Any](self, "data_keys")
-        self.idempotency_keys = MemoryRepository[Any](self, "idempotency_keys")
+        self._failed = False
+        self.user_profiles: Repository[UserProfile] = MemoryRepository(self, "user_profiles")
+        self.avatars: Repository[Avatar] = MemoryRepository(self, "avatars")
+        self.brands: Repository[Brand] = MemoryRepository(self, "brands")
+        self.brand_users: Repository[BrandUser] = MemoryRepository(self, "brand_users")
+        self.products: Repository[Product] = MemoryRepository(self, "products")
+        self.product_variants: VariantRepository = MemoryVariantRepository(self, "product_variants")
+        self.size_charts: Repository[SizeChart] = MemoryRepository(self, "size_charts")
+        self.fit_maps: Repository[FitMap] = MemoryRepository(self, "fit_maps")
+        self.orders: Repository[Order] = MemoryRepository(self, "orders")
+        self.order_items: Repository[OrderItem] = MemoryRepository(self, "order_items")
+        self.addresses: Repository[Address] = MemoryRepository(self, "addresses")
+        self.payment_methods: Repository[PaymentMethod] = MemoryRepository(self, "payment_methods")
+        self.referrals: Repository[Referral] = MemoryRepository(self, "referrals")
+        self.referral_events: Repository[ReferralEvent] = MemoryRepository(self, "referral_events")
+        self.event_logs: AppendOnlyRepository[EventLog] = MemoryAppendOnlyRepository(self, "event_logs")
+        self.reward_ledger_entries: Repository[RewardLedgerEntry] = MemoryRepository(
+            self, "reward_ledger_entries"
+        )
+        self.data_keys: Repository[DataKey] = MemoryRepository(self, "data_keys")
+        self.idempotency_keys: Repository[IdempotencyRecord] = MemoryRepository(self, "idempotency_keys")
 
     def __enter__(self) -> Self:
         return self
@@ -255,7 +274,11 @@ class MemoryUnitOfWork:
         self.rollback()
 
     def commit(self) -> None:
-        """Make this unit of work's changes visible; it can go on with a new transaction."""
+        """Make this unit of work's changes visible; it can go on with a new transaction.
+
+        After a statement broke a constraint the transaction is aborted (as in PostgreSQL):
+        committing raises :class:`Conflict` instead of silently dropping work; roll back."""
+        self._check_usable()
         try:
             if any(self._writes.values()):
                 self.store._apply(self._writes)
@@ -267,6 +290,7 @@ class MemoryUnitOfWork:
         self._reset()
 
     def _reset(self) -> None:
+        self._failed = False
         for changes in self._writes.values():
             changes.clear()
         if self._writing:
@@ -275,12 +299,26 @@ class MemoryUnitOfWork:
 
     # -- helpers for repositories ----------------------------------------------------------
 
+    def _check_usable(self) -> None:
+        if self._failed:
+            raise Conflict(
+                "a statement of this unit of work was refused, which aborted its transaction: "
+                "call rollback() (or leave the with block) before going on"
+            )
+
+    def _violation(self, error: Exception) -> Exception:
+        """Record that a statement broke a constraint (which aborts the transaction)."""
+        self._failed = True
+        return error
+
     def _begin_write(self) -> None:
+        self._check_usable()
         if not self._writing:
             self.store._acquire()
             self._writing = True
 
     def _current(self, table: str, key: Key) -> Any:
+        self._check_usable()
         changes = self._writes[table]
         if key in changes:
             row = changes[key]
@@ -383,6 +421,7 @@ class MemoryAppendOnlyRepository(Generic[E]):
             ),
             None,
         )
+        self._uow._check_usable()
         with self._uow.store._state:
             if indexed is None:
                 keys: Iterable[Key] = list(self._data.rows)
@@ -417,7 +456,9 @@ class MemoryAppendOnlyRepository(Generic[E]):
         self._uow._begin_write()
         key = self._key_of(entity)
         if self._uow._current(self._table.name, key) is not None:
-            raise Conflict(f"{self._table.name}: a row with this primary key already exists")
+            raise self._uow._violation(
+                Conflict(f"{self._table.name}: a row with this primary key already exists")
+            )
         self._check_uniques(entity, key)
         self._check_references(entity)
         self._uow._writes[self._table.name][key] = entity
@@ -442,16 +483,20 @@ class MemoryAppendOnlyRepository(Generic[E]):
             if holder is not None and holder != key:
                 current = self._uow._current(self._table.name, holder)
                 if current is not None and _unique_value(unique, current) == value:
-                    raise Conflict(f"{self._table.name}: {unique.name} is already taken")
+                    raise self._uow._violation(
+                        Conflict(f"{self._table.name}: {unique.name} is already taken")
+                    )
             for other_key, other in self._uow._writes[self._table.name].items():
                 if other_key != key and other is not _DELETED and _unique_value(unique, other) == value:
-                    raise Conflict(f"{self._table.name}: {unique.name} is already taken")
+                    raise self._uow._violation(
+                        Conflict(f"{self._table.name}: {unique.name} is already taken")
+                    )
 
     def _check_references(self, entity: Any) -> None:
         for fk in self._table.foreign_keys:
             value = getattr(entity, fk.column)
             if value is not None and self._uow._current(fk.table, value) is None:
-                raise NotFound(fk.table, value)
+                raise self._uow._violation(NotFound(fk.table, value))
 
 
 class MemoryRepository(MemoryAppendOnlyRepository[E]):
@@ -489,7 +534,9 @@ class MemoryRepository(MemoryAppendOnlyRepository[E]):
         for table, column in self._uow.store._referrers[self._table.name]:
             referrer = MemoryAppendOnlyRepository[Any](self._uow, table)
             if referrer.where(limit=1, **{column: key}):
-                raise Conflict(f"{self._table.name} {key} is still referenced by {table}.{column}")
+                raise self._uow._violation(
+                    Conflict(f"{self._table.name} {key} is still referenced by {table}.{column}")
+                )
         self._uow._writes[self._table.name][key] = _DELETED
         self._uow._audit(self._table, "delete", current, None)
 

@@ -308,12 +308,12 @@ class Accounts(Service):
         *,
         actor: Actor | None = None,
         username: str | Unset = UNSET,
-        name: str | None | Unset = UNSET,
-        phone: str | None | Unset = UNSET,
+        name: str | Unset | None = UNSET,
+        phone: str | Unset | None = UNSET,
         body_metrics: BodyMetrics | Mapping[str, Any] | Unset = UNSET,
-        location: Location | Mapping[str, Any] | None | Unset = UNSET,
-        appearance: Appearance | Mapping[str, Any] | None | Unset = UNSET,
-        style_preferences: StylePreferences | Mapping[str, Any] | None | Unset = UNSET,
+        location: Location | Mapping[str, Any] | Unset | None = UNSET,
+        appearance: Appearance | Mapping[str, Any] | Unset | None = UNSET,
+        style_preferences: StylePreferences | Mapping[str, Any] | Unset | None = UNSET,
         consents: Consents | Mapping[str, Any] | Unset = UNSET,
     ) -> UserProfile:
         """Change the given fields (``None`` clears an optional one); others stay as they are.
@@ -395,7 +395,7 @@ class Accounts(Service):
         self,
         user_id: UUID,
         *,
-        type: AddressType | str,  # noqa: A002 — the data model's column name
+        type: AddressType | str,
         line1: str,
         city: str,
         postal_code: str,
@@ -425,7 +425,7 @@ class Accounts(Service):
             profile = uow.user_profiles.get(uid)
             address_id = self._ctx.ids.new_id()
             now = self.now()
-            sealed = {
+            sealed: dict[str, Any] = {
                 column: self.vault.seal_optional(uow, uid, "addresses", column, address_id, value)
                 for column, value in lines.items()
             }
@@ -688,5 +688,5 @@ def username_rule(value: object) -> None:
     username.check("username", value)
 
 
-__all__ = ["AccountDetails", "AddressDetails", "Accounts", "normalize_postal_code"]
+__all__ = ["AccountDetails", "Accounts", "AddressDetails", "normalize_postal_code"]
 _ = datetime

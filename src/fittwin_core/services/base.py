@@ -169,7 +169,7 @@ def coerce(value: object, cls: type[T], field: str) -> T:
         return value
     if not isinstance(value, Mapping):
         raise ValidationError(field, f"must be a {cls.__name__} or a mapping")
-    json_keys = {f.name: f.metadata.get("json", f.name) for f in attrs.fields(cls)}  # type: ignore[misc]
+    json_keys = {f.name: f.metadata.get("json", f.name) for f in attrs.fields(cls)}  # type: ignore[arg-type]
     try:
         return structure({json_keys.get(key, key): item for key, item in value.items()}, cls)
     except ValidationError as exc:

@@ -183,7 +183,7 @@ class Brands(Service):
         """
         try:
             value = as_uuid(token, "token")
-        except Exception:  # noqa: BLE001 — any malformed token fails the same way
+        except Exception:
             raise AuthenticationFailed("invalid invitation token") from None
 
         def work(uow: UnitOfWork) -> BrandUser:

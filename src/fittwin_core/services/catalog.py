@@ -25,7 +25,7 @@ from fittwin_core.domain import (
     ValidationError,
     VariantStatus,
 )
-from fittwin_core.domain.catalog import PRODUCT_TRANSITIONS, category, sku, size_label
+from fittwin_core.domain.catalog import PRODUCT_TRANSITIONS, category, size_label, sku
 from fittwin_core.domain.money import cents, currency
 from fittwin_core.domain.rules import JsonMap, parse_enum
 from fittwin_core.ports import UnitOfWork

@@ -301,6 +301,41 @@ class StoreContract:
         with store.unit_of_work() as uow:
             assert uow.brands.get(brand.id) == brand
 
+    def test_a_constraint_violation_aborts_the_transaction(self, store: Store, world: World) -> None:
+        brand = world["brands"]
+        with store.unit_of_work() as uow:
+            with pytest.raises(Conflict):
+                uow.brands.add(brand)
+            with pytest.raises(Conflict, match="rollback"):
+                uow.brands.find(brand.id)
+            with pytest.raises(Conflict, match="rollback"):
+                uow.commit()
+            uow.rollback()
+            assert uow.brands.find(brand.id) == brand
+        with store.unit_of_work() as uow:
+            with pytest.raises(NotFound):
+                uow.order_items.add(
+                    attrs.evolve(uniquify(TABLES["order_items"], world["order_items"]), order_id=fresh_id())
+                )
+            with pytest.raises(Conflict, match="rollback"):
+                uow.orders.where(user_id=world["user_profiles"].id)
+
+    def test_guard_failures_leave_the_transaction_usable(self, store: Store, world: World) -> None:
+        order, variant = world["orders"], world["product_variants"]
+        with store.unit_of_work() as uow:
+            with pytest.raises(Conflict):
+                uow.orders.update(
+                    attrs.evolve(order, status=OrderStatus.PAID), expected={"status": OrderStatus.PAID}
+                )
+            with pytest.raises(InsufficientInventory):
+                uow.product_variants.adjust_inventory(variant.id, -100)
+            with pytest.raises(NotFound):
+                uow.orders.update(attrs.evolve(order, id=fresh_id()))
+            uow.product_variants.adjust_inventory(variant.id, -1)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.product_variants.get(variant.id).inventory == 9
+
     def test_compare_and_set(self, store: Store, world: World) -> None:
         order = world["orders"]
         paid = attrs.evolve(order, status=OrderStatus.PAID, paid_at=WORLD_TIME)

@@ -210,7 +210,7 @@ class Orders(Service):
         rid: str | None,
         events: list[BrandEvent],
     ) -> Order:
-        user = uow.user_profiles.get(user_id)
+        user = self.shopper(uow, user_id)
         shipping = self._own_address(uow, user_id, ship_id, "shipping_address_id")
         self._own_address(uow, user_id, bill_id, "billing_address_id")
         method = uow.payment_methods.find(pm_id)

@@ -13,12 +13,15 @@ from fittwin_core.services.catalog import Catalog
 from fittwin_core.services.fitting import Fitting
 from fittwin_core.services.orders import Orders
 from fittwin_core.services.privacy import Privacy
+from fittwin_core.services.referrals import Referrals
+from fittwin_core.services.rewards import Rewards
 
 
 class FitTwin:
     """FitTwin, wired to a store and its other ports (build one with ``fittwin_adapters.connect``).
 
-    Service groups: ``accounts``, ``brands``, ``catalog``, ``fit``, ``orders``, ``privacy``, ``audit``.
+    Service groups: ``accounts``, ``brands``, ``catalog``, ``fit``, ``orders``, ``referrals``,
+    ``rewards``, ``privacy``, ``audit``.
     Use it as a context manager, or call :meth:`close`, to release the store's connections.
     """
 
@@ -29,6 +32,9 @@ class FitTwin:
         self.catalog = Catalog(ctx, self.brands)
         self.fit = Fitting(ctx)
         self.orders = Orders(ctx, self.brands, self.catalog)
+        self.referrals = Referrals(ctx)
+        self.rewards = Rewards(ctx)
+        self.orders.hooks.append(self.rewards)
         self.privacy = Privacy(ctx)
         self.audit = Audit(ctx)
 

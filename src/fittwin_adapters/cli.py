@@ -7,6 +7,7 @@ on stderr and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import time
@@ -29,10 +30,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Tell the whole story on a store (the embedded default unless ``--store`` names one)."""
     from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
     from fittwin_adapters.demo import run_story
+    from fittwin_core.testing.clock import FrozenClock
 
     keyring = LocalKeyRing.generate() if args.store.startswith("memory:") or not _has_keyring() else None
     started = time.perf_counter()
-    with _connect(args, hasher=Argon2PasswordHasher.owasp_minimum(), keyring=keyring) as ft:
+    # The story moves its own clock (a reward's hold passes in a second), starting now.
+    clock = FrozenClock(dt.datetime.now(dt.UTC))
+    with _connect(args, hasher=Argon2PasswordHasher.owasp_minimum(), keyring=keyring, clock=clock) as ft:
         if not args.store.startswith("memory:"):
             migrate = getattr(ft.store, "migrate", None)
             if migrate is not None:
@@ -83,6 +87,15 @@ def cmd_jobs_close_returns(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs_release_rewards(args: argparse.Namespace) -> int:
+    """Move held rewards whose hold ended to payable."""
+    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(dt.UTC).date()
+    with _connect(args, keyring=_keyring_for(args)) as ft:
+        released = ft.rewards.release_due(today, actor=Actor.system())
+    print(f"{len(released)} rewards released (hold ended on or before {today.isoformat()})")
+    return 0
+
+
 def _keyring_for(args: argparse.Namespace) -> Any:
     from fittwin_adapters.crypto import LocalKeyRing
 
@@ -123,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     close = jobs.add_parser("close-returns", help="close delivered orders past their return window")
     close.add_argument("--store", required=True)
     close.set_defaults(func=cmd_jobs_close_returns)
+    release = jobs.add_parser("release-rewards", help="make held rewards payable once their hold ended")
+    release.add_argument("--store", required=True)
+    release.add_argument("--today", help="the day to release for (YYYY-MM-DD; default: today, UTC)")
+    release.set_defaults(func=cmd_jobs_release_rewards)
     return parser
 
 

@@ -48,7 +48,7 @@ class Story:
         self.step += 1
         line = f"{self.step:>2}. {what}"
         if result:
-            line = f"{line:<60} {result}"
+            line = f"{line:<62} {result}"
         print(line, file=self.out)
 
     def table(self, rows: Sequence[tuple[str, ...]]) -> None:
@@ -218,7 +218,72 @@ def lifecycle(ft: FitTwin, story: Story, cast: Cast) -> None:
     cast.summary.append(("order", f"{order.total.format()} → {order.status.value}"))
 
 
-STORY: tuple[Chapter, ...] = (brand_onboarding, catalog, shopper, checkout, lifecycle)
+def referral(ft: FitTwin, story: Story, cast: Cast) -> None:
+    """Ada shares a link, Grace clicks and buys, the reward is held, released and paid out;
+    Ada buying through her own link is flagged."""
+    story.title("Referral reward")
+    link = ft.referrals.create(cast.shopper.id, target_product_id=cast.product.id)
+    story.say("Ada shares a link", link.share_url)
+    grace = ft.accounts.register(
+        "grace@example.com",
+        PASSWORD,
+        "grace",
+        BodyMetrics(height_cm=171.0, weight_kg=66.0),
+        consents={"terms": True},
+    )
+    home = ft.accounts.add_address(
+        grace.id, type="shipping", line1="1 Harbour St", city="Leith", postal_code="EH6 6QQ", country="GB"
+    )
+    card = ft.accounts.add_payment_method(grace.id, "pm_card_visa_grace", brand="visa", last4="1881")
+    ft.referrals.record_click(
+        link.rid, ip="203.0.113.9", user_agent="Mozilla/5.0 (demo)", device_fingerprint="grace-phone"
+    )
+    story.say("Grace clicks it (only keyed hashes of ip and device kept)", "1 click")
+    rec = ft.fit.recommend(grace.id, cast.product.id)
+    order = place(
+        ft,
+        cast,
+        [(cast.variants[rec.size_label or "M"].id, 2)],
+        user_id=grace.id,
+        shipping_address_id=home.id,
+        billing_address_id=home.id,
+        payment_method_id=card.id,
+        rid=link.rid,
+    )
+    order = pay(ft, order)
+    (entry,) = ft.rewards.entries(order_id=order.id)
+    story.say(
+        f"Grace buys two tees in {rec.size_label} ({rec.confidence}% confident)",
+        f"{order.total.format()}, paid",
+    )
+    story.say("Ada's reward: 10 % of the subtotal, held", f"{entry.amount.format()} {entry.status.value}")
+    ft.orders.send_to_brand(order.id)
+    ft.orders.mark_fulfilled(order.id)
+    ft.orders.mark_delivered(order.id)
+    (entry,) = ft.rewards.entries(order_id=order.id)
+    story.say("Delivered: the reward waits out the return window", f"until {entry.hold_until}")
+    advance = getattr(ft.context.clock, "advance", None)
+    if advance is not None:
+        advance(days=link.policy_snapshot.hold_days)
+        released = ft.rewards.release_due()
+        story.say(
+            f"{link.policy_snapshot.hold_days} days later the nightly job releases it",
+            f"{len(released)} payable",
+        )
+        balance = ft.rewards.balance(cast.shopper.id)
+        story.say("Ada's balance", ", ".join(m.format() for m in balance.values()))
+        ft.rewards.mark_paid([entry.id])
+        story.say("Payout recorded", ft.rewards.get(entry.id).status.value)
+    ft.referrals.record_click(link.rid, ip="198.51.100.4", user_agent="Mozilla/5.0 (demo)")
+    pay(ft, place(ft, cast, [(cast.variants["S"].id, 1)], rid=link.rid))
+    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag")
+    story.say("Ada buys through her own link", f"flagged: {flag.metadata['reason']}")
+    cast.summary.append(
+        ("referral", f"{entry.amount.format()} paid to @{cast.shopper.username}; 1 self-referral flagged")
+    )
+
+
+STORY: tuple[Chapter, ...] = (brand_onboarding, catalog, shopper, checkout, lifecycle, referral)
 """The chapters ``fittwin demo`` tells, in order."""
 
 

@@ -14,14 +14,16 @@ from fittwin_core.services.catalog import Catalog
 from fittwin_core.services.fitting import Fitting
 from fittwin_core.services.orders import Orders
 from fittwin_core.services.privacy import Privacy
+from fittwin_core.services.referrals import Referrals
+from fittwin_core.services.rewards import Rewards
 
 
 class FitTwin:
     """FitTwin, wired to a store and its other ports (build one with ``fittwin_adapters.connect``).
 
     Service groups: ``accounts``, ``avatars``, ``brands``, ``catalog``, ``fit``, ``orders``,
-    ``privacy``, ``audit``. ``region`` is the region it serves as one shard of several
-    (``None``: every region; see ``fittwin_core.routing.ShardRouter``).
+    ``referrals``, ``rewards``, ``privacy``, ``audit``. ``region`` is the region it serves as
+    one shard of several (``None``: every region; see ``fittwin_core.routing.ShardRouter``).
     Use it as a context manager, or call :meth:`close`, to release the store's connections.
     """
 
@@ -33,6 +35,9 @@ class FitTwin:
         self.catalog = Catalog(ctx, self.brands)
         self.fit = Fitting(ctx)
         self.orders = Orders(ctx, self.brands, self.catalog)
+        self.referrals = Referrals(ctx)
+        self.rewards = Rewards(ctx)
+        self.orders.hooks.append(self.rewards)
         self.privacy = Privacy(ctx)
         self.audit = Audit(ctx)
 

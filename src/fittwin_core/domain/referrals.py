@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -94,4 +95,110 @@ class ReferralEvent:
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
 
 
-__all__ = ["Referral", "ReferralEvent", "ReferralEventType", "ReferralPolicy"]
+# ----------------------------------------------------------------------------- attribution
+
+
+class Verdict(StrEnum):
+    """What a paid order with a rid earns its referrer."""
+
+    NONE = "none"
+    """No attribution: no click inside the window, or the link had expired."""
+    CONVERSION = "conversion"
+    """A conversion: a ``pending_hold`` reward."""
+    VELOCITY = "velocity"
+    """Too many conversions from one ip or device: flagged, the reward created ``cancelled``."""
+    SELF_REFERRAL = "self_referral"
+    """The buyer is the referrer (or pays like them): flagged, no reward."""
+
+
+@attrs.frozen(kw_only=True)
+class Attribution:
+    """The outcome of :func:`attribute` for one order."""
+
+    verdict: Verdict
+    click: ReferralEvent | None = None
+    """The click that wins (the last one inside the window)."""
+    reason: str = ""
+    score: int = 0
+    """Fraud score 0–100 (100: certain)."""
+    recent_conversions: int = 0
+
+
+def attribute(
+    *,
+    referral: Referral,
+    buyer_id: UUID,
+    buyer_payment_token: str | None,
+    referrer_payment_tokens: frozenset[str],
+    placed_at: datetime,
+    paid_at: datetime,
+    clicks: Sequence[ReferralEvent],
+    conversions: Sequence[ReferralEvent],
+) -> Attribution:
+    """Decide what an order paid at ``paid_at`` through ``referral`` earns.
+
+    The rid must be unexpired when the order is paid and have a click inside the attribution
+    window before the order was placed; the last such click wins. Buying through one's own link
+    (or with one of the referrer's payment tokens) is a self-referral. More than
+    ``velocity_limit`` conversions on this rid from the winning click's ip or device within
+    ``velocity_window_hours`` (counting this one) is flagged as velocity fraud. ``conversions``
+    are the rid's earlier conversion and fraud-flag events.
+    """
+    policy = referral.policy_snapshot
+    if referral.is_expired(paid_at):
+        return Attribution(verdict=Verdict.NONE, reason="the referral link had expired")
+    window_start = placed_at - timedelta(days=policy.attribution_window_days)
+    eligible = [
+        c
+        for c in clicks
+        if c.event_type == ReferralEventType.CLICK and window_start <= c.created_at <= placed_at
+    ]
+    if not eligible:
+        return Attribution(verdict=Verdict.NONE, reason="no click inside the attribution window")
+    click = max(eligible, key=lambda c: (c.created_at, c.id))
+    if buyer_id == referral.referrer_user_id:
+        return Attribution(
+            verdict=Verdict.SELF_REFERRAL, click=click, reason="the buyer is the referrer", score=100
+        )
+    if buyer_payment_token is not None and buyer_payment_token in referrer_payment_tokens:
+        return Attribution(
+            verdict=Verdict.SELF_REFERRAL,
+            click=click,
+            reason="the buyer pays with the referrer's card",
+            score=95,
+        )
+    since = paid_at - timedelta(hours=policy.velocity_window_hours)
+    recent = sum(
+        1
+        for c in conversions
+        if c.event_type in (ReferralEventType.CONVERSION, ReferralEventType.FRAUD_FLAG)
+        and c.created_at >= since
+        and (
+            (click.ip_hash is not None and c.ip_hash == click.ip_hash)
+            or (click.device_fingerprint is not None and c.device_fingerprint == click.device_fingerprint)
+        )
+    )
+    if recent + 1 > policy.velocity_limit:
+        score = min(100, 50 + 10 * (recent + 1 - policy.velocity_limit))
+        return Attribution(
+            verdict=Verdict.VELOCITY,
+            click=click,
+            reason=(
+                f"{recent + 1} conversions from one ip or device within {policy.velocity_window_hours} h "
+                f"(limit {policy.velocity_limit})"
+            ),
+            score=score,
+            recent_conversions=recent,
+        )
+    return Attribution(verdict=Verdict.CONVERSION, click=click, recent_conversions=recent)
+
+
+__all__ = [
+    "Attribution",
+    "Referral",
+    "ReferralEvent",
+    "ReferralEventType",
+    "ReferralPolicy",
+    "Verdict",
+    "attribute",
+]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
 import attrs
 
 from fittwin_core.domain import money, rules
+from fittwin_core.domain.errors import InvalidTransition
 from fittwin_core.domain.orders import rid
+from fittwin_core.domain.referrals import ReferralPolicy
 
 
 class RewardStatus(StrEnum):
@@ -53,4 +56,50 @@ class RewardLedgerEntry:
         return money.Money(self.amount_cents, self.currency)
 
 
-__all__ = ["REWARD_TRANSITIONS", "RewardLedgerEntry", "RewardStatus"]
+REINSTATEMENT = (RewardStatus.CANCELLED, RewardStatus.PENDING_HOLD)
+"""The one move out of ``cancelled``: a platform admin reinstating an entry that fraud checks
+had cancelled. It is not part of the normal flow and never applies to other entries."""
+
+
+def reward_amount(subtotal_cents: int, policy: ReferralPolicy) -> int:
+    """The reward for an order: the policy's percent of its subtotal, rounded by its mode."""
+    return money.percent_of(subtotal_cents, policy.reward_percent, policy.rounding)
+
+
+def hold_until(delivered_at: datetime, hold_days: int) -> date:
+    """The day a reward becomes payable: the delivery date (UTC) plus the hold."""
+    return delivered_at.astimezone(UTC).date() + timedelta(days=hold_days)
+
+
+def move(entry: RewardLedgerEntry, target: RewardStatus, *, at: datetime) -> RewardLedgerEntry:
+    """``entry`` in ``target`` status; :class:`InvalidTransition` for any move the table does not
+    allow (paid and cancelled entries never change)."""
+    if target == entry.status:
+        return entry
+    if target not in REWARD_TRANSITIONS[entry.status]:
+        raise InvalidTransition("reward ledger entry", entry.status, target)
+    if target == RewardStatus.PAYABLE and (entry.hold_until is None or entry.hold_until > at.date()):
+        raise InvalidTransition("reward ledger entry", entry.status, target, "its hold has not ended")
+    return attrs.evolve(entry, status=target, updated_at=at)
+
+
+def clawback_cents(entries: Iterable[RewardLedgerEntry]) -> int:
+    """The (negative) amount that brings an order's paid-out or payable rewards back to zero;
+    0 when nothing is owed back. Cancelled and still-held entries do not count: they are
+    cancelled instead. Never claws back more than was earned."""
+    outstanding = sum(
+        e.amount_cents for e in entries if e.status in (RewardStatus.PAYABLE, RewardStatus.PAID)
+    )
+    return -outstanding if outstanding > 0 else 0
+
+
+__all__ = [
+    "REINSTATEMENT",
+    "REWARD_TRANSITIONS",
+    "RewardLedgerEntry",
+    "RewardStatus",
+    "clawback_cents",
+    "hold_until",
+    "move",
+    "reward_amount",
+]

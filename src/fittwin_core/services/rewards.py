@@ -1,0 +1,349 @@
+"""``ft.rewards``: attribution of paid orders to referral links, and the reward ledger.
+
+The ledger reacts to order moves in the same unit of work as the move itself:
+
+* ``paid`` — the order is attributed (:func:`~fittwin_core.domain.referrals.attribute`): one
+  ``conversion`` event and one ``pending_hold`` entry, or a ``fraud_flag`` (self-referral: no
+  entry; velocity: the entry is created ``cancelled``). Never twice for one order.
+* ``delivered`` — held entries get ``hold_until`` = delivery date + the policy's hold days.
+* ``return_requested`` or cancelled — held entries are cancelled; what was already payable or
+  paid is clawed back by one negative entry (never more than was earned).
+
+Entries move only ``pending_hold → payable → paid`` and ``pending_hold → cancelled``; paid
+entries never change. A platform admin may reinstate an entry cancelled by the velocity check.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+import attrs
+
+from fittwin_core.domain import (
+    Actor,
+    ActorType,
+    CloseReason,
+    InvalidTransition,
+    JsonMap,
+    Money,
+    NotFound,
+    Order,
+    OrderStatus,
+    PermissionDenied,
+    ReferralEvent,
+    ReferralEventType,
+    RewardLedgerEntry,
+    RewardStatus,
+    ValidationError,
+)
+from fittwin_core.domain.referrals import Attribution, Verdict, attribute
+from fittwin_core.domain.rewards import REINSTATEMENT, clawback_cents, hold_until, move, reward_amount
+from fittwin_core.domain.rules import parse_enum
+from fittwin_core.ports import UnitOfWork, at_least, at_most, one_of
+from fittwin_core.services.base import Service, as_uuid
+from fittwin_core.services.permissions import require_staff
+
+FLAGS = (ReferralEventType.CONVERSION, ReferralEventType.FRAUD_FLAG)
+
+
+@attrs.frozen
+class RewardStatement:
+    """A referrer's ledger: every entry, totals by status and currency, and the payable balance."""
+
+    referrer_user_id: UUID
+    entries: tuple[RewardLedgerEntry, ...]
+    totals: dict[str, dict[str, int]]
+    """status → currency → amount in minor units."""
+    balance: dict[str, Money]
+    """currency → the payable amount."""
+
+
+class Rewards(Service):
+    """``ft.rewards``: release held rewards, pay them out, and read balances and statements."""
+
+    # ------------------------------------------------------------------ reacting to orders
+
+    def on_order_moved(self, uow: UnitOfWork, before: Order, after: Order) -> None:
+        """Keep the ledger in step with an order move (called by the order service)."""
+        if after.rid is None or before.status == after.status:
+            return
+        if after.status == OrderStatus.PAID:
+            self._attribute(uow, after)
+        elif after.status == OrderStatus.DELIVERED:
+            self._hold(uow, after)
+        elif after.status == OrderStatus.RETURN_REQUESTED or (
+            after.status == OrderStatus.CLOSED and after.close_reason == CloseReason.CANCELLED
+        ):
+            self._reverse(uow, after)
+
+    def _attribute(self, uow: UnitOfWork, order: Order) -> None:
+        assert order.rid is not None
+        if uow.referral_events.where(order_id=order.id, limit=1) or uow.reward_ledger_entries.where(
+            order_id=order.id, limit=1
+        ):
+            return  # attributed already: one conversion and one entry per order, whatever happens
+        referral = uow.referrals.find(order.rid)
+        if referral is None:
+            return
+        paid_at = order.paid_at or self.now()
+        policy = referral.policy_snapshot
+        clicks = uow.referral_events.where(
+            rid=referral.rid,
+            event_type=ReferralEventType.CLICK,
+            created_at=at_least(order.created_at - timedelta(days=policy.attribution_window_days)),
+        )
+        recent = uow.referral_events.where(
+            rid=referral.rid,
+            event_type=one_of(FLAGS),
+            created_at=at_least(paid_at - timedelta(hours=policy.velocity_window_hours)),
+        )
+        referrer = referral.referrer_user_id
+        tokens = {m.psp_token_id for m in uow.payment_methods.where(user_id=referrer)}
+        tokens |= {o.psp_token_id for o in uow.orders.where(user_id=referrer) if o.psp_token_id}
+        result = attribute(
+            referral=referral,
+            buyer_id=order.user_id,
+            buyer_payment_token=order.psp_token_id,
+            referrer_payment_tokens=frozenset(tokens),
+            placed_at=order.created_at,
+            paid_at=paid_at,
+            clicks=clicks,
+            conversions=recent,
+        )
+        if result.verdict == Verdict.NONE:
+            return
+        amount = reward_amount(order.totals.subtotal, policy)
+        uow.referral_events.add(self._event(order, result, amount))
+        if result.verdict == Verdict.SELF_REFERRAL:
+            return
+        status = RewardStatus.CANCELLED if result.verdict == Verdict.VELOCITY else RewardStatus.PENDING_HOLD
+        uow.reward_ledger_entries.add(
+            RewardLedgerEntry(
+                id=self._ctx.ids.new_id(),
+                rid=referral.rid,
+                order_id=order.id,
+                amount_cents=amount,
+                currency=order.totals.currency,
+                status=status,
+                created_at=self.now(),
+                updated_at=self.now(),
+            )
+        )
+
+    def _event(self, order: Order, result: Attribution, amount: int) -> ReferralEvent:
+        click = result.click
+        assert click is not None and order.rid is not None
+        flagged = result.verdict != Verdict.CONVERSION
+        metadata: dict[str, Any] = {
+            "click_id": str(click.id),
+            "reward_cents": amount,
+            "currency": order.totals.currency,
+        }
+        if flagged:
+            metadata |= {"reason": result.reason, "kind": result.verdict.value, "score": result.score}
+        return ReferralEvent(
+            id=self._ctx.ids.new_id(),
+            rid=order.rid,
+            event_type=ReferralEventType.FRAUD_FLAG if flagged else ReferralEventType.CONVERSION,
+            order_id=order.id,
+            ip_hash=click.ip_hash,
+            device_fingerprint=click.device_fingerprint,
+            metadata=JsonMap(metadata),
+            created_at=self.now(),
+        )
+
+    def _hold(self, uow: UnitOfWork, order: Order) -> None:
+        assert order.rid is not None and order.delivered_at is not None
+        referral = uow.referrals.get(order.rid)
+        until = hold_until(order.delivered_at, referral.policy_snapshot.hold_days)
+        for entry in uow.reward_ledger_entries.where(order_id=order.id, status=RewardStatus.PENDING_HOLD):
+            held = attrs.evolve(entry, hold_until=until, updated_at=self.now())
+            uow.reward_ledger_entries.update(held, expected={"status": RewardStatus.PENDING_HOLD})
+
+    def _reverse(self, uow: UnitOfWork, order: Order) -> None:
+        entries = uow.reward_ledger_entries.where(order_id=order.id)
+        for entry in entries:
+            if entry.status == RewardStatus.PENDING_HOLD:
+                cancelled = move(entry, RewardStatus.CANCELLED, at=self.now())
+                uow.reward_ledger_entries.update(cancelled, expected={"status": RewardStatus.PENDING_HOLD})
+        owed = clawback_cents(entries)
+        if owed:
+            assert order.rid is not None
+            uow.reward_ledger_entries.add(
+                RewardLedgerEntry(
+                    id=self._ctx.ids.new_id(),
+                    rid=order.rid,
+                    order_id=order.id,
+                    amount_cents=owed,
+                    currency=entries[0].currency,
+                    status=RewardStatus.PAYABLE,
+                    hold_until=self.now().date(),
+                    created_at=self.now(),
+                    updated_at=self.now(),
+                )
+            )
+
+    # ------------------------------------------------------------------ jobs and payouts
+
+    def release_due(
+        self, today: date | None = None, *, actor: Actor | None = None
+    ) -> list[RewardLedgerEntry]:
+        """Move every held entry whose hold ended on or before ``today`` (default: the clock's
+        today) to ``payable``. ``today`` cannot be later than the clock's date: a hold is never
+        cut short."""
+        current = self.now().date()
+        today = current if today is None else today
+        if not isinstance(today, date):
+            raise ValidationError("today", "must be a date")
+        if today > current:
+            raise ValidationError("today", "must not be after the current date")
+        acting = actor or Actor.system()
+        require_staff(acting, "release rewards")
+
+        def work(uow: UnitOfWork) -> list[RewardLedgerEntry]:
+            released = []
+            for entry in uow.reward_ledger_entries.where(
+                status=RewardStatus.PENDING_HOLD, hold_until=at_most(today), order_by="id"
+            ):
+                payable = move(entry, RewardStatus.PAYABLE, at=self.now())
+                uow.reward_ledger_entries.update(payable, expected={"status": RewardStatus.PENDING_HOLD})
+                released.append(payable)
+            return released
+
+        return self.transaction(work, actor=acting)
+
+    def mark_paid(self, entry_ids: Iterable[UUID], *, actor: Actor | None = None) -> list[RewardLedgerEntry]:
+        """Record that payable entries were paid out (all or none: any entry that is not
+        payable raises :class:`InvalidTransition`)."""
+        acting = actor or Actor.system()
+        require_staff(acting, "pay rewards out")
+        ids = [as_uuid(i, f"entry_ids[{n}]") for n, i in enumerate(entry_ids)]
+
+        def work(uow: UnitOfWork) -> list[RewardLedgerEntry]:
+            paid = []
+            for entry_id in sorted(set(ids)):
+                entry = uow.reward_ledger_entries.get(entry_id)
+                if entry.status != RewardStatus.PAYABLE:
+                    raise InvalidTransition("reward ledger entry", entry.status, RewardStatus.PAID)
+                done = move(entry, RewardStatus.PAID, at=self.now())
+                uow.reward_ledger_entries.update(done, expected={"status": RewardStatus.PAYABLE})
+                paid.append(done)
+            return paid
+
+        return self.transaction(work, actor=acting)
+
+    def reinstate(self, entry_id: UUID, *, actor: Actor) -> RewardLedgerEntry:
+        """Put back on hold an entry the velocity check cancelled (platform admins only)."""
+        if actor.type != ActorType.PLATFORM_ADMIN:
+            raise PermissionDenied("only platform admins may reinstate rewards")
+        eid = as_uuid(entry_id, "entry_id")
+
+        def work(uow: UnitOfWork) -> RewardLedgerEntry:
+            entry = uow.reward_ledger_entries.get(eid)
+            flags = uow.referral_events.where(
+                order_id=entry.order_id, event_type=ReferralEventType.FRAUD_FLAG
+            )
+            if (entry.status, RewardStatus.PENDING_HOLD) != REINSTATEMENT or not any(
+                f.metadata.get("kind") == Verdict.VELOCITY.value for f in flags
+            ):
+                raise InvalidTransition(
+                    "reward ledger entry",
+                    entry.status,
+                    RewardStatus.PENDING_HOLD,
+                    "only velocity-flagged entries",
+                )
+            order = uow.orders.get(entry.order_id)
+            if order.status in (OrderStatus.RETURN_REQUESTED,) or order.close_reason in (
+                CloseReason.RETURNED,
+                CloseReason.CANCELLED,
+            ):
+                raise InvalidTransition(
+                    "reward ledger entry", entry.status, RewardStatus.PENDING_HOLD, "the order was returned"
+                )
+            until = None
+            if order.delivered_at is not None:
+                until = hold_until(order.delivered_at, uow.referrals.get(entry.rid).policy_snapshot.hold_days)
+            reinstated = attrs.evolve(
+                entry, status=RewardStatus.PENDING_HOLD, hold_until=until, updated_at=self.now()
+            )
+            uow.reward_ledger_entries.update(reinstated, expected={"status": RewardStatus.CANCELLED})
+            self.record(
+                uow, "reward.reinstate", "reward_ledger_entries", eid, {"order_id": str(entry.order_id)}
+            )
+            return reinstated
+
+        return self.transaction(work, actor=actor)
+
+    # ------------------------------------------------------------------ reading
+
+    def entries(
+        self,
+        *,
+        order_id: UUID | None = None,
+        rid: str | None = None,
+        referrer_user_id: UUID | None = None,
+        status: RewardStatus | str | None = None,
+    ) -> list[RewardLedgerEntry]:
+        """Ledger entries matching every given filter, oldest first."""
+        filters: dict[str, Any] = {}
+        if order_id is not None:
+            filters["order_id"] = as_uuid(order_id, "order_id")
+        if rid is not None:
+            filters["rid"] = rid
+        if status is not None:
+            filters["status"] = parse_enum(RewardStatus, status, "status")
+
+        def work(uow: UnitOfWork) -> list[RewardLedgerEntry]:
+            if referrer_user_id is not None:
+                rids = [
+                    r.rid
+                    for r in uow.referrals.where(
+                        referrer_user_id=as_uuid(referrer_user_id, "referrer_user_id")
+                    )
+                ]
+                if not rids:
+                    return []
+                filters["rid"] = one_of(rids) if "rid" not in filters else filters["rid"]
+            return uow.reward_ledger_entries.where(order_by="id", **filters)
+
+        return self.read(work)
+
+    def balance(self, user_id: UUID) -> dict[str, Money]:
+        """What the referrer is owed now: the sum of their payable entries, per currency."""
+        return self.statement(user_id).balance
+
+    def statement(self, user_id: UUID) -> RewardStatement:
+        """The referrer's whole ledger with totals by status and currency."""
+        uid = as_uuid(user_id, "user_id")
+
+        def work(uow: UnitOfWork) -> RewardStatement:
+            uow.user_profiles.get(uid)
+            rids = [r.rid for r in uow.referrals.where(referrer_user_id=uid)]
+            entries = uow.reward_ledger_entries.where(rid=one_of(rids), order_by="id") if rids else []
+            totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            for entry in entries:
+                totals[entry.status.value][entry.currency] += entry.amount_cents
+            payable = totals.get(RewardStatus.PAYABLE.value, {})
+            return RewardStatement(
+                referrer_user_id=uid,
+                entries=tuple(entries),
+                totals={status: dict(by_currency) for status, by_currency in totals.items()},
+                balance={currency: Money(amount, currency) for currency, amount in payable.items()},
+            )
+
+        return self.read(work)
+
+    def get(self, entry_id: UUID) -> RewardLedgerEntry:
+        """One ledger entry."""
+        eid = as_uuid(entry_id, "entry_id")
+        found = self.read(lambda uow: uow.reward_ledger_entries.find(eid))
+        if found is None:
+            raise NotFound("reward_ledger_entries", eid)
+        return found
+
+
+__all__ = ["RewardStatement", "Rewards"]

@@ -290,20 +290,25 @@ class Avatars(Service):
             lambda uow: uow.avatars.where(status=AvatarStatus.PROCESSING, updated_at=before(cutoff)),
             actor=acting,
         )
-        failed = 0
+        failed = removed = 0
+        regions = self.read(
+            lambda uow: {p.id: p.region for p in uow.user_profiles.get_many({a.user_id for a in stale})}
+        )
         for avatar in stale:
+            key, region = mesh_key(avatar.user_id, avatar.version), regions.get(avatar.user_id)
+            uploaded = region is not None and self._ctx.objects.exists(key, region=region)
             try:
-                self.fail(avatar.id, "timed out while processing", actor=acting)
+                self.fail(avatar.id, "timed out while processing", actor=acting)  # deletes the upload
             except (Conflict, InvalidTransition):  # completed or failed meanwhile
                 continue
             failed += 1
+            removed += uploaded
 
         def orphans(uow: UnitOfWork) -> list[tuple[str, str]]:
             rows = uow.avatars.where(mesh_ref=None, status=not_equal(AvatarStatus.PROCESSING))
             region = {p.id: p.region for p in uow.user_profiles.get_many({a.user_id for a in rows})}
             return [(mesh_key(a.user_id, a.version), region[a.user_id]) for a in rows if a.user_id in region]
 
-        removed = 0
         for key, region in self.read(orphans, actor=acting):
             if self._ctx.objects.exists(key, region=region):
                 self._ctx.objects.delete(key, region=region)

@@ -39,6 +39,7 @@ from fittwin_core.domain.rules import JsonMap
 from fittwin_core.ports import EventLogRetention, UnitOfWork, after, before, one_of
 from fittwin_core.services.avatars import mesh_key
 from fittwin_core.services.base import Context, RetentionPolicy, Service, as_uuid
+from fittwin_core.services.orders import PLACE_SCOPE
 from fittwin_core.services.permissions import require_self_or_staff, require_staff
 from fittwin_core.services.vault import KeyShredded, Vault
 
@@ -79,6 +80,7 @@ class ErasureReport:
     payment_methods: int
     orders_detached: int
     referral_events: int
+    idempotency_keys: int
 
 
 @attrs.frozen(kw_only=True)
@@ -238,7 +240,9 @@ class Privacy(Service):
         appearance, style preferences and body metrics cleared, consents withdrawn), the
         shopper's data key is crypto-shredded, avatars and addresses are soft-deleted with
         their media deleted, payment methods removed, the payment token cleared from orders,
-        and ip/device hashes cleared from the referral events of their links and orders.
+        and ip/device hashes cleared from the referral events of their links and of their
+        orders (with the clicks those conversions came from); the idempotency records of their
+        checkouts are dropped.
         ``user.erase`` is recorded in the event log with the kinds of data erased, never values.
 
         Running it again is harmless (and finishes anything a failed run left). If media cannot
@@ -272,12 +276,14 @@ class Privacy(Service):
             avatars, keys = self._erase_avatars(uow, uid, now)
             orders, order_ids = self._detach_orders(uow, uid, now)
             referral_events = self._clear_referral_hashes(uow, uid, order_ids)
+            requests = self._forget_order_requests(uow, order_ids)
             for kind, count in (
                 ("addresses", addresses),
                 ("payment_methods", methods),
                 ("avatars", avatars),
                 ("order_payment_tokens", orders),
                 ("referral_hashes", referral_events),
+                ("order_request_keys", requests),
             ):
                 if count:
                     kinds.append(kind)
@@ -291,6 +297,7 @@ class Privacy(Service):
                 payment_methods=methods,
                 orders_detached=orders,
                 referral_events=referral_events,
+                idempotency_keys=requests,
             )
             if kinds:
                 self.record(
@@ -306,6 +313,7 @@ class Privacy(Service):
                             "payment_methods": methods,
                             "orders": orders,
                             "referral_events": referral_events,
+                            "idempotency_keys": requests,
                             "photos": len(photos[1]),
                         },
                         "repeat": profile.erased,
@@ -411,7 +419,11 @@ class Privacy(Service):
         if rids:
             events.update((e.id, e) for e in uow.referral_events.where(rid=one_of(rids)))
         if order_ids:
-            events.update((e.id, e) for e in uow.referral_events.where(order_id=one_of(order_ids)))
+            own = uow.referral_events.where(order_id=one_of(order_ids))
+            events.update((e.id, e) for e in own)
+            # A conversion names the click it came from: that click was the shopper's too.
+            clicks = {UUID(e.metadata["click_id"]) for e in own if _is_uuid(e.metadata.get("click_id"))}
+            events.update((e.id, e) for e in uow.referral_events.get_many(clicks))
         changed = 0
         for event in events.values():
             metadata = {k: v for k, v in event.metadata.items() if k not in DEVICE_METADATA_KEYS}
@@ -421,6 +433,17 @@ class Privacy(Service):
                 )
                 changed += 1
         return changed
+
+    def _forget_order_requests(self, uow: UnitOfWork, order_ids: list[UUID]) -> int:
+        """Drop the idempotency records of the shopper's checkouts: their keys are the client's
+        own strings, which may carry anything. (Payment webhook records name provider events
+        only and stay, so a replayed webhook is still recognised.)"""
+        if not order_ids:
+            return 0
+        records = uow.idempotency_keys.where(scope=PLACE_SCOPE, result_id=one_of(order_ids))
+        for record in records:
+            uow.idempotency_keys.delete((record.scope, record.key))
+        return len(records)
 
     def _delete_objects(self, keys: Iterable[str], region: str) -> int:
         deleted = 0
@@ -611,6 +634,14 @@ class _Batch:
     last: UUID | None
     counts: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(_PURGE_COUNTS, 0))
     entries: set[UUID] = attrs.field(factory=set)
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return value is not None
 
 
 def _without(entity: Any, *columns: str) -> dict[str, Any]:

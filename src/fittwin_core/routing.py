@@ -105,9 +105,10 @@ class ShardRouter:
     ) -> UserProfile:
         """Register a shopper in ``region``'s store (see ``Accounts.register`` for the options).
 
-        The email and username must also be free in every other region (:class:`Conflict`).
-        That check is made before registering, so two registrations racing in two regions can
-        still both succeed: hosts that need a global guarantee keep a global index.
+        The email must also be free in every other region (:class:`Conflict`), so that
+        :meth:`authenticate` finds one account per email. That check is made before registering:
+        two registrations racing in two regions can still both succeed, and usernames are
+        unique within a region only. Hosts that need more keep a global index.
         """
         home = region if region is not None else self.default_region
         if home is None:
@@ -120,10 +121,6 @@ class ShardRouter:
             with ft.context.store.unit_of_work() as uow:
                 if uow.user_profiles.where(email=normalized, limit=1):
                     raise Conflict("an account with this email already exists")
-                if isinstance(username, str) and any(
-                    u.username.lower() == username.lower() for u in uow.user_profiles.where(username=username)
-                ):
-                    raise Conflict("this username is taken")
         return target.accounts.register(email, password, username, body_metrics, region=home, **options)
 
     def authenticate(self, email: str, password: str) -> UserProfile:

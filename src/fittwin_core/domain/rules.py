@@ -292,3 +292,14 @@ def _json_object(field: str, value: Any) -> None:
 
 json_object = Rule(_json_object)
 """A JSON object (after :func:`to_json_map`)."""
+
+
+def json_object_from(value: object, field: str) -> JsonMap:
+    """``value`` (a mapping) as a frozen JSON object; :class:`ValidationError` naming ``field``
+    when it is not a JSON object."""
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, "must be a JSON object (a mapping)")
+    try:
+        return JsonMap(value)
+    except ValidationError as exc:
+        raise ValidationError(field, exc.rule) from None

@@ -116,6 +116,19 @@ def _boolean(field: str, value: Any) -> None:
         raise ValidationError(field, "must be true or false")
 
 
+def parse_uuid(value: object, field: str) -> UUID:
+    """``value`` as a :class:`UUID` (UUIDs pass, strings are parsed); :class:`ValidationError`
+    naming ``field`` otherwise."""
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            pass
+    raise ValidationError(field, "must be a UUID")
+
+
 def _uuid(field: str, value: Any) -> None:
     if not isinstance(value, UUID):
         raise ValidationError(field, "must be a UUID")

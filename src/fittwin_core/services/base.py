@@ -17,6 +17,7 @@ from fittwin_core.domain import Actor, EventLog, JsonMap, ReferralPolicy, Transi
 from fittwin_core.domain.audit import SYSTEM
 from fittwin_core.domain.converter import structure
 from fittwin_core.domain.orders import DEFAULT_RETURN_WINDOW_DAYS
+from fittwin_core.domain.rules import parse_uuid
 from fittwin_core.ports import (
     Clock,
     FieldCipher,
@@ -198,14 +199,7 @@ def require(condition: bool, field: str, rule: str) -> None:
 
 def as_uuid(value: object, field: str) -> UUID:
     """``value`` as a UUID (UUIDs pass, strings are parsed); :class:`ValidationError` otherwise."""
-    if isinstance(value, UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return UUID(value)
-        except ValueError:
-            pass
-    raise ValidationError(field, "must be a UUID")
+    return parse_uuid(value, field)
 
 
 __all__ = [

@@ -32,7 +32,7 @@ from fittwin_core.domain import (
     UserProfile,
     ValidationError,
 )
-from fittwin_core.domain.rules import JsonMap, parse_enum, redacted
+from fittwin_core.domain.rules import json_object_from, parse_enum, redacted
 from fittwin_core.domain.users import normalize_email, region_name, username
 from fittwin_core.ports import UnitOfWork
 from fittwin_core.services.base import UNSET, Context, Service, Unset, as_uuid, coerce, require
@@ -245,10 +245,12 @@ class Accounts(Service):
 
     def verify_email(self, token: str) -> UserProfile:
         """Mark the email verified; :class:`AuthenticationFailed` for a bad or expired token."""
+        if not isinstance(token, str):
+            raise AuthenticationFailed("invalid verification token")
         try:
             raw_id, raw_expiry, mac = token.split(".")
             user_id, expires = UUID(raw_id), int(raw_expiry)
-        except (AttributeError, ValueError):
+        except ValueError:
             raise AuthenticationFailed("invalid verification token") from None
 
         def work(uow: UnitOfWork) -> UserProfile:
@@ -421,7 +423,7 @@ class Accounts(Service):
             "postal_code": normalize_postal_code(_text(postal_code, "postal_code", 20) or ""),
             "country": _country(country),
         }
-        extra = None if metadata is None else JsonMap(metadata)
+        extra = None if metadata is None else json_object_from(metadata, "metadata")
 
         def work(uow: UnitOfWork) -> Address:
             profile = self.shopper(uow, uid)

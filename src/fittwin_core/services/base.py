@@ -6,7 +6,7 @@ import enum
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
@@ -27,6 +27,7 @@ from fittwin_core.domain import (
 from fittwin_core.domain.audit import SYSTEM
 from fittwin_core.domain.converter import structure
 from fittwin_core.domain.orders import DEFAULT_RETURN_WINDOW_DAYS
+from fittwin_core.domain.rules import parse_uuid
 from fittwin_core.domain.users import region_name
 from fittwin_core.ports import (
     Clock,
@@ -144,6 +145,8 @@ class Service:
         """Run ``work`` in a unit of work and commit; retry the whole of it on a
         :class:`TransientConflict` (serialization failure, deadlock, lock time-out) a bounded
         number of times with jittered back-off, then let the conflict surface."""
+        if actor is not None and not isinstance(actor, Actor):
+            raise ValidationError("actor", "must be an Actor (Actor.shopper(id), Actor.brand_user(id), ...)")
         attempts = self._ctx.settings.transaction_attempts
         for attempt in range(1, attempts + 1):
             try:
@@ -159,6 +162,8 @@ class Service:
 
     def read(self, work: Callable[[UnitOfWork], T], *, actor: Actor | None = None) -> T:
         """Run read-only ``work`` in a unit of work (nothing is committed)."""
+        if actor is not None and not isinstance(actor, Actor):
+            raise ValidationError("actor", "must be an Actor (Actor.shopper(id), Actor.brand_user(id), ...)")
         with self._ctx.store.unit_of_work(actor or SYSTEM) as uow:
             return work(uow)
 
@@ -242,6 +247,14 @@ def coerce(value: object, cls: type[T], field: str) -> T:
         raise ValidationError(field, f"is not a valid {cls.__name__}") from None
 
 
+def as_list(value: object, field: str) -> list[Any]:
+    """``value`` (a list, tuple, set or other non-text iterable) as a list; a
+    :class:`ValidationError` for text, mappings and non-iterables."""
+    if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError(field, "must be a list")
+    return list(value)
+
+
 def require(condition: bool, field: str, rule: str) -> None:
     """Raise :class:`ValidationError` for ``field`` breaking ``rule`` unless ``condition`` holds."""
     if not condition:
@@ -250,14 +263,7 @@ def require(condition: bool, field: str, rule: str) -> None:
 
 def as_uuid(value: object, field: str) -> UUID:
     """``value`` as a UUID (UUIDs pass, strings are parsed); :class:`ValidationError` otherwise."""
-    if isinstance(value, UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return UUID(value)
-        except ValueError:
-            pass
-    raise ValidationError(field, "must be a UUID")
+    return parse_uuid(value, field)
 
 
 __all__ = [
@@ -269,6 +275,7 @@ __all__ = [
     "Service",
     "Settings",
     "Unset",
+    "as_list",
     "as_uuid",
     "coerce",
     "require",

@@ -97,6 +97,21 @@ def cmd_jobs_release_rewards(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs_purge(args: argparse.Namespace) -> int:
+    """Apply the retention policy (``--dry-run``: only report what would go)."""
+    with _connect(args, keyring=_keyring_for(args)) as ft:
+        report = ft.privacy.purge_expired(dry_run=args.dry_run, actor=Actor.system())
+    verb = "would purge" if report.dry_run else "purged"
+    logs = "n/a" if report.event_logs is None else str(report.event_logs)
+    print(
+        f"{verb}: {report.orders} closed orders ({report.order_items} items), "
+        f"{report.reward_ledger_entries} ledger entries, {report.referral_events} referral events, "
+        f"{report.idempotency_keys} idempotency records, {logs} event log rows; "
+        f"{report.orders_kept_unsettled} orders kept for unsettled rewards"
+    )
+    return 0
+
+
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     """Write a new key ring document (keep it as secret as a database password)."""
     from fittwin_adapters.crypto import LocalKeyRing
@@ -181,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--store", required=True)
     release.add_argument("--today", help="the day to release for (YYYY-MM-DD; default: today, UTC)")
     release.set_defaults(func=cmd_jobs_release_rewards)
+    purge = jobs.add_parser("purge", help="delete what the retention policy no longer keeps")
+    purge.add_argument("--store", required=True)
+    purge.add_argument("--dry-run", action="store_true", help="only report what would be purged")
+    purge.set_defaults(func=cmd_jobs_purge)
 
     keys = commands.add_parser("keys", help="key management").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION"

@@ -58,6 +58,9 @@ def calls(shop: Shop) -> list[Call]:
     order = shop.place()
     body = BodyMetrics(height_cm=170, weight_kg=65)
     a = ft.accounts
+    pending = ft.avatars.request(user.id, {"quick_estimate": True})
+    doomed = ft.avatars.request(user.id, {"quick_estimate": True})
+    ready = ft.avatars.complete(ft.avatars.request(user.id, {}).id, b"glTF mesh", confidence=50)
     return [
         Call(
             "register",
@@ -236,6 +239,26 @@ def calls(shop: Shop) -> list[Call]:
             {"order_id": None, "rid": None, "referrer_user_id": None, "status": None},
         ),
         Call("recommend", ft.fit.recommend, {"user_id": user.id, "product_id": shop.product.id}),
+        Call(
+            "avatars.request",
+            ft.avatars.request,
+            {"user_id": user.id, "sources": {"measurements": {"chest_cm": 90.0}}, "actor": None},
+        ),
+        Call(
+            "avatars.complete",
+            ft.avatars.complete,
+            {"avatar_id": pending.id, "mesh": b"glTF", "confidence": 60, "actor": None},
+        ),
+        Call("avatars.fail", ft.avatars.fail, {"avatar_id": doomed.id, "reason": "no photos", "actor": None}),
+        Call("mesh", ft.avatars.mesh, {"avatar_id": ready.id, "actor": None}),
+        Call("mesh_url", ft.avatars.mesh_url, {"avatar_id": ready.id, "expires_in": 60, "actor": None}),
+        Call("export_user", ft.privacy.export_user, {"user_id": user.id, "actor": None}),
+        Call("erase_user", ft.privacy.erase_user, {"user_id": uuid.uuid4(), "actor": staff}),
+        Call(
+            "purge_expired",
+            ft.privacy.purge_expired,
+            {"now": None, "dry_run": True, "policy": None, "actor": staff},
+        ),
         Call("audit", ft.audit.events, {"entity_id": None, "since": None, "limit": 10, "actor": staff}),
     ]
 

@@ -32,6 +32,7 @@ from fittwin_core.domain import (
     StoreUnavailable,
     UserProfile,
     ValidationError,
+    rules,
 )
 from fittwin_core.domain.converter import format_datetime, unstructure
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
@@ -485,15 +486,16 @@ class Privacy(Service):
         """
         acting = actor or Actor.system()
         require_staff(acting, "purge expired data")
+        rules.boolean.check("dry_run", dry_run)
         moment = self.now() if now is None else now
         if not isinstance(moment, datetime) or moment.tzinfo is None:
             raise ValidationError("now", "must be a datetime with a time zone")
-        rules = policy or self._ctx.settings.retention
-        if not isinstance(rules, RetentionPolicy):
+        retention = policy or self._ctx.settings.retention
+        if not isinstance(retention, RetentionPolicy):
             raise ValidationError("policy", "must be a RetentionPolicy")
-        closed_before = moment - timedelta(days=rules.closed_order_days)
-        settled_before = moment - timedelta(days=rules.settled_reward_days)
-        logs_before = _months_before(moment, rules.event_log_months)
+        closed_before = moment - timedelta(days=retention.closed_order_days)
+        settled_before = moment - timedelta(days=retention.settled_reward_days)
+        logs_before = _months_before(moment, retention.event_log_months)
 
         tally: dict[str, int] = dict.fromkeys(_PURGE_COUNTS, 0)
         gone_entries: set[UUID] = set()

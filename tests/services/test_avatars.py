@@ -272,12 +272,16 @@ def test_a_silently_truncated_upload_is_caught_and_removed(make_ft: Callable[[Ob
 
 
 class _RacingObjectStore(FsspecObjectStore):
-    """Runs ``after_put`` right after an upload lands: another worker acting in between the
-    upload and the move to ready."""
+    """Runs ``before_put`` just before an upload starts and ``after_put`` right after it lands:
+    another worker acting while a completion is under way."""
 
+    before_put: Callable[[], None] | None = None
     after_put: Callable[[], None] | None = None
 
     def put(self, key: str, data: bytes, **kwargs: Any) -> StoredObject:
+        early, self.before_put = self.before_put, None
+        if early is not None:
+            early()
         stored = super().put(key, data, **kwargs)
         hook, self.after_put = self.after_put, None
         if hook is not None:
@@ -300,6 +304,25 @@ def test_a_failure_between_upload_and_ready_deletes_the_upload(
     failed = ft.avatars.get(avatar.id)
     assert failed.status == AvatarStatus.FAILED and failed.mesh_ref is None
     assert not has_object(ft, ada, 1)
+
+
+def test_an_upload_overtaken_by_a_newer_version_is_deleted(
+    make_ft: Callable[[ObjectStore], FitTwin],
+) -> None:
+    objects = _RacingObjectStore(memory_url())
+    ft = make_ft(objects)
+    ada = shopper(ft)
+    old = ft.avatars.request(ada.id, SOURCES)
+    new = ft.avatars.request(ada.id, SOURCES)
+    # While v1's upload is on its way, v2 completes (and supersedes v1).
+    objects.before_put = lambda: ft.avatars.complete(new.id, mesh(2), confidence=90) and None
+
+    with pytest.raises(InvalidTransition):
+        ft.avatars.complete(old.id, mesh(1), confidence=60)
+
+    assert ft.avatars.get(old.id).status == AvatarStatus.FAILED
+    assert not has_object(ft, ada, 1)
+    assert ft.avatars.mesh(new.id) == mesh(2)
 
 
 def test_a_delete_during_the_upload_wins_and_the_upload_goes(

@@ -449,6 +449,16 @@ def test_a_mesh_left_by_a_failed_delete_goes_on_the_repeat(world: World) -> None
     assert stored_objects(world.objects_url) == {}
 
 
+def test_a_photo_reference_that_is_no_object_key_does_not_block_erasure(world: World) -> None:
+    ft, ada = world.ft, world.ada
+    ft.avatars.request(ada.id, {"photos": [{"object_key": "../not/a/key.jpg"}]})
+
+    report = ft.privacy.erase_user(ada.id, actor=STAFF)
+
+    assert report.avatars == 3 and ft.accounts.get(ada.id).erased
+    assert stored_objects(world.objects_url) == {}
+
+
 def test_only_staff_may_erase(world: World) -> None:
     with pytest.raises(PermissionDenied):
         world.ft.privacy.erase_user(world.ada.id, actor=Actor.shopper(world.ada.id))

@@ -224,6 +224,21 @@ def test_wiring_mistakes_are_configuration_errors() -> None:
     assert ShardRouter({"us": regional}).regions == ("us",)
 
 
+def test_a_shard_refuses_a_foreign_shopper_found_in_its_own_store() -> None:
+    store = MemoryStore()
+    keyring = LocalKeyRing.generate()
+    shared = connect(store, keyring=keyring, hasher=HASHER)  # e.g. data imported before sharding
+    sam = shared.accounts.register(
+        "sam@example.com", PASSWORD, "sam", metrics(), consents={"terms": True}, region="us"
+    )
+    eu = connect(store, keyring=keyring, hasher=HASHER, settings=Settings(region="eu"))
+
+    with pytest.raises(WrongRegion) as raised:
+        eu.accounts.details(sam.id)
+
+    assert (raised.value.user_region, raised.value.store_region) == ("us", "eu")
+
+
 def test_a_single_region_deployment_is_unchanged() -> None:
     ft = connect(hasher=HASHER)
     user = ft.accounts.register(

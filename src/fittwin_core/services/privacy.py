@@ -454,6 +454,8 @@ class Privacy(Service):
                 if self._ctx.objects.exists(key, region=region):
                     self._ctx.objects.delete(key, region=region)
                     deleted += 1
+            except ValidationError:
+                continue  # not a valid object key (a photo reference the host made up): nothing stored
             except FitTwinError:
                 failed += 1
         if failed:

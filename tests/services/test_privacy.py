@@ -308,6 +308,9 @@ def test_erasure_anonymises_the_profile_and_login_fails(world: World) -> None:
     with pytest.raises(AuthenticationFailed):
         ft.accounts.authenticate(profile.email, PASSWORD)
     assert ft.accounts.addresses(ada.id) == [] and ft.accounts.payment_methods(ada.id) == []
+    removed = ft.accounts.addresses(ada.id, include_deleted=True)
+    assert len(removed) == 2 and all(a.postal_code_bidx is None and a.country_bidx is None for a in removed)
+    assert ft.accounts.find_addresses(country="GB", postal_code="SW1A 1AA", actor=STAFF) == []
     avatars = ft.avatars.for_user(ada.id, include_deleted=True)
     assert all(a.deleted_at and a.mesh_ref is None and not a.sources.photos for a in avatars)
     with pytest.raises(ValidationError):

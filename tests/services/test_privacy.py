@@ -21,6 +21,7 @@ from fittwin_core import Actor, FitTwin
 from fittwin_core.domain import (
     AuthenticationFailed,
     OrderStatus,
+    PaymentMethod,
     PermissionDenied,
     RewardStatus,
     StoreUnavailable,
@@ -316,6 +317,12 @@ def test_erasure_anonymises_the_profile_and_login_fails(world: World) -> None:
     with pytest.raises(ValidationError):
         ft.avatars.request(ada.id, {"quick_estimate": True})
     with pytest.raises(ValidationError):
+        ft.accounts.add_payment_method(ada.id, "pm_after_erasure", actor=STAFF)
+    with pytest.raises(ValidationError):
+        ft.accounts.add_address(
+            ada.id, type="shipping", line1="1 New St", city="Bath", postal_code="BA1 1AA", country="GB"
+        )
+    with pytest.raises(ValidationError):
         ft.fit.recommend(ada.id, world.shop.product.id)
 
 
@@ -415,6 +422,26 @@ def test_erasing_twice_is_harmless(world: World) -> None:
     assert again.already_erased and not again.data_key_shredded
     assert (again.addresses, again.avatars, again.payment_methods, again.objects_deleted) == (0, 0, 0, 0)
     assert snapshot(ft.context.store) == kept
+
+
+def test_a_repeat_erases_what_was_added_since(world: World, clock: FrozenClock) -> None:
+    ft, ada = world.ft, world.ada
+    ft.privacy.erase_user(ada.id, actor=STAFF)
+    now = clock.now()
+    with ft.context.store.unit_of_work() as uow:  # written behind the services' back
+        card = PaymentMethod(
+            id=ft.context.ids.new_id(), user_id=ada.id, psp_token_id="pm_late", created_at=now, updated_at=now
+        )
+        uow.payment_methods.add(card)
+        profile = uow.user_profiles.get(ada.id)
+        uow.user_profiles.update(attrs.evolve(profile, default_payment_method_id=card.id))
+        uow.commit()
+
+    report = ft.privacy.erase_user(ada.id, actor=STAFF)
+
+    assert report.already_erased and report.payment_methods == 1
+    assert ft.accounts.get(ada.id).default_payment_method_id is None
+    assert ft.accounts.payment_methods(ada.id, actor=STAFF) == []
 
 
 def test_a_repeat_finishes_what_an_unreachable_object_store_left(world: World) -> None:

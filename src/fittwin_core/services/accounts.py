@@ -427,6 +427,7 @@ class Accounts(Service):
 
         def work(uow: UnitOfWork) -> Address:
             profile = self.shopper(uow, uid)
+            require(not profile.erased, "user_id", "refers to an erased account")
             address_id = self._ctx.ids.new_id()
             now = self.now()
             sealed: dict[str, Any] = {
@@ -582,6 +583,7 @@ class Accounts(Service):
 
         def work(uow: UnitOfWork) -> PaymentMethod:
             profile = self.shopper(uow, uid, lock=True)
+            require(not profile.erased, "user_id", "refers to an erased account")
             if address_id is not None:
                 self._own_live_address(uow, uid, address_id, "billing_address_id")
             if uow.payment_methods.where(psp_token_id=token, limit=1):

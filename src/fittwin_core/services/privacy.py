@@ -269,6 +269,11 @@ class Privacy(Service):
             if not profile.erased:
                 uow.user_profiles.update(self._anonymised(profile, unmatchable, now))
                 kinds.append("profile")
+            elif profile.default_payment_method_id or profile.billing_address_id:  # set since
+                cleared = attrs.evolve(
+                    profile, default_payment_method_id=None, billing_address_id=None, updated_at=now
+                )
+                uow.user_profiles.update(cleared)
             shredded = self.vault.shred(uow, uid)
             if shredded:
                 kinds.append("data_key")

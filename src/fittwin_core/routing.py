@@ -5,7 +5,7 @@ a shopper's rows and media live only in their region (``user_profiles.region``).
 :class:`ShardRouter` hands out the FitTwin of a region or of a shopper; each regional FitTwin
 refuses shoppers of other regions with :class:`~fittwin_core.domain.errors.WrongRegion`.
 Build one with ``fittwin_adapters.connect(regions={...}, object_regions={...})``; see
-``docs/regions.md``.
+``docs/privacy.md`` (Regions).
 """
 
 from __future__ import annotations

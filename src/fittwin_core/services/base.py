@@ -76,7 +76,7 @@ class Settings:
     low_stock_threshold: int = 5
     default_region: str = "default"
     region: str | None = attrs.field(default=None, validator=attrs.validators.optional(region_name))
-    """The region this FitTwin serves when it is one shard of several (see ``docs/regions.md``):
+    """The region this FitTwin serves when it is one shard of several (see ``docs/privacy.md`` (Regions)):
     it then registers shoppers only in this region and refuses calls about shoppers of other
     regions (:class:`WrongRegion`). ``None``: one FitTwin serves every region."""
     transaction_attempts: int = 4

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fittwin_adapters.crypto import AesGcmFieldCipher, Argon2PasswordHasher, LocalKeyRing
+from fittwin_adapters.export import ParquetExport
 from fittwin_adapters.memory import FakePayments, MemoryStore
 from fittwin_adapters.objectstore import FsspecObjectStore
 from fittwin_core import FitTwin
@@ -87,6 +88,7 @@ def connect(
     (``postgresql+psycopg://user@host/db``; run ``ft.store.migrate()`` or ``fittwin db upgrade``
     first), or be a ready-made store. ``objects`` is an fsspec URL (``memory://``, ``file://``, ``s3://``), a
     ``region → URL`` mapping, or an object store; ``storage_options`` go to fsspec/s3fs.
+    ``ft.analytics.export_parquet`` writes through :class:`~fittwin_adapters.export.ParquetExport`.
     """
     clock = clock or SystemClock()
     ids = ids or SystemIds()
@@ -112,6 +114,7 @@ def connect(
         pricing=pricing or FlatRatePricing(),
         webhooks=webhooks or LoggingWebhookSender(),
         settings=settings or Settings(),
+        exports=ParquetExport(),
     )
     return FitTwin(ctx)
 

@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Self
 
 from fittwin_core.services.accounts import Accounts
+from fittwin_core.services.analytics import Analytics
 from fittwin_core.services.audit import Audit
 from fittwin_core.services.base import Context
 from fittwin_core.services.brands import Brands
@@ -21,7 +22,7 @@ class FitTwin:
     """FitTwin, wired to a store and its other ports (build one with ``fittwin_adapters.connect``).
 
     Service groups: ``accounts``, ``brands``, ``catalog``, ``fit``, ``orders``, ``referrals``,
-    ``rewards``, ``privacy``, ``audit``.
+    ``rewards``, ``privacy``, ``audit``, ``analytics``.
     Use it as a context manager, or call :meth:`close`, to release the store's connections.
     """
 
@@ -37,6 +38,7 @@ class FitTwin:
         self.orders.hooks.append(self.rewards)
         self.privacy = Privacy(ctx)
         self.audit = Audit(ctx)
+        self.analytics = Analytics(ctx)
 
     @property
     def store(self) -> object:

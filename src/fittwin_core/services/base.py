@@ -19,6 +19,7 @@ from fittwin_core.domain.converter import structure
 from fittwin_core.domain.orders import DEFAULT_RETURN_WINDOW_DAYS
 from fittwin_core.ports import (
     Clock,
+    ExportSink,
     FieldCipher,
     Ids,
     ObjectStore,
@@ -96,6 +97,8 @@ class Context:
     pricing: Pricing
     webhooks: WebhookSender = attrs.field(factory=LoggingWebhookSender)
     settings: Settings = attrs.field(factory=Settings)
+    exports: ExportSink | None = None
+    """Where ``ft.analytics.export_parquet`` writes (``None``: exports are not configured)."""
 
 
 class Service:

@@ -143,9 +143,11 @@ class ParquetTableWriter:
             raise ValidationError("month", "must be a month YYYY-MM")
         pa, pq = _pyarrow()
         with _translated("write Parquet", self._where):
-            batch = pa.Table.from_pylist(
-                [{n: r.get(n) for n in self._names} for r in rows], schema=self._schema
-            )
+            records = [{n: r.get(n) for n in self._names} for r in rows]
+            try:
+                batch = pa.Table.from_pylist(records, schema=self._schema)
+            except (pa.ArrowException, TypeError) as exc:
+                raise ValidationError("rows", f"do not match the columns of {self._table}") from exc
             if month not in self._open:
                 handle = self._fs.open(f"{self._staging}/month={month}/{PART}", "wb")
                 self._open[month] = (handle, pq.ParquetWriter(handle, self._schema, compression="zstd"))

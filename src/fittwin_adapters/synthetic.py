@@ -81,7 +81,7 @@ _LINES: tuple[tuple[str, str, dict[str, Any], tuple[tuple[str, int], ...]], ...]
     ("bottoms", "bottoms/trousers", _BOTTOMS, (("Chino", 7900), ("Selvedge jean", 11900))),
     ("footwear", "footwear/sneakers", _SHOES, (("Court sneaker", 9900),)),
 )
-_BRANDS = ("Northwind Apparel", "Fjord & Pine", "Atlas Denim", "Sable Row", "Kestrel Goods", "Lumen Works")
+_BRANDS = ("Harbor Threads", "Fjord & Pine", "Atlas Denim", "Sable Row", "Kestrel Goods", "Lumen Works")
 _CURRENCIES = ("EUR", "EUR", "GBP", "USD", "EUR", "USD")
 
 

@@ -266,8 +266,8 @@ class _Run:
         span = (end - start).total_seconds()
         for n in range(shoppers):
             # Sign-ups spread over the period, more of them later (a growing shop).
-            joined = start + timedelta(seconds=span * 0.9 * math.sqrt(self.rng.random()))
-            self.at(joined, partial(self.sign_up, n, end, orders_per_shopper))
+            joined = start + timedelta(seconds=span * 0.9 * self.rng.random() ** 0.8)
+            self.at(joined, partial(self.sign_up, n, orders_per_shopper))
         week = start + timedelta(days=7)
         while week < end:
             self.at(week, self.weekly_jobs)
@@ -340,7 +340,7 @@ class _Run:
 
     # ------------------------------------------------------------------ shoppers
 
-    def sign_up(self, n: int, end: datetime, orders_per_shopper: float) -> None:
+    def sign_up(self, n: int, orders_per_shopper: float) -> None:
         ft, rng = self.ft, self.rng
         metrics, sex = body(rng)
         preference = rng.choices(("slim", "regular", "relaxed"), (0.25, 0.55, 0.2))[0]
@@ -367,9 +367,9 @@ class _Run:
         now = self.clock.now()
         if rng.random() < 0.3:  # a third of shoppers share a link
             self.at(now + timedelta(hours=rng.uniform(1, 72)), lambda: self.share(index))
-        remaining = (end - now).total_seconds()
+        # Orders come within half a year of signing up (those past the end are never placed).
         for _ in range(_poisson(rng, orders_per_shopper)):
-            when = now + timedelta(seconds=remaining * rng.random())
+            when = now + timedelta(days=rng.uniform(0, 180))
             self.at(when, lambda: self.shop(index))
 
     def share(self, index: int) -> None:

@@ -218,7 +218,11 @@ def generate(
 ) -> SyntheticReport:
     """Play ``months`` of trade with ``shoppers`` shoppers through ``ft``'s services, ending at
     the clock's current time; a progress bar goes to stderr (``progress=False`` for none, or a
-    stream). ``ft`` needs a movable clock (``set``): build it with :func:`connect_synthetic`."""
+    stream). ``ft`` needs a movable clock (``set``): build it with :func:`connect_synthetic`.
+
+    Shoppers sign up over the period; each places on average ``orders_per_shopper`` orders
+    within the half-year after signing up (those that would fall after the end are not placed).
+    """
     clock: Any = ft.context.clock
     if not callable(getattr(clock, "set", None)):
         raise ConfigurationError(

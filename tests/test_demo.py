@@ -17,6 +17,8 @@ CHAPTERS = (
     "Fit and checkout",
     "Order lifecycle",
     "Referral reward",
+    "Avatar",
+    "Data-subject requests",
     "Summary",
 )
 
@@ -29,6 +31,8 @@ def test_demo_on_the_embedded_default(capsys: pytest.CaptureFixture[str]) -> Non
     for chapter in CHAPTERS:
         assert f"\n{chapter}\n" in out
     assert "same order" in out and "paid, applied once" in out and "flagged" in out
+    assert "v1 mesh deleted" in out and "refused" in out and "already erased" in out
+    assert "CHANGED" not in out and "KEPT" not in out
     assert "Ada Lovelace" not in out
 
 

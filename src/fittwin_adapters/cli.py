@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from fittwin_core.domain import Actor, FitTwinError
@@ -128,6 +129,61 @@ def cmd_jobs_release_rewards(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs_purge(args: argparse.Namespace) -> int:
+    """Apply the retention policy (``--dry-run``: only report what would go)."""
+    with _connect(args, keyring=_keyring_for(args)) as ft:
+        report = ft.privacy.purge_expired(dry_run=args.dry_run, actor=Actor.system())
+    verb = "would purge" if report.dry_run else "purged"
+    logs = "n/a" if report.event_logs is None else str(report.event_logs)
+    print(
+        f"{verb}: {report.orders} closed orders ({report.order_items} items), "
+        f"{report.reward_ledger_entries} ledger entries, {report.referral_events} referral events, "
+        f"{report.idempotency_keys} idempotency records, {logs} event log rows; "
+        f"{report.orders_kept_unsettled} orders kept for unsettled rewards"
+    )
+    return 0
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    """Write a new key ring document (keep it as secret as a database password)."""
+    from fittwin_adapters.crypto import LocalKeyRing
+
+    document = LocalKeyRing.generate().to_json()
+    if args.output:
+        _write_secret(args.output, document)
+        print(f"key ring written to {args.output} (mode 600); point FITTWIN_KEYRING_FILE at it")
+    else:
+        print(document)
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """Add a new current key-encryption key (with ``--keyring-file``) and re-wrap every data key."""
+    from fittwin_adapters.crypto import LocalKeyRing
+
+    if args.keyring_file:
+        rotated = LocalKeyRing.from_file(args.keyring_file).rotated()
+        _write_secret(args.keyring_file, rotated.to_json())
+        keyring = rotated
+    elif _has_keyring():
+        keyring = LocalKeyRing.from_env()
+    else:
+        raise FitTwinError("keys rotate needs --keyring-file FILE or FITTWIN_KEYRING / FITTWIN_KEYRING_FILE")
+    with _connect(args, keyring=keyring) as ft:
+        changed = ft.privacy.rotate_data_keys(actor=Actor.system())
+    print(f"{changed} data keys re-wrapped under key-encryption key {keyring.current_kek_id}")
+    return 0
+
+
+def _write_secret(path: str, text: str) -> None:
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.tmp")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    partial.replace(target)
+
+
 def _keyring_for(args: argparse.Namespace) -> Any:
     from fittwin_adapters.crypto import LocalKeyRing
 
@@ -189,6 +245,21 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--store", required=True)
     release.add_argument("--today", help="the day to release for (YYYY-MM-DD; default: today, UTC)")
     release.set_defaults(func=cmd_jobs_release_rewards)
+    purge = jobs.add_parser("purge", help="delete what the retention policy no longer keeps")
+    purge.add_argument("--store", required=True)
+    purge.add_argument("--dry-run", action="store_true", help="only report what would be purged")
+    purge.set_defaults(func=cmd_jobs_purge)
+
+    keys = commands.add_parser("keys", help="key management").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    generate = keys.add_parser("generate", help="print (or write) a new key ring document")
+    generate.add_argument("--output", help="file to write (mode 600) instead of printing")
+    generate.set_defaults(func=cmd_keys_generate)
+    rotate = keys.add_parser("rotate", help="new key-encryption key; re-wrap every data key")
+    rotate.add_argument("--store", required=True, help="store URL")
+    rotate.add_argument("--keyring-file", help="key ring file to rotate in place (else FITTWIN_KEYRING*)")
+    rotate.set_defaults(func=cmd_keys_rotate)
     return parser
 
 

@@ -1,12 +1,14 @@
 """The story ``fittwin demo`` tells, chapter by chapter, on the real services of a FitTwin.
 
 A brand onboards and publishes a product with a size chart; a shopper registers, gets a size
-recommendation, orders and pays; the order walks its lifecycle. Every chapter is a function
+recommendation, orders and pays; the order walks its lifecycle; a referral earns a reward; the
+shopper gets an avatar, exports her data and has it erased. Every chapter is a function
 of ``(ft, story, cast)`` so capabilities can add their own.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -14,7 +16,7 @@ from typing import Any, TextIO
 import attrs
 
 from fittwin_core import FitTwin
-from fittwin_core.domain import Actor, BodyMetrics, Order
+from fittwin_core.domain import Actor, AuthenticationFailed, BodyMetrics, ConfigurationError, Order
 from fittwin_core.domain.money import Money
 
 TEE_CHART = {
@@ -283,7 +285,79 @@ def referral(ft: FitTwin, story: Story, cast: Cast) -> None:
     )
 
 
-STORY: tuple[Chapter, ...] = (brand_onboarding, catalog, shopper, checkout, lifecycle, referral)
+def _mesh(version: int) -> bytes:
+    """A stand-in binary glTF mesh (the header of one, and some payload)."""
+    return b"glTF" + version.to_bytes(4, "little") + bytes(range(256)) * 4
+
+
+def avatar(ft: FitTwin, story: Story, cast: Cast) -> None:
+    """The shopper gets an avatar, then regenerates it: the old mesh goes."""
+    story.title("Avatar")
+    user = cast.shopper
+    first = ft.avatars.request(user.id, {"measurements": {"chest_cm": 97.0}, "quick_estimate": True})
+    story.say("Ada asks for an avatar from her measurements", f"v{first.version} {first.status.value}")
+    first = ft.avatars.complete(first.id, _mesh(1), confidence=72)
+    story.say("The mesh is uploaded, then the avatar marked ready", f"{first.mesh_ref}")
+    try:
+        where = ft.avatars.mesh_url(first.id, expires_in=600)
+        story.say("A signed URL for the viewer (10 minutes)", where.split("?", 1)[0])
+    except ConfigurationError:
+        story.say(
+            "Signed URLs need S3; memory:// serves the bytes", f"{len(ft.avatars.mesh(first.id))} bytes"
+        )
+    second = ft.avatars.request(user.id, {"measurements": {"chest_cm": 97.0, "waist_cm": 82.0}})
+    second = ft.avatars.complete(second.id, _mesh(2), confidence=88)
+    first = ft.avatars.get(first.id)
+    gone = not ft.context.objects.exists(f"avatars/{user.id}/v1.glb", region=user.region)
+    story.say(
+        f"Regenerated as v{second.version} ({second.confidence}% confident)",
+        "v1 mesh deleted" if gone and first.mesh_ref is None else "v1 mesh KEPT",
+    )
+    cast.summary.append(("avatar", f"v{second.version} ready, earlier meshes deleted"))
+
+
+def data_rights(ft: FitTwin, story: Story, cast: Cast) -> None:
+    """The shopper exports her data, then has it erased: login fails, order totals stay."""
+    story.title("Data-subject requests")
+    user = cast.shopper
+    export = ft.privacy.export_user(user.id)
+    size = len(json.dumps(export))
+    sections = [name for name, rows in export.items() if isinstance(rows, list) and rows]
+    story.say("Ada exports everything held about her", f"{size:,} bytes of JSON, {len(sections)} kinds")
+    story.table([(name, str(len(export[name]))) for name in sections])
+    totals = sorted((o.id, o.totals.total) for o in ft.orders.for_user(user.id))
+    report = ft.privacy.erase_user(user.id, actor=cast.platform)
+    story.say(
+        "A platform admin erases her data",
+        f"key shredded, {report.addresses} address(es), {report.avatars} avatar(s)",
+    )
+    try:
+        ft.accounts.authenticate("ada@example.com", PASSWORD)
+        story.say("Ada tries to sign in", "SIGNED IN")
+    except AuthenticationFailed:
+        story.say("Ada tries to sign in", "refused")
+    kept = sorted((o.id, o.totals.total) for o in ft.orders.for_user(user.id))
+    total = sum(amount for _, amount in kept)
+    currency = cast.variants["M"].currency if cast.variants else "EUR"
+    story.say(
+        f"Her {len(kept)} order(s) keep their totals",
+        f"{Money(total, currency).format()}" + ("" if kept == totals else " CHANGED"),
+    )
+    again = ft.privacy.erase_user(user.id, actor=cast.platform)
+    story.say("Erasing again changes nothing", "already erased" if again.already_erased else "ERASED AGAIN")
+    cast.summary.append(("privacy", f"export of {size:,} bytes; erased, {len(kept)} order(s) intact"))
+
+
+STORY: tuple[Chapter, ...] = (
+    brand_onboarding,
+    catalog,
+    shopper,
+    checkout,
+    lifecycle,
+    referral,
+    avatar,
+    data_rights,
+)
 """The chapters ``fittwin demo`` tells, in order."""
 
 

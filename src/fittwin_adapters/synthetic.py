@@ -122,7 +122,8 @@ def connect_synthetic(
         now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     clock = FrozenClock(now)
     options.setdefault("hasher", SyntheticPasswordHasher())
-    return connect(url, clock=clock, ids=SequentialIds(clock, seed=seed), **options)
+    ft: FitTwin = connect(url, clock=clock, ids=SequentialIds(clock, seed=seed), **options)
+    return ft
 
 
 class ProgressBar:

@@ -18,6 +18,7 @@ from fittwin_core.domain import (
     StoreUnavailable,
     TransientConflict,
     ValidationError,
+    WrongRegion,
 )
 
 if TYPE_CHECKING:
@@ -51,5 +52,6 @@ __all__ = [
     "StoreUnavailable",
     "TransientConflict",
     "ValidationError",
+    "WrongRegion",
     "__version__",
 ]

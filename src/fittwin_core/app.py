@@ -8,6 +8,7 @@ from typing import Self
 from fittwin_core.services.accounts import Accounts
 from fittwin_core.services.analytics import Analytics
 from fittwin_core.services.audit import Audit
+from fittwin_core.services.avatars import Avatars
 from fittwin_core.services.base import Context
 from fittwin_core.services.brands import Brands
 from fittwin_core.services.catalog import Catalog
@@ -21,14 +22,16 @@ from fittwin_core.services.rewards import Rewards
 class FitTwin:
     """FitTwin, wired to a store and its other ports (build one with ``fittwin_adapters.connect``).
 
-    Service groups: ``accounts``, ``brands``, ``catalog``, ``fit``, ``orders``, ``referrals``,
-    ``rewards``, ``privacy``, ``audit``, ``analytics``.
+    Service groups: ``accounts``, ``avatars``, ``brands``, ``catalog``, ``fit``, ``orders``,
+    ``referrals``, ``rewards``, ``privacy``, ``audit``, ``analytics``. ``region`` is the region it serves as
+    one shard of several (``None``: every region; see ``fittwin_core.routing.ShardRouter``).
     Use it as a context manager, or call :meth:`close`, to release the store's connections.
     """
 
     def __init__(self, ctx: Context) -> None:
         self.context = ctx
         self.accounts = Accounts(ctx)
+        self.avatars = Avatars(ctx)
         self.brands = Brands(ctx)
         self.catalog = Catalog(ctx, self.brands)
         self.fit = Fitting(ctx)
@@ -39,6 +42,11 @@ class FitTwin:
         self.privacy = Privacy(ctx)
         self.audit = Audit(ctx)
         self.analytics = Analytics(ctx)
+
+    @property
+    def region(self) -> str | None:
+        """The region this FitTwin serves as a shard (``Settings.region``), or ``None``."""
+        return self.context.settings.region
 
     @property
     def store(self) -> object:
@@ -58,7 +66,8 @@ class FitTwin:
         self.close()
 
     def __repr__(self) -> str:
-        return f"FitTwin(store={type(self.context.store).__name__})"
+        region = "" if self.region is None else f", region={self.region!r}"
+        return f"FitTwin(store={type(self.context.store).__name__}{region})"
 
 
 __all__ = ["FitTwin"]

@@ -35,6 +35,7 @@ from fittwin_core.domain.errors import (
     StoreUnavailable,
     TransientConflict,
     ValidationError,
+    WrongRegion,
 )
 from fittwin_core.domain.keys import DataKey, IdempotencyRecord
 from fittwin_core.domain.money import Money, Rounding
@@ -182,5 +183,6 @@ __all__ = [
     "ValidationError",
     "VariantStatus",
     "WebhookSubscription",
+    "WrongRegion",
     "ZoneFit",
 ]

@@ -38,7 +38,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from fittwin_core.domain.errors import ValidationError
-from fittwin_core.domain.rules import JsonMap, thaw_json
+from fittwin_core.domain.rules import JsonMap, parse_uuid, thaw_json
 
 T = TypeVar("T")
 
@@ -85,14 +85,7 @@ def _parse_date(value: object, _: object) -> dt.date:
 
 
 def _parse_uuid(value: object, _: object) -> UUID:
-    if isinstance(value, UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return UUID(value)
-        except ValueError:
-            pass
-    raise ValidationError("uuid", "must be a UUID")
+    return parse_uuid(value, "uuid")
 
 
 def _parse_decimal(value: object, _: object) -> Decimal:

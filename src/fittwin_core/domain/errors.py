@@ -85,6 +85,26 @@ class AuthenticationFailed(FitTwinError):
     """Credentials, a token or a signature did not check out. Deliberately unspecific."""
 
 
+class WrongRegion(FitTwinError):
+    """A call reached the store of one region for a shopper whose data lives in another.
+
+    ``user_region`` is where the shopper belongs, ``store_region`` the region of the FitTwin
+    that was called. Route the call through ``ShardRouter.for_user`` / ``for_region``."""
+
+    def __init__(self, user_region: str, store_region: str, user_id: object = None) -> None:
+        self.user_region = user_region
+        self.store_region = store_region
+        self.user_id = user_id
+        who = "this shopper" if user_id is None else f"user {user_id}"
+        super().__init__(
+            f"{who} belongs to region {user_region!r}, but this FitTwin serves region "
+            f"{store_region!r}: route the call to the {user_region!r} store"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.user_region, self.store_region, self.user_id))
+
+
 class PaymentError(FitTwinError):
     """The payment provider refused or failed an operation."""
 
@@ -110,4 +130,5 @@ __all__ = [
     "StoreUnavailable",
     "TransientConflict",
     "ValidationError",
+    "WrongRegion",
 ]

@@ -116,6 +116,19 @@ def _boolean(field: str, value: Any) -> None:
         raise ValidationError(field, "must be true or false")
 
 
+def parse_uuid(value: object, field: str) -> UUID:
+    """``value`` as a :class:`UUID` (UUIDs pass, strings are parsed); :class:`ValidationError`
+    naming ``field`` otherwise."""
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            pass
+    raise ValidationError(field, "must be a UUID")
+
+
 def _uuid(field: str, value: Any) -> None:
     if not isinstance(value, UUID):
         raise ValidationError(field, "must be a UUID")
@@ -292,3 +305,14 @@ def _json_object(field: str, value: Any) -> None:
 
 json_object = Rule(_json_object)
 """A JSON object (after :func:`to_json_map`)."""
+
+
+def json_object_from(value: object, field: str) -> JsonMap:
+    """``value`` (a mapping) as a frozen JSON object; :class:`ValidationError` naming ``field``
+    when it is not a JSON object."""
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, "must be a JSON object (a mapping)")
+    try:
+        return JsonMap(value)
+    except ValidationError as exc:
+        raise ValidationError(field, exc.rule) from None

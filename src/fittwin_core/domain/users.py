@@ -320,13 +320,19 @@ class Location:
 
 @attrs.frozen(kw_only=True)
 class UserProfile:
-    """A shopper account (``user_profiles``). ``name`` and ``phone`` are sealed ciphertext."""
+    """A shopper account (``user_profiles``). ``name`` and ``phone`` are sealed ciphertext.
+
+    ``region`` says which regional store and object-store location hold the shopper's data.
+    """
 
     id: UUID = attrs.field(validator=rules.uuid)
     email: str = attrs.field(validator=email, repr=redacted)
     password_hash: str = attrs.field(validator=rules.text(max_len=512), repr=redacted)
     username: str = attrs.field(validator=username)
-    body_metrics: BodyMetrics = attrs.field(validator=rules.instance_of(BodyMetrics), repr=redacted)
+    body_metrics: BodyMetrics | None = attrs.field(
+        validator=rules.optional(rules.instance_of(BodyMetrics)), repr=redacted
+    )
+    """Required to register; ``None`` only once the account was erased."""
     consents: Consents = attrs.field(validator=rules.instance_of(Consents))
     region: str = attrs.field(default=DEFAULT_REGION, validator=region_name)
     email_verified_at: datetime | None = attrs.field(
@@ -348,8 +354,15 @@ class UserProfile:
     )
     default_payment_method_id: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
     billing_address_id: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
+    erased_at: datetime | None = attrs.field(default=None, validator=rules.optional(rules.aware_datetime))
+    """When a data-subject erasure anonymised the account (an addition to the data model)."""
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
     updated_at: datetime = attrs.field(validator=rules.aware_datetime)
+
+    @property
+    def erased(self) -> bool:
+        """Whether the account was erased (anonymised; it can no longer sign in)."""
+        return self.erased_at is not None
 
 
 class AddressType(StrEnum):

@@ -32,7 +32,7 @@ from fittwin_core.domain import (
     UserProfile,
     ValidationError,
 )
-from fittwin_core.domain.rules import JsonMap, parse_enum, redacted
+from fittwin_core.domain.rules import json_object_from, parse_enum, redacted
 from fittwin_core.domain.users import normalize_email, region_name, username
 from fittwin_core.ports import UnitOfWork
 from fittwin_core.services.base import UNSET, Context, Service, Unset, as_uuid, coerce, require
@@ -148,8 +148,10 @@ class Accounts(Service):
             if style_preferences is None
             else coerce(style_preferences, StylePreferences, "style_preferences")
         )
-        home = region if region is not None else self._ctx.settings.default_region
+        settings = self._ctx.settings
+        home = region if region is not None else (settings.region or settings.default_region)
         region_name.check("region", home)
+        self.check_region(home)
         password_hash = self._ctx.hasher.hash(password)  # slow on purpose: outside the transaction
 
         def work(uow: UnitOfWork) -> UserProfile:
@@ -243,10 +245,12 @@ class Accounts(Service):
 
     def verify_email(self, token: str) -> UserProfile:
         """Mark the email verified; :class:`AuthenticationFailed` for a bad or expired token."""
+        if not isinstance(token, str):
+            raise AuthenticationFailed("invalid verification token")
         try:
             raw_id, raw_expiry, mac = token.split(".")
             user_id, expires = UUID(raw_id), int(raw_expiry)
-        except (AttributeError, ValueError):
+        except ValueError:
             raise AuthenticationFailed("invalid verification token") from None
 
         def work(uow: UnitOfWork) -> UserProfile:
@@ -284,7 +288,7 @@ class Accounts(Service):
     def get(self, user_id: UUID) -> UserProfile:
         """The stored profile (:class:`NotFound` if there is none)."""
         uid = as_uuid(user_id, "user_id")
-        return self.read(lambda uow: uow.user_profiles.get(uid))
+        return self.read(lambda uow: self.shopper(uow, uid))
 
     def details(self, user_id: UUID, *, actor: Actor | None = None) -> AccountDetails:
         """The profile with ``name`` and ``phone`` opened, for the shopper or staff."""
@@ -293,7 +297,7 @@ class Accounts(Service):
         require_self_or_staff(acting, uid, "read account details")
 
         def work(uow: UnitOfWork) -> AccountDetails:
-            profile = uow.user_profiles.get(uid)
+            profile = self.shopper(uow, uid)
             return AccountDetails(
                 profile,
                 self.vault.open_optional(uow, uid, "user_profiles", "name", uid, profile.name),
@@ -419,10 +423,11 @@ class Accounts(Service):
             "postal_code": normalize_postal_code(_text(postal_code, "postal_code", 20) or ""),
             "country": _country(country),
         }
-        extra = None if metadata is None else JsonMap(metadata)
+        extra = None if metadata is None else json_object_from(metadata, "metadata")
 
         def work(uow: UnitOfWork) -> Address:
-            profile = uow.user_profiles.get(uid)
+            profile = self.shopper(uow, uid)
+            require(not profile.erased, "user_id", "refers to an erased account")
             address_id = self._ctx.ids.new_id()
             now = self.now()
             sealed: dict[str, Any] = {
@@ -577,7 +582,8 @@ class Accounts(Service):
         address_id = None if billing_address_id is None else as_uuid(billing_address_id, "billing_address_id")
 
         def work(uow: UnitOfWork) -> PaymentMethod:
-            profile = uow.user_profiles.lock(uid)
+            profile = self.shopper(uow, uid, lock=True)
+            require(not profile.erased, "user_id", "refers to an erased account")
             if address_id is not None:
                 self._own_live_address(uow, uid, address_id, "billing_address_id")
             if uow.payment_methods.where(psp_token_id=token, limit=1):

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from fittwin_core.domain import Actor, EventLog
+from fittwin_core.domain import Actor, EventLog, ValidationError
 from fittwin_core.ports import at_least, before
 from fittwin_core.services.base import Service, as_uuid
 from fittwin_core.services.permissions import require_staff
@@ -29,6 +29,11 @@ class Audit(Service):
     ) -> list[EventLog]:
         """Event log records matching every given filter, oldest first."""
         require_staff(actor or Actor.system(), "read the audit log")
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
+                raise ValidationError(name, "must be a datetime with a time zone")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ValidationError("limit", "must be a positive integer or None")
         filters: dict[str, Any] = {}
         if entity_type is not None:
             filters["entity_type"] = entity_type
@@ -37,7 +42,11 @@ class Audit(Service):
         if actor_id is not None:
             filters["actor_id"] = as_uuid(actor_id, "actor_id")
         if action is not None:
+            if not isinstance(action, str):
+                raise ValidationError("action", "must be a string")
             filters["action"] = action
+        if entity_type is not None and not isinstance(entity_type, str):
+            raise ValidationError("entity_type", "must be a string")
         if since is not None and until is not None:
             rows = self.read(
                 lambda uow: uow.event_logs.where(created_at=at_least(since), order_by="created_at", **filters)

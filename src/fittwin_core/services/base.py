@@ -6,17 +6,29 @@ import enum
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
 import attrs
 
-from fittwin_core.domain import Actor, EventLog, JsonMap, ReferralPolicy, TransientConflict, ValidationError
+from fittwin_core.domain import (
+    Actor,
+    EventLog,
+    JsonMap,
+    NotFound,
+    ReferralPolicy,
+    TransientConflict,
+    UserProfile,
+    ValidationError,
+    WrongRegion,
+)
 from fittwin_core.domain.audit import SYSTEM
 from fittwin_core.domain.converter import structure
 from fittwin_core.domain.orders import DEFAULT_RETURN_WINDOW_DAYS
+from fittwin_core.domain.rules import parse_uuid
+from fittwin_core.domain.users import region_name
 from fittwin_core.ports import (
     Clock,
     ExportSink,
@@ -64,6 +76,10 @@ class Settings:
     return_window_days: int = DEFAULT_RETURN_WINDOW_DAYS
     low_stock_threshold: int = 5
     default_region: str = "default"
+    region: str | None = attrs.field(default=None, validator=attrs.validators.optional(region_name))
+    """The region this FitTwin serves when it is one shard of several (see ``docs/regions.md``):
+    it then registers shoppers only in this region and refuses calls about shoppers of other
+    regions (:class:`WrongRegion`). ``None``: one FitTwin serves every region."""
     transaction_attempts: int = 4
     retention: RetentionPolicy = attrs.field(factory=RetentionPolicy)
     password_min_length: int = 8
@@ -83,6 +99,26 @@ class LoggingWebhookSender:
         log.info("brand webhook ready: %s", webhook.event)
 
 
+class RegionDirectory:
+    """Where shoppers live, for a FitTwin serving one region of several.
+
+    Unbound it knows nothing (single-region deployments). A ``ShardRouter`` binds it to a
+    lookup over every region's store, so a regional FitTwin asked about a shopper it does not
+    hold can say which region does (:class:`WrongRegion`) instead of a bare :class:`NotFound`.
+    """
+
+    def __init__(self) -> None:
+        self._lookup: Callable[[UUID], str | None] | None = None
+
+    def bind(self, lookup: Callable[[UUID], str | None]) -> None:
+        """Answer :meth:`region_of` with ``lookup`` from now on."""
+        self._lookup = lookup
+
+    def region_of(self, user_id: UUID) -> str | None:
+        """The region holding ``user_id``, or ``None`` when unknown."""
+        return None if self._lookup is None else self._lookup(user_id)
+
+
 @attrs.frozen(kw_only=True)
 class Context:
     """The ports and settings services run on (built by ``fittwin_adapters.connect``)."""
@@ -97,6 +133,7 @@ class Context:
     pricing: Pricing
     webhooks: WebhookSender = attrs.field(factory=LoggingWebhookSender)
     settings: Settings = attrs.field(factory=Settings)
+    directory: RegionDirectory = attrs.field(factory=RegionDirectory)
     exports: ExportSink | None = None
     """Where ``ft.analytics.export_parquet`` writes (``None``: exports are not configured)."""
 
@@ -111,6 +148,8 @@ class Service:
         """Run ``work`` in a unit of work and commit; retry the whole of it on a
         :class:`TransientConflict` (serialization failure, deadlock, lock time-out) a bounded
         number of times with jittered back-off, then let the conflict surface."""
+        if actor is not None and not isinstance(actor, Actor):
+            raise ValidationError("actor", "must be an Actor (Actor.shopper(id), Actor.brand_user(id), ...)")
         attempts = self._ctx.settings.transaction_attempts
         for attempt in range(1, attempts + 1):
             try:
@@ -126,12 +165,42 @@ class Service:
 
     def read(self, work: Callable[[UnitOfWork], T], *, actor: Actor | None = None) -> T:
         """Run read-only ``work`` in a unit of work (nothing is committed)."""
+        if actor is not None and not isinstance(actor, Actor):
+            raise ValidationError("actor", "must be an Actor (Actor.shopper(id), Actor.brand_user(id), ...)")
         with self._ctx.store.unit_of_work(actor or SYSTEM) as uow:
             return work(uow)
 
     def now(self) -> Any:
         """The clock's time."""
         return self._ctx.clock.now()
+
+    @property
+    def region(self) -> str | None:
+        """The region this FitTwin serves as a shard (``None``: every region)."""
+        return self._ctx.settings.region
+
+    def check_region(self, region: str, user_id: UUID | None = None) -> None:
+        """Refuse a shopper of ``region`` on a FitTwin that serves another (:class:`WrongRegion`)."""
+        home = self._ctx.settings.region
+        if home is not None and region != home:
+            raise WrongRegion(region, home, user_id)
+
+    def shopper(self, uow: UnitOfWork, user_id: UUID, *, lock: bool = False) -> UserProfile:
+        """The shopper's profile (locked when ``lock``), checked to belong to this FitTwin's region.
+
+        A shopper this regional store does not hold but another region does is a
+        :class:`WrongRegion`; one no region holds is :class:`NotFound`.
+        """
+        try:
+            profile = uow.user_profiles.lock(user_id) if lock else uow.user_profiles.get(user_id)
+        except NotFound:
+            home = self._ctx.settings.region
+            elsewhere = None if home is None else self._ctx.directory.region_of(user_id)
+            if home is not None and elsewhere is not None and elsewhere != home:
+                raise WrongRegion(elsewhere, home, user_id) from None
+            raise
+        self.check_region(profile.region, user_id)
+        return profile
 
     def record(
         self,
@@ -181,6 +250,14 @@ def coerce(value: object, cls: type[T], field: str) -> T:
         raise ValidationError(field, f"is not a valid {cls.__name__}") from None
 
 
+def as_list(value: object, field: str) -> list[Any]:
+    """``value`` (a list, tuple, set or other non-text iterable) as a list; a
+    :class:`ValidationError` for text, mappings and non-iterables."""
+    if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError(field, "must be a list")
+    return list(value)
+
+
 def require(condition: bool, field: str, rule: str) -> None:
     """Raise :class:`ValidationError` for ``field`` breaking ``rule`` unless ``condition`` holds."""
     if not condition:
@@ -189,24 +266,19 @@ def require(condition: bool, field: str, rule: str) -> None:
 
 def as_uuid(value: object, field: str) -> UUID:
     """``value`` as a UUID (UUIDs pass, strings are parsed); :class:`ValidationError` otherwise."""
-    if isinstance(value, UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return UUID(value)
-        except ValueError:
-            pass
-    raise ValidationError(field, "must be a UUID")
+    return parse_uuid(value, field)
 
 
 __all__ = [
     "UNSET",
     "Context",
     "LoggingWebhookSender",
+    "RegionDirectory",
     "RetentionPolicy",
     "Service",
     "Settings",
     "Unset",
+    "as_list",
     "as_uuid",
     "coerce",
     "require",

@@ -37,7 +37,7 @@ from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import parse_enum, redacted
 from fittwin_core.domain.users import normalize_email
 from fittwin_core.ports import OutgoingWebhook, UnitOfWork
-from fittwin_core.services.base import Context, Service, as_uuid, coerce, require
+from fittwin_core.services.base import Context, Service, as_list, as_uuid, coerce, require
 from fittwin_core.services.permissions import require_brand_role, require_staff
 from fittwin_core.services.vault import Vault
 from fittwin_core.webhooks import SIGNATURE_HEADER, sign_payload
@@ -85,7 +85,10 @@ class Brands(Service):
         require_staff(actor, "create brands")
         require(isinstance(name, str) and bool(name.strip()), "name", "must be a non-empty string")
         contact = coerce(_normalized_contact(primary_contact), PrimaryContact, "primary_contact")
-        specs = [_subscription_spec(spec, f"webhooks[{n}]") for n, spec in enumerate(webhooks or ())]
+        specs = [
+            _subscription_spec(spec, f"webhooks[{n}]")
+            for n, spec in enumerate(as_list(webhooks, "webhooks") if webhooks is not None else [])
+        ]
 
         def work(uow: UnitOfWork) -> Brand:
             if uow.brands.where(name=name.strip(), limit=1):

@@ -27,7 +27,7 @@ from fittwin_core.domain import (
 )
 from fittwin_core.domain.catalog import PRODUCT_TRANSITIONS, category, size_label, sku
 from fittwin_core.domain.money import cents, currency
-from fittwin_core.domain.rules import JsonMap, parse_enum
+from fittwin_core.domain.rules import JsonMap, json_object_from, parse_enum
 from fittwin_core.ports import UnitOfWork
 from fittwin_core.services.base import Context, Service, as_uuid, coerce, require
 from fittwin_core.services.brands import BrandEvent, Brands
@@ -275,7 +275,7 @@ class Catalog(Service):
                 price_cents=price_cents,
                 currency=currency,
                 inventory=inventory,
-                fit_metadata=None if fit_metadata is None else JsonMap(fit_metadata),
+                fit_metadata=None if fit_metadata is None else json_object_from(fit_metadata, "fit_metadata"),
                 status=status,
                 created_at=now,
                 updated_at=now,

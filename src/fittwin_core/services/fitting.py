@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from fittwin_core import fit
-from fittwin_core.domain import Actor
+from fittwin_core.domain import Actor, ValidationError
 from fittwin_core.fit import SizeRecommendation
 from fittwin_core.ports import UnitOfWork
 from fittwin_core.services.base import Service, as_uuid
@@ -24,7 +24,9 @@ class Fitting(Service):
         require_self_or_staff(acting, uid, "get size recommendations")
 
         def work(uow: UnitOfWork) -> SizeRecommendation:
-            profile = uow.user_profiles.get(uid)
+            profile = self.shopper(uow, uid)
+            if profile.body_metrics is None:
+                raise ValidationError("user_id", "refers to an account without body metrics (erased)")
             product = uow.products.get(pid)
             chart = uow.size_charts.get(product.size_chart_id)
             fit_map = None if product.fit_map_id is None else uow.fit_maps.get(product.fit_map_id)

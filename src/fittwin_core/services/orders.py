@@ -210,7 +210,7 @@ class Orders(Service):
         rid: str | None,
         events: list[BrandEvent],
     ) -> Order:
-        user = uow.user_profiles.get(user_id)
+        user = self.shopper(uow, user_id)
         shipping = self._own_address(uow, user_id, ship_id, "shipping_address_id")
         self._own_address(uow, user_id, bill_id, "billing_address_id")
         method = uow.payment_methods.find(pm_id)
@@ -374,6 +374,13 @@ class Orders(Service):
         :class:`ValidationError` / :class:`NotFound`, recording nothing. Each event id is
         applied once however many times it arrives.
         """
+        if isinstance(payload, str):
+            payload = payload.encode()
+        if not isinstance(payload, bytes | bytearray):
+            raise ValidationError("payload", "must be the raw request body (bytes)")
+        if not isinstance(signature_header, str):
+            raise ValidationError("signature_header", "must be the signature header's text")
+        payload = bytes(payload)
         event = self._ctx.payments.parse_webhook(payload, signature_header)
         if event.type not in HANDLED_PAYMENT_EVENTS:
             raise ValidationError("event.type", f"'{event.type}' is not an event FitTwin handles")

@@ -5,15 +5,30 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fittwin_core.domain import Actor, ActorType, BrandRole, BrandUser, BrandUserStatus, PermissionDenied
+from fittwin_core.domain import (
+    Actor,
+    ActorType,
+    BrandRole,
+    BrandUser,
+    BrandUserStatus,
+    PermissionDenied,
+    ValidationError,
+)
 from fittwin_core.ports import UnitOfWork
 
 STAFF = frozenset({ActorType.PLATFORM_ADMIN, ActorType.SYSTEM})
 
 
+def check_actor(actor: object) -> Actor:
+    """``actor`` if it is an :class:`Actor`; :class:`ValidationError` otherwise."""
+    if not isinstance(actor, Actor):
+        raise ValidationError("actor", "must be an Actor (Actor.shopper(id), Actor.brand_user(id), ...)")
+    return actor
+
+
 def is_staff(actor: Actor) -> bool:
     """Platform admins and the system may act on any shopper or brand."""
-    return actor.type in STAFF
+    return check_actor(actor).type in STAFF
 
 
 def require_staff(actor: Actor, action: str) -> None:
@@ -33,7 +48,7 @@ def require_self_or_staff(actor: Actor, user_id: UUID, action: str) -> None:
 
 def brand_user_of(uow: UnitOfWork, actor: Actor) -> BrandUser:
     """The active brand user behind ``actor``; :class:`PermissionDenied` otherwise."""
-    if actor.type != ActorType.BRAND_ADMIN or actor.id is None:
+    if check_actor(actor).type != ActorType.BRAND_ADMIN or actor.id is None:
         raise PermissionDenied("this action needs a brand user or a platform admin")
     member = uow.brand_users.find(actor.id)
     if member is None or member.status != BrandUserStatus.ACTIVE:
@@ -60,6 +75,7 @@ def require_brand_role(
 __all__ = [
     "STAFF",
     "brand_user_of",
+    "check_actor",
     "is_staff",
     "require_brand_role",
     "require_self_or_staff",

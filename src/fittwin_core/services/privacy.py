@@ -1,13 +1,109 @@
-"""``ft.privacy``: data-subject requests, retention, and key rotation."""
+"""``ft.privacy``: data-subject requests (export, erasure), retention, and key rotation.
+
+Export gathers every row that is about a shopper, with sealed fields opened, as JSON-able data.
+Erasure anonymises the profile in place, crypto-shreds the shopper's data key (every copy of
+their sealed data, backups included, becomes unreadable), soft-deletes avatars and addresses,
+deletes media, removes payment methods and clears referral hashes, while orders keep their
+totals and references. Retention purges closed orders, settled rewards and old audit months
+past the :class:`~fittwin_core.services.base.RetentionPolicy`. See ``docs/privacy.md``.
+"""
 
 from __future__ import annotations
 
-from fittwin_core.domain import Actor
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import attrs
+
+from fittwin_core.domain import (
+    Actor,
+    Address,
+    Avatar,
+    AvatarSources,
+    AvatarStatus,
+    Consents,
+    FitTwinError,
+    OrderStatus,
+    ReferralEvent,
+    RewardStatus,
+    StoreUnavailable,
+    UserProfile,
+    ValidationError,
+    rules,
+)
+from fittwin_core.domain.converter import format_datetime, unstructure
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
-from fittwin_core.ports import UnitOfWork
-from fittwin_core.services.base import Context, Service
-from fittwin_core.services.permissions import require_staff
-from fittwin_core.services.vault import Vault
+from fittwin_core.domain.rules import JsonMap
+from fittwin_core.ports import EventLogRetention, UnitOfWork, after, before, one_of
+from fittwin_core.services.avatars import mesh_key
+from fittwin_core.services.base import Context, RetentionPolicy, Service, as_uuid
+from fittwin_core.services.orders import PLACE_SCOPE
+from fittwin_core.services.permissions import require_self_or_staff, require_staff
+from fittwin_core.services.vault import KeyShredded, Vault
+
+EXPORT_FORMAT = "fittwin.user-export/1"
+"""The ``format`` field of :meth:`Privacy.export_user`'s result."""
+
+ERASED_EMAIL_DOMAIN = "erased.invalid"
+"""Erased accounts get ``erased-<token>@erased.invalid`` (``.invalid`` is reserved, RFC 2606)."""
+
+ERASED_USERNAME_PREFIX = "erased-"
+
+SETTLED_REWARDS = frozenset({RewardStatus.PAID, RewardStatus.CANCELLED})
+"""Ledger statuses that never change again: an order whose entries are all settled may be purged."""
+
+DEVICE_METADATA_KEYS = frozenset({"user_agent", "ip", "device", "device_fingerprint"})
+"""Keys of ``referral_events.metadata`` that describe a device: dropped on erasure."""
+
+PURGE_BATCH = 200
+
+_SEALED_USER_COLUMNS = ("name", "phone")
+_SEALED_ADDRESS_COLUMNS = ("line1", "line2", "city", "state", "postal_code", "country")
+
+
+@attrs.frozen(kw_only=True)
+class ErasureReport:
+    """What :meth:`Privacy.erase_user` changed (counts, never values).
+
+    ``already_erased`` says the account had been erased before; a repeat only finishes what a
+    previous run left (objects it could not delete, rows added since).
+    """
+
+    user_id: UUID
+    already_erased: bool
+    data_key_shredded: bool
+    addresses: int
+    avatars: int
+    objects_deleted: int
+    payment_methods: int
+    orders_detached: int
+    referral_events: int
+    idempotency_keys: int
+
+
+@attrs.frozen(kw_only=True)
+class PurgeReport:
+    """What :meth:`Privacy.purge_expired` removed, or with ``dry_run`` would remove, by category.
+
+    ``event_logs`` is ``None`` when the store cannot drop old audit records.
+    ``orders_kept_unsettled`` counts closed orders past their time that stay because a reward
+    of theirs is still pending or payable.
+    """
+
+    dry_run: bool
+    orders: int
+    order_items: int
+    referral_events: int
+    reward_ledger_entries: int
+    idempotency_keys: int
+    event_logs: int | None
+    orders_kept_unsettled: int
+    closed_before: datetime
+    rewards_settled_before: datetime
+    event_logs_before: datetime
 
 
 class Privacy(Service):
@@ -16,6 +112,8 @@ class Privacy(Service):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.vault = Vault(ctx.cipher, ctx.clock)
+
+    # ------------------------------------------------------------------ keys
 
     def rotate_data_keys(self, *, actor: Actor | None = None) -> int:
         """Re-wrap every data key under the key ring's current key-encryption key; how many
@@ -31,5 +129,550 @@ class Privacy(Service):
 
         return self.transaction(work, actor=acting)
 
+    # ------------------------------------------------------------------ export
 
-__all__ = ["Privacy"]
+    def export_user(self, user_id: UUID, *, actor: Actor | None = None) -> dict[str, Any]:
+        """Everything FitTwin holds about a shopper, sealed fields opened, as JSON-able data.
+
+        Sections, by table: ``profile`` (no password hash), ``addresses`` (lines opened),
+        ``payment_methods`` (display data; the provider token is left out), ``avatars`` (with
+        their object keys and region), ``orders`` and ``order_items``, ``referrals`` they made
+        with their ``referral_events`` and ``reward_ledger_entries``, referral events of their
+        own orders, ``event_logs`` about them or by them, ``data_keys`` (metadata only) and
+        ``idempotency_keys`` of their orders. For the shopper or staff; the export itself is
+        recorded in the event log (``user.export``).
+        """
+        uid = as_uuid(user_id, "user_id")
+        acting = actor or Actor.shopper(uid)
+        require_self_or_staff(acting, uid, "export personal data")
+        exported = self.read(lambda uow: self._export(uow, uid), actor=acting)
+        counts = {name: len(rows) for name, rows in exported.items() if isinstance(rows, list)}
+        self.transaction(
+            lambda uow: self.record(uow, "user.export", "user_profiles", uid, {"rows": counts}), actor=acting
+        )
+        return exported
+
+    def _export(self, uow: UnitOfWork, uid: UUID) -> dict[str, Any]:
+        profile = self.shopper(uow, uid)
+        addresses = uow.addresses.where(user_id=uid, order_by="id")
+        methods = uow.payment_methods.where(user_id=uid, order_by="id")
+        avatars = uow.avatars.where(user_id=uid, order_by="version")
+        orders = uow.orders.where(user_id=uid, order_by="id")
+        order_ids = [o.id for o in orders]
+        items = uow.order_items.where(order_id=one_of(order_ids), order_by="id") if order_ids else []
+        referrals = uow.referrals.where(referrer_user_id=uid, order_by="created_at")
+        rids = [r.rid for r in referrals]
+        referral_events = uow.referral_events.where(rid=one_of(rids), order_by="id") if rids else []
+        ledger = uow.reward_ledger_entries.where(rid=one_of(rids), order_by="id") if rids else []
+        own_conversions = (
+            uow.referral_events.where(order_id=one_of(order_ids), order_by="id") if order_ids else []
+        )
+        related = {uid, *(a.id for a in addresses), *(m.id for m in methods), *(a.id for a in avatars)}
+        related |= {*order_ids, *(e.id for e in ledger)}
+        about = uow.event_logs.where(entity_id=one_of(related), order_by="id")
+        by_them = uow.event_logs.where(actor_id=uid, order_by="id")
+        events = sorted({e.id: e for e in (*about, *by_them)}.values(), key=lambda e: e.id)
+        data_key = uow.data_keys.find(uid)
+        idempotency = []
+        if order_ids:
+            idempotency = uow.idempotency_keys.where(result_id=one_of(order_ids), order_by="created_at")
+        seen_events = {e.id for e in referral_events}
+        return {
+            "format": EXPORT_FORMAT,
+            "exported_at": format_datetime(self.now()),
+            "user_id": str(uid),
+            "region": profile.region,
+            "erased": profile.erased,
+            "profile": self._profile_export(uow, profile),
+            "addresses": [self._address_export(uow, a) for a in addresses],
+            "payment_methods": [_without(m, "psp_token_id") for m in methods],
+            "avatars": [self._avatar_export(a, profile.region) for a in avatars],
+            "orders": [_without(o, "psp_token_id") for o in orders],
+            "order_items": [unstructure(i) for i in items],
+            "referrals": [unstructure(r) for r in referrals],
+            # Clicks on their links were made by other people: their hashes are not this shopper's.
+            "referral_events": [_without(e, "ip_hash", "device_fingerprint") for e in referral_events]
+            + [unstructure(e) for e in own_conversions if e.id not in seen_events],
+            "reward_ledger_entries": [unstructure(e) for e in ledger],
+            "event_logs": [unstructure(e) for e in events],
+            "data_keys": [] if data_key is None else [_without(data_key, "wrapped_key")],
+            "idempotency_keys": [_without(r, "request_hash") for r in idempotency],
+        }
+
+    def _open(
+        self, uow: UnitOfWork, owner: UUID, table: str, column: str, row_id: UUID, sealed: str | None
+    ) -> str | None:
+        try:
+            return self.vault.open_optional(uow, owner, table, column, row_id, sealed)
+        except KeyShredded:
+            return None
+
+    def _profile_export(self, uow: UnitOfWork, profile: UserProfile) -> dict[str, Any]:
+        data = _without(profile, "password_hash")
+        for column in _SEALED_USER_COLUMNS:
+            data[column] = self._open(
+                uow, profile.id, "user_profiles", column, profile.id, getattr(profile, column)
+            )
+        return data
+
+    def _address_export(self, uow: UnitOfWork, address: Address) -> dict[str, Any]:
+        data = _without(address, "postal_code_bidx", "country_bidx")
+        owner = address.user_id or PLATFORM_KEY_OWNER
+        for column in _SEALED_ADDRESS_COLUMNS:
+            data[column] = self._open(uow, owner, "addresses", column, address.id, getattr(address, column))
+        return data
+
+    def _avatar_export(self, avatar: Avatar, region: str) -> dict[str, Any]:
+        data: dict[str, Any] = unstructure(avatar)
+        data["object_keys"] = {
+            "mesh": avatar.mesh_ref,
+            "photos": [photo.object_key for photo in avatar.sources.photos],
+        }
+        data["object_region"] = region
+        return data
+
+    # ------------------------------------------------------------------ erasure
+
+    def erase_user(self, user_id: UUID, *, actor: Actor) -> ErasureReport:
+        """Erase a shopper's personal data (staff only); orders keep their totals and references.
+
+        The profile is anonymised in place (a unique ``erased-…@erased.invalid`` email and
+        ``erased-…`` username, a password hash nobody can match; name, phone, location,
+        appearance, style preferences and body metrics cleared, consents withdrawn), the
+        shopper's data key is crypto-shredded, avatars and addresses are soft-deleted with
+        their media deleted, payment methods removed, the payment token cleared from orders,
+        and ip/device hashes cleared from the referral events of their links and of their
+        orders (with the clicks those conversions came from); the idempotency records of their
+        checkouts are dropped.
+        ``user.erase`` is recorded in the event log with the kinds of data erased, never values.
+
+        Running it again is harmless (and finishes anything a failed run left). If media cannot
+        be deleted, :class:`StoreUnavailable` is raised after the rows were erased: run it again.
+        """
+        uid = as_uuid(user_id, "user_id")
+        if not isinstance(actor, Actor):
+            raise ValidationError("actor", "must be an Actor")
+        require_staff(actor, "erase personal data")
+        # Slow on purpose, so outside the transaction: a hash of a secret nobody keeps.
+        unmatchable = self._ctx.hasher.hash(secrets.token_urlsafe(32))
+
+        photos = self.read(lambda uow: self._photo_objects(uow, uid), actor=actor)
+        region = photos[0]
+        # Photos first: nothing points at them the way mesh_ref points at meshes, and once the
+        # avatars' sources are cleared their keys would be forgotten.
+        deleted = self._delete_objects(photos[1], region)
+
+        def work(uow: UnitOfWork) -> tuple[ErasureReport, list[str]]:
+            profile = self.shopper(uow, uid, lock=True)
+            now = self.now()
+            kinds: list[str] = []
+            if not profile.erased:
+                uow.user_profiles.update(self._anonymised(profile, unmatchable, now))
+                kinds.append("profile")
+            elif profile.default_payment_method_id or profile.billing_address_id:  # set since
+                cleared = attrs.evolve(
+                    profile, default_payment_method_id=None, billing_address_id=None, updated_at=now
+                )
+                uow.user_profiles.update(cleared)
+            shredded = self.vault.shred(uow, uid)
+            if shredded:
+                kinds.append("data_key")
+            addresses = self._erase_addresses(uow, uid, now)
+            methods = self._erase_payment_methods(uow, uid)
+            avatars, keys = self._erase_avatars(uow, uid, now)
+            orders, order_ids = self._detach_orders(uow, uid, now)
+            referral_events = self._clear_referral_hashes(uow, uid, order_ids)
+            requests = self._forget_order_requests(uow, order_ids)
+            for kind, count in (
+                ("addresses", addresses),
+                ("payment_methods", methods),
+                ("avatars", avatars),
+                ("order_payment_tokens", orders),
+                ("referral_hashes", referral_events),
+                ("order_request_keys", requests),
+            ):
+                if count:
+                    kinds.append(kind)
+            report = ErasureReport(
+                user_id=uid,
+                already_erased=profile.erased,
+                data_key_shredded=shredded,
+                addresses=addresses,
+                avatars=avatars,
+                objects_deleted=0,
+                payment_methods=methods,
+                orders_detached=orders,
+                referral_events=referral_events,
+                idempotency_keys=requests,
+            )
+            if kinds:
+                self.record(
+                    uow,
+                    "user.erase",
+                    "user_profiles",
+                    uid,
+                    {
+                        "erased": kinds,
+                        "counts": {
+                            "addresses": addresses,
+                            "avatars": avatars,
+                            "payment_methods": methods,
+                            "orders": orders,
+                            "referral_events": referral_events,
+                            "idempotency_keys": requests,
+                            "photos": len(photos[1]),
+                        },
+                        "repeat": profile.erased,
+                    },
+                )
+            return report, keys
+
+        report, keys = self.transaction(work, actor=actor)
+        deleted += self._delete_objects(keys, region)
+        return attrs.evolve(report, objects_deleted=deleted)
+
+    def _photo_objects(self, uow: UnitOfWork, uid: UUID) -> tuple[str, list[str]]:
+        profile = self.shopper(uow, uid)
+        keys = [photo.object_key for a in uow.avatars.where(user_id=uid) for photo in a.sources.photos]
+        return profile.region, keys
+
+    def _anonymised(self, profile: UserProfile, unmatchable: str, now: datetime) -> UserProfile:
+        token = self._ctx.ids.new_token().hex
+        return attrs.evolve(
+            profile,
+            email=f"erased-{token}@{ERASED_EMAIL_DOMAIN}",
+            username=f"{ERASED_USERNAME_PREFIX}{token[:24]}",
+            password_hash=unmatchable,
+            email_verified_at=None,
+            name=None,
+            phone=None,
+            phone_verified_at=None,
+            location=None,
+            appearance=None,
+            style_preferences=None,
+            body_metrics=None,
+            consents=Consents(terms=False),
+            default_payment_method_id=None,
+            billing_address_id=None,
+            erased_at=now,
+            updated_at=now,
+        )
+
+    def _erase_addresses(self, uow: UnitOfWork, uid: UUID, now: datetime) -> int:
+        changed = 0
+        for address in uow.addresses.where(user_id=uid):
+            if (
+                address.deleted_at is None
+                or address.postal_code_bidx is not None
+                or address.country_bidx is not None
+                or address.metadata is not None
+            ):
+                # The lines stay as ciphertext under the shredded key (orders point at the row);
+                # the blind indexes would still let the platform match a postal code: cleared.
+                uow.addresses.update(
+                    attrs.evolve(
+                        address,
+                        deleted_at=address.deleted_at or now,
+                        postal_code_bidx=None,
+                        country_bidx=None,
+                        metadata=None,
+                        updated_at=now,
+                    )
+                )
+                changed += 1
+        return changed
+
+    def _erase_payment_methods(self, uow: UnitOfWork, uid: UUID) -> int:
+        methods = uow.payment_methods.where(user_id=uid)
+        for method in methods:
+            uow.payment_methods.delete(method.id)
+        return len(methods)
+
+    def _erase_avatars(self, uow: UnitOfWork, uid: UUID, now: datetime) -> tuple[int, list[str]]:
+        changed = 0
+        keys = []
+        empty = AvatarSources()
+        for avatar in uow.avatars.where(user_id=uid, order_by="version"):
+            keys.append(mesh_key(uid, avatar.version))
+            if avatar.deleted_at is None or avatar.mesh_ref is not None or avatar.sources != empty:
+                status = AvatarStatus.FAILED if avatar.status == AvatarStatus.PROCESSING else avatar.status
+                uow.avatars.update(
+                    attrs.evolve(
+                        avatar,
+                        deleted_at=avatar.deleted_at or now,
+                        mesh_ref=None,
+                        sources=empty,
+                        status=status,
+                        failure_reason="erased" if status != avatar.status else avatar.failure_reason,
+                        updated_at=now,
+                    )
+                )
+                changed += 1
+        return changed, keys
+
+    def _detach_orders(self, uow: UnitOfWork, uid: UUID, now: datetime) -> tuple[int, list[UUID]]:
+        orders = uow.orders.where(user_id=uid, order_by="id")
+        changed = 0
+        for order in orders:
+            if order.psp_token_id is not None:
+                uow.orders.update(attrs.evolve(order, psp_token_id=None, updated_at=now))
+                changed += 1
+        return changed, [o.id for o in orders]
+
+    def _clear_referral_hashes(self, uow: UnitOfWork, uid: UUID, order_ids: list[UUID]) -> int:
+        rids = [r.rid for r in uow.referrals.where(referrer_user_id=uid)]
+        events: dict[UUID, ReferralEvent] = {}
+        if rids:
+            events.update((e.id, e) for e in uow.referral_events.where(rid=one_of(rids)))
+        if order_ids:
+            own = uow.referral_events.where(order_id=one_of(order_ids))
+            events.update((e.id, e) for e in own)
+            # A conversion names the click it came from: that click was the shopper's too.
+            clicks = {UUID(e.metadata["click_id"]) for e in own if _is_uuid(e.metadata.get("click_id"))}
+            events.update((e.id, e) for e in uow.referral_events.get_many(clicks))
+        changed = 0
+        for event in events.values():
+            metadata = {k: v for k, v in event.metadata.items() if k not in DEVICE_METADATA_KEYS}
+            if event.ip_hash or event.device_fingerprint or len(metadata) != len(event.metadata):
+                uow.referral_events.update(
+                    attrs.evolve(event, ip_hash=None, device_fingerprint=None, metadata=JsonMap(metadata))
+                )
+                changed += 1
+        return changed
+
+    def _forget_order_requests(self, uow: UnitOfWork, order_ids: list[UUID]) -> int:
+        """Drop the idempotency records of the shopper's checkouts: their keys are the client's
+        own strings, which may carry anything. (Payment webhook records name provider events
+        only and stay, so a replayed webhook is still recognised.)"""
+        if not order_ids:
+            return 0
+        records = uow.idempotency_keys.where(scope=PLACE_SCOPE, result_id=one_of(order_ids))
+        for record in records:
+            uow.idempotency_keys.delete((record.scope, record.key))
+        return len(records)
+
+    def _delete_objects(self, keys: Iterable[str], region: str) -> int:
+        deleted = 0
+        failed = 0
+        for key in dict.fromkeys(keys):
+            try:
+                if self._ctx.objects.exists(key, region=region):
+                    self._ctx.objects.delete(key, region=region)
+                    deleted += 1
+            except ValidationError:
+                continue  # not a valid object key (a photo reference the host made up): nothing stored
+            except FitTwinError:
+                failed += 1
+        if failed:
+            raise StoreUnavailable(
+                f"{failed} media object(s) of this user could not be deleted: run erase_user again"
+            )
+        return deleted
+
+    # ------------------------------------------------------------------ retention
+
+    def purge_expired(
+        self,
+        now: datetime | None = None,
+        *,
+        dry_run: bool = False,
+        policy: RetentionPolicy | None = None,
+        actor: Actor | None = None,
+    ) -> PurgeReport:
+        """Delete what the retention policy no longer keeps (staff only); with ``dry_run``,
+        only report what would go.
+
+        * closed orders whose ``closed_at`` is older than ``closed_order_days``, with their
+          items, the referral events and ledger entries of the order and their idempotency
+          records — but only once every reward of the order is ``paid`` or ``cancelled``;
+        * ``paid``/``cancelled`` ledger entries unchanged for ``settled_reward_days``;
+        * event log months that ended more than ``event_log_months`` months before ``now``'s
+          month began (whole partitions on PostgreSQL).
+
+        ``now`` defaults to the clock's time; ``policy`` to ``Settings.retention``.
+        """
+        acting = actor or Actor.system()
+        require_staff(acting, "purge expired data")
+        rules.boolean.check("dry_run", dry_run)
+        moment = self.now() if now is None else now
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
+            raise ValidationError("now", "must be a datetime with a time zone")
+        retention = policy or self._ctx.settings.retention
+        if not isinstance(retention, RetentionPolicy):
+            raise ValidationError("policy", "must be a RetentionPolicy")
+        closed_before = moment - timedelta(days=retention.closed_order_days)
+        settled_before = moment - timedelta(days=retention.settled_reward_days)
+        logs_before = _months_before(moment, retention.event_log_months)
+
+        tally: dict[str, int] = dict.fromkeys(_PURGE_COUNTS, 0)
+        gone_entries: set[UUID] = set()
+        self._in_batches(self._purge_orders, closed_before, tally, gone_entries, dry_run, acting)
+        self._in_batches(self._purge_entries, settled_before, tally, gone_entries, dry_run, acting)
+        store = self._ctx.store
+        event_logs = None
+        if isinstance(store, EventLogRetention):
+            event_logs = store.purge_event_logs(logs_before, dry_run=dry_run)
+        report = PurgeReport(
+            dry_run=dry_run,
+            orders=tally["orders"],
+            order_items=tally["order_items"],
+            referral_events=tally["referral_events"],
+            reward_ledger_entries=tally["reward_ledger_entries"],
+            idempotency_keys=tally["idempotency_keys"],
+            event_logs=event_logs,
+            orders_kept_unsettled=tally["kept"],
+            closed_before=closed_before,
+            rewards_settled_before=settled_before,
+            event_logs_before=logs_before,
+        )
+        if not dry_run:
+            counts = {k: v for k, v in attrs.asdict(report).items() if isinstance(v, int) and k != "dry_run"}
+            self.transaction(
+                lambda uow: self.record(uow, "retention.purge", "retention", PLATFORM_KEY_OWNER, counts),
+                actor=acting,
+            )
+        return report
+
+    def _in_batches(
+        self,
+        step: Callable[[UnitOfWork, datetime, UUID | None, frozenset[UUID], bool], _Batch],
+        cutoff: datetime,
+        tally: dict[str, int],
+        gone_entries: set[UUID],
+        dry_run: bool,
+        actor: Actor,
+    ) -> None:
+        """Run ``step`` batch after batch (one unit of work each) until it finds nothing more."""
+        cursor: UUID | None = None
+        while True:
+            seen = frozenset(gone_entries)
+
+            def work(uow: UnitOfWork, cursor: UUID | None = cursor, seen: frozenset[UUID] = seen) -> _Batch:
+                return step(uow, cutoff, cursor, seen, dry_run)
+
+            batch = self.read(work, actor=actor) if dry_run else self.transaction(work, actor=actor)
+            for name, count in batch.counts.items():  # tallied once committed: work may be retried
+                tally[name] += count
+            gone_entries |= batch.entries
+            if batch.last is None:
+                return
+            cursor = batch.last
+
+    def _purge_orders(
+        self,
+        uow: UnitOfWork,
+        closed_before: datetime,
+        cursor: UUID | None,
+        gone_entries: frozenset[UUID],
+        dry_run: bool,
+    ) -> _Batch:
+        """One batch of expired closed orders, deleted with their dependents (unless ``dry_run``)."""
+        filters: dict[str, Any] = {"status": OrderStatus.CLOSED, "closed_at": before(closed_before)}
+        if cursor is not None:
+            filters["id"] = after(cursor)
+        orders = uow.orders.where(order_by="id", limit=PURGE_BATCH, **filters)
+        batch = _Batch(None if not orders else orders[-1].id)
+        for order in orders:
+            entries = uow.reward_ledger_entries.where(order_id=order.id)
+            if any(e.status not in SETTLED_REWARDS for e in entries):
+                batch.counts["kept"] += 1
+                continue
+            items = uow.order_items.where(order_id=order.id)
+            events = uow.referral_events.where(order_id=order.id)
+            records = uow.idempotency_keys.where(result_id=order.id)
+            batch.counts["orders"] += 1
+            batch.counts["order_items"] += len(items)
+            batch.counts["referral_events"] += len(events)
+            batch.counts["reward_ledger_entries"] += len(entries)
+            batch.counts["idempotency_keys"] += len(records)
+            batch.entries.update(e.id for e in entries)
+            if dry_run:
+                continue
+            # Children first: every foreign key to the order is ON DELETE RESTRICT.
+            for item in items:
+                uow.order_items.delete(item.id)
+            for event in events:
+                uow.referral_events.delete(event.id)
+            for entry in entries:
+                uow.reward_ledger_entries.delete(entry.id)
+            for record in records:
+                uow.idempotency_keys.delete((record.scope, record.key))
+            uow.orders.delete(order.id)
+        return batch
+
+    def _purge_entries(
+        self,
+        uow: UnitOfWork,
+        settled_before: datetime,
+        cursor: UUID | None,
+        gone_entries: frozenset[UUID],
+        dry_run: bool,
+    ) -> _Batch:
+        """One batch of settled ledger entries past their time (those that went with their
+        order, or would have in a dry run, are not counted twice)."""
+        filters: dict[str, Any] = {"status": one_of(SETTLED_REWARDS), "updated_at": before(settled_before)}
+        if cursor is not None:
+            filters["id"] = after(cursor)
+        entries = uow.reward_ledger_entries.where(order_by="id", limit=PURGE_BATCH, **filters)
+        batch = _Batch(None if not entries else entries[-1].id)
+        for entry in entries:
+            if entry.id in gone_entries:
+                continue
+            batch.entries.add(entry.id)
+            batch.counts["reward_ledger_entries"] += 1
+            if not dry_run:
+                uow.reward_ledger_entries.delete(entry.id)
+        return batch
+
+
+_PURGE_COUNTS = (
+    "orders",
+    "order_items",
+    "referral_events",
+    "reward_ledger_entries",
+    "idempotency_keys",
+    "kept",
+)
+
+
+@attrs.define
+class _Batch:
+    """What one purge batch did: the last id it looked at (``None``: nothing left), counts, and
+    the ledger entries it removed."""
+
+    last: UUID | None
+    counts: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(_PURGE_COUNTS, 0))
+    entries: set[UUID] = attrs.field(factory=set)
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return value is not None
+
+
+def _without(entity: Any, *columns: str) -> dict[str, Any]:
+    data: dict[str, Any] = unstructure(entity)
+    for column in columns:
+        data.pop(column, None)
+    return data
+
+
+def _months_before(moment: datetime, months: int) -> datetime:
+    """The first instant (UTC) of the month ``months`` months before ``moment``'s month."""
+    utc = moment.astimezone(UTC)
+    index = utc.year * 12 + (utc.month - 1) - months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+__all__ = [
+    "DEVICE_METADATA_KEYS",
+    "ERASED_EMAIL_DOMAIN",
+    "EXPORT_FORMAT",
+    "SETTLED_REWARDS",
+    "ErasureReport",
+    "Privacy",
+    "PurgeReport",
+]

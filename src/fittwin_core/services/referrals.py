@@ -29,7 +29,7 @@ from fittwin_core.domain import (
 from fittwin_core.domain.ids import is_rid
 from fittwin_core.domain.rules import parse_enum
 from fittwin_core.ports import UnitOfWork, at_least
-from fittwin_core.services.base import Service, as_uuid
+from fittwin_core.services.base import Service, as_list, as_uuid
 from fittwin_core.services.permissions import require_self_or_staff
 
 IP_HASH_COLUMN = "referral_events.ip_hash"
@@ -178,7 +178,10 @@ class Referrals(Service):
         index (``clicks[3].rid``) and records none. Duplicates inside the de-dup window — within
         the batch or against clicks already stored — count once.
         """
-        hashed = [self._hash(_as_click(c, f"clicks[{n}]"), f"clicks[{n}].") for n, c in enumerate(clicks)]
+        hashed = [
+            self._hash(_as_click(c, f"clicks[{n}]"), f"clicks[{n}].")
+            for n, c in enumerate(as_list(clicks, "clicks"))
+        ]
         if not hashed:
             return 0
         order = sorted(range(len(hashed)), key=lambda n: hashed[n].at)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -44,7 +44,7 @@ from fittwin_core.domain.referrals import Attribution, Verdict, attribute
 from fittwin_core.domain.rewards import REINSTATEMENT, clawback_cents, hold_until, move, reward_amount
 from fittwin_core.domain.rules import parse_enum
 from fittwin_core.ports import UnitOfWork, at_least, at_most, one_of
-from fittwin_core.services.base import Service, as_uuid
+from fittwin_core.services.base import Service, as_list, as_uuid
 from fittwin_core.services.permissions import require_staff
 
 FLAGS = (ReferralEventType.CONVERSION, ReferralEventType.FRAUD_FLAG)
@@ -197,7 +197,7 @@ class Rewards(Service):
         cut short."""
         current = self.now().date()
         today = current if today is None else today
-        if not isinstance(today, date):
+        if not isinstance(today, date) or isinstance(today, datetime):
             raise ValidationError("today", "must be a date")
         if today > current:
             raise ValidationError("today", "must not be after the current date")
@@ -221,7 +221,7 @@ class Rewards(Service):
         payable raises :class:`InvalidTransition`)."""
         acting = actor or Actor.system()
         require_staff(acting, "pay rewards out")
-        ids = [as_uuid(i, f"entry_ids[{n}]") for n, i in enumerate(entry_ids)]
+        ids = [as_uuid(i, f"entry_ids[{n}]") for n, i in enumerate(as_list(entry_ids, "entry_ids"))]
 
         def work(uow: UnitOfWork) -> list[RewardLedgerEntry]:
             paid = []

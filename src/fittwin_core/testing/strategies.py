@@ -289,7 +289,7 @@ def user_profiles(**overrides: S[Any]) -> S[UserProfile]:
             "email": emails(),
             "password_hash": st.just("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"),
             "username": usernames(),
-            "body_metrics": body_metrics(),
+            "body_metrics": _optional(body_metrics()),
             "consents": consents(),
             "region": regions(),
             "email_verified_at": _optional(aware_datetimes()),
@@ -301,6 +301,7 @@ def user_profiles(**overrides: S[Any]) -> S[UserProfile]:
             "style_preferences": _optional(style_preferences()),
             "default_payment_method_id": st.none(),
             "billing_address_id": st.none(),
+            "erased_at": _optional(aware_datetimes()),
         }
     )
     return _entity(UserProfile, fields, overrides)

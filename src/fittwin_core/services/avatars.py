@@ -1,0 +1,380 @@
+"""``ft.avatars``: versioned 3D avatars whose meshes live in the shopper's region of the object store.
+
+A version is requested (``processing``), then completed with its mesh (``ready``) or failed.
+The mesh is uploaded *before* the avatar is marked ready, by a compare-and-set that expects
+``processing``: if that transaction fails, the upload is deleted again, so ``mesh_ref`` never
+names a missing object. When a version becomes ready, the meshes of earlier versions are
+deleted and their ``mesh_ref`` cleared; earlier versions still processing are failed as
+superseded. :meth:`Avatars.clean_up` removes uploads a crash left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import attrs
+
+from fittwin_core.domain import (
+    Actor,
+    Avatar,
+    AvatarSources,
+    AvatarStatus,
+    Conflict,
+    FitTwinError,
+    InvalidTransition,
+    NotFound,
+    TransientConflict,
+    UserProfile,
+    ValidationError,
+    rules,
+)
+from fittwin_core.ports import UnitOfWork, after, before, not_equal
+from fittwin_core.services.base import Context, Service, as_uuid, coerce, require
+from fittwin_core.services.permissions import require_self_or_staff, require_staff
+
+log = logging.getLogger("fittwin.avatars")
+
+MESH_CONTENT_TYPE = "model/gltf-binary"
+"""Meshes are stored as binary glTF."""
+
+MAX_MESH_BYTES = 256 * 1024 * 1024
+"""The largest mesh :meth:`Avatars.complete` accepts (256 MiB)."""
+
+DEFAULT_STALE_AFTER = timedelta(hours=1)
+"""How long a version may stay ``processing`` before :meth:`Avatars.clean_up` fails it."""
+
+_reason = rules.text(max_len=500)
+_confidence = rules.integer(ge=0, le=100)
+
+
+def mesh_key(user_id: UUID, version: int) -> str:
+    """The object key of a version's mesh: ``avatars/<user_id>/v<version>.glb``."""
+    return f"avatars/{user_id}/v{version}.glb"
+
+
+@attrs.frozen
+class CleanupReport:
+    """What :meth:`Avatars.clean_up` did: versions failed as stale, and orphaned objects removed."""
+
+    failed_stale: int
+    objects_removed: int
+
+
+class Avatars(Service):
+    """``ft.avatars``: request, complete, fail, fetch and remove a shopper's avatars."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, avatar_id: UUID, *, actor: Actor | None = None) -> Avatar:
+        """One avatar version (soft-deleted ones too), for its shopper or staff."""
+        aid = as_uuid(avatar_id, "avatar_id")
+
+        def work(uow: UnitOfWork) -> Avatar:
+            avatar = uow.avatars.get(aid)
+            self._authorize(actor, avatar.user_id, "read avatars")
+            return avatar
+
+        return self.read(work, actor=actor)
+
+    def for_user(
+        self, user_id: UUID, *, include_deleted: bool = False, actor: Actor | None = None
+    ) -> list[Avatar]:
+        """The shopper's avatar versions, oldest first (soft-deleted ones only when asked)."""
+        uid = as_uuid(user_id, "user_id")
+        acting = actor or Actor.shopper(uid)
+        require_self_or_staff(acting, uid, "list avatars")
+
+        def work(uow: UnitOfWork) -> list[Avatar]:
+            self.shopper(uow, uid)
+            if include_deleted:
+                return uow.avatars.where(user_id=uid, order_by="version")
+            return uow.avatars.where(user_id=uid, deleted_at=None, order_by="version")
+
+        return self.read(work, actor=acting)
+
+    def current(self, user_id: UUID, *, actor: Actor | None = None) -> Avatar | None:
+        """The shopper's newest ``ready`` avatar, or ``None``."""
+        versions = self.for_user(user_id, actor=actor)
+        ready = [a for a in versions if a.status == AvatarStatus.READY and a.mesh_ref is not None]
+        return ready[-1] if ready else None
+
+    def mesh(self, avatar_id: UUID, *, actor: Actor | None = None) -> bytes:
+        """The mesh bytes of a ``ready`` avatar (:class:`NotFound` when it has none)."""
+        avatar, profile = self._with_mesh(avatar_id, actor)
+        assert avatar.mesh_ref is not None
+        return self._ctx.objects.get(avatar.mesh_ref, region=profile.region)
+
+    def mesh_url(self, avatar_id: UUID, *, expires_in: int = 3600, actor: Actor | None = None) -> str:
+        """A time-limited URL for the mesh of a ``ready`` avatar (presigned on S3).
+
+        :class:`NotFound` when the avatar has no mesh (not ready, superseded or deleted);
+        :class:`~fittwin_core.domain.errors.ConfigurationError` where the object store cannot
+        sign URLs (``memory://``, ``file://``: use :meth:`mesh` there).
+        """
+        avatar, profile = self._with_mesh(avatar_id, actor)
+        assert avatar.mesh_ref is not None
+        return self._ctx.objects.signed_url(avatar.mesh_ref, expires_in=expires_in, region=profile.region)
+
+    def _with_mesh(self, avatar_id: UUID, actor: Actor | None) -> tuple[Avatar, UserProfile]:
+        aid = as_uuid(avatar_id, "avatar_id")
+
+        def work(uow: UnitOfWork) -> tuple[Avatar, UserProfile]:
+            avatar = uow.avatars.get(aid)
+            self._authorize(actor, avatar.user_id, "read avatars")
+            profile = self.shopper(uow, avatar.user_id)
+            if avatar.deleted_at is not None or avatar.mesh_ref is None:
+                raise NotFound("avatar mesh", aid)
+            return avatar, profile
+
+        return self.read(work, actor=actor)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def request(
+        self, user_id: UUID, sources: AvatarSources | Mapping[str, Any], *, actor: Actor | None = None
+    ) -> Avatar:
+        """Start a new avatar version (``processing``) built from ``sources``.
+
+        Versions are numbered 1, 2, 3, ... per shopper, never reused, and unique even when
+        requests race (the shopper's row is locked while the next number is taken).
+        """
+        uid = as_uuid(user_id, "user_id")
+        acting = actor or Actor.shopper(uid)
+        require_self_or_staff(acting, uid, "request avatars")
+        built = coerce(sources, AvatarSources, "sources")
+
+        def work(uow: UnitOfWork) -> Avatar:
+            profile = self.shopper(uow, uid, lock=True)
+            require(not profile.erased, "user_id", "refers to an erased account")
+            latest = uow.avatars.where(user_id=uid, order_by="-version", limit=1)
+            now = self.now()
+            avatar = Avatar(
+                id=self._ctx.ids.new_id(),
+                user_id=uid,
+                version=latest[0].version + 1 if latest else 1,
+                sources=built,
+                created_at=now,
+                updated_at=now,
+            )
+            try:
+                uow.avatars.add(avatar)
+            except Conflict as exc:  # the unique (user_id, version) index: take the next number
+                raise TransientConflict("avatar version taken concurrently") from exc
+            return avatar
+
+        return self.transaction(work, actor=acting)
+
+    def complete(
+        self, avatar_id: UUID, mesh: bytes, *, confidence: int, actor: Actor | None = None
+    ) -> Avatar:
+        """Store the mesh of a ``processing`` version and mark it ``ready``.
+
+        The mesh is uploaded first (to ``avatars/<user_id>/v<version>.glb`` in the shopper's
+        region), then the avatar is moved to ``ready`` by a compare-and-set. If the upload
+        fails, the avatar stays ``processing`` (call again, or :meth:`fail` it); if the move
+        fails, the upload is deleted. Earlier versions' meshes are deleted afterwards and
+        their ``mesh_ref`` cleared. :class:`InvalidTransition` unless the version is
+        ``processing``; :class:`Conflict` when a newer version is already ready.
+        """
+        aid = as_uuid(avatar_id, "avatar_id")
+        if not isinstance(mesh, bytes | bytearray | memoryview):
+            raise ValidationError("mesh", "must be bytes")
+        data = bytes(mesh)
+        require(0 < len(data) <= MAX_MESH_BYTES, "mesh", f"must be 1 byte to {MAX_MESH_BYTES} bytes")
+        _confidence.check("confidence", confidence)
+
+        def check(uow: UnitOfWork) -> tuple[Avatar, UserProfile]:
+            avatar = uow.avatars.get(aid)
+            self._authorize(actor, avatar.user_id, "complete avatars")
+            profile = self.shopper(uow, avatar.user_id)
+            self._completable(uow, avatar)
+            return avatar, profile
+
+        avatar, profile = self.read(check, actor=actor)
+        key = mesh_key(avatar.user_id, avatar.version)
+        self._ctx.objects.put(key, data, content_type=MESH_CONTENT_TYPE, region=profile.region)
+
+        def mark_ready(uow: UnitOfWork) -> tuple[Avatar, list[str]]:
+            self.shopper(uow, avatar.user_id, lock=True)  # one completion per shopper at a time
+            current = uow.avatars.get(aid)
+            self._completable(uow, current)
+            now = self.now()
+            superseded = self._supersede(uow, current, now)
+            ready = attrs.evolve(
+                current,
+                status=AvatarStatus.READY,
+                mesh_ref=key,
+                generated_at=now,
+                confidence=confidence,
+                failure_reason=None,
+                updated_at=now,
+            )
+            uow.avatars.update(ready, expected={"status": AvatarStatus.PROCESSING, "deleted_at": None})
+            return ready, superseded
+
+        try:
+            ready, superseded = self.transaction(mark_ready, actor=actor or Actor.shopper(avatar.user_id))
+        except BaseException:
+            self._discard_upload(aid, key, profile.region)
+            raise
+        self._delete_objects(superseded, profile.region)
+        return ready
+
+    def fail(self, avatar_id: UUID, reason: str, *, actor: Actor | None = None) -> Avatar:
+        """Mark a ``processing`` version ``failed`` with ``reason`` (no personal data, please).
+
+        Failing a failed version again changes nothing; a ready one is an
+        :class:`InvalidTransition`. Any upload left under the version's key is deleted.
+        """
+        aid = as_uuid(avatar_id, "avatar_id")
+        _reason.check("reason", reason)
+
+        def work(uow: UnitOfWork) -> tuple[Avatar, str]:
+            avatar = uow.avatars.get(aid)
+            self._authorize(actor, avatar.user_id, "fail avatars")
+            profile = self.shopper(uow, avatar.user_id)
+            if avatar.status == AvatarStatus.FAILED:
+                return avatar, profile.region
+            if avatar.status != AvatarStatus.PROCESSING:
+                raise InvalidTransition("avatar", avatar.status, AvatarStatus.FAILED)
+            failed = attrs.evolve(
+                avatar, status=AvatarStatus.FAILED, failure_reason=reason, updated_at=self.now()
+            )
+            uow.avatars.update(failed, expected={"status": AvatarStatus.PROCESSING})
+            return failed, profile.region
+
+        failed, region = self.transaction(work, actor=actor)
+        # Only now, with the version no longer processing, can no completion make this key live.
+        self._delete_objects([mesh_key(failed.user_id, failed.version)], region)
+        return failed
+
+    def delete(self, avatar_id: UUID, *, actor: Actor | None = None) -> Avatar:
+        """Soft-delete a version: ``deleted_at`` is set, ``mesh_ref`` cleared and the mesh deleted."""
+        aid = as_uuid(avatar_id, "avatar_id")
+
+        def work(uow: UnitOfWork) -> tuple[Avatar, str]:
+            avatar = uow.avatars.lock(aid)
+            self._authorize(actor, avatar.user_id, "delete avatars")
+            profile = self.shopper(uow, avatar.user_id)
+            if avatar.deleted_at is not None:
+                return avatar, profile.region
+            now = self.now()
+            removed = attrs.evolve(avatar, deleted_at=now, mesh_ref=None, updated_at=now)
+            uow.avatars.update(removed)
+            return removed, profile.region
+
+        removed, region = self.transaction(work, actor=actor)
+        self._delete_objects([mesh_key(removed.user_id, removed.version)], region)
+        return removed
+
+    def clean_up(
+        self, *, stale_after: timedelta = DEFAULT_STALE_AFTER, actor: Actor | None = None
+    ) -> CleanupReport:
+        """Periodic job (staff): fail versions ``processing`` for longer than ``stale_after``, and
+        delete objects stored under the key of any version that has no ``mesh_ref`` (failed,
+        superseded, soft-deleted: uploads a crash or an unreachable store left behind)."""
+        acting = actor or Actor.system()
+        require_staff(acting, "clean up avatars")
+        if not isinstance(stale_after, timedelta) or stale_after <= timedelta(0):
+            raise ValidationError("stale_after", "must be a positive timedelta")
+        cutoff = self.now() - stale_after
+        stale = self.read(
+            lambda uow: uow.avatars.where(status=AvatarStatus.PROCESSING, updated_at=before(cutoff)),
+            actor=acting,
+        )
+        failed = removed = 0
+        regions = self.read(
+            lambda uow: {p.id: p.region for p in uow.user_profiles.get_many({a.user_id for a in stale})}
+        )
+        for avatar in stale:
+            key, region = mesh_key(avatar.user_id, avatar.version), regions.get(avatar.user_id)
+            uploaded = region is not None and self._ctx.objects.exists(key, region=region)
+            try:
+                self.fail(avatar.id, "timed out while processing", actor=acting)  # deletes the upload
+            except (Conflict, InvalidTransition):  # completed or failed meanwhile
+                continue
+            failed += 1
+            removed += uploaded
+
+        def orphans(uow: UnitOfWork) -> list[tuple[str, str]]:
+            rows = uow.avatars.where(mesh_ref=None, status=not_equal(AvatarStatus.PROCESSING))
+            region = {p.id: p.region for p in uow.user_profiles.get_many({a.user_id for a in rows})}
+            return [(mesh_key(a.user_id, a.version), region[a.user_id]) for a in rows if a.user_id in region]
+
+        for key, region in self.read(orphans, actor=acting):
+            if self._ctx.objects.exists(key, region=region):
+                self._ctx.objects.delete(key, region=region)
+                removed += 1
+        return CleanupReport(failed_stale=failed, objects_removed=removed)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _authorize(self, actor: Actor | None, owner_id: UUID, action: str) -> None:
+        require_self_or_staff(actor or Actor.shopper(owner_id), owner_id, action)
+
+    def _completable(self, uow: UnitOfWork, avatar: Avatar) -> None:
+        if avatar.deleted_at is not None:
+            raise Conflict(f"avatar {avatar.id} was deleted")
+        if avatar.status != AvatarStatus.PROCESSING:
+            raise InvalidTransition("avatar", avatar.status, AvatarStatus.READY)
+        newer = uow.avatars.where(
+            user_id=avatar.user_id, version=after(avatar.version), status=AvatarStatus.READY, deleted_at=None
+        )
+        if newer:
+            raise Conflict(f"a newer version of avatar {avatar.id} is already ready")
+
+    def _supersede(self, uow: UnitOfWork, avatar: Avatar, now: Any) -> list[str]:
+        """Clear the meshes of earlier versions and fail those still processing; the keys to delete."""
+        keys = []
+        for older in uow.avatars.where(user_id=avatar.user_id, version=before(avatar.version)):
+            if older.mesh_ref is not None:
+                keys.append(older.mesh_ref)
+                uow.avatars.update(attrs.evolve(older, mesh_ref=None, updated_at=now))
+            elif older.status == AvatarStatus.PROCESSING and older.deleted_at is None:
+                keys.append(mesh_key(older.user_id, older.version))
+                uow.avatars.update(
+                    attrs.evolve(
+                        older,
+                        status=AvatarStatus.FAILED,
+                        failure_reason=f"superseded by version {avatar.version}",
+                        updated_at=now,
+                    ),
+                    expected={"status": AvatarStatus.PROCESSING},
+                )
+        return keys
+
+    def _discard_upload(self, avatar_id: UUID, key: str, region: str) -> None:
+        """After a failed move to ready: delete the upload unless a concurrent completion of the
+        same version made it live."""
+        with contextlib.suppress(Exception):
+            current = self.read(lambda uow: uow.avatars.find(avatar_id))
+            if current is not None and current.mesh_ref == key and current.deleted_at is None:
+                return
+            self._ctx.objects.delete(key, region=region)
+
+    def _delete_objects(self, keys: Iterable[str], region: str) -> None:
+        """Delete objects no row points at any more. Best effort: what fails here is logged and
+        left for :meth:`clean_up` (the rows are already consistent)."""
+        for key in keys:
+            try:
+                self._ctx.objects.delete(key, region=region)
+            except FitTwinError as exc:
+                log.warning("could not delete object %s (%s); clean_up() will retry", key, type(exc).__name__)
+
+
+__all__ = [
+    "DEFAULT_STALE_AFTER",
+    "MAX_MESH_BYTES",
+    "MESH_CONTENT_TYPE",
+    "Avatars",
+    "CleanupReport",
+    "mesh_key",
+]

@@ -18,7 +18,15 @@ from uuid import UUID
 
 import attrs
 
-from fittwin_core.domain import Actor, ActorType, BrandRole, ConfigurationError, ValidationError, analytics
+from fittwin_core.domain import (
+    Actor,
+    ActorType,
+    BrandRole,
+    ConfigurationError,
+    Money,
+    ValidationError,
+    analytics,
+)
 from fittwin_core.domain.analytics import EXPORT_TABLES, PERIODS, Period, month_label
 from fittwin_core.ports import AnalyticsQueries, ExportedFile, UnitOfWork, after, at_least
 from fittwin_core.schema import TABLES
@@ -136,9 +144,9 @@ class AnalyticsSummary:
             (
                 "reward liability",
                 "held "
-                + (", ".join(f"{v / 100:,.2f} {c}" for c, v in sorted(held.items())) or "0")
+                + (", ".join(Money(v, c).format() for c, v in sorted(held.items())) or "0")
                 + "; payable "
-                + (", ".join(f"{v / 100:,.2f} {c}" for c, v in sorted(payable.items())) or "0"),
+                + (", ".join(Money(v, c).format() for c, v in sorted(payable.items())) or "0"),
             ),
             ("bought the recommended size", f"{share:.0%} of {self.recommended_lines} lines"),
             (

@@ -37,14 +37,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     # The story moves its own clock (a reward's hold passes in a second), starting now.
     clock = FrozenClock(dt.datetime.now(dt.UTC))
-    with _connect(args, hasher=Argon2PasswordHasher.owasp_minimum(), keyring=keyring, clock=clock) as ft:
+    hasher: Any = Argon2PasswordHasher.owasp_minimum()
+    if args.shoppers:
+        from fittwin_adapters.synthetic import SyntheticPasswordHasher
+
+        hasher = SyntheticPasswordHasher(hasher)  # thousands of synthetic sign-ups in seconds
+    with _connect(args, hasher=hasher, keyring=keyring, clock=clock) as ft:
         if not args.store.startswith("memory:"):
             migrate = getattr(ft.store, "migrate", None)
             if migrate is not None:
                 migrate()
+        if args.shoppers:
+            _synthetic_history(ft, args.shoppers)
         run_story(ft, sys.stdout)
+        if args.shoppers:
+            _print_summary(ft)
     print(f"\nDone in {time.perf_counter() - started:.1f} s on {args.store}.")
     return 0
+
+
+def _synthetic_history(ft: Any, shoppers: int) -> None:
+    """A year of synthetic trade before the story, with a progress bar on stderr."""
+    from fittwin_adapters.synthetic import generate
+
+    print(f"Synthetic shop: {shoppers} shoppers over the last 12 months (progress on stderr)")
+    report = generate(ft, shoppers=shoppers, months=12, progress=sys.stderr)
+    print(
+        f"  {report.brands} brands, {report.products} products, {report.orders} orders, "
+        f"{report.referral_links} referral links, {report.clicks} clicks, {report.returns} returns "
+        f"in {report.seconds:.1f} s"
+    )
+
+
+def _print_summary(ft: Any) -> None:
+    """The analytics summary over everything in the store (no pandas needed)."""
+    title = "Analytics"
+    print(f"\n{title}\n{'─' * len(title)}")
+    lines = ft.analytics.summary().lines()
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"    {label.ljust(width)}  {value}")
 
 
 def _has_keyring() -> bool:
@@ -158,6 +190,16 @@ def _keyring_for(args: argparse.Namespace) -> Any:
     return LocalKeyRing.generate() if args.store.startswith("memory:") and not _has_keyring() else None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number") from None
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError("must be from 1 to 1000000")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fittwin`` (``--help`` everywhere)."""
     parser = argparse.ArgumentParser(
@@ -167,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="tell the whole story on the embedded default (or --store)")
     demo.add_argument("--store", default="memory://", help="store URL (default: memory://)")
+    demo.add_argument(
+        "--shoppers",
+        type=_positive,
+        default=0,
+        metavar="N",
+        help="first play a year of synthetic trade with N shoppers, then print the analytics summary",
+    )
     demo.set_defaults(func=cmd_demo)
 
     db = commands.add_parser("db", help="PostgreSQL schema operations").add_subparsers(

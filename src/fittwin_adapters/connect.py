@@ -10,6 +10,7 @@ from typing import Any, overload
 import attrs
 
 from fittwin_adapters.crypto import AesGcmFieldCipher, Argon2PasswordHasher, LocalKeyRing
+from fittwin_adapters.export import ParquetExport
 from fittwin_adapters.memory import FakePayments, MemoryStore
 from fittwin_adapters.objectstore import FsspecObjectStore
 from fittwin_core import FitTwin
@@ -136,6 +137,7 @@ def connect(
     (``postgresql+psycopg://user@host/db``; run ``ft.store.migrate()`` or ``fittwin db upgrade``
     first), or be a ready-made store. ``objects`` is an fsspec URL (``memory://``, ``file://``, ``s3://``), a
     ``region → URL`` mapping, or an object store; ``storage_options`` go to fsspec/s3fs.
+    ``ft.analytics.export_parquet`` writes through :class:`~fittwin_adapters.export.ParquetExport`.
 
     With ``regions`` (``{region: store URL or store}``) you get a
     :class:`~fittwin_core.routing.ShardRouter` instead: one FitTwin per region, each with its
@@ -170,6 +172,7 @@ def connect(
             pricing=pricing,
             webhooks=webhooks,
             settings=shard_settings,
+            exports=ParquetExport(),
         )
         return FitTwin(ctx)
 

@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Self
 
 from fittwin_core.services.accounts import Accounts
+from fittwin_core.services.analytics import Analytics
 from fittwin_core.services.audit import Audit
 from fittwin_core.services.avatars import Avatars
 from fittwin_core.services.base import Context
@@ -22,7 +23,7 @@ class FitTwin:
     """FitTwin, wired to a store and its other ports (build one with ``fittwin_adapters.connect``).
 
     Service groups: ``accounts``, ``avatars``, ``brands``, ``catalog``, ``fit``, ``orders``,
-    ``referrals``, ``rewards``, ``privacy``, ``audit``. ``region`` is the region it serves as
+    ``referrals``, ``rewards``, ``privacy``, ``audit``, ``analytics``. ``region`` is the region it serves as
     one shard of several (``None``: every region; see ``fittwin_core.routing.ShardRouter``).
     Use it as a context manager, or call :meth:`close`, to release the store's connections.
     """
@@ -40,6 +41,7 @@ class FitTwin:
         self.orders.hooks.append(self.rewards)
         self.privacy = Privacy(ctx)
         self.audit = Audit(ctx)
+        self.analytics = Analytics(ctx)
 
     @property
     def region(self) -> str | None:

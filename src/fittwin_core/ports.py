@@ -37,6 +37,7 @@ from fittwin_core.domain import (
     SizeChart,
     UserProfile,
 )
+from fittwin_core.domain.analytics import ExportColumn, Period
 from fittwin_core.domain.rules import redacted
 
 E = TypeVar("E")
@@ -258,6 +259,68 @@ class EventLogRetention(Protocol):
         ...
 
 
+@runtime_checkable
+class AnalyticsQueries(Protocol):
+    """Capability: the aggregate queries behind ``ft.analytics``, computed where the data lives
+    (in SQL on PostgreSQL, never by loading whole tables into Python).
+
+    Every method returns plain rows (dicts of JSON-able values: UUIDs and dates as strings,
+    money as integer minor units beside its currency) in the canonical order of
+    :data:`fittwin_core.domain.analytics.SORT_KEYS`, exactly the rows the reference functions of
+    :mod:`fittwin_core.domain.analytics` compute; the analytics contract checks it. ``since`` is
+    inclusive, ``until`` exclusive; ``period`` buckets start in UTC.
+    """
+
+    def referral_funnel(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        referrer_user_id: UUID | None = None,
+        period: Period = "month",
+    ) -> list[dict[str, Any]]:
+        """Per referrer and period: links, clicks, conversions, fraud flags, rewards by status."""
+        ...
+
+    def reward_liability(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        referrer_user_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per ledger status and currency: entries and their amount in minor units."""
+        ...
+
+    def orders_by_status(
+        self, *, since: datetime | None = None, until: datetime | None = None, period: Period = "month"
+    ) -> list[dict[str, Any]]:
+        """Per period, status and currency: orders, subtotal, total and refunded minor units."""
+        ...
+
+    def size_recommendations(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per product and recommended size: lines, units and the recommendations' confidence."""
+        ...
+
+    def returns_by_size(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per product, recommended size and bought size: lines and units bought, delivered, returned."""
+        ...
+
+
 # ============================================================================ clock and ids
 
 
@@ -423,6 +486,55 @@ class ObjectStore(Protocol):
         ...
 
 
+# ============================================================================ analytics export
+
+
+@attrs.frozen
+class ExportedFile:
+    """One file an export wrote: the table, its month partition, where it is and how many rows."""
+
+    table: str
+    month: str
+    path: str
+    rows: int
+
+
+class TableWriter(Protocol):
+    """Writes one table's rows, month by month, and makes them visible on :meth:`commit`."""
+
+    def write(self, month: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append ``rows`` (values typed as the table's columns) to month ``"YYYY-MM"``."""
+        ...
+
+    def commit(self) -> list[ExportedFile]:
+        """Put every written month in place, replacing what was there, and remove the table's
+        other months from the replaced range; the files written."""
+        ...
+
+    def abort(self) -> None:
+        """Discard what was written; the existing files stay as they were."""
+        ...
+
+
+class ExportSink(Protocol):
+    """Columnar files for analytics engines (Parquet on any fsspec URL in
+    :mod:`fittwin_adapters.export`), partitioned Hive-style: ``<url>/<table>/month=YYYY-MM/``."""
+
+    def open_table(
+        self,
+        url: str,
+        table: str,
+        columns: Sequence[ExportColumn],
+        *,
+        replace_from: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> TableWriter:
+        """A writer for ``table`` under ``url``. On commit the months written replace the
+        existing ones, and months from ``replace_from`` (``"YYYY-MM"``; ``None``: all) on that
+        received no rows are removed."""
+        ...
+
+
 # ============================================================================ payments
 
 
@@ -545,10 +657,13 @@ class WebhookSender(Protocol):
 
 
 __all__ = [
+    "AnalyticsQueries",
     "AppendOnlyRepository",
     "Clock",
     "Compare",
     "EventLogRetention",
+    "ExportSink",
+    "ExportedFile",
     "FieldCipher",
     "Filter",
     "Ids",
@@ -568,6 +683,7 @@ __all__ = [
     "Repository",
     "Store",
     "StoredObject",
+    "TableWriter",
     "UnitOfWork",
     "VariantRepository",
     "WebhookSender",

@@ -53,7 +53,9 @@ from fittwin_core.domain import (
     TransientConflict,
     UserProfile,
     ValidationError,
+    analytics,
 )
+from fittwin_core.domain.analytics import Period, Window
 from fittwin_core.domain.audit import SYSTEM, audit_diff
 from fittwin_core.domain.converter import unstructure
 from fittwin_core.domain.ids import uuid7_datetime
@@ -186,6 +188,80 @@ class MemoryStore:
                 for key in expired:
                     data.remove(key)
         return len(expired)
+
+    # -- analytics (the AnalyticsQueries capability) ----------------------------------------
+
+    def referral_funnel(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        referrer_user_id: UUID | None = None,
+        period: Period = "month",
+    ) -> list[dict[str, Any]]:
+        """Per referrer and period: links, clicks, conversions, fraud flags, rewards by status."""
+        referrals, events, entries = self._rows("referrals", "referral_events", "reward_ledger_entries")
+        return analytics.referral_funnel(
+            referrals,
+            events,
+            entries,
+            window=Window(since, until),
+            referrer_user_id=referrer_user_id,
+            period=period,
+        )
+
+    def reward_liability(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        referrer_user_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per ledger status and currency: entries and their amount in minor units."""
+        referrals, entries = self._rows("referrals", "reward_ledger_entries")
+        return analytics.reward_liability(
+            referrals, entries, window=Window(since, until), referrer_user_id=referrer_user_id
+        )
+
+    def orders_by_status(
+        self, *, since: datetime | None = None, until: datetime | None = None, period: Period = "month"
+    ) -> list[dict[str, Any]]:
+        """Per period, status and currency: orders, subtotal, total and refunded minor units."""
+        (orders,) = self._rows("orders")
+        return analytics.orders_by_status(orders, window=Window(since, until), period=period)
+
+    def size_recommendations(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per product and recommended size: lines, units and the recommendations' confidence."""
+        products, items = self._rows("products", "order_items")
+        chosen = analytics.product_filter(products, product_id=product_id, brand_id=brand_id)
+        return analytics.size_recommendations(items, window=Window(since, until), products=chosen)
+
+    def returns_by_size(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per product, recommended size and bought size: lines and units bought, delivered, returned."""
+        products, items, orders = self._rows("products", "order_items", "orders")
+        chosen = analytics.product_filter(products, product_id=product_id, brand_id=brand_id)
+        return analytics.returns_by_size(
+            items, {o.id: o for o in orders}, window=Window(since, until), products=chosen
+        )
+
+    def _rows(self, *tables: str) -> list[list[Any]]:
+        # One consistent snapshot of committed rows across the tables asked for.
+        with self._state:
+            return [list(self._data[table].rows.values()) for table in tables]
 
     # -- internals -------------------------------------------------------------------------
 

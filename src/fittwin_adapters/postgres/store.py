@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import URL
 
+from fittwin_adapters.postgres import analytics as sql_analytics
 from fittwin_adapters.postgres import partitions
 from fittwin_adapters.postgres.engine import make_engine
 from fittwin_adapters.postgres.errors import Operation, is_disconnect, translate
@@ -46,6 +47,7 @@ from fittwin_core.domain import (
     SizeChart,
     UserProfile,
 )
+from fittwin_core.domain.analytics import Period
 from fittwin_core.domain.converter import structure, unstructure
 from fittwin_core.domain.errors import (
     Conflict,
@@ -635,6 +637,82 @@ class PostgresStore:
         and rows in the DEFAULT partition stay."""
         with self._admin() as conn:
             return partitions.purge_event_logs(conn, before, dry_run=dry_run)
+
+    # ------------------------------------------------------------------ analytics
+
+    def referral_funnel(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        referrer_user_id: UUID | None = None,
+        period: Period = "month",
+    ) -> list[dict[str, Any]]:
+        """Per referrer and period: links, clicks, conversions, fraud flags, rewards by status (in SQL)."""
+        return self._analytics(
+            sql_analytics.referral_funnel,
+            since=since,
+            until=until,
+            referrer_user_id=referrer_user_id,
+            period=period,
+        )
+
+    def reward_liability(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        referrer_user_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per ledger status and currency: entries and their amount in minor units (in SQL)."""
+        return self._analytics(
+            sql_analytics.reward_liability, since=since, until=until, referrer_user_id=referrer_user_id
+        )
+
+    def orders_by_status(
+        self, *, since: datetime | None = None, until: datetime | None = None, period: Period = "month"
+    ) -> list[dict[str, Any]]:
+        """Per period, status and currency: orders, subtotal, total and refunded minor units (in SQL)."""
+        return self._analytics(sql_analytics.orders_by_status, since=since, until=until, period=period)
+
+    def size_recommendations(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per product and recommended size: lines, units and confidence (in SQL)."""
+        return self._analytics(
+            sql_analytics.size_recommendations,
+            since=since,
+            until=until,
+            product_id=product_id,
+            brand_id=brand_id,
+        )
+
+    def returns_by_size(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per product, recommended and bought size: lines and units bought, delivered, returned (in SQL)."""
+        return self._analytics(
+            sql_analytics.returns_by_size, since=since, until=until, product_id=product_id, brand_id=brand_id
+        )
+
+    def _analytics(self, query: Any, **filters: Any) -> list[dict[str, Any]]:
+        # One read transaction: the funnel's three statements see one snapshot.
+        with self._admin() as conn:
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            result: list[dict[str, Any]] = query(
+                lambda stmt: [tuple(row) for row in conn.execute(stmt)], **filters
+            )
+            return result
 
     # ------------------------------------------------------------------ raw rows
 

@@ -31,6 +31,7 @@ from fittwin_core.domain.rules import parse_uuid
 from fittwin_core.domain.users import region_name
 from fittwin_core.ports import (
     Clock,
+    ExportSink,
     FieldCipher,
     Ids,
     ObjectStore,
@@ -133,6 +134,8 @@ class Context:
     webhooks: WebhookSender = attrs.field(factory=LoggingWebhookSender)
     settings: Settings = attrs.field(factory=Settings)
     directory: RegionDirectory = attrs.field(factory=RegionDirectory)
+    exports: ExportSink | None = None
+    """Where ``ft.analytics.export_parquet`` writes (``None``: exports are not configured)."""
 
 
 class Service:

@@ -38,6 +38,7 @@ docs: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/fit.py
 	$(BIN)/python bench/postgres.py
+	$(BIN)/python bench/analytics.py
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -21,6 +21,7 @@ from fittwin_core import FitTwin
 from fittwin_core.ports import Store
 from fittwin_core.testing.clock import FrozenClock, SequentialIds
 from tests.support.postgres import postgres_databases, postgres_url
+from tests.support.s3 import MotoS3, moto_s3_session
 
 __all__ = ["postgres_databases", "postgres_url"]  # fixtures, re-exported for every test module
 
@@ -35,6 +36,12 @@ settings.load_profile(
 
 BACKENDS = ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
 _HASHER = Argon2PasswordHasher.owasp_minimum()
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """moto's S3 server, started once per session (skipped, or failed under CI=true, if it cannot start)."""
+    yield from moto_s3_session()
 
 
 @pytest.fixture

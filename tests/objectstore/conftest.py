@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from tests.support.s3 import MotoS3, moto_s3_session
-
-
-@pytest.fixture(scope="session")
-def moto_s3() -> Iterator[MotoS3]:
-    """moto's S3 server, started once per session (skipped, or failed under CI=true, if it cannot start)."""
-    yield from moto_s3_session()
+from tests.support.s3 import MotoS3
 
 
 @pytest.fixture(scope="session")

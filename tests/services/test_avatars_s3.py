@@ -8,7 +8,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,18 +23,12 @@ from fittwin_core.ports import ObjectStore, Store
 from fittwin_core.services.avatars import mesh_key
 from fittwin_core.testing.clock import FrozenClock, SequentialIds
 from fittwin_core.testing.contract.objects import fetch
-from tests.support.s3 import MotoS3, moto_s3_session
+from tests.support.s3 import MotoS3
 from tests.support.shop import PASSWORD
 
 pytestmark = pytest.mark.s3
 
 SOURCES = {"measurements": {"chest_cm": 97.0}}
-
-
-@pytest.fixture(scope="module")
-def moto_s3() -> Iterator[MotoS3]:
-    """moto's S3 server for this module (skipped, or failed under CI=true, if it cannot start)."""
-    yield from moto_s3_session()
 
 
 @pytest.fixture(scope="module")

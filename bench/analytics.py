@@ -17,7 +17,6 @@ import argparse
 import os
 import platform
 import re
-import secrets
 import statistics
 import sys
 import time
@@ -27,16 +26,15 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
+from databases import drop_database, make_database
 
-from fittwin_adapters.postgres import PostgresStore, upgrade
+from fittwin_adapters.postgres import PostgresStore
 from fittwin_adapters.postgres import analytics as sql
 from fittwin_adapters.synthetic import connect_synthetic, generate
 from fittwin_core.domain import analytics as reference
 from fittwin_core.domain.analytics import Window
 from fittwin_core.schema import TABLES
 
-SERVER = os.environ.get("FITTWIN_TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/postgres")
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 SKIPPED_TABLES = {"event_logs", "idempotency_keys"}  # not read by analytics
 BIG_TABLES = ("orders", "order_items", "referral_events", "reward_ledger_entries")
@@ -49,28 +47,6 @@ PLAN_NOTE = (
     "Time windows narrow the rows aggregated, not the rows read: the data model has no index on "
     "`created_at`, and order partitions are keyed by id.\n"
 )
-
-
-def _admin() -> sa.Engine:
-    return sa.create_engine(SERVER, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-
-
-def make_database() -> str:
-    name = f"fittwin_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    engine = _admin()
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    url = sa.engine.make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def drop_database(url: str) -> None:
-    engine = _admin()
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(url).database}" WITH (FORCE)'))
-    engine.dispose()
 
 
 # ---------------------------------------------------------------------------- data

@@ -22,9 +22,10 @@ from typing import Any
 import attrs
 import psycopg
 import sqlalchemy as sa
+from databases import drop_database, make_database
 from psycopg.types.json import Jsonb
 
-from fittwin_adapters.postgres import PostgresStore, upgrade
+from fittwin_adapters.postgres import PostgresStore
 from fittwin_adapters.postgres.jsoncodec import dumps
 from fittwin_adapters.postgres.store import STATEMENTS
 from fittwin_core.domain import Actor, OrderStatus, ReferralEvent, ReferralEventType
@@ -32,31 +33,6 @@ from fittwin_core.schema import TABLES
 from fittwin_core.system import SystemIds
 from fittwin_core.testing.contract.store import uniquify
 from fittwin_core.testing.world import seed_world
-
-SERVER = os.environ.get("FITTWIN_TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/postgres")
-
-
-def _admin() -> sa.Engine:
-    return sa.create_engine(SERVER, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-
-
-def make_database() -> str:
-    name = f"fittwin_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    engine = _admin()
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    url = sa.engine.make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def drop_database(url: str) -> None:
-    engine = _admin()
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(url).database}" WITH (FORCE)'))
-    engine.dispose()
-
 
 # ---------------------------------------------------------------------------- setup
 

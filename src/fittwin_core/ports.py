@@ -8,7 +8,7 @@ a clock, an id source, a pricing rule and a webhook sender.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
@@ -39,6 +39,7 @@ from fittwin_core.domain import (
 )
 from fittwin_core.domain.analytics import ExportColumn, Period
 from fittwin_core.domain.rules import redacted
+from fittwin_core.schema import TABLES, Table
 
 E = TypeVar("E")
 
@@ -181,16 +182,13 @@ class VariantRepository(Repository[ProductVariant], Protocol):
         ...
 
 
-@runtime_checkable
-class UnitOfWork(Protocol):
-    """One transaction over the store, with a repository per table.
+class Repositories(Protocol):
+    """A repository per table of :data:`fittwin_core.schema.TABLES`, named after the table.
 
-    Use it as a context manager: nothing is visible to other units of work until
-    :meth:`commit`; leaving the block without committing (or with an exception) rolls back.
-    ``actor`` is recorded on the audit rows the transaction causes.
+    Stores' units of work inherit these declarations and fill them with
+    :func:`bind_repositories`, so the list of tables is written down once.
     """
 
-    actor: Actor
     user_profiles: Repository[UserProfile]
     avatars: Repository[Avatar]
     brands: Repository[Brand]
@@ -209,6 +207,24 @@ class UnitOfWork(Protocol):
     reward_ledger_entries: Repository[RewardLedgerEntry]
     data_keys: Repository[DataKey]
     idempotency_keys: Repository[IdempotencyRecord]
+
+
+def bind_repositories(uow: Repositories, make: Callable[[Table], object]) -> None:
+    """Give ``uow`` one repository per table of the catalog, built by the store's ``make``."""
+    for table in TABLES.values():
+        setattr(uow, table.name, make(table))
+
+
+@runtime_checkable
+class UnitOfWork(Repositories, Protocol):
+    """One transaction over the store, with a repository per table (see :class:`Repositories`).
+
+    Use it as a context manager: nothing is visible to other units of work until
+    :meth:`commit`; leaving the block without committing (or with an exception) rolls back.
+    ``actor`` is recorded on the audit rows the transaction causes.
+    """
+
+    actor: Actor
 
     def __enter__(self) -> Self: ...
 
@@ -680,6 +696,7 @@ __all__ = [
     "RawRows",
     "ReadRepository",
     "Refund",
+    "Repositories",
     "Repository",
     "Store",
     "StoredObject",
@@ -692,6 +709,7 @@ __all__ = [
     "at_least",
     "at_most",
     "before",
+    "bind_repositories",
     "field_aad",
     "none_of",
     "not_equal",

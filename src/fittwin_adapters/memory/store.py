@@ -29,29 +29,13 @@ import attrs
 
 from fittwin_core.domain import (
     Actor,
-    Address,
-    Avatar,
-    Brand,
-    BrandUser,
     Conflict,
-    DataKey,
     EventLog,
-    FitMap,
-    IdempotencyRecord,
     InsufficientInventory,
     JsonMap,
     NotFound,
-    Order,
-    OrderItem,
-    PaymentMethod,
-    Product,
     ProductVariant,
-    Referral,
-    ReferralEvent,
-    RewardLedgerEntry,
-    SizeChart,
     TransientConflict,
-    UserProfile,
     ValidationError,
     analytics,
 )
@@ -59,7 +43,7 @@ from fittwin_core.domain.analytics import Period, Window
 from fittwin_core.domain.audit import SYSTEM, audit_diff
 from fittwin_core.domain.converter import unstructure
 from fittwin_core.domain.ids import uuid7_datetime
-from fittwin_core.ports import AppendOnlyRepository, Clock, Compare, Ids, Repository, VariantRepository
+from fittwin_core.ports import Clock, Compare, Ids, Repositories, bind_repositories
 from fittwin_core.schema import TABLES, Table, UniqueKey
 from fittwin_core.system import SystemClock, SystemIds
 
@@ -163,7 +147,8 @@ class MemoryStore:
 
     def unit_of_work(self, actor: Actor | None = None) -> MemoryUnitOfWork:
         """A new unit of work acting as ``actor`` (the system when ``None``)."""
-        return MemoryUnitOfWork(self, actor or SYSTEM)
+        # Its repositories are set by bind_repositories, which mypy cannot follow.
+        return MemoryUnitOfWork(self, actor or SYSTEM)  # type: ignore[abstract]
 
     def close(self) -> None:
         """Nothing to release; provided for symmetry with other stores."""
@@ -308,7 +293,7 @@ class _WriterLock:
         self.store._release()
 
 
-class MemoryUnitOfWork:
+class MemoryUnitOfWork(Repositories):
     """A transaction over a :class:`MemoryStore`, with a repository per table."""
 
     def __init__(self, store: MemoryStore, actor: Actor) -> None:
@@ -317,26 +302,14 @@ class MemoryUnitOfWork:
         self._writes: dict[str, dict[Key, Any]] = {name: {} for name in TABLES}
         self._writing = False
         self._failed = False
-        self.user_profiles: Repository[UserProfile] = MemoryRepository(self, "user_profiles")
-        self.avatars: Repository[Avatar] = MemoryRepository(self, "avatars")
-        self.brands: Repository[Brand] = MemoryRepository(self, "brands")
-        self.brand_users: Repository[BrandUser] = MemoryRepository(self, "brand_users")
-        self.products: Repository[Product] = MemoryRepository(self, "products")
-        self.product_variants: VariantRepository = MemoryVariantRepository(self, "product_variants")
-        self.size_charts: Repository[SizeChart] = MemoryRepository(self, "size_charts")
-        self.fit_maps: Repository[FitMap] = MemoryRepository(self, "fit_maps")
-        self.orders: Repository[Order] = MemoryRepository(self, "orders")
-        self.order_items: Repository[OrderItem] = MemoryRepository(self, "order_items")
-        self.addresses: Repository[Address] = MemoryRepository(self, "addresses")
-        self.payment_methods: Repository[PaymentMethod] = MemoryRepository(self, "payment_methods")
-        self.referrals: Repository[Referral] = MemoryRepository(self, "referrals")
-        self.referral_events: Repository[ReferralEvent] = MemoryRepository(self, "referral_events")
-        self.event_logs: AppendOnlyRepository[EventLog] = MemoryAppendOnlyRepository(self, "event_logs")
-        self.reward_ledger_entries: Repository[RewardLedgerEntry] = MemoryRepository(
-            self, "reward_ledger_entries"
-        )
-        self.data_keys: Repository[DataKey] = MemoryRepository(self, "data_keys")
-        self.idempotency_keys: Repository[IdempotencyRecord] = MemoryRepository(self, "idempotency_keys")
+        bind_repositories(self, self._repository)
+
+    def _repository(self, table: Table) -> object:
+        if table.name == "product_variants":
+            return MemoryVariantRepository(self, table.name)
+        if table.append_only:
+            return MemoryAppendOnlyRepository[Any](self, table.name)
+        return MemoryRepository[Any](self, table.name)
 
     def __enter__(self) -> Self:
         return self

@@ -28,24 +28,7 @@ from fittwin_adapters.postgres.jsoncodec import dumps
 from fittwin_adapters.postgres.tables import column_kind, tables
 from fittwin_core.domain import (
     Actor,
-    Address,
-    Avatar,
-    Brand,
-    BrandUser,
-    DataKey,
-    EventLog,
-    FitMap,
-    IdempotencyRecord,
-    Order,
-    OrderItem,
-    PaymentMethod,
-    Product,
     ProductVariant,
-    Referral,
-    ReferralEvent,
-    RewardLedgerEntry,
-    SizeChart,
-    UserProfile,
 )
 from fittwin_core.domain.analytics import Period
 from fittwin_core.domain.converter import structure, unstructure
@@ -57,7 +40,7 @@ from fittwin_core.domain.errors import (
     StoreUnavailable,
     ValidationError,
 )
-from fittwin_core.ports import AppendOnlyRepository, Clock, Compare, Ids, Repository, VariantRepository
+from fittwin_core.ports import Clock, Compare, Ids, Repositories, bind_repositories
 from fittwin_core.schema import TABLES
 from fittwin_core.schema import Table as CatalogTable
 from fittwin_core.system import SystemClock
@@ -386,7 +369,7 @@ def _aborted() -> Conflict:
     )
 
 
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(Repositories):
     """One PostgreSQL transaction (READ COMMITTED) with a repository per table.
 
     Nothing is visible to others until :meth:`commit`; leaving the ``with`` block without
@@ -401,31 +384,15 @@ class PostgresUnitOfWork:
         self._conn: sa.Connection | None = None
         self._tx: sa.RootTransaction | None = None
         self._failed = False
-        repo = PostgresRepository
-        self.user_profiles: Repository[UserProfile] = repo(self, STATEMENTS["user_profiles"])
-        self.avatars: Repository[Avatar] = repo(self, STATEMENTS["avatars"])
-        self.brands: Repository[Brand] = repo(self, STATEMENTS["brands"])
-        self.brand_users: Repository[BrandUser] = repo(self, STATEMENTS["brand_users"])
-        self.products: Repository[Product] = repo(self, STATEMENTS["products"])
-        self.product_variants: VariantRepository = PostgresVariantRepository(
-            self, STATEMENTS["product_variants"]
-        )
-        self.size_charts: Repository[SizeChart] = repo(self, STATEMENTS["size_charts"])
-        self.fit_maps: Repository[FitMap] = repo(self, STATEMENTS["fit_maps"])
-        self.orders: Repository[Order] = repo(self, STATEMENTS["orders"])
-        self.order_items: Repository[OrderItem] = repo(self, STATEMENTS["order_items"])
-        self.addresses: Repository[Address] = repo(self, STATEMENTS["addresses"])
-        self.payment_methods: Repository[PaymentMethod] = repo(self, STATEMENTS["payment_methods"])
-        self.referrals: Repository[Referral] = repo(self, STATEMENTS["referrals"])
-        self.referral_events: Repository[ReferralEvent] = repo(self, STATEMENTS["referral_events"])
-        self.event_logs: AppendOnlyRepository[EventLog] = PostgresAppendOnlyRepository(
-            self, STATEMENTS["event_logs"]
-        )
-        self.reward_ledger_entries: Repository[RewardLedgerEntry] = repo(
-            self, STATEMENTS["reward_ledger_entries"]
-        )
-        self.data_keys: Repository[DataKey] = repo(self, STATEMENTS["data_keys"])
-        self.idempotency_keys: Repository[IdempotencyRecord] = repo(self, STATEMENTS["idempotency_keys"])
+        bind_repositories(self, self._repository)
+
+    def _repository(self, table: CatalogTable) -> object:
+        statements = STATEMENTS[table.name]
+        if table.name == "product_variants":
+            return PostgresVariantRepository(self, statements)
+        if table.append_only:
+            return PostgresAppendOnlyRepository[Any](self, statements)
+        return PostgresRepository[Any](self, statements)
 
     def __enter__(self) -> Self:
         return self
@@ -604,7 +571,8 @@ class PostgresStore:
 
     def unit_of_work(self, actor: Actor | None = None) -> PostgresUnitOfWork:
         """A new unit of work acting as ``actor`` (the system when ``None``)."""
-        return PostgresUnitOfWork(self, actor or Actor.system())
+        # Its repositories are set by bind_repositories, which mypy cannot follow.
+        return PostgresUnitOfWork(self, actor or Actor.system())  # type: ignore[abstract]
 
     def close(self) -> None:
         """Close every pooled connection."""

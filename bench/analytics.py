@@ -31,9 +31,8 @@ from databases import drop_database, make_database
 from fittwin_adapters.postgres import PostgresStore
 from fittwin_adapters.postgres import analytics as sql
 from fittwin_adapters.synthetic import connect_synthetic, generate
-from fittwin_core.domain import analytics as reference
-from fittwin_core.domain.analytics import Window
 from fittwin_core.schema import TABLES
+from fittwin_core.testing.contract.analytics import reference_rows
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 SKIPPED_TABLES = {"event_logs", "idempotency_keys"}  # not read by analytics
@@ -169,35 +168,8 @@ def plans(store: PostgresStore, query: str, filters: dict[str, Any]) -> list[str
 
 def python_baseline(ft_store: PostgresStore, query: str, filters: dict[str, Any]) -> list[Any]:
     """The naive way: load the tables as entities through the repositories, aggregate in Python."""
-    window = Window(filters.get("since"), filters.get("until"))
     with ft_store.unit_of_work() as uow:
-        if query == "referral_funnel":
-            return reference.referral_funnel(
-                uow.referrals.where(),
-                uow.referral_events.where(),
-                uow.reward_ledger_entries.where(),
-                window=window,
-                referrer_user_id=filters.get("referrer_user_id"),
-                period=filters.get("period", "month"),
-            )
-        if query == "reward_liability":
-            return reference.reward_liability(
-                uow.referrals.where(),
-                uow.reward_ledger_entries.where(),
-                window=window,
-                referrer_user_id=filters.get("referrer_user_id"),
-            )
-        if query == "orders_by_status":
-            return reference.orders_by_status(
-                uow.orders.where(), window=window, period=filters.get("period", "month")
-            )
-        chosen = reference.product_filter(
-            uow.products.where(), product_id=filters.get("product_id"), brand_id=filters.get("brand_id")
-        )
-        if query == "size_recommendations":
-            return reference.size_recommendations(uow.order_items.where(), window=window, products=chosen)
-        orders = {o.id: o for o in uow.orders.where()}
-        return reference.returns_by_size(uow.order_items.where(), orders, window=window, products=chosen)
+        return reference_rows(uow, query, **filters)
 
 
 # ---------------------------------------------------------------------------- report

@@ -17,7 +17,6 @@ from typing import Any
 
 from fittwin_core.domain import Actor, FitTwinError
 
-EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
 

@@ -271,3 +271,18 @@ def test_payment_methods_and_defaults(ft: FitTwin) -> None:
     with pytest.raises(ValidationError) as raised:
         ft.accounts.add_payment_method(ada.id, "pm_3", last4="12")
     assert raised.value.field == "last4"
+
+
+def test_phone_verification_is_recorded_by_staff_and_reset_by_a_new_number(
+    ft: FitTwin, clock: FrozenClock
+) -> None:
+    user = register(ft)
+    with pytest.raises(PermissionDenied):
+        ft.accounts.mark_phone_verified(user.id, actor=Actor.shopper(user.id))
+    verified = ft.accounts.mark_phone_verified(user.id, actor=Actor.system())
+    assert verified.phone_verified_at == clock.now()
+    assert ft.accounts.update_profile(user.id, phone="+33 1 23 45 67 89").phone_verified_at is None
+    ft.accounts.update_profile(user.id, phone=None)
+    with pytest.raises(ValidationError) as raised:
+        ft.accounts.mark_phone_verified(user.id, actor=Actor.system())
+    assert raised.value.field == "phone"

@@ -227,3 +227,27 @@ def test_products_and_variants(shop: Shop) -> None:
     assert [p.id for p in ft.catalog.products(shop.brand.id, status="archived")] == [draft.id]
     with pytest.raises(NotFound):
         ft.catalog.product(shop.shopper.id)
+
+
+def test_removing_a_webhook_stops_its_deliveries(shop: Shop) -> None:
+    ft = shop.ft
+    kept = ft.brands.add_webhook(
+        shop.brand.id, "https://kept.example/in", ["variant.low_stock"], actor=shop.owner_actor
+    )
+    gone = ft.brands.add_webhook(
+        shop.brand.id, "https://gone.example/in", ["variant.low_stock"], actor=shop.owner_actor
+    )
+    analyst = ft.brands.accept_invite(
+        ft.brands.invite_user(shop.brand.id, "a@shop.example", "analyst", actor=shop.owner_actor).invite_token
+    )
+    with pytest.raises(PermissionDenied):
+        ft.brands.remove_webhook(shop.brand.id, gone.subscription_id, actor=Actor.brand_user(analyst.id))
+    brand = ft.brands.remove_webhook(shop.brand.id, gone.subscription_id, actor=shop.owner_actor)
+    assert brand.webhooks is not None
+    assert [s.id for s in brand.webhooks.subscriptions] == [kept.subscription_id]
+    ft.catalog.set_inventory(shop.variants["M"].id, 1, actor=shop.owner_actor)
+    urls = [w.url for w in ft.context.webhooks.sent]  # type: ignore[attr-defined]
+    assert urls == ["https://kept.example/in"]
+    assert (
+        ft.brands.remove_webhook(shop.brand.id, kept.subscription_id, actor=shop.owner_actor).webhooks is None
+    )

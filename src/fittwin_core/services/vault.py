@@ -90,7 +90,7 @@ class Vault:
         self.cipher.forget(row.key_id)
         return True
 
-    def rotate(self, uow: UnitOfWork, *, batch: int = 500) -> int:
+    def rotate(self, uow: UnitOfWork) -> int:
         """Re-wrap every data key under the current key-encryption key; how many changed.
 
         Rows sealed under the data keys are not touched: only the small wrapped keys are.

@@ -175,40 +175,42 @@ def build_story(ft: FitTwin, clock: FrozenClock) -> Story:
 def reference(ft: FitTwin, query: str, **filters: Any) -> list[dict[str, Any]]:
     """The rows ``query`` must return, from the reference functions over rows read back
     through the repositories."""
-
-    def work(uow: UnitOfWork) -> list[dict[str, Any]]:
-        window = Window(filters.get("since"), filters.get("until"))
-        referrals = uow.referrals.where()
-        if query == "referral_funnel":
-            return analytics.referral_funnel(
-                referrals,
-                uow.referral_events.where(),
-                uow.reward_ledger_entries.where(),
-                window=window,
-                referrer_user_id=filters.get("referrer_user_id"),
-                period=filters.get("period", "month"),
-            )
-        if query == "reward_liability":
-            return analytics.reward_liability(
-                referrals,
-                uow.reward_ledger_entries.where(),
-                window=window,
-                referrer_user_id=filters.get("referrer_user_id"),
-            )
-        if query == "orders_by_status":
-            return analytics.orders_by_status(
-                uow.orders.where(), window=window, period=filters.get("period", "month")
-            )
-        chosen = analytics.product_filter(
-            uow.products.where(), product_id=filters.get("product_id"), brand_id=filters.get("brand_id")
-        )
-        if query == "size_recommendations":
-            return analytics.size_recommendations(uow.order_items.where(), window=window, products=chosen)
-        orders = {o.id: o for o in uow.orders.where()}
-        return analytics.returns_by_size(uow.order_items.where(), orders, window=window, products=chosen)
-
     with ft.context.store.unit_of_work() as uow:
-        return work(uow)
+        return reference_rows(uow, query, **filters)
+
+
+def reference_rows(uow: UnitOfWork, query: str, **filters: Any) -> list[dict[str, Any]]:
+    """Answer ``query`` the naive way: read whole tables through ``uow``'s repositories and
+    aggregate them with the reference functions of :mod:`fittwin_core.domain.analytics`."""
+    window = Window(filters.get("since"), filters.get("until"))
+    referrals = uow.referrals.where()
+    if query == "referral_funnel":
+        return analytics.referral_funnel(
+            referrals,
+            uow.referral_events.where(),
+            uow.reward_ledger_entries.where(),
+            window=window,
+            referrer_user_id=filters.get("referrer_user_id"),
+            period=filters.get("period", "month"),
+        )
+    if query == "reward_liability":
+        return analytics.reward_liability(
+            referrals,
+            uow.reward_ledger_entries.where(),
+            window=window,
+            referrer_user_id=filters.get("referrer_user_id"),
+        )
+    if query == "orders_by_status":
+        return analytics.orders_by_status(
+            uow.orders.where(), window=window, period=filters.get("period", "month")
+        )
+    chosen = analytics.product_filter(
+        uow.products.where(), product_id=filters.get("product_id"), brand_id=filters.get("brand_id")
+    )
+    if query == "size_recommendations":
+        return analytics.size_recommendations(uow.order_items.where(), window=window, products=chosen)
+    orders = {o.id: o for o in uow.orders.where()}
+    return analytics.returns_by_size(uow.order_items.where(), orders, window=window, products=chosen)
 
 
 def _filters(story: Story) -> list[tuple[str, dict[str, Any]]]:

@@ -26,7 +26,6 @@ from fittwin_core.domain import (
     Conflict,
     Consents,
     Location,
-    NotFound,
     PaymentMethod,
     StylePreferences,
     UserProfile,
@@ -36,7 +35,12 @@ from fittwin_core.domain.rules import json_object_from, parse_enum, redacted
 from fittwin_core.domain.users import normalize_email, region_name, username
 from fittwin_core.ports import UnitOfWork
 from fittwin_core.services.base import UNSET, Context, Service, Unset, as_uuid, coerce, require
-from fittwin_core.services.permissions import require_self_or_staff, require_staff
+from fittwin_core.services.permissions import (
+    own_live_address,
+    own_payment_method,
+    require_self_or_staff,
+    require_staff,
+)
 from fittwin_core.services.vault import Vault
 
 _PHONE = re.compile(r"\+?[0-9]{6,15}")
@@ -550,7 +554,7 @@ class Accounts(Service):
         def work(uow: UnitOfWork) -> UserProfile:
             profile = uow.user_profiles.lock(uid)
             if aid is not None:
-                self._own_live_address(uow, uid, aid, "address_id")
+                own_live_address(uow, uid, aid, "address_id")
             updated = attrs.evolve(profile, billing_address_id=aid, updated_at=self.now())
             uow.user_profiles.update(updated)
             return updated
@@ -585,7 +589,7 @@ class Accounts(Service):
             profile = self.shopper(uow, uid, lock=True)
             require(not profile.erased, "user_id", "refers to an erased account")
             if address_id is not None:
-                self._own_live_address(uow, uid, address_id, "billing_address_id")
+                own_live_address(uow, uid, address_id, "billing_address_id")
             if uow.payment_methods.where(psp_token_id=token, limit=1):
                 raise Conflict("this payment method is already registered")
             now = self.now()
@@ -628,9 +632,7 @@ class Accounts(Service):
         def work(uow: UnitOfWork) -> UserProfile:
             profile = uow.user_profiles.lock(uid)
             if pm_id is not None:
-                method = uow.payment_methods.find(pm_id)
-                if method is None or method.user_id != uid:
-                    raise NotFound("payment_methods", pm_id)
+                own_payment_method(uow, uid, pm_id)
             updated = attrs.evolve(profile, default_payment_method_id=pm_id, updated_at=self.now())
             uow.user_profiles.update(updated)
             return updated
@@ -680,13 +682,6 @@ class Accounts(Service):
             require_staff(actor, action)
         else:
             require_self_or_staff(actor, owner_id, action)
-
-    def _own_live_address(self, uow: UnitOfWork, user_id: UUID, address_id: UUID, field: str) -> Address:
-        address = uow.addresses.find(address_id)
-        if address is None or address.user_id != user_id:
-            raise NotFound("addresses", address_id)
-        require(address.deleted_at is None, field, "refers to a removed address")
-        return address
 
 
 def username_rule(value: object) -> None:

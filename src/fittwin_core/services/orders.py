@@ -49,7 +49,13 @@ from fittwin_core.ports import PaymentEvent, PriceLine, Quote, UnitOfWork
 from fittwin_core.services.base import Context, Service, as_uuid, require
 from fittwin_core.services.brands import BrandEvent, Brands
 from fittwin_core.services.catalog import Catalog, next_variant_status
-from fittwin_core.services.permissions import brand_user_of, is_staff, require_self_or_staff
+from fittwin_core.services.permissions import (
+    brand_user_of,
+    is_staff,
+    own_live_address,
+    own_payment_method,
+    require_self_or_staff,
+)
 from fittwin_core.services.vault import Vault
 
 log = logging.getLogger("fittwin.orders")
@@ -211,11 +217,9 @@ class Orders(Service):
         events: list[BrandEvent],
     ) -> Order:
         user = self.shopper(uow, user_id)
-        shipping = self._own_address(uow, user_id, ship_id, "shipping_address_id")
-        self._own_address(uow, user_id, bill_id, "billing_address_id")
-        method = uow.payment_methods.find(pm_id)
-        if method is None or method.user_id != user_id:
-            raise NotFound("payment_methods", pm_id)
+        shipping = own_live_address(uow, user_id, ship_id, "shipping_address_id")
+        own_live_address(uow, user_id, bill_id, "billing_address_id")
+        method = own_payment_method(uow, user_id, pm_id)
         order_id = self._ctx.ids.new_id()
         now = self.now()
         items: list[OrderItem] = []
@@ -310,13 +314,6 @@ class Orders(Service):
         except FitTwinError:
             log.warning("no fit summary for product %s", product.id)
             return None
-
-    def _own_address(self, uow: UnitOfWork, user_id: UUID, address_id: UUID, field: str) -> Any:
-        address = uow.addresses.find(address_id)
-        if address is None or address.user_id != user_id:
-            raise NotFound("addresses", address_id)
-        require(address.deleted_at is None, field, "refers to a removed address")
-        return address
 
     def _open_payment(self, order: Order, actor: Actor) -> Order:
         if order.totals.total == 0:

@@ -8,9 +8,12 @@ from uuid import UUID
 from fittwin_core.domain import (
     Actor,
     ActorType,
+    Address,
     BrandRole,
     BrandUser,
     BrandUserStatus,
+    NotFound,
+    PaymentMethod,
     PermissionDenied,
     ValidationError,
 )
@@ -72,11 +75,31 @@ def require_brand_role(
     return member
 
 
+def own_live_address(uow: UnitOfWork, user_id: UUID, address_id: UUID, field: str) -> Address:
+    """The shopper's own, not removed address (:class:`NotFound` for anyone else's)."""
+    address = uow.addresses.find(address_id)
+    if address is None or address.user_id != user_id:
+        raise NotFound("addresses", address_id)
+    if address.deleted_at is not None:
+        raise ValidationError(field, "refers to a removed address")
+    return address
+
+
+def own_payment_method(uow: UnitOfWork, user_id: UUID, payment_method_id: UUID) -> PaymentMethod:
+    """The shopper's own payment method (:class:`NotFound` for anyone else's)."""
+    method = uow.payment_methods.find(payment_method_id)
+    if method is None or method.user_id != user_id:
+        raise NotFound("payment_methods", payment_method_id)
+    return method
+
+
 __all__ = [
     "STAFF",
     "brand_user_of",
     "check_actor",
     "is_staff",
+    "own_live_address",
+    "own_payment_method",
     "require_brand_role",
     "require_self_or_staff",
     "require_staff",

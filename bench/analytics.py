@@ -31,6 +31,7 @@ from databases import drop_database, make_database
 from fittwin_adapters.postgres import PostgresStore
 from fittwin_adapters.postgres import analytics as sql
 from fittwin_adapters.synthetic import connect_synthetic, generate
+from fittwin_core.domain import Actor
 from fittwin_core.schema import TABLES
 from fittwin_core.testing.contract.analytics import reference_rows
 
@@ -94,7 +95,7 @@ def cases(ft: Any) -> list[tuple[str, str, dict[str, Any]]]:
     busiest = UUID(max(funnel, key=lambda r: r["conversions"])["referrer_user_id"])
     recs = ft.context.store.size_recommendations()
     product = UUID(max(recs, key=lambda r: r["lines"])["product_id"])
-    brand = ft.catalog.product(product).brand_id
+    brand = ft.catalog.product(product, actor=Actor.anonymous()).brand_id
     month = {"since": datetime(2026, 3, 1, tzinfo=UTC), "until": datetime(2026, 4, 1, tzinfo=UTC)}
     return [
         ("referral funnel, all referrers", "referral_funnel", {}),

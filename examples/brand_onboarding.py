@@ -81,7 +81,7 @@ def onboard(ft: FitTwin, spec: dict[str, Any], platform: Actor) -> dict[str, Any
             inventory=25,
             actor=owner,
         )
-        for label in ft.fit.sizes(chart.id)
+        for label in ft.fit.sizes(chart.id, actor=Actor.anonymous())
     ]
     product = ft.catalog.publish_product(product.id, actor=owner)
     return {"brand": brand, "members": members, "chart": chart, "product": product, "variants": variants}

@@ -26,7 +26,7 @@ from fittwin_adapters import connect
 from fittwin_adapters.crypto import Argon2PasswordHasher
 from fittwin_adapters.demo import brand_onboarding, catalog, run_story
 from fittwin_core import FitTwin, FitTwinError
-from fittwin_core.domain import AuthenticationFailed, BodyMetrics, NotFound, PermissionDenied
+from fittwin_core.domain import Actor, AuthenticationFailed, BodyMetrics, NotFound, PermissionDenied
 
 STATUS = {NotFound: 404, PermissionDenied: 403, AuthenticationFailed: 401}
 
@@ -60,15 +60,21 @@ def make_handler(ft: FitTwin) -> type[BaseHTTPRequestHandler]:
         def _post(self) -> tuple[int, Any]:
             if self.path == "/shoppers":
                 req = json.loads(self._body())
-                user = ft.accounts.register(
-                    req["email"],
-                    req["password"],
-                    req["username"],
-                    BodyMetrics(**req["body"]),
-                    consents={"terms": True},
-                )
-                address = ft.accounts.add_address(user.id, type="shipping", **req["address"])
-                card = ft.accounts.add_payment_method(user.id, req["card_token"])
+                # One unit of work: a bad address leaves no half-created shopper behind.
+                with ft.transaction(actor=Actor.anonymous()) as tx:
+                    user = tx.accounts.register(
+                        req["email"],
+                        req["password"],
+                        req["username"],
+                        BodyMetrics(**req["body"]),
+                        consents={"terms": True},
+                        actor=Actor.anonymous(),  # a visitor signing up
+                    )
+                    as_user = Actor.shopper(user.id)  # from here on, the new shopper
+                    address = tx.accounts.add_address(
+                        user.id, type="shipping", **req["address"], actor=as_user
+                    )
+                    card = tx.accounts.add_payment_method(user.id, req["card_token"], actor=as_user)
                 return 201, {"user_id": user.id, "address_id": address.id, "payment_method_id": card.id}
             if self.path == "/orders":
                 req = json.loads(self._body())
@@ -79,6 +85,7 @@ def make_handler(ft: FitTwin) -> type[BaseHTTPRequestHandler]:
                     billing_address_id=UUID(req["address_id"]),
                     payment_method_id=UUID(req["payment_method_id"]),
                     idempotency_key=self.headers.get("Idempotency-Key"),
+                    actor=Actor.shopper(UUID(req["user_id"])),
                 )
                 return 201, {
                     "order_id": order.id,
@@ -96,14 +103,14 @@ def make_handler(ft: FitTwin) -> type[BaseHTTPRequestHandler]:
             parts = self.path.split("?")[0].strip("/").split("/")
             if len(parts) == 3 and parts[0] == "products" and parts[2] == "size":
                 user = self.path.split("user=")[1]
-                rec = ft.fit.recommend(UUID(user), UUID(parts[1]))
+                rec = ft.fit.recommend(UUID(user), UUID(parts[1]), actor=Actor.shopper(UUID(user)))
                 return 200, {
                     "size": rec.size_label,
                     "confidence": rec.confidence,
                     "between_sizes": rec.between_sizes,
                 }
             if len(parts) == 2 and parts[0] == "orders":
-                order = ft.orders.get(UUID(parts[1]))
+                order = ft.orders.get(UUID(parts[1]), actor=Actor.system())
                 return 200, {"status": order.status.value, "total": order.total.format()}
             return 404, {"error": "NotFound"}
 

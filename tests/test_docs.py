@@ -56,6 +56,12 @@ def test_page_examples_run(page: Path) -> None:
     run_page(page)
 
 
+def test_the_permissions_page_shows_the_matrix_of_the_module() -> None:
+    from tests.support.permissions_table import render
+
+    assert render() in (DOCS / "permissions.md").read_text(encoding="utf-8")
+
+
 def test_the_site_builds_without_broken_references(tmp_path: Path) -> None:
     mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent))
     assert mkdocs, "mkdocs is a development dependency"

@@ -72,7 +72,7 @@ def _print_summary(ft: Any) -> None:
     """The analytics summary over everything in the store (no pandas needed)."""
     title = "Analytics"
     print(f"\n{title}\n{'─' * len(title)}")
-    lines = ft.analytics.summary().lines()
+    lines = ft.analytics.summary(actor=Actor.system()).lines()
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
         print(f"    {label.ljust(width)}  {value}")

@@ -112,7 +112,10 @@ def catalog(ft: FitTwin, story: Story, cast: Cast) -> None:
     owner = cast.owner
     assert owner is not None
     chart = ft.catalog.create_size_chart(cast.brand.id, "tops", TEE_CHART, actor=owner)
-    story.say("Size chart for tops (body measurements, cm)", ", ".join(ft.fit.sizes(chart.id)))
+    story.say(
+        "Size chart for tops (body measurements, cm)",
+        ", ".join(ft.fit.sizes(chart.id, actor=Actor.anonymous())),
+    )
     fit_map = ft.catalog.create_fit_map(
         cast.brand.id, "tops", {"offset": {"chest": -1.0}, "stretch": {"chest": 0.03}}, actor=owner
     )
@@ -136,7 +139,7 @@ def catalog(ft: FitTwin, story: Story, cast: Cast) -> None:
             color="navy",
             actor=owner,
         )
-        for size in ft.fit.sizes(chart.id)
+        for size in ft.fit.sizes(chart.id, actor=Actor.anonymous())
     }
     cast.product = ft.catalog.publish_product(product.id, actor=owner)
     story.say(f"'{product.title}' published with {len(cast.variants)} variants", Money(4900, "EUR").format())
@@ -155,6 +158,7 @@ def shopper(ft: FitTwin, story: Story, cast: Cast) -> None:
         name="Ada Lovelace",
         phone="+44 20 7946 0000",
         style_preferences={"fit_prefs": "regular"},
+        actor=Actor.anonymous(),
     )
     story.say("Ada registers (name and phone sealed at rest)", f"@{user.username}")
     ft.accounts.authenticate("ADA@example.com ", PASSWORD)
@@ -167,8 +171,11 @@ def shopper(ft: FitTwin, story: Story, cast: Cast) -> None:
         postal_code="sw1a 1aa",
         country="GB",
         make_default_billing=True,
+        actor=Actor.shopper(user.id),
     )
-    cast.card = ft.accounts.add_payment_method(user.id, "pm_card_visa_ada", brand="visa", last4="4242")
+    cast.card = ft.accounts.add_payment_method(
+        user.id, "pm_card_visa_ada", brand="visa", last4="4242", actor=Actor.shopper(user.id)
+    )
     story.say("Address and card on file", "card •••• 4242")
     cast.shopper = user
 
@@ -176,7 +183,7 @@ def shopper(ft: FitTwin, story: Story, cast: Cast) -> None:
 def checkout(ft: FitTwin, story: Story, cast: Cast) -> None:
     """The shopper gets a size recommendation, orders, and pays (the webhook arrives twice)."""
     story.title("Fit and checkout")
-    rec = ft.fit.recommend(cast.shopper.id, cast.product.id)
+    rec = ft.fit.recommend(cast.shopper.id, cast.product.id, actor=Actor.shopper(cast.shopper.id))
     story.say("Size recommendation", f"{rec.size_label} ({rec.confidence}% confident)")
     story.table(
         [
@@ -202,17 +209,18 @@ def lifecycle(ft: FitTwin, story: Story, cast: Cast) -> None:
     story.title("Order lifecycle")
     assert cast.order is not None and cast.owner is not None
     order, owner = cast.order, cast.owner
-    order = ft.orders.send_to_brand(order.id)
+    order = ft.orders.send_to_brand(order.id, actor=Actor.system())
     story.say("Sent to the brand (webhook signed for the brand)", order.status.value)
     order = ft.orders.mark_fulfilled(order.id, actor=owner)
     story.say("Brand ships it", order.status.value)
-    order = ft.orders.mark_delivered(order.id)
+    order = ft.orders.mark_delivered(order.id, actor=Actor.system())
     story.say("Carrier delivers", order.status.value)
-    order = ft.orders.close(order.id)
+    order = ft.orders.close(order.id, actor=Actor.system())
     story.say("Ada keeps it: order closed", f"{order.status.value} ({order.close_reason})")
-    (item,) = ft.orders.items(order.id)
+    (item,) = ft.orders.items(order.id, actor=Actor.system())
     story.say(
-        f"Stock of {item.size_label} after the sale", str(ft.catalog.variant(item.variant_id).inventory)
+        f"Stock of {item.size_label} after the sale",
+        str(ft.catalog.variant(item.variant_id, actor=Actor.anonymous()).inventory),
     )
     trail = ft.audit.events(entity_id=order.id, actor=cast.platform)
     story.say("Audit trail of the order", f"{len(trail)} records")
@@ -224,7 +232,9 @@ def referral(ft: FitTwin, story: Story, cast: Cast) -> None:
     """Ada shares a link, Grace clicks and buys, the reward is held, released and paid out;
     Ada buying through her own link is flagged."""
     story.title("Referral reward")
-    link = ft.referrals.create(cast.shopper.id, target_product_id=cast.product.id)
+    link = ft.referrals.create(
+        cast.shopper.id, target_product_id=cast.product.id, actor=Actor.shopper(cast.shopper.id)
+    )
     story.say("Ada shares a link", link.share_url)
     grace = ft.accounts.register(
         "grace@example.com",
@@ -232,16 +242,29 @@ def referral(ft: FitTwin, story: Story, cast: Cast) -> None:
         "grace",
         BodyMetrics(height_cm=171.0, weight_kg=66.0),
         consents={"terms": True},
+        actor=Actor.anonymous(),
     )
     home = ft.accounts.add_address(
-        grace.id, type="shipping", line1="1 Harbour St", city="Leith", postal_code="EH6 6QQ", country="GB"
+        grace.id,
+        type="shipping",
+        line1="1 Harbour St",
+        city="Leith",
+        postal_code="EH6 6QQ",
+        country="GB",
+        actor=Actor.shopper(grace.id),
     )
-    card = ft.accounts.add_payment_method(grace.id, "pm_card_visa_grace", brand="visa", last4="1881")
+    card = ft.accounts.add_payment_method(
+        grace.id, "pm_card_visa_grace", brand="visa", last4="1881", actor=Actor.shopper(grace.id)
+    )
     ft.referrals.record_click(
-        link.rid, ip="203.0.113.9", user_agent="Mozilla/5.0 (demo)", device_fingerprint="grace-phone"
+        link.rid,
+        ip="203.0.113.9",
+        user_agent="Mozilla/5.0 (demo)",
+        device_fingerprint="grace-phone",
+        actor=Actor.anonymous(),
     )
     story.say("Grace clicks it (only keyed hashes of ip and device kept)", "1 click")
-    rec = ft.fit.recommend(grace.id, cast.product.id)
+    rec = ft.fit.recommend(grace.id, cast.product.id, actor=Actor.shopper(grace.id))
     order = place(
         ft,
         cast,
@@ -253,32 +276,34 @@ def referral(ft: FitTwin, story: Story, cast: Cast) -> None:
         rid=link.rid,
     )
     order = pay(ft, order)
-    (entry,) = ft.rewards.entries(order_id=order.id)
+    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
     story.say(
         f"Grace buys two tees in {rec.size_label} ({rec.confidence}% confident)",
         f"{order.total.format()}, paid",
     )
     story.say("Ada's reward: 10 % of the subtotal, held", f"{entry.amount.format()} {entry.status.value}")
-    ft.orders.send_to_brand(order.id)
-    ft.orders.mark_fulfilled(order.id)
-    ft.orders.mark_delivered(order.id)
-    (entry,) = ft.rewards.entries(order_id=order.id)
+    ft.orders.send_to_brand(order.id, actor=Actor.system())
+    ft.orders.mark_fulfilled(order.id, actor=Actor.system())
+    ft.orders.mark_delivered(order.id, actor=Actor.system())
+    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
     story.say("Delivered: the reward waits out the return window", f"until {entry.hold_until}")
     advance = getattr(ft.context.clock, "advance", None)
     if advance is not None:
         advance(days=link.policy_snapshot.hold_days)
-        released = ft.rewards.release_due()
+        released = ft.rewards.release_due(actor=Actor.system())
         story.say(
             f"{link.policy_snapshot.hold_days} days later the nightly job releases it",
             f"{len(released)} payable",
         )
-        balance = ft.rewards.balance(cast.shopper.id)
+        balance = ft.rewards.balance(cast.shopper.id, actor=Actor.shopper(cast.shopper.id))
         story.say("Ada's balance", ", ".join(m.format() for m in balance.values()))
-        ft.rewards.mark_paid([entry.id])
-        story.say("Payout recorded", ft.rewards.get(entry.id).status.value)
-    ft.referrals.record_click(link.rid, ip="198.51.100.4", user_agent="Mozilla/5.0 (demo)")
+        ft.rewards.mark_paid([entry.id], actor=Actor.system())
+        story.say("Payout recorded", ft.rewards.get(entry.id, actor=Actor.system()).status.value)
+    ft.referrals.record_click(
+        link.rid, ip="198.51.100.4", user_agent="Mozilla/5.0 (demo)", actor=Actor.anonymous()
+    )
     pay(ft, place(ft, cast, [(cast.variants["S"].id, 1)], rid=link.rid))
-    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag")
+    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system())
     story.say("Ada buys through her own link", f"flagged: {flag.metadata['reason']}")
     cast.summary.append(
         ("referral", f"{entry.amount.format()} paid to @{cast.shopper.username}; 1 self-referral flagged")
@@ -294,20 +319,25 @@ def avatar(ft: FitTwin, story: Story, cast: Cast) -> None:
     """The shopper gets an avatar, then regenerates it: the old mesh goes."""
     story.title("Avatar")
     user = cast.shopper
-    first = ft.avatars.request(user.id, {"measurements": {"chest_cm": 97.0}, "quick_estimate": True})
+    first = ft.avatars.request(
+        user.id, {"measurements": {"chest_cm": 97.0}, "quick_estimate": True}, actor=Actor.shopper(user.id)
+    )
     story.say("Ada asks for an avatar from her measurements", f"v{first.version} {first.status.value}")
-    first = ft.avatars.complete(first.id, _mesh(1), confidence=72)
+    first = ft.avatars.complete(first.id, _mesh(1), confidence=72, actor=Actor.system())
     story.say("The mesh is uploaded, then the avatar marked ready", f"{first.mesh_ref}")
     try:
-        where = ft.avatars.mesh_url(first.id, expires_in=600)
+        where = ft.avatars.mesh_url(first.id, expires_in=600, actor=Actor.system())
         story.say("A signed URL for the viewer (10 minutes)", where.split("?", 1)[0])
     except ConfigurationError:
         story.say(
-            "Signed URLs need S3; memory:// serves the bytes", f"{len(ft.avatars.mesh(first.id))} bytes"
+            "Signed URLs need S3; memory:// serves the bytes",
+            f"{len(ft.avatars.mesh(first.id, actor=Actor.system()))} bytes",
         )
-    second = ft.avatars.request(user.id, {"measurements": {"chest_cm": 97.0, "waist_cm": 82.0}})
-    second = ft.avatars.complete(second.id, _mesh(2), confidence=88)
-    first = ft.avatars.get(first.id)
+    second = ft.avatars.request(
+        user.id, {"measurements": {"chest_cm": 97.0, "waist_cm": 82.0}}, actor=Actor.shopper(user.id)
+    )
+    second = ft.avatars.complete(second.id, _mesh(2), confidence=88, actor=Actor.system())
+    first = ft.avatars.get(first.id, actor=Actor.system())
     gone = not ft.context.objects.exists(f"avatars/{user.id}/v1.glb", region=user.region)
     story.say(
         f"Regenerated as v{second.version} ({second.confidence}% confident)",
@@ -320,12 +350,12 @@ def data_rights(ft: FitTwin, story: Story, cast: Cast) -> None:
     """The shopper exports her data, then has it erased: login fails, order totals stay."""
     story.title("Data-subject requests")
     user = cast.shopper
-    export = ft.privacy.export_user(user.id)
+    export = ft.privacy.export_user(user.id, actor=Actor.shopper(user.id))
     size = len(json.dumps(export))
     sections = [name for name, rows in export.items() if isinstance(rows, list) and rows]
     story.say("Ada exports everything held about her", f"{size:,} bytes of JSON, {len(sections)} kinds")
     story.table([(name, str(len(export[name]))) for name in sections])
-    totals = sorted((o.id, o.totals.total) for o in ft.orders.for_user(user.id))
+    totals = sorted((o.id, o.totals.total) for o in ft.orders.for_user(user.id, actor=Actor.shopper(user.id)))
     report = ft.privacy.erase_user(user.id, actor=cast.platform)
     story.say(
         "A platform admin erases her data",
@@ -336,7 +366,7 @@ def data_rights(ft: FitTwin, story: Story, cast: Cast) -> None:
         story.say("Ada tries to sign in", "SIGNED IN")
     except AuthenticationFailed:
         story.say("Ada tries to sign in", "refused")
-    kept = sorted((o.id, o.totals.total) for o in ft.orders.for_user(user.id))
+    kept = sorted((o.id, o.totals.total) for o in ft.orders.for_user(user.id, actor=Actor.shopper(user.id)))
     total = sum(amount for _, amount in kept)
     currency = cast.variants["M"].currency if cast.variants else "EUR"
     story.say(
@@ -374,9 +404,11 @@ def run_story(ft: FitTwin, out: TextIO = sys.stdout, *, chapters: Sequence[Chapt
 
 
 def place(ft: FitTwin, cast: Cast, items: list[tuple[Any, int]], **kwargs: Any) -> Order:
-    """Place an order for the cast's shopper with their address and card."""
+    """Place an order for the cast's shopper with their address and card, acting as them."""
+    user_id = kwargs.pop("user_id", cast.shopper.id)
+    kwargs.setdefault("actor", Actor.shopper(user_id))
     return ft.orders.place(
-        kwargs.pop("user_id", cast.shopper.id),
+        user_id,
         items,
         shipping_address_id=kwargs.pop("shipping_address_id", cast.address.id),
         billing_address_id=kwargs.pop("billing_address_id", cast.address.id),
@@ -390,7 +422,7 @@ def pay(ft: FitTwin, order: Order) -> Order:
     (without a fake provider, the order is simply marked paid)."""
     payments: Any = ft.context.payments
     if not hasattr(payments, "succeed"):
-        return ft.orders.mark_paid(order.id)
+        return ft.orders.mark_paid(order.id, actor=Actor.system())
     payload, header = payments.succeed(order.payment_intent_ref)
     paid = ft.orders.handle_payment_webhook(payload, header)
     duplicate = ft.orders.handle_payment_webhook(payload, header)

@@ -356,6 +356,7 @@ class _Run:
             metrics,
             consents={"terms": True, "marketing": rng.random() < 0.4},
             style_preferences={"fit_prefs": preference},
+            actor=Actor.anonymous(),
         )
         address = ft.accounts.add_address(
             user.id,
@@ -364,8 +365,11 @@ class _Run:
             city="Lyon",
             postal_code=f"69{n % 1000:03d}",
             country="FR",
+            actor=Actor.shopper(user.id),
         )
-        card = ft.accounts.add_payment_method(user.id, f"pm_synthetic_{n}", brand="visa", last4="4242")
+        card = ft.accounts.add_payment_method(
+            user.id, f"pm_synthetic_{n}", brand="visa", last4="4242", actor=Actor.shopper(user.id)
+        )
         shopper = _Shopper(user, address, card, sex)
         index = len(self.shoppers)
         self.shoppers.append(shopper)
@@ -380,7 +384,9 @@ class _Run:
     def share(self, index: int) -> None:
         shopper = self.shoppers[index]
         product = self.rng.choice(self.catalog.products)[0]
-        link = self.ft.referrals.create(shopper.user.id, target_product_id=product.id)
+        link = self.ft.referrals.create(
+            shopper.user.id, target_product_id=product.id, actor=Actor.shopper(shopper.user.id)
+        )
         shopper.link = link.rid
         self.links.append((link.rid, self.clock.now(), index))
         for _ in range(_poisson(self.rng, 4.0)):  # clicks that never convert
@@ -394,7 +400,11 @@ class _Run:
         ip = f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
         device = f"device-{rng.getrandbits(48):012x}"
         if self.ft.referrals.record_click(
-            rid, ip=ip, user_agent="Mozilla/5.0 (synthetic)", device_fingerprint=device
+            rid,
+            ip=ip,
+            user_agent="Mozilla/5.0 (synthetic)",
+            device_fingerprint=device,
+            actor=Actor.anonymous(),
         ):
             self.counts["clicks"] += 1
 
@@ -404,7 +414,7 @@ class _Run:
         rng, ft = self.rng, self.ft
         shopper = self.shoppers[index]
         product, variants = rng.choice(self.catalog.products)
-        rec = ft.fit.recommend(shopper.user.id, product.id)
+        rec = ft.fit.recommend(shopper.user.id, product.id, actor=Actor.shopper(shopper.user.id))
         labels = list(variants)
         if rec.size_label is not None and rng.random() < 0.78:
             size = rec.size_label
@@ -428,11 +438,15 @@ class _Run:
             billing_address_id=shopper.address.id,
             payment_method_id=shopper.card.id,
             rid=rid,
+            actor=Actor.shopper(shopper.user.id),
         )
         self.counts["orders"] += 1
         now = self.clock.now()
         if rng.random() < 0.04:
-            self.at(now + timedelta(minutes=rng.uniform(5, 120)), lambda: _done(ft.orders.cancel(order.id)))
+            self.at(
+                now + timedelta(minutes=rng.uniform(5, 120)),
+                lambda: _done(ft.orders.cancel(order.id, actor=Actor.system())),
+            )
             return
         fits = rec.size_label == size
         self.at(now + timedelta(minutes=rng.uniform(1, 20)), lambda: self.pay_and_ship(order, fits))
@@ -446,27 +460,27 @@ class _Run:
         sent = now + timedelta(hours=rng.uniform(2, 30))
         shipped = sent + timedelta(days=rng.uniform(0.5, 3))
         delivered = shipped + timedelta(days=rng.uniform(1, 6))
-        self.at(sent, lambda: _done(ft.orders.send_to_brand(order.id)))
-        self.at(shipped, lambda: _done(ft.orders.mark_fulfilled(order.id)))
-        self.at(delivered, lambda: _done(ft.orders.mark_delivered(order.id)))
+        self.at(sent, lambda: _done(ft.orders.send_to_brand(order.id, actor=Actor.system())))
+        self.at(shipped, lambda: _done(ft.orders.mark_fulfilled(order.id, actor=Actor.system())))
+        self.at(delivered, lambda: _done(ft.orders.mark_delivered(order.id, actor=Actor.system())))
         if rng.random() < (0.09 if fits else 0.38):  # wrong sizes come back far more often
             asked = delivered + timedelta(days=rng.uniform(1, 25))
             self.at(asked, lambda: self.send_back(order.id))
 
     def send_back(self, order_id: Any) -> None:
-        self.ft.orders.request_return(order_id)
+        self.ft.orders.request_return(order_id, actor=Actor.system())
         self.counts["returns"] += 1
         received = self.clock.now() + timedelta(days=self.rng.uniform(3, 12))
-        self.at(received, lambda: _done(self.ft.orders.close(order_id)))
+        self.at(received, lambda: _done(self.ft.orders.close(order_id, actor=Actor.system())))
 
     def weekly_jobs(self) -> None:
         ft = self.ft
-        ft.orders.close_expired_returns(limit=100_000)
-        ft.rewards.release_due()
-        payable = ft.rewards.entries(status="payable")
+        ft.orders.close_expired_returns(limit=100_000, actor=Actor.system())
+        ft.rewards.release_due(actor=Actor.system())
+        payable = ft.rewards.entries(status="payable", actor=Actor.system())
         positive = [e.id for e in payable if e.amount_cents > 0]
         if positive and self.clock.now().day <= 7:  # payouts once a month
-            ft.rewards.mark_paid(positive)
+            ft.rewards.mark_paid(positive, actor=Actor.system())
 
 
 def _done(_: object) -> None:
@@ -476,10 +490,10 @@ def _done(_: object) -> None:
 def _pay(ft: FitTwin, order: Order) -> Order:
     succeed = getattr(ft.context.payments, "succeed", None)
     if succeed is None or order.payment_intent_ref is None:
-        return ft.orders.mark_paid(order.id)
+        return ft.orders.mark_paid(order.id, actor=Actor.system())
     payload, header = succeed(order.payment_intent_ref)
     paid = ft.orders.handle_payment_webhook(payload, header)
-    return paid if paid is not None else ft.orders.get(order.id)
+    return paid if paid is not None else ft.orders.get(order.id, actor=Actor.system())
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

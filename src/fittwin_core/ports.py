@@ -243,6 +243,12 @@ class UnitOfWork(Repositories, Protocol):
         """Discard the changes made since the last commit."""
         ...
 
+    def act_as(self, actor: Actor) -> None:
+        """Record ``actor`` (instead of the unit of work's) on the audit rows of the statements
+        that follow, until the next call; used when one transaction spans calls by several
+        actors (``ft.transaction``)."""
+        ...
+
 
 @runtime_checkable
 class Store(Protocol):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 from uuid import UUID
 
 from fittwin_core.domain import (
+    Actor,
     AuthenticationFailed,
     BodyMetrics,
     ConfigurationError,
@@ -101,9 +102,11 @@ class ShardRouter:
         body_metrics: BodyMetrics | Mapping[str, Any],
         *,
         region: str | None = None,
+        actor: Actor,
         **options: Any,
     ) -> UserProfile:
-        """Register a shopper in ``region``'s store (see ``Accounts.register`` for the options).
+        """Register a shopper in ``region``'s store (see ``Accounts.register`` for the options
+        and who may be ``actor``).
 
         The email must also be free in every other region (:class:`Conflict`), so that
         :meth:`authenticate` finds one account per email. That check is made before registering:
@@ -121,7 +124,9 @@ class ShardRouter:
             with ft.context.store.unit_of_work() as uow:
                 if uow.user_profiles.where(email=normalized, limit=1):
                     raise Conflict("an account with this email already exists")
-        return target.accounts.register(email, password, username, body_metrics, region=home, **options)
+        return target.accounts.register(
+            email, password, username, body_metrics, region=home, actor=actor, **options
+        )
 
     def authenticate(self, email: str, password: str) -> UserProfile:
         """Sign a shopper in, whichever region holds them (:class:`AuthenticationFailed` otherwise).

@@ -17,7 +17,7 @@ import pytest
 
 from fittwin_adapters.export import ParquetExport
 from fittwin_core import FitTwin
-from fittwin_core.domain import ConfigurationError, ValidationError
+from fittwin_core.domain import Actor, ConfigurationError, ValidationError
 from fittwin_core.domain.analytics import EXPORT_TABLES
 from fittwin_core.testing.clock import FrozenClock
 from fittwin_core.testing.contract.analytics import MAR, Story
@@ -57,7 +57,7 @@ def _memory_url() -> str:
 
 def test_every_allowed_table_lands_in_month_partitions(ft: FitTwin, story: Story) -> None:
     url = _memory_url()
-    files = ft.analytics.export_parquet(url)
+    files = ft.analytics.export_parquet(url, actor=Actor.system())
     fs = fsspec.filesystem("memory")
     months = {(f.table, f.month) for f in files}
     assert ("orders", "2026-01") in months and ("orders", "2026-03") in months
@@ -76,7 +76,7 @@ def test_every_allowed_table_lands_in_month_partitions(ft: FitTwin, story: Story
 
 def test_rows_read_back_as_projected(ft: FitTwin, story: Story) -> None:
     url = _memory_url()
-    ft.analytics.export_parquet(url, tables=["orders", "order_items"])
+    ft.analytics.export_parquet(url, tables=["orders", "order_items"], actor=Actor.system())
     fs = fsspec.filesystem("memory")
     march = _read(fs, f"{url}/orders/month=2026-03/part-0.parquet").to_pylist()
     (returned,) = march
@@ -95,7 +95,7 @@ def test_rows_read_back_as_projected(ft: FitTwin, story: Story) -> None:
 
 def test_no_personal_data_leaves(ft: FitTwin, story: Story) -> None:
     url = _memory_url()
-    files = ft.analytics.export_parquet(url)
+    files = ft.analytics.export_parquet(url, actor=Actor.system())
     fs = fsspec.filesystem("memory")
     everything = ""
     for f in files:
@@ -115,7 +115,9 @@ def test_no_personal_data_leaves(ft: FitTwin, story: Story) -> None:
 
 
 def test_file_urls_read_as_a_hive_dataset(ft: FitTwin, story: Story, tmp_path: Path) -> None:
-    ft.analytics.export_parquet(tmp_path.as_uri(), tables=["orders", "reward_ledger_entries"])
+    ft.analytics.export_parquet(
+        tmp_path.as_uri(), tables=["orders", "reward_ledger_entries"], actor=Actor.system()
+    )
     dataset = pads.dataset(tmp_path / "orders", format="parquet", partitioning="hive")
     table = dataset.to_table()
     assert table.num_rows == 6
@@ -138,14 +140,16 @@ def test_since_rewrites_whole_months_from_its_month_on(
     ft: FitTwin, story: Story, clock: FrozenClock, tmp_path: Path
 ) -> None:
     url = tmp_path.as_uri()
-    ft.analytics.export_parquet(url, tables=["orders"])
+    ft.analytics.export_parquet(url, tables=["orders"], actor=Actor.system())
     january = tmp_path / "orders" / "month=2026-01" / "part-0.parquet"
     before = january.read_bytes()
     stale = tmp_path / "orders" / "month=2026-05"  # a month the store no longer has
     stale.mkdir()
     (stale / "part-0.parquet").write_bytes(b"old")
     # since falls mid-February: all of February is rewritten, January is left alone.
-    files = ft.analytics.export_parquet(url, tables=["orders"], since=datetime(2026, 2, 20, tzinfo=UTC))
+    files = ft.analytics.export_parquet(
+        url, tables=["orders"], since=datetime(2026, 2, 20, tzinfo=UTC), actor=Actor.system()
+    )
     assert [(f.month, f.rows) for f in files] == [("2026-02", 3), ("2026-03", 1)]
     assert january.read_bytes() == before
     assert not stale.exists()
@@ -155,12 +159,12 @@ def test_since_rewrites_whole_months_from_its_month_on(
 def test_unknown_tables_are_refused_before_anything_is_written(ft: FitTwin, story: Story) -> None:
     url = _memory_url()
     with pytest.raises(ValidationError) as caught:
-        ft.analytics.export_parquet(url, tables=["orders", "user_profiles"])
+        ft.analytics.export_parquet(url, tables=["orders", "user_profiles"], actor=Actor.system())
     assert caught.value.field == "tables[1]"
     assert not fsspec.filesystem("memory").exists(url.removeprefix("memory://"))
     for bad in ("", "no-protocol", "memory://a::file://b"):
         with pytest.raises((ValidationError, ConfigurationError)):
-            ft.analytics.export_parquet(bad)
+            ft.analytics.export_parquet(bad, actor=Actor.system())
 
 
 def test_an_aborted_table_leaves_the_published_files(tmp_path: Path) -> None:
@@ -193,7 +197,10 @@ def test_s3_exports_read_back(ft: FitTwin, story: Story, moto_s3: MotoS3) -> Non
     bucket = moto_s3.create_bucket("fittwin-exports")
     url = f"s3://{bucket}/analytics"
     files = ft.analytics.export_parquet(
-        url, tables=["orders", "referral_events"], storage_options=moto_s3.storage_options
+        url,
+        tables=["orders", "referral_events"],
+        storage_options=moto_s3.storage_options,
+        actor=Actor.system(),
     )
     assert {f.path.split(bucket, 1)[1] for f in files if f.table == "orders"} == {
         f"/analytics/orders/month=2026-0{m}/part-0.parquet" for m in (1, 2, 3)
@@ -209,8 +216,9 @@ def test_s3_exports_read_back(ft: FitTwin, story: Story, moto_s3: MotoS3) -> Non
         tables=["orders"],
         since=datetime(2026, 3, 1, tzinfo=UTC),
         storage_options=moto_s3.storage_options,
+        actor=Actor.system(),
     )
     assert [f.month for f in again] == ["2026-03"]
     assert len(s3.find(f"{bucket}/analytics/orders")) == 3
     with pytest.raises(ConfigurationError, match="bucket"):
-        ft.analytics.export_parquet("s3://", storage_options=moto_s3.storage_options)
+        ft.analytics.export_parquet("s3://", storage_options=moto_s3.storage_options, actor=Actor.system())

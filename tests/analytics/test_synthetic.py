@@ -19,7 +19,7 @@ from fittwin_adapters.synthetic import (
     connect_synthetic,
     generate,
 )
-from fittwin_core.domain import ConfigurationError, ValidationError
+from fittwin_core.domain import Actor, ConfigurationError, ValidationError
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -48,13 +48,17 @@ def test_a_year_of_trade_through_the_services() -> None:
         bar.getvalue().rstrip().endswith(f"80 shoppers, {report.orders} orders") or "100%" in bar.getvalue()
     )
     assert "100%" in bar.getvalue().splitlines()[-1]
-    orders = ft.analytics.orders_by_status()
+    orders = ft.analytics.orders_by_status(actor=Actor.system())
     assert orders["orders"].sum() == report.orders
     assert orders["period"].min() >= datetime(2025, 12, 1) and orders["period"].max() <= datetime(2026, 6, 1)
     assert {"closed", "delivered"} <= set(orders["status"])
-    funnel = ft.analytics.referral_funnel(by="period")
+    funnel = ft.analytics.referral_funnel(by="period", actor=Actor.system())
     assert funnel["conversions"].sum() > 0 and funnel["clicks"].sum() >= funnel["conversions"].sum()
-    returns = ft.analytics.returns_by_size().groupby("matches")[["delivered_units", "returned_units"]].sum()
+    returns = (
+        ft.analytics.returns_by_size(actor=Actor.system())
+        .groupby("matches")[["delivered_units", "returned_units"]]
+        .sum()
+    )
     rate = returns["returned_units"] / returns["delivered_units"]
     assert rate[False] > rate[True]  # wrong sizes come back more often
     assert ft.accounts.authenticate("shopper0@synthetic.example", PASSWORD).username == "shopper0"
@@ -66,7 +70,7 @@ def test_the_same_seed_gives_the_same_shop() -> None:
     a = generate(first, shoppers=30, months=2, progress=False)
     b = generate(second, shoppers=30, months=2, progress=False)
     assert (a.orders, a.clicks, a.returns) == (b.orders, b.clicks, b.returns)
-    assert first.analytics.summary() == second.analytics.summary()
+    assert first.analytics.summary(actor=Actor.system()) == second.analytics.summary(actor=Actor.system())
 
 
 def test_generation_needs_a_movable_clock_and_sane_sizes() -> None:

@@ -32,6 +32,7 @@ def register(ft: FitTwin, tag: str = "ada", **kwargs: Any) -> Any:
         "consents": {"terms": True},
         "name": "Ada Lovelace",
         "phone": "+44 20 7946 0000",
+        "actor": Actor.anonymous(),
     }
     return ft.accounts.register(f"{tag}@example.com", PASSWORD, tag, METRICS, **{**defaults, **kwargs})
 
@@ -53,10 +54,11 @@ def test_register_normalises_the_email_and_seals_personal_data(ft: FitTwin) -> N
         consents={"terms": True},
         name="Ada Lovelace",
         phone="+44 (20) 7946-0000",
+        actor=Actor.anonymous(),
     )
     assert user.email == "ada.lovelace@example.com"
     assert user.name is not None and user.name.startswith("fte1.")
-    details = ft.accounts.details(user.id)
+    details = ft.accounts.details(user.id, actor=Actor.shopper(user.id))
     assert (details.name, details.phone) == ("Ada Lovelace", "+442079460000")
     assert "Ada Lovelace" not in repr(details) and PASSWORD not in repr(user)
 
@@ -72,6 +74,7 @@ def test_stored_rows_hold_no_plaintext_personal_data(ft: FitTwin) -> None:
         state="Greater London",
         postal_code="SW1A 1AA",
         country="GB",
+        actor=Actor.shopper(user.id),
     )
     stored = raw_text(ft)
     for plaintext in ("Ada Lovelace", "7946", "Analytical Row", "Flat 3", "London", "SW1A", PASSWORD):
@@ -86,9 +89,9 @@ def test_a_ciphertext_moved_to_another_row_or_column_does_not_open(ft: FitTwin) 
         uow.user_profiles.update(attrs.evolve(uow.user_profiles.get(ada.id), phone=ada.name))
         uow.commit()
     with pytest.raises(AuthenticationFailed):
-        ft.accounts.details(bob.id)
+        ft.accounts.details(bob.id, actor=Actor.shopper(bob.id))
     with pytest.raises(AuthenticationFailed):
-        ft.accounts.details(ada.id)
+        ft.accounts.details(ada.id, actor=Actor.shopper(ada.id))
 
 
 def test_key_rotation_keeps_data_readable(store: Any, clock: FrozenClock, ids: Any) -> None:
@@ -97,12 +100,14 @@ def test_key_rotation_keeps_data_readable(store: Any, clock: FrozenClock, ids: A
     user = register(ft)
     rotated = first.rotated()
     after = connect(store, keyring=rotated, clock=clock, ids=ids)
-    assert after.privacy.rotate_data_keys() == 1
+    assert after.privacy.rotate_data_keys(actor=Actor.system()) == 1
     document = json.loads(rotated.to_json())
     document["keys"] = {rotated.current_kek_id: document["keys"][rotated.current_kek_id]}
     only_new = connect(store, keyring=LocalKeyRing.from_json(json.dumps(document)), clock=clock, ids=ids)
-    assert only_new.accounts.details(user.id).name == "Ada Lovelace"
-    assert after.privacy.rotate_data_keys() == 1  # re-wrapping is always possible and harmless
+    assert only_new.accounts.details(user.id, actor=Actor.shopper(user.id)).name == "Ada Lovelace"
+    assert (
+        after.privacy.rotate_data_keys(actor=Actor.system()) == 1
+    )  # re-wrapping is always possible and harmless
 
 
 def test_registration_rules(ft: FitTwin) -> None:
@@ -110,7 +115,9 @@ def test_registration_rules(ft: FitTwin) -> None:
     with pytest.raises(Conflict, match="email"):
         register(ft, "ada", name=None)
     with pytest.raises(Conflict):
-        ft.accounts.register("other@example.com", PASSWORD, "ADA", METRICS, consents={"terms": True})
+        ft.accounts.register(
+            "other@example.com", PASSWORD, "ADA", METRICS, consents={"terms": True}, actor=Actor.anonymous()
+        )
     cases: list[tuple[dict[str, Any], str]] = [
         ({"password": "short"}, "password"),
         ({"password": "x" * 300}, "password"),
@@ -129,6 +136,7 @@ def test_registration_rules(ft: FitTwin) -> None:
             "username": "newbie",
             "body_metrics": METRICS,
             "consents": {"terms": True},
+            "actor": Actor.anonymous(),
         }
         args.update(override)
         with pytest.raises(ValidationError) as raised:
@@ -157,26 +165,32 @@ def test_login_rehashes_weak_hashes(ft: FitTwin) -> None:
     upgraded = connect(
         ft.context.store, keyring=LocalKeyRing.generate(), hasher=stronger, clock=ft.context.clock
     )
-    before = ft.accounts.get(user.id).password_hash
-    assert upgraded.accounts.authenticate("ada@example.com", PASSWORD).password_hash != before
-    assert not stronger.needs_rehash(ft.accounts.get(user.id).password_hash)
+    staff = Actor.system()
+    before = ft.accounts.get(user.id, actor=staff).password_hash
+    upgraded.accounts.authenticate("ada@example.com", PASSWORD)
+    after = ft.accounts.get(user.id, actor=staff).password_hash
+    assert after != before
+    assert not stronger.needs_rehash(after)
 
 
 def test_email_verification(ft: FitTwin, clock: FrozenClock) -> None:
     user = register(ft)
-    token = ft.accounts.email_verification_token(user.id)
+    token = ft.accounts.email_verification_token(user.id, actor=Actor.shopper(user.id))
     assert ft.accounts.verify_email(token).email_verified_at == clock.now()
-    stale = ft.accounts.email_verification_token(user.id)
+    stale = ft.accounts.email_verification_token(user.id, actor=Actor.shopper(user.id))
     clock.advance(days=3)
     with pytest.raises(AuthenticationFailed, match="expired"):
         ft.accounts.verify_email(stale)
     with pytest.raises(AuthenticationFailed):
         ft.accounts.verify_email(token[:-1] + ("0" if token[-1] != "0" else "1"))
-    changed = ft.accounts.change_email(user.id, "lovelace@example.com")
+    changed = ft.accounts.change_email(user.id, "lovelace@example.com", actor=Actor.shopper(user.id))
     assert changed.email_verified_at is None
     with pytest.raises(AuthenticationFailed):
         ft.accounts.verify_email(
-            ft.accounts.email_verification_token(user.id).replace(str(user.id), str(user.id)) + "x"
+            ft.accounts.email_verification_token(user.id, actor=Actor.shopper(user.id)).replace(
+                str(user.id), str(user.id)
+            )
+            + "x"
         )
 
 
@@ -189,25 +203,28 @@ def test_profile_updates(ft: FitTwin, clock: FrozenClock) -> None:
         phone=None,
         style_preferences={"fit_prefs": "slim"},
         username="countess",
+        actor=Actor.shopper(user.id),
     )
     assert updated.phone is None and updated.username == "countess" and updated.updated_at == clock.now()
-    assert ft.accounts.details(user.id).name == "Augusta Ada King"
+    assert ft.accounts.details(user.id, actor=Actor.shopper(user.id)).name == "Augusta Ada King"
     assert updated.style_preferences is not None and updated.style_preferences.fit_prefs.value == "slim"
     other = register(ft, "bob")
     with pytest.raises(Conflict):
-        ft.accounts.update_profile(other.id, username="COUNTESS")
+        ft.accounts.update_profile(other.id, username="COUNTESS", actor=Actor.shopper(other.id))
     with pytest.raises(PermissionDenied):
         ft.accounts.update_profile(user.id, name="Mallory", actor=Actor.shopper(other.id))
     with pytest.raises(ValidationError):
-        ft.accounts.update_profile(user.id, consents={"terms": False})
-    assert ft.accounts.details(user.id).name == "Augusta Ada King"
+        ft.accounts.update_profile(user.id, consents={"terms": False}, actor=Actor.shopper(user.id))
+    assert ft.accounts.details(user.id, actor=Actor.shopper(user.id)).name == "Augusta Ada King"
 
 
 def test_password_change(ft: FitTwin) -> None:
     user = register(ft)
     with pytest.raises(AuthenticationFailed):
-        ft.accounts.change_password(user.id, "not it at all", "a brand new passphrase")
-    ft.accounts.change_password(user.id, PASSWORD, "a brand new passphrase")
+        ft.accounts.change_password(
+            user.id, "not it at all", "a brand new passphrase", actor=Actor.shopper(user.id)
+        )
+    ft.accounts.change_password(user.id, PASSWORD, "a brand new passphrase", actor=Actor.shopper(user.id))
     assert ft.accounts.authenticate("ada@example.com", "a brand new passphrase").id == user.id
 
 
@@ -221,14 +238,27 @@ def test_addresses_and_blind_index_search(ft: FitTwin) -> None:
         postal_code="sw1a 1aa",
         country="gb",
         make_default_billing=True,
+        actor=Actor.shopper(ada.id),
     )
     ft.accounts.add_address(
-        bob.id, type="billing", line1="2 Row", city="London", postal_code="SW1A1AA", country="GB"
+        bob.id,
+        type="billing",
+        line1="2 Row",
+        city="London",
+        postal_code="SW1A1AA",
+        country="GB",
+        actor=Actor.shopper(bob.id),
     )
     ft.accounts.add_address(
-        bob.id, type="billing", line1="3 Rue", city="Paris", postal_code="75001", country="FR"
+        bob.id,
+        type="billing",
+        line1="3 Rue",
+        city="Paris",
+        postal_code="75001",
+        country="FR",
+        actor=Actor.shopper(bob.id),
     )
-    assert ft.accounts.get(ada.id).billing_address_id == home.id
+    assert ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).billing_address_id == home.id
     staff = Actor.platform(ada.id)
     found = ft.accounts.find_addresses(country="GB", postal_code="SW1A 1AA", actor=staff)
     assert {a.user_id for a in found} == {ada.id, bob.id}
@@ -239,37 +269,53 @@ def test_addresses_and_blind_index_search(ft: FitTwin) -> None:
     with pytest.raises(PermissionDenied):
         ft.accounts.find_addresses(country="GB", postal_code="SW1A1AA", actor=Actor.shopper(ada.id))
     ft.accounts.remove_address(home.id, actor=Actor.shopper(ada.id))
-    assert ft.accounts.get(ada.id).billing_address_id is None
-    assert ft.accounts.addresses(ada.id) == []
-    assert len(ft.accounts.addresses(ada.id, include_deleted=True)) == 1
+    assert ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).billing_address_id is None
+    assert ft.accounts.addresses(ada.id, actor=Actor.shopper(ada.id)) == []
+    assert len(ft.accounts.addresses(ada.id, include_deleted=True, actor=Actor.shopper(ada.id))) == 1
     assert len(ft.accounts.find_addresses(country="GB", postal_code="SW1A1AA", actor=staff)) == 1
     with pytest.raises(ValidationError) as raised:
-        ft.accounts.add_address(ada.id, type="home", line1="x", city="y", postal_code="1", country="GB")
+        ft.accounts.add_address(
+            ada.id,
+            type="home",
+            line1="x",
+            city="y",
+            postal_code="1",
+            country="GB",
+            actor=Actor.shopper(ada.id),
+        )
     assert raised.value.field == "type"
     with pytest.raises(ValidationError) as raised:
         ft.accounts.add_address(
-            ada.id, type="billing", line1="x", city="y", postal_code="1", country="Britain"
+            ada.id,
+            type="billing",
+            line1="x",
+            city="y",
+            postal_code="1",
+            country="Britain",
+            actor=Actor.shopper(ada.id),
         )
     assert raised.value.field == "country"
 
 
 def test_payment_methods_and_defaults(ft: FitTwin) -> None:
     ada, bob = register(ft, "ada"), register(ft, "bob")
-    first = ft.accounts.add_payment_method(ada.id, "pm_1", brand="visa", last4="4242")
-    assert ft.accounts.get(ada.id).default_payment_method_id == first.id
-    second = ft.accounts.add_payment_method(ada.id, "pm_2", make_default=True)
-    assert ft.accounts.get(ada.id).default_payment_method_id == second.id
+    first = ft.accounts.add_payment_method(
+        ada.id, "pm_1", brand="visa", last4="4242", actor=Actor.shopper(ada.id)
+    )
+    assert ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).default_payment_method_id == first.id
+    second = ft.accounts.add_payment_method(ada.id, "pm_2", make_default=True, actor=Actor.shopper(ada.id))
+    assert ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).default_payment_method_id == second.id
     with pytest.raises(Conflict):
-        ft.accounts.add_payment_method(bob.id, "pm_1")
+        ft.accounts.add_payment_method(bob.id, "pm_1", actor=Actor.shopper(bob.id))
     with pytest.raises(NotFound):
-        ft.accounts.set_default_payment_method(bob.id, first.id)
+        ft.accounts.set_default_payment_method(bob.id, first.id, actor=Actor.shopper(bob.id))
     with pytest.raises(PermissionDenied):
         ft.accounts.remove_payment_method(second.id, actor=Actor.shopper(bob.id))
     ft.accounts.remove_payment_method(second.id, actor=Actor.shopper(ada.id))
-    assert ft.accounts.get(ada.id).default_payment_method_id is None
-    assert [m.id for m in ft.accounts.payment_methods(ada.id)] == [first.id]
+    assert ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).default_payment_method_id is None
+    assert [m.id for m in ft.accounts.payment_methods(ada.id, actor=Actor.shopper(ada.id))] == [first.id]
     with pytest.raises(ValidationError) as raised:
-        ft.accounts.add_payment_method(ada.id, "pm_3", last4="12")
+        ft.accounts.add_payment_method(ada.id, "pm_3", last4="12", actor=Actor.shopper(ada.id))
     assert raised.value.field == "last4"
 
 
@@ -281,8 +327,13 @@ def test_phone_verification_is_recorded_by_staff_and_reset_by_a_new_number(
         ft.accounts.mark_phone_verified(user.id, actor=Actor.shopper(user.id))
     verified = ft.accounts.mark_phone_verified(user.id, actor=Actor.system())
     assert verified.phone_verified_at == clock.now()
-    assert ft.accounts.update_profile(user.id, phone="+33 1 23 45 67 89").phone_verified_at is None
-    ft.accounts.update_profile(user.id, phone=None)
+    assert (
+        ft.accounts.update_profile(
+            user.id, phone="+33 1 23 45 67 89", actor=Actor.shopper(user.id)
+        ).phone_verified_at
+        is None
+    )
+    ft.accounts.update_profile(user.id, phone=None, actor=Actor.shopper(user.id))
     with pytest.raises(ValidationError) as raised:
         ft.accounts.mark_phone_verified(user.id, actor=Actor.system())
     assert raised.value.field == "phone"

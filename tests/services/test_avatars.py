@@ -48,7 +48,7 @@ def shopper(ft: FitTwin, tag: str = "ada", **kwargs: Any) -> Any:
         tag,
         BodyMetrics(height_cm=168, weight_kg=61),
         consents={"terms": True},
-        **kwargs,
+        **{"actor": Actor.anonymous(), **kwargs},
     )
 
 
@@ -86,14 +86,14 @@ def memory_url() -> str:
 def test_versions_count_up_per_shopper(ft: FitTwin) -> None:
     ada, bob = shopper(ft, "ada"), shopper(ft, "bob")
 
-    first = ft.avatars.request(ada.id, SOURCES)
-    second = ft.avatars.request(ada.id, SOURCES)
-    bobs = ft.avatars.request(bob.id, SOURCES)
+    first = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
+    second = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
+    bobs = ft.avatars.request(bob.id, SOURCES, actor=Actor.shopper(bob.id))
 
     assert (first.version, second.version, bobs.version) == (1, 2, 1)
     assert first.status == AvatarStatus.PROCESSING and first.mesh_ref is None
     assert first.sources.quick_estimate and first.sources.measurements == {"chest_cm": 97.0}
-    assert [a.version for a in ft.avatars.for_user(ada.id)] == [1, 2]
+    assert [a.version for a in ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id))] == [1, 2]
 
 
 def test_concurrent_requests_get_distinct_versions(ft: FitTwin) -> None:
@@ -105,7 +105,7 @@ def test_concurrent_requests_get_distinct_versions(ft: FitTwin) -> None:
     def request() -> None:
         try:
             start.wait()
-            versions.append(ft.avatars.request(ada.id, SOURCES).version)
+            versions.append(ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).version)
         except BaseException as exc:
             errors.append(exc)
 
@@ -121,20 +121,20 @@ def test_concurrent_requests_get_distinct_versions(ft: FitTwin) -> None:
 
 def test_a_version_is_never_reused_after_a_soft_delete(ft: FitTwin) -> None:
     ada = shopper(ft)
-    first = ft.avatars.request(ada.id, SOURCES)
-    ft.avatars.delete(first.id)
+    first = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
+    ft.avatars.delete(first.id, actor=Actor.system())
 
-    assert ft.avatars.request(ada.id, SOURCES).version == 2
+    assert ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).version == 2
 
 
 def test_sources_are_validated(ft: FitTwin) -> None:
     ada = shopper(ft)
 
     with pytest.raises(ValidationError) as raised:
-        ft.avatars.request(ada.id, {"measurements": {"chest_cm": 900}})
+        ft.avatars.request(ada.id, {"measurements": {"chest_cm": 900}}, actor=Actor.shopper(ada.id))
 
     assert raised.value.field.startswith("sources.measurements")
-    assert ft.avatars.for_user(ada.id) == []
+    assert ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id)) == []
 
 
 # ---------------------------------------------------------------------------- completion
@@ -142,78 +142,93 @@ def test_sources_are_validated(ft: FitTwin) -> None:
 
 def test_complete_uploads_then_marks_ready(ft: FitTwin, clock: FrozenClock) -> None:
     ada = shopper(ft)
-    avatar = ft.avatars.request(ada.id, SOURCES)
+    avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
     clock.advance(minutes=2)
 
-    ready = ft.avatars.complete(avatar.id, mesh(1), confidence=81)
+    ready = ft.avatars.complete(avatar.id, mesh(1), confidence=81, actor=Actor.system())
 
     assert ready.status == AvatarStatus.READY
     assert ready.mesh_ref == f"avatars/{ada.id}/v1.glb"
     assert ready.generated_at == clock.now() and ready.confidence == 81
-    assert ft.avatars.get(avatar.id) == ready
-    assert ft.avatars.mesh(avatar.id) == mesh(1)
+    assert ft.avatars.get(avatar.id, actor=Actor.system()) == ready
+    assert ft.avatars.mesh(avatar.id, actor=Actor.system()) == mesh(1)
     stored = ft.context.objects.info(ready.mesh_ref, region=ada.region)
     assert stored.content_type == MESH_CONTENT_TYPE and stored.size == len(mesh(1))
-    assert ft.avatars.current(ada.id) == ready
+    assert ft.avatars.current(ada.id, actor=Actor.shopper(ada.id)) == ready
 
 
 def test_regeneration_deletes_earlier_meshes_and_clears_their_refs(ft: FitTwin) -> None:
     ada = shopper(ft)
-    first = ft.avatars.complete(ft.avatars.request(ada.id, SOURCES).id, mesh(1), confidence=70)
-    second = ft.avatars.complete(ft.avatars.request(ada.id, SOURCES).id, mesh(2), confidence=80)
-    third = ft.avatars.complete(ft.avatars.request(ada.id, SOURCES).id, mesh(3), confidence=90)
+    first = ft.avatars.complete(
+        ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).id,
+        mesh(1),
+        confidence=70,
+        actor=Actor.system(),
+    )
+    second = ft.avatars.complete(
+        ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).id,
+        mesh(2),
+        confidence=80,
+        actor=Actor.system(),
+    )
+    third = ft.avatars.complete(
+        ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).id,
+        mesh(3),
+        confidence=90,
+        actor=Actor.system(),
+    )
 
-    versions = {a.version: a for a in ft.avatars.for_user(ada.id)}
+    versions = {a.version: a for a in ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id))}
     assert versions[1].mesh_ref is None and versions[2].mesh_ref is None
     assert versions[3].mesh_ref == third.mesh_ref
     assert [has_object(ft, ada, v) for v in (1, 2, 3)] == [False, False, True]
     assert all(v.status == AvatarStatus.READY for v in versions.values())
     with pytest.raises(NotFound):
-        ft.avatars.mesh(first.id)
-    assert ft.avatars.mesh(third.id) == mesh(3)
-    assert second.id != third.id and ft.avatars.current(ada.id) == versions[3]
+        ft.avatars.mesh(first.id, actor=Actor.system())
+    assert ft.avatars.mesh(third.id, actor=Actor.system()) == mesh(3)
+    assert second.id != third.id and ft.avatars.current(ada.id, actor=Actor.shopper(ada.id)) == versions[3]
 
 
 def test_completing_a_newer_version_fails_older_ones_still_processing(ft: FitTwin) -> None:
     ada = shopper(ft)
-    old = ft.avatars.request(ada.id, SOURCES)
-    new = ft.avatars.request(ada.id, SOURCES)
+    old = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
+    new = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
 
-    ft.avatars.complete(new.id, mesh(2), confidence=80)
+    ft.avatars.complete(new.id, mesh(2), confidence=80, actor=Actor.system())
 
-    superseded = ft.avatars.get(old.id)
+    superseded = ft.avatars.get(old.id, actor=Actor.system())
     assert superseded.status == AvatarStatus.FAILED
     assert superseded.failure_reason == "superseded by version 2"
     with pytest.raises(InvalidTransition):
-        ft.avatars.complete(old.id, mesh(1), confidence=60)
+        ft.avatars.complete(old.id, mesh(1), confidence=60, actor=Actor.system())
     assert not has_object(ft, ada, 1)
 
 
 def test_a_stale_version_cannot_replace_a_newer_ready_one(ft: FitTwin) -> None:
     ada = shopper(ft)
-    old = ft.avatars.request(ada.id, SOURCES)
-    new = ft.avatars.request(ada.id, SOURCES)
+    old = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
+    new = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
     # The older version's upload starts before the newer one completes ...
     ft.context.objects.put(mesh_key(ada.id, 1), mesh(1), region=ada.region)
-    ft.avatars.complete(new.id, mesh(2), confidence=80)
+    ft.avatars.complete(new.id, mesh(2), confidence=80, actor=Actor.system())
 
     with pytest.raises(InvalidTransition):
-        ft.avatars.complete(old.id, mesh(1), confidence=60)
+        ft.avatars.complete(old.id, mesh(1), confidence=60, actor=Actor.system())
 
-    assert ft.avatars.current(ada.id) is not None
-    assert ft.avatars.current(ada.id).version == 2  # type: ignore[union-attr]
+    assert ft.avatars.current(ada.id, actor=Actor.shopper(ada.id)) is not None
+    assert ft.avatars.current(ada.id, actor=Actor.shopper(ada.id)).version == 2  # type: ignore[union-attr]
     assert not has_object(ft, ada, 1)
 
 
 def test_completing_twice_is_an_invalid_transition_and_keeps_the_mesh(ft: FitTwin) -> None:
     ada = shopper(ft)
-    avatar = ft.avatars.request(ada.id, SOURCES)
-    ft.avatars.complete(avatar.id, mesh(1), confidence=70)
+    avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
+    ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system())
 
     with pytest.raises(InvalidTransition):
-        ft.avatars.complete(avatar.id, mesh(9), confidence=70)
+        ft.avatars.complete(avatar.id, mesh(9), confidence=70, actor=Actor.system())
 
-    assert ft.avatars.mesh(avatar.id) == mesh(1)
+    assert ft.avatars.mesh(avatar.id, actor=Actor.system()) == mesh(1)
 
 
 @pytest.mark.parametrize(
@@ -224,14 +239,14 @@ def test_bad_completions_are_refused_before_uploading(
     ft: FitTwin, payload: Any, confidence: Any, field: str
 ) -> None:
     ada = shopper(ft)
-    avatar = ft.avatars.request(ada.id, SOURCES)
+    avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
 
     with pytest.raises(ValidationError) as raised:
-        ft.avatars.complete(avatar.id, payload, confidence=confidence)
+        ft.avatars.complete(avatar.id, payload, confidence=confidence, actor=Actor.system())
 
     assert raised.value.field == field
     assert not has_object(ft, ada, 1)
-    assert ft.avatars.get(avatar.id).status == AvatarStatus.PROCESSING
+    assert ft.avatars.get(avatar.id, actor=Actor.system()).status == AvatarStatus.PROCESSING
 
 
 # ---------------------------------------------------------------------------- failures
@@ -243,31 +258,31 @@ def test_an_interrupted_upload_leaves_the_avatar_processing_without_a_mesh(
     objects = InterruptedObjectStore(memory_url(), fail_after=16)
     ft = make_ft(objects)
     ada = shopper(ft)
-    avatar = ft.avatars.request(ada.id, SOURCES)
+    avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
 
     with pytest.raises(StoreUnavailable):
-        ft.avatars.complete(avatar.id, mesh(1), confidence=70)
+        ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system())
 
     assert objects.interrupted == 1
-    after = ft.avatars.get(avatar.id)
+    after = ft.avatars.get(avatar.id, actor=Actor.system())
     assert after.status == AvatarStatus.PROCESSING and after.mesh_ref is None
     assert not has_object(ft, ada, 1)
 
     objects.fail_after = None  # the connection is back: the same call now succeeds
-    ready = ft.avatars.complete(avatar.id, mesh(1), confidence=70)
-    assert ft.avatars.mesh(ready.id) == mesh(1)
+    ready = ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system())
+    assert ft.avatars.mesh(ready.id, actor=Actor.system()) == mesh(1)
 
 
 def test_a_silently_truncated_upload_is_caught_and_removed(make_ft: Callable[[ObjectStore], FitTwin]) -> None:
     objects = InterruptedObjectStore(memory_url(), fail_after=16, silent=True)
     ft = make_ft(objects)
     ada = shopper(ft)
-    avatar = ft.avatars.request(ada.id, SOURCES)
+    avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
 
     with pytest.raises(StoreUnavailable):
-        ft.avatars.complete(avatar.id, mesh(1), confidence=70)
+        ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system())
 
-    assert ft.avatars.get(avatar.id).mesh_ref is None
+    assert ft.avatars.get(avatar.id, actor=Actor.system()).mesh_ref is None
     assert not has_object(ft, ada, 1)
 
 
@@ -295,13 +310,13 @@ def test_a_failure_between_upload_and_ready_deletes_the_upload(
     objects = _RacingObjectStore(memory_url())
     ft = make_ft(objects)
     ada = shopper(ft)
-    avatar = ft.avatars.request(ada.id, SOURCES)
+    avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
     objects.after_put = lambda: ft.avatars.fail(avatar.id, "pipeline gave up", actor=Actor.system())
 
     with pytest.raises(InvalidTransition):
-        ft.avatars.complete(avatar.id, mesh(1), confidence=70)
+        ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system())
 
-    failed = ft.avatars.get(avatar.id)
+    failed = ft.avatars.get(avatar.id, actor=Actor.system())
     assert failed.status == AvatarStatus.FAILED and failed.mesh_ref is None
     assert not has_object(ft, ada, 1)
 
@@ -312,17 +327,19 @@ def test_an_upload_overtaken_by_a_newer_version_is_deleted(
     objects = _RacingObjectStore(memory_url())
     ft = make_ft(objects)
     ada = shopper(ft)
-    old = ft.avatars.request(ada.id, SOURCES)
-    new = ft.avatars.request(ada.id, SOURCES)
+    old = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
+    new = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
     # While v1's upload is on its way, v2 completes (and supersedes v1).
-    objects.before_put = lambda: ft.avatars.complete(new.id, mesh(2), confidence=90) and None
+    objects.before_put = lambda: (
+        ft.avatars.complete(new.id, mesh(2), confidence=90, actor=Actor.system()) and None
+    )
 
     with pytest.raises(InvalidTransition):
-        ft.avatars.complete(old.id, mesh(1), confidence=60)
+        ft.avatars.complete(old.id, mesh(1), confidence=60, actor=Actor.system())
 
-    assert ft.avatars.get(old.id).status == AvatarStatus.FAILED
+    assert ft.avatars.get(old.id, actor=Actor.system()).status == AvatarStatus.FAILED
     assert not has_object(ft, ada, 1)
-    assert ft.avatars.mesh(new.id) == mesh(2)
+    assert ft.avatars.mesh(new.id, actor=Actor.system()) == mesh(2)
 
 
 def test_a_delete_during_the_upload_wins_and_the_upload_goes(
@@ -331,13 +348,13 @@ def test_a_delete_during_the_upload_wins_and_the_upload_goes(
     objects = _RacingObjectStore(memory_url())
     ft = make_ft(objects)
     ada = shopper(ft)
-    avatar = ft.avatars.request(ada.id, SOURCES)
-    objects.after_put = lambda: ft.avatars.delete(avatar.id)
+    avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
+    objects.after_put = lambda: ft.avatars.delete(avatar.id, actor=Actor.system())
 
     with pytest.raises(Conflict):
-        ft.avatars.complete(avatar.id, mesh(1), confidence=70)
+        ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system())
 
-    assert ft.avatars.get(avatar.id).deleted_at is not None
+    assert ft.avatars.get(avatar.id, actor=Actor.system()).deleted_at is not None
     assert not has_object(ft, ada, 1)
 
 
@@ -347,37 +364,46 @@ def test_a_racing_completion_of_the_same_version_keeps_the_winners_mesh(
     objects = _RacingObjectStore(memory_url())
     ft = make_ft(objects)
     ada = shopper(ft)
-    avatar = ft.avatars.request(ada.id, SOURCES)
-    objects.after_put = lambda: ft.avatars.complete(avatar.id, mesh(1), confidence=70) and None
+    avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
+    objects.after_put = lambda: (
+        ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system()) and None
+    )
 
     with pytest.raises(InvalidTransition):
-        ft.avatars.complete(avatar.id, mesh(1), confidence=70)
+        ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system())
 
-    ready = ft.avatars.get(avatar.id)
+    ready = ft.avatars.get(avatar.id, actor=Actor.system())
     assert ready.status == AvatarStatus.READY
-    assert ft.avatars.mesh(avatar.id) == mesh(1)
+    assert ft.avatars.mesh(avatar.id, actor=Actor.system()) == mesh(1)
 
 
 def test_fail_records_the_reason_and_removes_a_stray_upload(ft: FitTwin) -> None:
     ada = shopper(ft)
-    avatar = ft.avatars.request(ada.id, SOURCES)
+    avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
     ft.context.objects.put(mesh_key(ada.id, 1), mesh(1), region=ada.region)  # a crashed completion's
 
-    failed = ft.avatars.fail(avatar.id, "not enough photos")
+    failed = ft.avatars.fail(avatar.id, "not enough photos", actor=Actor.system())
 
     assert failed.status == AvatarStatus.FAILED and failed.failure_reason == "not enough photos"
     assert not has_object(ft, ada, 1)
-    assert ft.avatars.fail(avatar.id, "again") == failed  # failing a failed version changes nothing
+    assert (
+        ft.avatars.fail(avatar.id, "again", actor=Actor.system()) == failed
+    )  # failing a failed version changes nothing
     with pytest.raises(InvalidTransition):
-        ft.avatars.complete(avatar.id, mesh(1), confidence=50)
+        ft.avatars.complete(avatar.id, mesh(1), confidence=50, actor=Actor.system())
 
 
 def test_a_ready_avatar_cannot_fail(ft: FitTwin) -> None:
     ada = shopper(ft)
-    avatar = ft.avatars.complete(ft.avatars.request(ada.id, SOURCES).id, mesh(1), confidence=70)
+    avatar = ft.avatars.complete(
+        ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).id,
+        mesh(1),
+        confidence=70,
+        actor=Actor.system(),
+    )
 
     with pytest.raises(InvalidTransition):
-        ft.avatars.fail(avatar.id, "late")
+        ft.avatars.fail(avatar.id, "late", actor=Actor.system())
 
     assert has_object(ft, ada, 1)
 
@@ -387,34 +413,39 @@ def test_a_ready_avatar_cannot_fail(ft: FitTwin) -> None:
 
 def test_mesh_urls_need_a_backend_that_signs(ft: FitTwin) -> None:
     ada = shopper(ft)
-    processing = ft.avatars.request(ada.id, SOURCES)
+    processing = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
     with pytest.raises(NotFound):
-        ft.avatars.mesh_url(processing.id)
-    ready = ft.avatars.complete(processing.id, mesh(1), confidence=70)
+        ft.avatars.mesh_url(processing.id, actor=Actor.system())
+    ready = ft.avatars.complete(processing.id, mesh(1), confidence=70, actor=Actor.system())
 
     with pytest.raises(ConfigurationError):
-        ft.avatars.mesh_url(ready.id, expires_in=60)
+        ft.avatars.mesh_url(ready.id, expires_in=60, actor=Actor.system())
 
 
 def test_soft_delete_clears_the_mesh_and_hides_the_version(ft: FitTwin) -> None:
     ada = shopper(ft)
-    avatar = ft.avatars.complete(ft.avatars.request(ada.id, SOURCES).id, mesh(1), confidence=70)
+    avatar = ft.avatars.complete(
+        ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).id,
+        mesh(1),
+        confidence=70,
+        actor=Actor.system(),
+    )
 
-    removed = ft.avatars.delete(avatar.id)
+    removed = ft.avatars.delete(avatar.id, actor=Actor.system())
 
     assert removed.deleted_at is not None and removed.mesh_ref is None
     assert not has_object(ft, ada, 1)
-    assert ft.avatars.for_user(ada.id) == []
-    assert ft.avatars.for_user(ada.id, include_deleted=True) == [removed]
-    assert ft.avatars.current(ada.id) is None
+    assert ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id)) == []
+    assert ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id)) == [removed]
+    assert ft.avatars.current(ada.id, actor=Actor.shopper(ada.id)) is None
     with pytest.raises(NotFound):
-        ft.avatars.mesh(avatar.id)
-    assert ft.avatars.delete(avatar.id) == removed
+        ft.avatars.mesh(avatar.id, actor=Actor.system())
+    assert ft.avatars.delete(avatar.id, actor=Actor.system()) == removed
 
 
 def test_shoppers_act_only_on_their_own_avatars(ft: FitTwin) -> None:
     ada, bob = shopper(ft, "ada"), shopper(ft, "bob")
-    avatar = ft.avatars.request(ada.id, SOURCES)
+    avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
     bob_actor = Actor.shopper(bob.id)
 
     with pytest.raises(PermissionDenied):
@@ -440,8 +471,18 @@ def test_meshes_stay_in_the_shoppers_region(make_ft: Callable[[ObjectStore], Fit
     eve = shopper(ft, "eve", region="eu")
     sam = shopper(ft, "sam", region="us")
 
-    ft.avatars.complete(ft.avatars.request(eve.id, SOURCES).id, mesh(1), confidence=70)
-    ft.avatars.complete(ft.avatars.request(sam.id, SOURCES).id, mesh(2), confidence=70)
+    ft.avatars.complete(
+        ft.avatars.request(eve.id, SOURCES, actor=Actor.shopper(eve.id)).id,
+        mesh(1),
+        confidence=70,
+        actor=Actor.system(),
+    )
+    ft.avatars.complete(
+        ft.avatars.request(sam.id, SOURCES, actor=Actor.shopper(sam.id)).id,
+        mesh(2),
+        confidence=70,
+        actor=Actor.system(),
+    )
 
     eu_only, us_only = FsspecObjectStore(urls["eu"]), FsspecObjectStore(urls["us"])
     assert eu_only.get(mesh_key(eve.id, 1)) == mesh(1) and not us_only.exists(mesh_key(eve.id, 1))
@@ -453,22 +494,22 @@ def test_meshes_stay_in_the_shoppers_region(make_ft: Callable[[ObjectStore], Fit
 
 def test_clean_up_fails_stale_versions_and_removes_orphaned_uploads(ft: FitTwin, clock: FrozenClock) -> None:
     ada = shopper(ft)
-    stale = ft.avatars.request(ada.id, SOURCES)
+    stale = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
     # A worker uploaded v1's mesh and crashed before marking it ready.
     ft.context.objects.put(mesh_key(ada.id, 1), mesh(1), region=ada.region)
     clock.advance(hours=2)
-    fresh = ft.avatars.request(ada.id, SOURCES)
+    fresh = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
     ft.context.objects.put(mesh_key(ada.id, 2), mesh(2), region=ada.region)  # upload in flight
 
-    report = ft.avatars.clean_up(stale_after=timedelta(hours=1))
+    report = ft.avatars.clean_up(stale_after=timedelta(hours=1), actor=Actor.system())
 
     assert (report.failed_stale, report.objects_removed) == (1, 1)
-    assert ft.avatars.get(stale.id).status == AvatarStatus.FAILED
-    assert ft.avatars.get(fresh.id).status == AvatarStatus.PROCESSING
+    assert ft.avatars.get(stale.id, actor=Actor.system()).status == AvatarStatus.FAILED
+    assert ft.avatars.get(fresh.id, actor=Actor.system()).status == AvatarStatus.PROCESSING
     assert not has_object(ft, ada, 1) and has_object(ft, ada, 2)
-    ready = ft.avatars.complete(fresh.id, mesh(2), confidence=70)
-    assert ft.avatars.clean_up().objects_removed == 0
-    assert ft.avatars.mesh(ready.id) == mesh(2)
+    ready = ft.avatars.complete(fresh.id, mesh(2), confidence=70, actor=Actor.system())
+    assert ft.avatars.clean_up(actor=Actor.system()).objects_removed == 0
+    assert ft.avatars.mesh(ready.id, actor=Actor.system()) == mesh(2)
 
 
 # ---------------------------------------------------------------------------- a property
@@ -500,21 +541,21 @@ def test_every_mesh_ref_names_a_stored_object_and_nothing_else_is_stored(
     ada = shopper(ft)
     for action, pick in steps:
         clock.advance(seconds=1)
-        versions = ft.avatars.for_user(ada.id, include_deleted=True)
+        versions = ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id))
         target = versions[pick % len(versions)] if versions else None
         try:
             if action == "request" or target is None:
-                ft.avatars.request(ada.id, SOURCES)
+                ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
             elif action in ("complete", "break"):
                 objects.fail_after = 8 if action == "break" else None
-                ft.avatars.complete(target.id, mesh(target.version), confidence=50)
+                ft.avatars.complete(target.id, mesh(target.version), confidence=50, actor=Actor.system())
             elif action == "fail":
-                ft.avatars.fail(target.id, "gave up")
+                ft.avatars.fail(target.id, "gave up", actor=Actor.system())
             else:
-                ft.avatars.delete(target.id)
+                ft.avatars.delete(target.id, actor=Actor.system())
         except (StoreUnavailable, InvalidTransition, Conflict):
             pass
-    versions = ft.avatars.for_user(ada.id, include_deleted=True)
+    versions = ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id))
     for avatar in versions:
         stored = has_object(ft, ada, avatar.version)
         assert stored == (avatar.mesh_ref is not None), (avatar.version, avatar.status)

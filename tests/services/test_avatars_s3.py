@@ -76,6 +76,7 @@ def shopper(ft: FitTwin, region: str) -> Any:
         BodyMetrics(height_cm=168, weight_kg=61),
         consents={"terms": True},
         region=region,
+        actor=Actor.anonymous(),
     )
 
 
@@ -84,9 +85,14 @@ def test_upload_and_presigned_url_serve_the_mesh(
 ) -> None:
     ft = make_ft(FsspecObjectStore(urls, default_region="eu", storage_options=moto_s3.storage_options))
     ada = shopper(ft, "us")
-    avatar = ft.avatars.complete(ft.avatars.request(ada.id, SOURCES).id, mesh(1), confidence=77)
+    avatar = ft.avatars.complete(
+        ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).id,
+        mesh(1),
+        confidence=77,
+        actor=Actor.system(),
+    )
 
-    url = ft.avatars.mesh_url(avatar.id, expires_in=300)
+    url = ft.avatars.mesh_url(avatar.id, expires_in=300, actor=Actor.system())
 
     assert fetch(url) == mesh(1)
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
@@ -104,17 +110,27 @@ def test_regeneration_deletes_the_previous_object(
 ) -> None:
     ft = make_ft(FsspecObjectStore(urls, default_region="eu", storage_options=moto_s3.storage_options))
     ada = shopper(ft, "eu")
-    first = ft.avatars.complete(ft.avatars.request(ada.id, SOURCES).id, mesh(1), confidence=70)
-    old_url = ft.avatars.mesh_url(first.id)
+    first = ft.avatars.complete(
+        ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).id,
+        mesh(1),
+        confidence=70,
+        actor=Actor.system(),
+    )
+    old_url = ft.avatars.mesh_url(first.id, actor=Actor.system())
 
-    second = ft.avatars.complete(ft.avatars.request(ada.id, SOURCES).id, mesh(2), confidence=90)
+    second = ft.avatars.complete(
+        ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).id,
+        mesh(2),
+        confidence=90,
+        actor=Actor.system(),
+    )
 
     moto_s3.admin.invalidate_cache()
     assert not moto_s3.admin.exists(s3_path(urls["eu"], mesh_key(ada.id, 1)))
-    assert ft.avatars.get(first.id).mesh_ref is None
+    assert ft.avatars.get(first.id, actor=Actor.system()).mesh_ref is None
     with pytest.raises(urllib.error.HTTPError):
         fetch(old_url)  # a URL handed out before still points at the deleted object
-    assert fetch(ft.avatars.mesh_url(second.id)) == mesh(2)
+    assert fetch(ft.avatars.mesh_url(second.id, actor=Actor.system())) == mesh(2)
 
 
 def test_an_injected_upload_failure_leaves_no_dangling_mesh_ref(
@@ -125,13 +141,13 @@ def test_an_injected_upload_failure_leaves_no_dangling_mesh_ref(
     )
     ft = make_ft(objects)
     ada = shopper(ft, "eu")
-    avatar = ft.avatars.request(ada.id, SOURCES)
+    avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
 
     with pytest.raises(StoreUnavailable):
-        ft.avatars.complete(avatar.id, mesh(1), confidence=70)
+        ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system())
 
     assert objects.interrupted == 1
-    after = ft.avatars.get(avatar.id)
+    after = ft.avatars.get(avatar.id, actor=Actor.system())
     assert after.status == AvatarStatus.PROCESSING and after.mesh_ref is None
     moto_s3.admin.invalidate_cache()
     assert not moto_s3.admin.exists(s3_path(urls["eu"], mesh_key(ada.id, 1)))
@@ -145,7 +161,12 @@ def test_erasure_deletes_the_meshes_from_s3(
 ) -> None:
     ft = make_ft(FsspecObjectStore(urls, default_region="eu", storage_options=moto_s3.storage_options))
     ada = shopper(ft, "eu")
-    avatar = ft.avatars.complete(ft.avatars.request(ada.id, SOURCES).id, mesh(1), confidence=70)
+    avatar = ft.avatars.complete(
+        ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).id,
+        mesh(1),
+        confidence=70,
+        actor=Actor.system(),
+    )
 
     report = ft.privacy.erase_user(ada.id, actor=Actor.platform(uuid.uuid4()))
 

@@ -54,13 +54,19 @@ class Call:
 def calls(shop: Shop) -> list[Call]:
     ft, owner, user = shop.ft, shop.owner_actor, shop.shopper
     staff = Actor.platform(shop.platform.id)
-    link = ft.referrals.create(user.id)
+    me = Actor.shopper(user.id)
+    link = ft.referrals.create(user.id, actor=Actor.shopper(user.id))
     order = shop.place()
     body = BodyMetrics(height_cm=170, weight_kg=65)
     a = ft.accounts
-    pending = ft.avatars.request(user.id, {"quick_estimate": True})
-    doomed = ft.avatars.request(user.id, {"quick_estimate": True})
-    ready = ft.avatars.complete(ft.avatars.request(user.id, {}).id, b"glTF mesh", confidence=50)
+    pending = ft.avatars.request(user.id, {"quick_estimate": True}, actor=Actor.shopper(user.id))
+    doomed = ft.avatars.request(user.id, {"quick_estimate": True}, actor=Actor.shopper(user.id))
+    ready = ft.avatars.complete(
+        ft.avatars.request(user.id, {}, actor=Actor.shopper(user.id)).id,
+        b"glTF mesh",
+        confidence=50,
+        actor=Actor.system(),
+    )
     return [
         Call(
             "register",
@@ -77,13 +83,14 @@ def calls(shop: Shop) -> list[Call]:
                 "appearance": None,
                 "style_preferences": None,
                 "region": None,
+                "actor": Actor.anonymous(),
             },
         ),
         Call("authenticate", a.authenticate, {"email": user.email, "password": PASSWORD}),
         Call(
             "update_profile",
             a.update_profile,
-            {"user_id": user.id, "name": "A", "username": "ada2", "body_metrics": body, "actor": None},
+            {"user_id": user.id, "name": "A", "username": "ada2", "body_metrics": body, "actor": me},
         ),
         Call(
             "add_address",
@@ -98,7 +105,7 @@ def calls(shop: Shop) -> list[Call]:
                 "line2": None,
                 "state": None,
                 "metadata": None,
-                "actor": None,
+                "actor": me,
             },
         ),
         Call(
@@ -111,14 +118,20 @@ def calls(shop: Shop) -> list[Call]:
                 "last4": "1234",
                 "expires_at": None,
                 "billing_address_id": None,
-                "actor": None,
+                "actor": me,
             },
         ),
         Call(
-            "set_billing_address", a.set_billing_address, {"user_id": user.id, "address_id": shop.address.id}
+            "set_billing_address",
+            a.set_billing_address,
+            {"user_id": user.id, "address_id": shop.address.id, "actor": me},
         ),
-        Call("change_email", a.change_email, {"user_id": user.id, "new_email": "ada.new@example.com"}),
-        Call("verify_email", a.verify_email, {"token": a.email_verification_token(user.id)}),
+        Call(
+            "change_email",
+            a.change_email,
+            {"user_id": user.id, "new_email": "ada.new@example.com", "actor": me},
+        ),
+        Call("verify_email", a.verify_email, {"token": a.email_verification_token(user.id, actor=me)}),
         Call(
             "brands.create",
             ft.brands.create,
@@ -213,46 +226,56 @@ def calls(shop: Shop) -> list[Call]:
                 "payment_method_id": shop.card.id,
                 "rid": None,
                 "idempotency_key": None,
-                "actor": None,
+                "actor": me,
             },
         ),
-        Call("mark_paid", ft.orders.mark_paid, {"order_id": order.id, "actor": None}),
+        Call("mark_paid", ft.orders.mark_paid, {"order_id": order.id, "actor": staff}),
         Call(
             "webhook", ft.orders.handle_payment_webhook, {"payload": b"{}", "signature_header": "t=1,v1=00"}
         ),
         Call(
             "referrals.create",
             ft.referrals.create,
-            {"referrer_user_id": user.id, "target_product_id": None, "expires_at": None, "actor": None},
+            {"referrer_user_id": user.id, "target_product_id": None, "expires_at": None, "actor": me},
         ),
         Call(
             "record_click",
             ft.referrals.record_click,
-            {"rid": link.rid, "ip": "192.0.2.1", "user_agent": "ua", "device_fingerprint": None},
+            {
+                "rid": link.rid,
+                "ip": "192.0.2.1",
+                "user_agent": "ua",
+                "device_fingerprint": None,
+                "actor": Actor.anonymous(),
+            },
         ),
-        Call("record_clicks", ft.referrals.record_clicks, {"clicks": [{"rid": link.rid, "ip": "192.0.2.9"}]}),
-        Call("release_due", ft.rewards.release_due, {"today": None, "actor": None}),
-        Call("rewards.mark_paid", ft.rewards.mark_paid, {"entry_ids": [], "actor": None}),
+        Call(
+            "record_clicks",
+            ft.referrals.record_clicks,
+            {"clicks": [{"rid": link.rid, "ip": "192.0.2.9"}], "actor": staff},
+        ),
+        Call("release_due", ft.rewards.release_due, {"today": None, "actor": staff}),
+        Call("rewards.mark_paid", ft.rewards.mark_paid, {"entry_ids": [], "actor": staff}),
         Call(
             "entries",
             ft.rewards.entries,
-            {"order_id": None, "rid": None, "referrer_user_id": None, "status": None},
+            {"order_id": None, "rid": None, "referrer_user_id": None, "status": None, "actor": staff},
         ),
-        Call("recommend", ft.fit.recommend, {"user_id": user.id, "product_id": shop.product.id}),
+        Call("recommend", ft.fit.recommend, {"user_id": user.id, "product_id": shop.product.id, "actor": me}),
         Call(
             "avatars.request",
             ft.avatars.request,
-            {"user_id": user.id, "sources": {"measurements": {"chest_cm": 90.0}}, "actor": None},
+            {"user_id": user.id, "sources": {"measurements": {"chest_cm": 90.0}}, "actor": me},
         ),
         Call(
             "avatars.complete",
             ft.avatars.complete,
-            {"avatar_id": pending.id, "mesh": b"glTF", "confidence": 60, "actor": None},
+            {"avatar_id": pending.id, "mesh": b"glTF", "confidence": 60, "actor": me},
         ),
-        Call("avatars.fail", ft.avatars.fail, {"avatar_id": doomed.id, "reason": "no photos", "actor": None}),
-        Call("mesh", ft.avatars.mesh, {"avatar_id": ready.id, "actor": None}),
-        Call("mesh_url", ft.avatars.mesh_url, {"avatar_id": ready.id, "expires_in": 60, "actor": None}),
-        Call("export_user", ft.privacy.export_user, {"user_id": user.id, "actor": None}),
+        Call("avatars.fail", ft.avatars.fail, {"avatar_id": doomed.id, "reason": "no photos", "actor": me}),
+        Call("mesh", ft.avatars.mesh, {"avatar_id": ready.id, "actor": me}),
+        Call("mesh_url", ft.avatars.mesh_url, {"avatar_id": ready.id, "expires_in": 60, "actor": me}),
+        Call("export_user", ft.privacy.export_user, {"user_id": user.id, "actor": me}),
         Call("erase_user", ft.privacy.erase_user, {"user_id": uuid.uuid4(), "actor": staff}),
         Call(
             "purge_expired",

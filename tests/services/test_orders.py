@@ -46,14 +46,14 @@ def shop(ft: FitTwin) -> Shop:
 
 
 def stock(shop: Shop, size: str) -> int:
-    return shop.ft.catalog.variant(shop.variants[size].id).inventory
+    return shop.ft.catalog.variant(shop.variants[size].id, actor=Actor.anonymous()).inventory
 
 
 def test_place_snapshots_prices_fit_and_totals(shop: Shop) -> None:
     order = shop.place([(shop.variants["M"].id, 2), (shop.variants["L"].id, 1)])
     assert order.status == OrderStatus.CREATED and order.payment_intent_ref is not None
     assert (order.totals.subtotal, order.totals.total, order.totals.currency) == (7500, 7500, "EUR")
-    items = shop.ft.orders.items(order.id)
+    items = shop.ft.orders.items(order.id, actor=Actor.system())
     assert sorted((i.size_label, i.qty, i.unit_price_cents) for i in items) == [
         ("L", 1, 2500),
         ("M", 2, 2500),
@@ -90,7 +90,7 @@ def test_placement_validates_input(shop: Shop) -> None:
             shop.place(items, **kwargs)
         if field is not None:
             assert raised.value.field == field  # type: ignore[attr-defined]
-    assert shop.ft.orders.for_user(shop.shopper.id) == []
+    assert shop.ft.orders.for_user(shop.shopper.id, actor=Actor.shopper(shop.shopper.id)) == []
 
 
 def test_products_of_inactive_brands_cannot_be_ordered(shop: Shop) -> None:
@@ -115,16 +115,22 @@ def test_idempotency_keys(shop: Shop) -> None:
 def test_stock_rules_for_backorder_and_out_of_stock(shop: Shop) -> None:
     ft, owner = shop.ft, shop.owner_actor
     order = shop.place([(shop.variants["S"].id, 10)])
-    assert ft.catalog.variant(shop.variants["S"].id).status == VariantStatus.OUT_OF_STOCK
+    assert (
+        ft.catalog.variant(shop.variants["S"].id, actor=Actor.anonymous()).status
+        == VariantStatus.OUT_OF_STOCK
+    )
     with pytest.raises(InsufficientInventory):
         shop.place([(shop.variants["S"].id, 1)])
-    ft.orders.cancel(order.id)
-    assert (stock(shop, "S"), ft.catalog.variant(shop.variants["S"].id).status) == (10, VariantStatus.ACTIVE)
+    ft.orders.cancel(order.id, actor=Actor.system())
+    assert (stock(shop, "S"), ft.catalog.variant(shop.variants["S"].id, actor=Actor.anonymous()).status) == (
+        10,
+        VariantStatus.ACTIVE,
+    )
     ft.catalog.set_backorder(shop.variants["L"].id, True, actor=owner)
     back = shop.place([(shop.variants["L"].id, 14)])
-    (item,) = ft.orders.items(back.id)
+    (item,) = ft.orders.items(back.id, actor=Actor.system())
     assert (item.qty, item.reserved_qty, stock(shop, "L")) == (14, 10, 0)
-    ft.orders.cancel(back.id)
+    ft.orders.cancel(back.id, actor=Actor.system())
     assert stock(shop, "L") == 10
 
 
@@ -132,17 +138,17 @@ def test_lifecycle_follows_the_table(shop: Shop, clock: FrozenClock) -> None:
     ft = shop.ft
     order = shop.place()
     with pytest.raises(InvalidTransition):
-        ft.orders.mark_delivered(order.id)
+        ft.orders.mark_delivered(order.id, actor=Actor.system())
     order = shop.pay(order)
     assert order.status == OrderStatus.PAID and order.paid_at == clock.now()
-    assert ft.orders.mark_paid(order.id).status == OrderStatus.PAID  # no-op
+    assert ft.orders.mark_paid(order.id, actor=Actor.system()).status == OrderStatus.PAID  # no-op
     for move in (ft.orders.send_to_brand, ft.orders.mark_fulfilled, ft.orders.mark_delivered):
-        order = move(order.id)
+        order = move(order.id, actor=Actor.system())
     clock.advance(days=10)
     order = ft.orders.request_return(order.id, actor=Actor.shopper(shop.shopper.id))
     with pytest.raises(InvalidTransition):
-        ft.orders.cancel(order.id)
-    order = ft.orders.close(order.id)
+        ft.orders.cancel(order.id, actor=Actor.system())
+    order = ft.orders.close(order.id, actor=Actor.system())
     assert (order.status, order.close_reason, order.refunded_cents) == (
         OrderStatus.CLOSED,
         CloseReason.RETURNED,
@@ -156,11 +162,11 @@ def test_return_window_is_enforced(shop: Shop, clock: FrozenClock) -> None:
     ft = shop.ft
     order = shop.pay(shop.place())
     for move in (ft.orders.send_to_brand, ft.orders.mark_fulfilled, ft.orders.mark_delivered):
-        order = move(order.id)
+        order = move(order.id, actor=Actor.system())
     clock.advance(days=31)
     with pytest.raises(InvalidTransition, match="return window"):
-        ft.orders.request_return(order.id)
-    (closed,) = ft.orders.close_expired_returns()
+        ft.orders.request_return(order.id, actor=Actor.system())
+    (closed,) = ft.orders.close_expired_returns(actor=Actor.system())
     assert (closed.id, closed.close_reason) == (order.id, CloseReason.COMPLETED)
 
 
@@ -170,14 +176,14 @@ def test_cancelling_a_paid_order_refunds_and_releases(shop: Shop) -> None:
     closed = ft.orders.cancel(order.id, actor=Actor.shopper(shop.shopper.id))
     assert (closed.close_reason, closed.refunded_cents, stock(shop, "M")) == (CloseReason.CANCELLED, 5000, 10)
     assert ft.context.payments.retrieve_payment_intent(order.payment_intent_ref).status == "succeeded"
-    again = ft.orders.cancel(order.id)  # no-op: refunds never exceed what was paid
+    again = ft.orders.cancel(order.id, actor=Actor.system())  # no-op: refunds never exceed what was paid
     assert again.refunded_cents == 5000
     assert sum(r.amount for r in ft.context.payments.refunds(order.payment_intent_ref)) == 5000  # type: ignore[attr-defined]
 
 
 def test_cancelling_an_unpaid_order_cancels_its_payment(shop: Shop) -> None:
     order = shop.place()
-    shop.ft.orders.cancel(order.id)
+    shop.ft.orders.cancel(order.id, actor=Actor.system())
     assert shop.ft.context.payments.retrieve_payment_intent(order.payment_intent_ref).status == "canceled"
 
 
@@ -190,7 +196,7 @@ def test_who_may_move_an_order(shop: Shop) -> None:
         ft.orders.cancel(order.id, actor=Actor.shopper(bob.id))
     with pytest.raises(PermissionDenied):
         ft.orders.send_to_brand(order.id, actor=shop.owner_actor)
-    ft.orders.send_to_brand(order.id)
+    ft.orders.send_to_brand(order.id, actor=Actor.system())
     with pytest.raises(PermissionDenied):
         ft.orders.mark_fulfilled(order.id, actor=rival.owner_actor)
     assert ft.orders.mark_fulfilled(order.id, actor=shop.owner_actor).status == OrderStatus.FULFILLED
@@ -214,7 +220,9 @@ def test_payment_webhooks(shop: Shop, clock: FrozenClock) -> None:
     assert ft.orders.handle_payment_webhook(payload, header) is None
     assert ft.orders.handle_payment_webhook(payload, header) is None
     paid_events = [
-        e for e in ft.audit.events(entity_id=order.id) if e.metadata.get("new", {}).get("status") == "paid"
+        e
+        for e in ft.audit.events(entity_id=order.id, actor=Actor.system())
+        if e.metadata.get("new", {}).get("status") == "paid"
     ]
     assert len(paid_events) == 1
     other = shop.place()
@@ -280,7 +288,7 @@ def test_two_threads_moving_one_order_have_one_winner(shop: Shop) -> None:
     def move() -> None:
         gate.wait()
         try:
-            shop.ft.orders.send_to_brand(order.id)
+            shop.ft.orders.send_to_brand(order.id, actor=Actor.system())
             outcomes.append("moved")
         except Conflict:
             outcomes.append("conflict")
@@ -293,7 +301,7 @@ def test_two_threads_moving_one_order_have_one_winner(shop: Shop) -> None:
     assert outcomes.count("moved") >= 1 and len(outcomes) == 2
     moves = [
         e
-        for e in shop.ft.audit.events(entity_id=order.id)
+        for e in shop.ft.audit.events(entity_id=order.id, actor=Actor.system())
         if e.metadata.get("new", {}).get("status") == "sent_to_brand"
     ]
     assert len(moves) == 1
@@ -324,7 +332,7 @@ class OrderMachine(RuleBasedStateMachine):
             order = self.shop.place([(self.shop.variants[s].id, qty) for s in sorted(set(sizes))])
         except InsufficientInventory:
             return
-        for item in self.ft.orders.items(order.id):
+        for item in self.ft.orders.items(order.id, actor=Actor.system()):
             self.reserved[self._size_of(item.variant_id)] += item.reserved_qty
         self.orders[order.id] = order
         self.history[order.id] = [order.status]
@@ -336,7 +344,7 @@ class OrderMachine(RuleBasedStateMachine):
         except InvalidTransition:
             return
         if after.status == OrderStatus.CLOSED and before.status in {OrderStatus.CREATED, OrderStatus.PAID}:
-            for item in self.ft.orders.items(order_id):
+            for item in self.ft.orders.items(order_id, actor=Actor.system()):
                 self.released[self._size_of(item.variant_id)] += item.reserved_qty
         self.orders[order_id] = after
         if after.status != before.status:
@@ -354,9 +362,14 @@ class OrderMachine(RuleBasedStateMachine):
         if action == "pay":
             order = self.orders[order_id]
             if order.status == OrderStatus.CREATED:
-                self._move(order_id, lambda oid: self.shop.pay(self.orders[oid]) or self.ft.orders.get(oid))
+                self._move(
+                    order_id,
+                    lambda oid: (
+                        self.shop.pay(self.orders[oid]) or self.ft.orders.get(oid, actor=Actor.system())
+                    ),
+                )
             return
-        self._move(order_id, getattr(self.ft.orders, action))
+        self._move(order_id, lambda oid: getattr(self.ft.orders, action)(oid, actor=Actor.system()))
 
     @rule(days=st.integers(0, 40))
     def time_passes(self, days: int) -> None:
@@ -371,15 +384,15 @@ class OrderMachine(RuleBasedStateMachine):
     @invariant()
     def stock_is_conserved_and_never_negative(self) -> None:
         for size, variant in self.shop.variants.items():
-            current = self.ft.catalog.variant(variant.id).inventory
+            current = self.ft.catalog.variant(variant.id, actor=Actor.anonymous()).inventory
             assert current >= 0
             assert current == self.initial[size] - self.reserved[size] + self.released[size]
 
     @invariant()
     def totals_match_items_and_refunds_stay_within_payments(self) -> None:
         for order_id in self.orders:
-            order = self.ft.orders.get(order_id)
-            items = self.ft.orders.items(order_id)
+            order = self.ft.orders.get(order_id, actor=Actor.system())
+            items = self.ft.orders.items(order_id, actor=Actor.system())
             assert order.totals.subtotal == sum(i.unit_price_cents * i.qty for i in items)
             assert (
                 order.totals.total

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fittwin_adapters.connect import connect
 from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
 from fittwin_adapters.memory import FakePayments
-from fittwin_core.domain import StoreUnavailable
+from fittwin_core.domain import Actor, StoreUnavailable
 from fittwin_core.ports import PriceLine, Quote
 from fittwin_core.testing.clock import FrozenClock
 from tests.support.shop import open_shop
@@ -70,8 +70,10 @@ def test_a_checkout_killed_mid_transaction_leaves_nothing_and_a_retry_places_one
         first = shop.place(idempotency_key="dying-checkout")
         again = shop.place(idempotency_key="dying-checkout")
         assert again.id == first.id
-        assert [o.id for o in ft.orders.for_user(shop.shopper.id)] == [first.id]
-        assert ft.catalog.variant(shop.variants["M"].id).inventory == 9
+        assert [o.id for o in ft.orders.for_user(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))] == [
+            first.id
+        ]
+        assert ft.catalog.variant(shop.variants["M"].id, actor=Actor.anonymous()).inventory == 9
     finally:
         ft.close()
         pricing.admin.dispose()

@@ -113,7 +113,7 @@ def deliver_and_close(ft: FitTwin, order: Any) -> Any:
         ft.orders.mark_delivered,
         ft.orders.close,
     ):
-        order = move(order.id)
+        order = move(order.id, actor=Actor.system())
     return order
 
 
@@ -137,7 +137,10 @@ def world(pft: FitTwin, objects_url: str) -> World:
     ft = shop.ft
     ada = shop.shopper
     ft.accounts.update_profile(
-        ada.id, appearance={"hairColor": "auburn"}, location={"country": "GB", "region": "London"}
+        ada.id,
+        appearance={"hairColor": "auburn"},
+        location={"country": "GB", "region": "London"},
+        actor=Actor.shopper(ada.id),
     )
     second = ft.accounts.add_address(
         ada.id,
@@ -148,23 +151,42 @@ def world(pft: FitTwin, objects_url: str) -> World:
         postal_code="SW1A 1AA",
         country="GB",
         make_default_billing=True,
+        actor=Actor.shopper(ada.id),
     )
     bob, bob_address, bob_card = shop.new_shopper("bob")
     # Ada's avatar: built from a photo, regenerated once.
     photo_key = f"photos/{ada.id}/front.jpg"
     ft.context.objects.put(photo_key, PHOTO, content_type="image/jpeg", region=ada.region)
     sources = {"photos": [{"object_key": photo_key, "content_type": "image/jpeg"}], "measurements": {}}
-    ft.avatars.complete(ft.avatars.request(ada.id, sources).id, MESH[:40], confidence=60)
-    avatar = ft.avatars.complete(ft.avatars.request(ada.id, sources).id, MESH, confidence=80)
+    ft.avatars.complete(
+        ft.avatars.request(ada.id, sources, actor=Actor.shopper(ada.id)).id,
+        MESH[:40],
+        confidence=60,
+        actor=Actor.system(),
+    )
+    avatar = ft.avatars.complete(
+        ft.avatars.request(ada.id, sources, actor=Actor.shopper(ada.id)).id,
+        MESH,
+        confidence=80,
+        actor=Actor.system(),
+    )
     # Ada shares a link; Bob clicks and buys through it. Ada buys through Bob's link.
-    ada_link = ft.referrals.create(ada.id)
+    ada_link = ft.referrals.create(ada.id, actor=Actor.shopper(ada.id))
     ft.referrals.record_click(
-        ada_link.rid, ip="198.51.100.7", user_agent="bob-phone", device_fingerprint="b1"
+        ada_link.rid,
+        ip="198.51.100.7",
+        user_agent="bob-phone",
+        device_fingerprint="b1",
+        actor=Actor.anonymous(),
     )
     bob_order = buy(shop, (bob, bob_address, bob_card), ada_link.rid)
-    bob_link = ft.referrals.create(bob.id)
+    bob_link = ft.referrals.create(bob.id, actor=Actor.shopper(bob.id))
     ft.referrals.record_click(
-        bob_link.rid, ip="203.0.113.9", user_agent="ada-laptop", device_fingerprint="a1"
+        bob_link.rid,
+        ip="203.0.113.9",
+        user_agent="ada-laptop",
+        device_fingerprint="a1",
+        actor=Actor.anonymous(),
     )
     ada_orders = [
         buy(shop, (ada, shop.address, shop.card), bob_link.rid),
@@ -196,7 +218,7 @@ def texts_containing(haystack: str, needles: dict[str, str]) -> list[str]:
 def test_export_holds_everything_about_the_shopper_and_is_json(world: World) -> None:
     ft, ada = world.ft, world.ada
 
-    exported = ft.privacy.export_user(ada.id)
+    exported = ft.privacy.export_user(ada.id, actor=Actor.shopper(ada.id))
 
     text = json.dumps(exported)
     assert json.loads(text) == exported
@@ -222,7 +244,7 @@ def test_export_holds_everything_about_the_shopper_and_is_json(world: World) -> 
 
 
 def test_export_has_a_section_for_every_table_that_refers_to_the_shopper(world: World) -> None:
-    exported = world.ft.privacy.export_user(world.ada.id)
+    exported = world.ft.privacy.export_user(world.ada.id, actor=Actor.shopper(world.ada.id))
 
     # Tables pointing at user_profiles, directly or through an order or a referral they made.
     owners = {"user_profiles", "orders", "referrals"}
@@ -240,7 +262,7 @@ def test_only_the_shopper_or_staff_may_export(world: World) -> None:
 
     ft.privacy.export_user(world.ada.id, actor=STAFF)
 
-    (logged,) = ft.audit.events(action="user.export", actor_id=STAFF.id)
+    (logged,) = ft.audit.events(action="user.export", actor_id=STAFF.id, actor=Actor.system())
     assert logged.entity_id == world.ada.id and "Ada" not in json.dumps(thaw_json(logged.metadata))
 
 
@@ -298,7 +320,7 @@ def test_erasure_anonymises_the_profile_and_login_fails(world: World) -> None:
 
     ft.privacy.erase_user(ada.id, actor=STAFF)
 
-    profile = ft.accounts.get(ada.id)
+    profile = ft.accounts.get(ada.id, actor=Actor.shopper(ada.id))
     assert profile.erased and profile.email.endswith("@erased.invalid")
     assert profile.username.startswith("erased-") and len(profile.username) <= 32
     assert (profile.name, profile.phone, profile.body_metrics, profile.appearance) == (None, None, None, None)
@@ -308,22 +330,31 @@ def test_erasure_anonymises_the_profile_and_login_fails(world: World) -> None:
         ft.accounts.authenticate(ADA["email"], PASSWORD)
     with pytest.raises(AuthenticationFailed):
         ft.accounts.authenticate(profile.email, PASSWORD)
-    assert ft.accounts.addresses(ada.id) == [] and ft.accounts.payment_methods(ada.id) == []
-    removed = ft.accounts.addresses(ada.id, include_deleted=True)
+    assert (
+        ft.accounts.addresses(ada.id, actor=Actor.shopper(ada.id)) == []
+        and ft.accounts.payment_methods(ada.id, actor=Actor.shopper(ada.id)) == []
+    )
+    removed = ft.accounts.addresses(ada.id, include_deleted=True, actor=Actor.shopper(ada.id))
     assert len(removed) == 2 and all(a.postal_code_bidx is None and a.country_bidx is None for a in removed)
     assert ft.accounts.find_addresses(country="GB", postal_code="SW1A 1AA", actor=STAFF) == []
-    avatars = ft.avatars.for_user(ada.id, include_deleted=True)
+    avatars = ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id))
     assert all(a.deleted_at and a.mesh_ref is None and not a.sources.photos for a in avatars)
     with pytest.raises(ValidationError):
-        ft.avatars.request(ada.id, {"quick_estimate": True})
+        ft.avatars.request(ada.id, {"quick_estimate": True}, actor=Actor.shopper(ada.id))
     with pytest.raises(ValidationError):
         ft.accounts.add_payment_method(ada.id, "pm_after_erasure", actor=STAFF)
     with pytest.raises(ValidationError):
         ft.accounts.add_address(
-            ada.id, type="shipping", line1="1 New St", city="Bath", postal_code="BA1 1AA", country="GB"
+            ada.id,
+            type="shipping",
+            line1="1 New St",
+            city="Bath",
+            postal_code="BA1 1AA",
+            country="GB",
+            actor=Actor.shopper(ada.id),
         )
     with pytest.raises(ValidationError):
-        ft.fit.recommend(ada.id, world.shop.product.id)
+        ft.fit.recommend(ada.id, world.shop.product.id, actor=Actor.shopper(ada.id))
 
 
 def test_erased_profiles_get_distinct_replacements(world: World) -> None:
@@ -331,27 +362,33 @@ def test_erased_profiles_get_distinct_replacements(world: World) -> None:
     ft.privacy.erase_user(world.ada.id, actor=STAFF)
     ft.privacy.erase_user(world.bob.id, actor=STAFF)
 
-    ada, bob = ft.accounts.get(world.ada.id), ft.accounts.get(world.bob.id)
+    ada, bob = (
+        ft.accounts.get(world.ada.id, actor=Actor.shopper(world.ada.id)),
+        ft.accounts.get(world.bob.id, actor=Actor.shopper(world.bob.id)),
+    )
 
     assert ada.email != bob.email and ada.username != bob.username
 
 
 def test_orders_keep_their_totals_and_references(world: World) -> None:
     ft, ada = world.ft, world.ada
-    before = {o.id: o for o in ft.orders.for_user(ada.id)}
+    before = {o.id: o for o in ft.orders.for_user(ada.id, actor=Actor.shopper(ada.id))}
 
     ft.privacy.erase_user(ada.id, actor=STAFF)
 
-    after = {o.id: o for o in ft.orders.for_user(ada.id)}
+    after = {o.id: o for o in ft.orders.for_user(ada.id, actor=Actor.shopper(ada.id))}
     assert after.keys() == before.keys()
     for order_id, order in after.items():
         assert order.totals == before[order_id].totals and order.status == before[order_id].status
         assert (
             order.psp_token_id is None and order.shipping_address_id == before[order_id].shipping_address_id
         )
-        assert sum(i.line_total_cents for i in ft.orders.items(order_id)) == order.totals.subtotal
+        assert (
+            sum(i.line_total_cents for i in ft.orders.items(order_id, actor=Actor.system()))
+            == order.totals.subtotal
+        )
     # The order Ada bought through Bob's link still earns Bob his reward.
-    assert len(ft.rewards.entries(order_id=world.ada_orders[0].id)) == 1
+    assert len(ft.rewards.entries(order_id=world.ada_orders[0].id, actor=Actor.system())) == 1
 
 
 def test_other_shoppers_are_untouched(world: World) -> None:
@@ -373,25 +410,27 @@ def test_other_shoppers_are_untouched(world: World) -> None:
     ft.privacy.erase_user(world.ada.id, actor=STAFF)
 
     assert bobs() == kept
-    assert ft.accounts.details(bob.id).profile.username == "bob"
-    (address,) = ft.accounts.addresses(bob.id)
+    assert ft.accounts.details(bob.id, actor=Actor.shopper(bob.id)).profile.username == "bob"
+    (address,) = ft.accounts.addresses(bob.id, actor=Actor.shopper(bob.id))
     assert ft.accounts.address_details(address.id, actor=STAFF).line1 == "bob street 1"
     ft.accounts.authenticate("bob@example.com", PASSWORD)
 
 
 def test_referral_hashes_of_the_shopper_are_cleared(world: World) -> None:
     ft = world.ft
-    bob_link = ft.referrals.for_referrer(world.bob.id)[0]
-    ft.referrals.record_click(bob_link.rid, ip="192.0.2.55", user_agent="someone-else")
+    bob_link = ft.referrals.for_referrer(world.bob.id, actor=Actor.shopper(world.bob.id))[0]
+    ft.referrals.record_click(
+        bob_link.rid, ip="192.0.2.55", user_agent="someone-else", actor=Actor.anonymous()
+    )
 
     ft.privacy.erase_user(world.ada.id, actor=STAFF)
 
-    ada_events = ft.referrals.events(world.ada_referral.rid)
+    ada_events = ft.referrals.events(world.ada_referral.rid, actor=Actor.system())
     assert ada_events and all(e.ip_hash is None and e.device_fingerprint is None for e in ada_events)
     assert all("user_agent" not in e.metadata for e in ada_events)
-    (conversion,) = ft.referrals.events(bob_link.rid, event_type="conversion")
+    (conversion,) = ft.referrals.events(bob_link.rid, event_type="conversion", actor=Actor.system())
     assert conversion.order_id == world.ada_orders[0].id and conversion.ip_hash is None
-    others = [e for e in ft.referrals.events(bob_link.rid, event_type="click")]
+    others = [e for e in ft.referrals.events(bob_link.rid, event_type="click", actor=Actor.system())]
     assert sum(e.ip_hash is not None for e in others) == 1  # the stranger's click keeps its hash
 
 
@@ -400,7 +439,7 @@ def test_the_erasure_is_recorded_without_personal_data(world: World) -> None:
 
     ft.privacy.erase_user(world.ada.id, actor=STAFF)
 
-    (record,) = ft.audit.events(action="user.erase")
+    (record,) = ft.audit.events(action="user.erase", actor=Actor.system())
     assert record.entity_id == world.ada.id and record.actor == STAFF
     assert set(record.metadata["erased"]) >= {
         "profile",
@@ -440,7 +479,7 @@ def test_a_repeat_erases_what_was_added_since(world: World, clock: FrozenClock) 
     report = ft.privacy.erase_user(ada.id, actor=STAFF)
 
     assert report.already_erased and report.payment_methods == 1
-    assert ft.accounts.get(ada.id).default_payment_method_id is None
+    assert ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).default_payment_method_id is None
     assert ft.accounts.payment_methods(ada.id, actor=STAFF) == []
 
 
@@ -454,7 +493,7 @@ def test_a_repeat_finishes_what_an_unreachable_object_store_left(world: World) -
         ft.privacy.erase_user(world.ada.id, actor=STAFF)
 
     assert PHOTO in stored_objects(world.objects_url).values()  # nothing was erased
-    assert not ft.accounts.get(world.ada.id).erased
+    assert not ft.accounts.get(world.ada.id, actor=Actor.shopper(world.ada.id)).erased
     objects.broken = False
     ft.privacy.erase_user(world.ada.id, actor=STAFF)
     assert stored_objects(world.objects_url) == {}
@@ -471,7 +510,7 @@ def test_a_mesh_left_by_a_failed_delete_goes_on_the_repeat(world: World) -> None
     with pytest.raises(StoreUnavailable):
         ft.privacy.erase_user(world.ada.id, actor=STAFF)
 
-    assert ft.accounts.get(world.ada.id).erased  # the rows were erased ...
+    assert ft.accounts.get(world.ada.id, actor=Actor.shopper(world.ada.id)).erased  # the rows were erased ...
     assert MESH in stored_objects(world.objects_url).values()  # ... the mesh could not go
     objects.broken = False
     report = ft.privacy.erase_user(world.ada.id, actor=STAFF)
@@ -481,18 +520,18 @@ def test_a_mesh_left_by_a_failed_delete_goes_on_the_repeat(world: World) -> None
 
 def test_a_photo_reference_that_is_no_object_key_does_not_block_erasure(world: World) -> None:
     ft, ada = world.ft, world.ada
-    ft.avatars.request(ada.id, {"photos": [{"object_key": "../not/a/key.jpg"}]})
+    ft.avatars.request(ada.id, {"photos": [{"object_key": "../not/a/key.jpg"}]}, actor=Actor.shopper(ada.id))
 
     report = ft.privacy.erase_user(ada.id, actor=STAFF)
 
-    assert report.avatars == 3 and ft.accounts.get(ada.id).erased
+    assert report.avatars == 3 and ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).erased
     assert stored_objects(world.objects_url) == {}
 
 
 def test_only_staff_may_erase(world: World) -> None:
     with pytest.raises(PermissionDenied):
         world.ft.privacy.erase_user(world.ada.id, actor=Actor.shopper(world.ada.id))
-    assert not world.ft.accounts.get(world.ada.id).erased
+    assert not world.ft.accounts.get(world.ada.id, actor=Actor.shopper(world.ada.id)).erased
 
 
 # ---------------------------------------------------------------------------- retention
@@ -524,9 +563,9 @@ def test_retention_purges_closed_orders_once_rewards_are_settled(world: World, c
         }
 
     # The holds end, the rewards are paid out: now those orders may go too.
-    ft.rewards.release_due()
-    payable = ft.rewards.entries(status="payable")
-    ft.rewards.mark_paid([e.id for e in payable])
+    ft.rewards.release_due(actor=Actor.system())
+    payable = ft.rewards.entries(status="payable", actor=Actor.system())
+    ft.rewards.mark_paid([e.id for e in payable], actor=Actor.system())
     report = ft.privacy.purge_expired(policy=POLICY, actor=STAFF)
 
     assert (report.orders, report.orders_kept_unsettled) == (2, 0)
@@ -540,8 +579,8 @@ def test_retention_purges_closed_orders_once_rewards_are_settled(world: World, c
 
 
 def _bob_things(ft: FitTwin, bob: Any) -> tuple[Any, Any]:
-    (address,) = ft.accounts.addresses(bob.id)
-    (card,) = ft.accounts.payment_methods(bob.id)
+    (address,) = ft.accounts.addresses(bob.id, actor=Actor.shopper(bob.id))
+    (card,) = ft.accounts.payment_methods(bob.id, actor=Actor.shopper(bob.id))
     return address, card
 
 
@@ -549,9 +588,9 @@ def test_settled_ledger_entries_go_after_their_own_period(world: World, clock: F
     ft = world.ft
     order = world.ada_orders[0]  # bought through Bob's link
     for move in (ft.orders.send_to_brand, ft.orders.mark_fulfilled, ft.orders.mark_delivered):
-        move(order.id)
+        move(order.id, actor=Actor.system())
     ft.orders.request_return(order.id, actor=Actor.shopper(world.ada.id))  # the reward is cancelled
-    (entry,) = ft.rewards.entries(order_id=order.id)
+    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
     assert entry.status == RewardStatus.CANCELLED
     clock.advance(days=89)
     assert ft.privacy.purge_expired(policy=POLICY, actor=STAFF).reward_ledger_entries == 0
@@ -560,15 +599,17 @@ def test_settled_ledger_entries_go_after_their_own_period(world: World, clock: F
     report = ft.privacy.purge_expired(policy=POLICY, actor=STAFF)
 
     assert report.reward_ledger_entries == 1 and report.orders == 0
-    assert ft.rewards.entries(order_id=order.id) == []
-    assert ft.orders.get(order.id).status == OrderStatus.RETURN_REQUESTED
+    assert ft.rewards.entries(order_id=order.id, actor=Actor.system()) == []
+    assert ft.orders.get(order.id, actor=Actor.system()).status == OrderStatus.RETURN_REQUESTED
 
 
 def test_retention_drops_whole_months_of_event_logs(world: World, clock: FrozenClock) -> None:
     ft = world.ft
     store = ft.context.store
     assert isinstance(store, RawRows)
-    ft.privacy.export_user(world.ada.id)  # recorded in January, by the service's clock
+    ft.privacy.export_user(
+        world.ada.id, actor=Actor.shopper(world.ada.id)
+    )  # recorded in January, by the service's clock
     clock.advance(days=100)  # 2026-04-25: months before February 2026 are past two months
     report = ft.privacy.purge_expired(policy=POLICY, dry_run=True, actor=STAFF)
     cutoff = report.event_logs_before

@@ -72,7 +72,7 @@ def buy_through(
 
 def deliver(shop: Shop, order: Any) -> Any:
     for move in (shop.ft.orders.send_to_brand, shop.ft.orders.mark_fulfilled, shop.ft.orders.mark_delivered):
-        order = move(order.id)
+        order = move(order.id, actor=Actor.system())
     return order
 
 
@@ -80,7 +80,9 @@ def deliver(shop: Shop, order: Any) -> Any:
 
 
 def test_links_freeze_the_policy_in_force(shop: Shop, clock: FrozenClock) -> None:
-    referral = shop.ft.referrals.create(shop.shopper.id, target_product_id=shop.product.id)
+    referral = shop.ft.referrals.create(
+        shop.shopper.id, target_product_id=shop.product.id, actor=Actor.shopper(shop.shopper.id)
+    )
     assert RID_PATTERN.fullmatch(referral.rid)
     assert referral.share_url == f"https://fittwin.example/r/{referral.rid}"
     assert referral.policy_snapshot.reward_percent == Decimal("10")
@@ -96,41 +98,49 @@ def test_links_freeze_the_policy_in_force(shop: Shop, clock: FrozenClock) -> Non
         settings=generous,
         keyring=LocalKeyRing.generate(),
     )
-    newer = other.referrals.create(shop.shopper.id)
+    newer = other.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
     assert (newer.policy_snapshot.reward_percent, newer.share_url) == (
         Decimal("15.5"),
         f"https://ft.example/go?r={newer.rid}",
     )
-    assert other.referrals.get(referral.rid).policy_snapshot.reward_percent == Decimal("10")
+    assert other.referrals.get(referral.rid, actor=Actor.system()).policy_snapshot.reward_percent == Decimal(
+        "10"
+    )
     with pytest.raises(ValidationError, match="future"):
-        shop.ft.referrals.create(shop.shopper.id, expires_at=clock.now())
+        shop.ft.referrals.create(
+            shop.shopper.id, expires_at=clock.now(), actor=Actor.shopper(shop.shopper.id)
+        )
     with pytest.raises(PermissionDenied):
         shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.owner.id))
 
 
 def test_clicks_keep_only_keyed_hashes_and_count_once_per_window(shop: Shop, clock: FrozenClock) -> None:
-    referral = shop.ft.referrals.create(shop.shopper.id)
+    referral = shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
     first = shop.ft.referrals.record_click(
-        referral.rid, ip=IP, user_agent="Mozilla/5.0", device_fingerprint=DEVICE
+        referral.rid, ip=IP, user_agent="Mozilla/5.0", device_fingerprint=DEVICE, actor=Actor.anonymous()
     )
     assert first is not None and first.ip_hash is not None and first.metadata["user_agent"] == "Mozilla/5.0"
     clock.advance(minutes=59)
     assert (
         shop.ft.referrals.record_click(
-            referral.rid, ip=IP, user_agent="Mozilla/5.0", device_fingerprint=DEVICE
+            referral.rid, ip=IP, user_agent="Mozilla/5.0", device_fingerprint=DEVICE, actor=Actor.anonymous()
         )
         is None
     )
     assert (
-        shop.ft.referrals.record_click(referral.rid, ip=IP, user_agent="x", device_fingerprint="other")
+        shop.ft.referrals.record_click(
+            referral.rid, ip=IP, user_agent="x", device_fingerprint="other", actor=Actor.anonymous()
+        )
         is not None
     )
     clock.advance(minutes=2)
     assert (
-        shop.ft.referrals.record_click(referral.rid, ip=IP, user_agent="x", device_fingerprint=DEVICE)
+        shop.ft.referrals.record_click(
+            referral.rid, ip=IP, user_agent="x", device_fingerprint=DEVICE, actor=Actor.anonymous()
+        )
         is not None
     )
-    assert len(shop.ft.referrals.events(referral.rid, event_type="click")) == 3
+    assert len(shop.ft.referrals.events(referral.rid, event_type="click", actor=Actor.system())) == 3
     store = shop.ft.context.store
     assert isinstance(store, RawRows)
     everything = json.dumps(
@@ -140,25 +150,27 @@ def test_clicks_keep_only_keyed_hashes_and_count_once_per_window(shop: Shop, clo
 
 
 def test_unknown_or_expired_links_record_nothing(shop: Shop, clock: FrozenClock) -> None:
-    referral = shop.ft.referrals.create(shop.shopper.id, expires_at=clock.now() + timedelta(hours=1))
+    referral = shop.ft.referrals.create(
+        shop.shopper.id, expires_at=clock.now() + timedelta(hours=1), actor=Actor.shopper(shop.shopper.id)
+    )
     before = snapshot(shop.ft.context.store)
     with pytest.raises(NotFound):
-        shop.ft.referrals.record_click("A" * 21 + "Q", ip=IP, user_agent="x")
+        shop.ft.referrals.record_click("A" * 21 + "Q", ip=IP, user_agent="x", actor=Actor.anonymous())
     with pytest.raises(ValidationError):
-        shop.ft.referrals.record_click("nope", ip=IP, user_agent="x")
+        shop.ft.referrals.record_click("nope", ip=IP, user_agent="x", actor=Actor.anonymous())
     with pytest.raises(ValidationError) as raised:
-        shop.ft.referrals.record_click(referral.rid, ip="999.1.1.1", user_agent="x")
+        shop.ft.referrals.record_click(referral.rid, ip="999.1.1.1", user_agent="x", actor=Actor.anonymous())
     assert raised.value.field == "ip"
     clock.advance(hours=2)
     with pytest.raises(ValidationError, match="expired"):
-        shop.ft.referrals.record_click(referral.rid, ip=IP, user_agent="x")
+        shop.ft.referrals.record_click(referral.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     assert snapshot(shop.ft.context.store) == before
 
 
 def test_bulk_ingest(shop: Shop, clock: FrozenClock) -> None:
-    link = shop.ft.referrals.create(shop.shopper.id)
-    other = shop.ft.referrals.create(shop.shopper.id)
-    shop.ft.referrals.record_click(link.rid, ip="198.51.100.1", user_agent="x")
+    link = shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
+    other = shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
+    shop.ft.referrals.record_click(link.rid, ip="198.51.100.1", user_agent="x", actor=Actor.anonymous())
     now = clock.now()
     clicks = [
         Click(rid=link.rid, ip="198.51.100.1", at=now + timedelta(minutes=10)),  # repeats the stored click
@@ -171,18 +183,21 @@ def test_bulk_ingest(shop: Shop, clock: FrozenClock) -> None:
         {"rid": other.rid, "ip": "2001:db8::1", "device_fingerprint": DEVICE, "at": now},
         Click(rid=link.rid, ip="198.51.100.2", at=now + timedelta(minutes=61)),
     ]
-    assert shop.ft.referrals.record_clicks(clicks) == 3
-    assert len(shop.ft.referrals.events(link.rid)) == 3
+    assert shop.ft.referrals.record_clicks(clicks, actor=Actor.system()) == 3
+    assert len(shop.ft.referrals.events(link.rid, actor=Actor.system())) == 3
     before = snapshot(shop.ft.context.store)
     with pytest.raises(NotFound):
         shop.ft.referrals.record_clicks(
-            [Click(rid=link.rid, ip="192.0.2.1"), Click(rid="B" * 21 + "w", ip="192.0.2.1")]
+            [Click(rid=link.rid, ip="192.0.2.1"), Click(rid="B" * 21 + "w", ip="192.0.2.1")],
+            actor=Actor.system(),
         )
     with pytest.raises(ValidationError) as raised:
-        shop.ft.referrals.record_clicks([Click(rid=link.rid, ip="192.0.2.1"), {"rid": link.rid}])
+        shop.ft.referrals.record_clicks(
+            [Click(rid=link.rid, ip="192.0.2.1"), {"rid": link.rid}], actor=Actor.system()
+        )
     assert raised.value.field == "clicks[1]"
     assert snapshot(shop.ft.context.store) == before
-    assert shop.ft.referrals.record_clicks([]) == 0
+    assert shop.ft.referrals.record_clicks([], actor=Actor.system()) == 0
 
 
 # ---------------------------------------------------------------------------- attribution and fraud
@@ -190,16 +205,18 @@ def test_bulk_ingest(shop: Shop, clock: FrozenClock) -> None:
 
 def test_a_paid_order_through_a_clicked_link_converts_once(shop: Shop) -> None:
     friend = shop.new_shopper("grace")
-    link = shop.ft.referrals.create(shop.shopper.id)
-    shop.ft.referrals.record_click(link.rid, ip=IP, user_agent="x", device_fingerprint=DEVICE)
+    link = shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
+    shop.ft.referrals.record_click(
+        link.rid, ip=IP, user_agent="x", device_fingerprint=DEVICE, actor=Actor.anonymous()
+    )
     order = buy_through(shop, link.rid, friend, qty=3)
     payload, header = shop.ft.context.payments.webhooks()[-1]  # type: ignore[attr-defined]
     for _ in range(3):
         assert shop.ft.orders.handle_payment_webhook(payload, header) is None
-        shop.ft.orders.mark_paid(order.id)
-    conversions = shop.ft.referrals.events(link.rid, event_type="conversion")
+        shop.ft.orders.mark_paid(order.id, actor=Actor.system())
+    conversions = shop.ft.referrals.events(link.rid, event_type="conversion", actor=Actor.system())
     assert [c.order_id for c in conversions] == [order.id]
-    (entry,) = shop.ft.rewards.entries(order_id=order.id)
+    (entry,) = shop.ft.rewards.entries(order_id=order.id, actor=Actor.system())
     assert (entry.status, entry.amount_cents, entry.currency, entry.hold_until) == (
         RewardStatus.PENDING_HOLD,
         750,
@@ -210,15 +227,20 @@ def test_a_paid_order_through_a_clicked_link_converts_once(shop: Shop) -> None:
 
 def test_no_click_in_the_window_or_an_expired_link_earns_nothing(shop: Shop, clock: FrozenClock) -> None:
     friend = shop.new_shopper("grace")
-    stale = shop.ft.referrals.create(shop.shopper.id)
-    shop.ft.referrals.record_click(stale.rid, ip=IP, user_agent="x")
+    stale = shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
+    shop.ft.referrals.record_click(stale.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     clock.advance(days=31)
     order = buy_through(shop, stale.rid, friend)
-    assert shop.ft.rewards.entries(order_id=order.id) == []
-    unclicked = shop.ft.referrals.create(shop.shopper.id)
-    assert shop.ft.rewards.entries(order_id=buy_through(shop, unclicked.rid, friend).id) == []
-    expiring = shop.ft.referrals.create(shop.shopper.id, expires_at=clock.now() + timedelta(hours=1))
-    shop.ft.referrals.record_click(expiring.rid, ip=IP, user_agent="x")
+    assert shop.ft.rewards.entries(order_id=order.id, actor=Actor.system()) == []
+    unclicked = shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
+    assert (
+        shop.ft.rewards.entries(order_id=buy_through(shop, unclicked.rid, friend).id, actor=Actor.system())
+        == []
+    )
+    expiring = shop.ft.referrals.create(
+        shop.shopper.id, expires_at=clock.now() + timedelta(hours=1), actor=Actor.shopper(shop.shopper.id)
+    )
+    shop.ft.referrals.record_click(expiring.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     placed = shop.place(
         user_id=friend[0].id,
         shipping_address_id=friend[1].id,
@@ -228,70 +250,76 @@ def test_no_click_in_the_window_or_an_expired_link_earns_nothing(shop: Shop, clo
     )
     clock.advance(hours=2)
     shop.pay(placed)
-    assert shop.ft.rewards.entries(order_id=placed.id) == []
-    assert shop.ft.referrals.events(expiring.rid, event_type="conversion") == []
+    assert shop.ft.rewards.entries(order_id=placed.id, actor=Actor.system()) == []
+    assert shop.ft.referrals.events(expiring.rid, event_type="conversion", actor=Actor.system()) == []
 
 
 def test_the_last_click_wins(shop: Shop, clock: FrozenClock) -> None:
     friend = shop.new_shopper("grace")
-    link = shop.ft.referrals.create(shop.shopper.id)
-    shop.ft.referrals.record_click(link.rid, ip="192.0.2.1", user_agent="first")
+    link = shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
+    shop.ft.referrals.record_click(link.rid, ip="192.0.2.1", user_agent="first", actor=Actor.anonymous())
     clock.advance(hours=3)
-    last = shop.ft.referrals.record_click(link.rid, ip="192.0.2.2", user_agent="last")
+    last = shop.ft.referrals.record_click(
+        link.rid, ip="192.0.2.2", user_agent="last", actor=Actor.anonymous()
+    )
     clock.advance(hours=1)
     buy_through(shop, link.rid, friend)
-    (conversion,) = shop.ft.referrals.events(link.rid, event_type="conversion")
+    (conversion,) = shop.ft.referrals.events(link.rid, event_type="conversion", actor=Actor.system())
     assert last is not None and conversion.metadata["click_id"] == str(last.id)
     assert conversion.ip_hash == last.ip_hash
 
 
 def test_self_referral_is_flagged_without_reward(shop: Shop) -> None:
-    link = shop.ft.referrals.create(shop.shopper.id)
-    shop.ft.referrals.record_click(link.rid, ip=IP, user_agent="x")
+    link = shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
+    shop.ft.referrals.record_click(link.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     order = buy_through(shop, link.rid)
-    (flag,) = shop.ft.referrals.events(link.rid, event_type="fraud_flag")
+    (flag,) = shop.ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system())
     assert (flag.order_id, flag.metadata["kind"], flag.metadata["score"]) == (order.id, "self_referral", 100)
-    assert shop.ft.rewards.entries(order_id=order.id) == []
-    assert shop.ft.referrals.events(link.rid, event_type="conversion") == []
+    assert shop.ft.rewards.entries(order_id=order.id, actor=Actor.system()) == []
+    assert shop.ft.referrals.events(link.rid, event_type="conversion", actor=Actor.system()) == []
 
 
 def test_paying_with_the_referrers_card_is_self_referral(shop: Shop) -> None:
     ft = shop.ft
-    link = ft.referrals.create(shop.shopper.id)
-    ft.referrals.record_click(link.rid, ip=IP, user_agent="x")
+    link = ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
+    ft.referrals.record_click(link.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     shop.pay(shop.place())  # the referrer's own earlier order with their card
     ft.accounts.remove_payment_method(shop.card.id, actor=Actor.shopper(shop.shopper.id))
     user, address, _ = shop.new_shopper("mallory")
-    stolen = ft.accounts.add_payment_method(user.id, shop.card.psp_token_id)
+    stolen = ft.accounts.add_payment_method(user.id, shop.card.psp_token_id, actor=Actor.shopper(user.id))
     order = buy_through(shop, link.rid, (user, address, stolen))
-    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag")
+    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system())
     assert flag.order_id == order.id and "card" in flag.metadata["reason"]
-    assert ft.rewards.entries(order_id=order.id) == []
+    assert ft.rewards.entries(order_id=order.id, actor=Actor.system()) == []
 
 
 def test_velocity_flags_and_cancels_then_a_platform_admin_reinstates(shop: Shop) -> None:
     ft = shop.ft
-    link = ft.referrals.create(shop.shopper.id)
+    link = ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
     orders = []
     for n in range(4):
         buyer = shop.new_shopper(f"bot{n}")
-        ft.referrals.record_click(link.rid, ip=IP, user_agent="bot", device_fingerprint=f"dev{n}")
+        ft.referrals.record_click(
+            link.rid, ip=IP, user_agent="bot", device_fingerprint=f"dev{n}", actor=Actor.anonymous()
+        )
         orders.append(buy_through(shop, link.rid, buyer))
-    statuses = [ft.rewards.entries(order_id=o.id)[0].status for o in orders]
+    statuses = [ft.rewards.entries(order_id=o.id, actor=Actor.system())[0].status for o in orders]
     assert statuses == [RewardStatus.PENDING_HOLD] * 3 + [RewardStatus.CANCELLED]
-    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag")
+    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system())
     assert (
         flag.metadata["kind"] == "velocity"
         and flag.metadata["score"] >= 50
         and "4 conversions" in flag.metadata["reason"]
     )
-    flagged = ft.rewards.entries(order_id=orders[3].id)[0]
+    flagged = ft.rewards.entries(order_id=orders[3].id, actor=Actor.system())[0]
     with pytest.raises(PermissionDenied):
         ft.rewards.reinstate(flagged.id, actor=Actor.system())
     reinstated = ft.rewards.reinstate(flagged.id, actor=shop.platform)
     assert reinstated.status == RewardStatus.PENDING_HOLD
     with pytest.raises(InvalidTransition):
-        ft.rewards.reinstate(ft.rewards.entries(order_id=orders[0].id)[0].id, actor=shop.platform)
+        ft.rewards.reinstate(
+            ft.rewards.entries(order_id=orders[0].id, actor=Actor.system())[0].id, actor=shop.platform
+        )
 
 
 # ---------------------------------------------------------------------------- the ledger
@@ -300,61 +328,70 @@ def test_velocity_flags_and_cancels_then_a_platform_admin_reinstates(shop: Shop)
 def test_hold_release_payout_and_balance(shop: Shop, clock: FrozenClock) -> None:
     ft = shop.ft
     friend = shop.new_shopper("grace")
-    link = ft.referrals.create(shop.shopper.id)
-    ft.referrals.record_click(link.rid, ip=IP, user_agent="x")
+    link = ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
+    ft.referrals.record_click(link.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     order = deliver(shop, buy_through(shop, link.rid, friend, qty=2))
-    (entry,) = ft.rewards.entries(order_id=order.id)
+    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
     assert entry.hold_until == clock.now().date() + timedelta(days=30)
     with pytest.raises(ValidationError, match="after the current date"):
-        ft.rewards.release_due(entry.hold_until)
+        ft.rewards.release_due(entry.hold_until, actor=Actor.system())
     clock.advance(days=29)
-    assert ft.rewards.release_due() == []
-    assert ft.rewards.balance(shop.shopper.id) == {}
+    assert ft.rewards.release_due(actor=Actor.system()) == []
+    assert ft.rewards.balance(shop.shopper.id, actor=Actor.shopper(shop.shopper.id)) == {}
     clock.advance(days=1)
-    (released,) = ft.rewards.release_due(entry.hold_until)
+    (released,) = ft.rewards.release_due(entry.hold_until, actor=Actor.system())
     assert released.status == RewardStatus.PAYABLE
-    assert ft.rewards.balance(shop.shopper.id) == {"EUR": Money(500, "EUR")}
+    assert ft.rewards.balance(shop.shopper.id, actor=Actor.shopper(shop.shopper.id)) == {
+        "EUR": Money(500, "EUR")
+    }
     with pytest.raises(PermissionDenied):
         ft.rewards.mark_paid([entry.id], actor=Actor.shopper(shop.shopper.id))
-    (paid,) = ft.rewards.mark_paid([entry.id])
-    assert paid.status == RewardStatus.PAID and ft.rewards.balance(shop.shopper.id) == {}
+    (paid,) = ft.rewards.mark_paid([entry.id], actor=Actor.system())
+    assert (
+        paid.status == RewardStatus.PAID
+        and ft.rewards.balance(shop.shopper.id, actor=Actor.shopper(shop.shopper.id)) == {}
+    )
     with pytest.raises(InvalidTransition):
-        ft.rewards.mark_paid([entry.id])
-    statement = ft.rewards.statement(shop.shopper.id)
+        ft.rewards.mark_paid([entry.id], actor=Actor.system())
+    statement = ft.rewards.statement(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
     assert statement.totals == {"paid": {"EUR": 500}} and statement.entries == (paid,)
 
 
 def test_a_return_cancels_a_held_reward(shop: Shop, clock: FrozenClock) -> None:
     ft = shop.ft
     friend = shop.new_shopper("grace")
-    link = ft.referrals.create(shop.shopper.id)
-    ft.referrals.record_click(link.rid, ip=IP, user_agent="x")
+    link = ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
+    ft.referrals.record_click(link.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     order = deliver(shop, buy_through(shop, link.rid, friend))
-    ft.orders.request_return(order.id)
-    assert [e.status for e in ft.rewards.entries(order_id=order.id)] == [RewardStatus.CANCELLED]
+    ft.orders.request_return(order.id, actor=Actor.system())
+    assert [e.status for e in ft.rewards.entries(order_id=order.id, actor=Actor.system())] == [
+        RewardStatus.CANCELLED
+    ]
     clock.advance(days=60)
-    assert ft.rewards.release_due() == []
+    assert ft.rewards.release_due(actor=Actor.system()) == []
 
 
 def test_a_return_after_payout_is_clawed_back_once(shop: Shop, clock: FrozenClock) -> None:
     ft = shop.ft
     friend = shop.new_shopper("grace")
-    link = ft.referrals.create(shop.shopper.id, expires_at=None)
-    ft.referrals.record_click(link.rid, ip=IP, user_agent="x")
+    link = ft.referrals.create(shop.shopper.id, expires_at=None, actor=Actor.shopper(shop.shopper.id))
+    ft.referrals.record_click(link.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     order = deliver(shop, buy_through(shop, link.rid, friend))
-    (entry,) = ft.rewards.entries(order_id=order.id)
+    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
     clock.advance(days=30)
-    ft.rewards.release_due()
-    ft.rewards.mark_paid([entry.id])
-    ft.orders.request_return(order.id)
-    ft.orders.close(order.id)
-    entries = ft.rewards.entries(order_id=order.id)
+    ft.rewards.release_due(actor=Actor.system())
+    ft.rewards.mark_paid([entry.id], actor=Actor.system())
+    ft.orders.request_return(order.id, actor=Actor.system())
+    ft.orders.close(order.id, actor=Actor.system())
+    entries = ft.rewards.entries(order_id=order.id, actor=Actor.system())
     assert sorted((e.amount_cents, e.status) for e in entries) == [
         (-250, RewardStatus.PAYABLE),
         (250, RewardStatus.PAID),
     ]
     assert sum(e.amount_cents for e in entries) == 0
-    assert ft.rewards.balance(shop.shopper.id) == {"EUR": Money(-250, "EUR")}
+    assert ft.rewards.balance(shop.shopper.id, actor=Actor.shopper(shop.shopper.id)) == {
+        "EUR": Money(-250, "EUR")
+    }
 
 
 def test_rewards_round_per_policy(store: Any, clock: FrozenClock, ids: Any) -> None:
@@ -372,8 +409,8 @@ def test_rewards_round_per_policy(store: Any, clock: FrozenClock, ids: Any) -> N
         )
         shop = open_shop(ft, f"round{rounding.value}")
         friend = shop.new_shopper(f"friend{rounding.value}")
-        link = ft.referrals.create(shop.shopper.id)
-        ft.referrals.record_click(link.rid, ip=IP, user_agent="x")
+        link = ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
+        ft.referrals.record_click(link.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
         variant = ft.catalog.add_variant(
             shop.product.id,
             sku=f"R-{rounding.value}",
@@ -394,7 +431,7 @@ def test_rewards_round_per_policy(store: Any, clock: FrozenClock, ids: Any) -> N
                 rid=link.rid,
             )
         )
-        (entry,) = ft.rewards.entries(order_id=order.id)
+        (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
         assert entry.amount_cents == expected  # 5 % of 10.50 EUR is 52.5 cents
 
 
@@ -418,60 +455,72 @@ class LedgerMachine(RuleBasedStateMachine):
         self.ft, self.clock = ft, clock
         self.shop = open_shop(ft, tag, stock=200)
         self.buyers = [self.shop.new_shopper(f"{tag}b{n}") for n in range(3)]
-        self.links: list[str] = [ft.referrals.create(self.shop.shopper.id).rid]
+        self.links: list[str] = [
+            ft.referrals.create(self.shop.shopper.id, actor=Actor.shopper(self.shop.shopper.id)).rid
+        ]
         self.orders: dict[Any, Any] = {}
         self.paid_snapshots: dict[Any, RewardLedgerEntry] = {}
         self.history: dict[Any, list[RewardStatus]] = defaultdict(list)
 
     @rule()
     def share(self) -> None:
-        self.links.append(self.ft.referrals.create(self.shop.shopper.id).rid)
+        self.links.append(
+            self.ft.referrals.create(self.shop.shopper.id, actor=Actor.shopper(self.shop.shopper.id)).rid
+        )
 
     @rule(data=st.data(), ip=st.sampled_from(["192.0.2.1", "192.0.2.2", "192.0.2.3"]))
     def click(self, data: st.DataObject, ip: str) -> None:
-        self.ft.referrals.record_click(data.draw(st.sampled_from(self.links)), ip=ip, user_agent="ua")
+        self.ft.referrals.record_click(
+            data.draw(st.sampled_from(self.links)), ip=ip, user_agent="ua", actor=Actor.anonymous()
+        )
 
     @rule(data=st.data(), buyer=st.integers(-1, 2), qty=st.integers(1, 3), clicked=st.booleans())
     def buy(self, data: st.DataObject, buyer: int, qty: int, clicked: bool) -> None:
         who = (self.shop.shopper, self.shop.address, self.shop.card) if buyer < 0 else self.buyers[buyer]
         rid = data.draw(st.sampled_from(self.links))
         if clicked:
-            self.ft.referrals.record_click(rid, ip=f"198.51.100.{buyer + 2}", user_agent="ua")
+            self.ft.referrals.record_click(
+                rid, ip=f"198.51.100.{buyer + 2}", user_agent="ua", actor=Actor.anonymous()
+            )
         order = buy_through(self.shop, rid, who, qty=qty)
         self.orders[order.id] = order
 
     def _pick(self, data: st.DataObject, status: OrderStatus) -> Any | None:
-        candidates = sorted(o for o in self.orders if self.ft.orders.get(o).status == status)
+        candidates = sorted(
+            o for o in self.orders if self.ft.orders.get(o, actor=Actor.system()).status == status
+        )
         return data.draw(st.sampled_from(candidates)) if candidates else None
 
     @rule(data=st.data())
     def deliver(self, data: st.DataObject) -> None:
         if (order_id := self._pick(data, OrderStatus.PAID)) is not None:
-            deliver(self.shop, self.ft.orders.get(order_id))
+            deliver(self.shop, self.ft.orders.get(order_id, actor=Actor.system()))
 
     @rule(data=st.data())
     def request_return(self, data: st.DataObject) -> None:
         if (order_id := self._pick(data, OrderStatus.DELIVERED)) is not None:
             with contextlib.suppress(InvalidTransition):  # the return window may be over
-                self.ft.orders.request_return(order_id)
+                self.ft.orders.request_return(order_id, actor=Actor.system())
 
     @rule(data=st.data(), buyer=st.integers(0, 2), returned=st.booleans())
     def paid_out_then_maybe_returned(self, data: st.DataObject, buyer: int, returned: bool) -> None:
         rid = data.draw(st.sampled_from(self.links))
-        self.ft.referrals.record_click(rid, ip=f"203.0.113.{buyer}", user_agent="ua")
+        self.ft.referrals.record_click(rid, ip=f"203.0.113.{buyer}", user_agent="ua", actor=Actor.anonymous())
         order = deliver(self.shop, buy_through(self.shop, rid, self.buyers[buyer]))
         self.orders[order.id] = order
         self.clock.advance(days=3)
         self.release()
         self.pay_out()
         if returned:
-            self.ft.orders.request_return(order.id)
+            self.ft.orders.request_return(order.id, actor=Actor.system())
 
     @rule(data=st.data(), action=st.sampled_from(["close", "cancel"]))
     def finish(self, data: st.DataObject, action: str) -> None:
         if self.orders:
             with contextlib.suppress(InvalidTransition):
-                getattr(self.ft.orders, action)(data.draw(st.sampled_from(sorted(self.orders))))
+                getattr(self.ft.orders, action)(
+                    data.draw(st.sampled_from(sorted(self.orders))), actor=Actor.system()
+                )
 
     @rule(days=st.integers(0, 6))
     def time_passes(self, days: int) -> None:
@@ -479,24 +528,24 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def release(self) -> None:
-        self.ft.rewards.release_due()
+        self.ft.rewards.release_due(actor=Actor.system())
 
     @rule()
     def pay_out(self) -> None:
-        payable = self.ft.rewards.entries(status="payable")
-        for entry in self.ft.rewards.mark_paid([e.id for e in payable]):
+        payable = self.ft.rewards.entries(status="payable", actor=Actor.system())
+        for entry in self.ft.rewards.mark_paid([e.id for e in payable], actor=Actor.system()):
             self.paid_snapshots[entry.id] = entry
 
     @invariant()
     def one_conversion_and_one_positive_entry_per_order(self) -> None:
         by_order: dict[Any, list[Any]] = defaultdict(list)
         for rid in self.links:
-            for event in self.ft.referrals.events(rid):
+            for event in self.ft.referrals.events(rid, actor=Actor.system()):
                 if event.event_type != ReferralEventType.CLICK:
                     by_order[event.order_id].append(event)
         assert all(len(events) <= 1 for events in by_order.values())
         for order_id in self.orders:
-            entries = self.ft.rewards.entries(order_id=order_id)
+            entries = self.ft.rewards.entries(order_id=order_id, actor=Actor.system())
             assert len([e for e in entries if e.amount_cents > 0]) <= 1
             earned = sum(e.amount_cents for e in entries if e.amount_cents > 0)
             live = sum(e.amount_cents for e in entries if e.status != RewardStatus.CANCELLED)
@@ -505,7 +554,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def paid_entries_never_change_and_holds_are_respected(self) -> None:
         today = self.clock.now().date()
-        for entry in self.ft.rewards.entries():
+        for entry in self.ft.rewards.entries(actor=Actor.system()):
             if entry.id in self.paid_snapshots:
                 assert entry == self.paid_snapshots[entry.id]
             if entry.status == RewardStatus.PAYABLE and entry.amount_cents > 0:
@@ -520,9 +569,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def balance_is_the_sum_of_payable_entries(self) -> None:
         payable = sum(
             e.amount_cents
-            for e in self.ft.rewards.entries(referrer_user_id=self.shop.shopper.id, status="payable")
+            for e in self.ft.rewards.entries(
+                referrer_user_id=self.shop.shopper.id, status="payable", actor=Actor.system()
+            )
         )
-        balance = self.ft.rewards.balance(self.shop.shopper.id)
+        balance = self.ft.rewards.balance(self.shop.shopper.id, actor=Actor.shopper(self.shop.shopper.id))
         assert sum(m.amount for m in balance.values()) == payable
 
 

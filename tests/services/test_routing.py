@@ -39,6 +39,9 @@ def metrics() -> BodyMetrics:
     return BodyMetrics(height_cm=170, weight_kg=65)
 
 
+VISITOR = Actor.anonymous()
+
+
 def register(router: ShardRouter, tag: str, region: str) -> Any:
     return router.register(
         f"{tag}@example.com",
@@ -48,6 +51,7 @@ def register(router: ShardRouter, tag: str, region: str) -> Any:
         consents={"terms": True},
         name=tag.title(),
         region=region,
+        actor=Actor.anonymous(),
     )
 
 
@@ -91,13 +95,18 @@ def test_each_shoppers_rows_live_only_in_their_region(router: ShardRouter) -> No
     assert {r["owner_id"] for r in rows(eu, "data_keys")} == {str(eve.id)}
     assert (eve.region, sam.region) == ("eu", "us")
     assert router.region_of(eve.id) == "eu" and router.for_user(sam.id) is us
-    assert router.for_user(eve.id).accounts.details(eve.id).name == "Eve"
+    assert router.for_user(eve.id).accounts.details(eve.id, actor=Actor.shopper(eve.id)).name == "Eve"
 
 
 def test_media_stays_in_the_shoppers_region(router: ShardRouter, media: dict[str, str]) -> None:
     eve = register(router, "eve", "eu")
     ft = router.for_user(eve.id)
-    ft.avatars.complete(ft.avatars.request(eve.id, {"quick_estimate": True}).id, MESH, confidence=70)
+    ft.avatars.complete(
+        ft.avatars.request(eve.id, {"quick_estimate": True}, actor=Actor.shopper(eve.id)).id,
+        MESH,
+        confidence=70,
+        actor=Actor.system(),
+    )
 
     fs = fsspec.filesystem("memory")
     eu_files = fs.find(media["eu"].removeprefix("memory://"))
@@ -113,18 +122,30 @@ def test_a_shard_refuses_shoppers_of_other_regions_naming_both(router: ShardRout
 
     with pytest.raises(WrongRegion) as raised:
         eu.accounts.register(
-            "zoe@example.com", PASSWORD, "zoe", metrics(), consents={"terms": True}, region="us"
+            "zoe@example.com",
+            PASSWORD,
+            "zoe",
+            metrics(),
+            consents={"terms": True},
+            region="us",
+            actor=Actor.anonymous(),
         )
     assert (raised.value.user_region, raised.value.store_region) == ("us", "eu")
     assert "'us'" in str(raised.value) and "'eu'" in str(raised.value)
     assert rows(eu, "user_profiles") == []
 
     for call in (
-        lambda: eu.accounts.details(sam.id),
-        lambda: eu.avatars.request(sam.id, {"quick_estimate": True}),
-        lambda: eu.privacy.export_user(sam.id),
+        lambda: eu.accounts.details(sam.id, actor=Actor.shopper(sam.id)),
+        lambda: eu.avatars.request(sam.id, {"quick_estimate": True}, actor=Actor.shopper(sam.id)),
+        lambda: eu.privacy.export_user(sam.id, actor=Actor.shopper(sam.id)),
         lambda: eu.accounts.add_address(
-            sam.id, type="shipping", line1="1 Main St", city="Austin", postal_code="73301", country="US"
+            sam.id,
+            type="shipping",
+            line1="1 Main St",
+            city="Austin",
+            postal_code="73301",
+            country="US",
+            actor=Actor.shopper(sam.id),
         ),
     ):
         with pytest.raises(WrongRegion) as raised:
@@ -134,7 +155,7 @@ def test_a_shard_refuses_shoppers_of_other_regions_naming_both(router: ShardRout
             "eu",
             sam.id,
         )
-    assert us.accounts.get(sam.id).region == "us"
+    assert us.accounts.get(sam.id, actor=Actor.shopper(sam.id)).region == "us"
 
 
 def test_an_order_for_a_shopper_of_another_region_is_refused(router: ShardRouter) -> None:
@@ -154,7 +175,10 @@ def test_an_order_for_a_shopper_of_another_region_is_refused(router: ShardRouter
     assert "'us'" in str(raised.value) and "'eu'" in str(raised.value)
     assert rows(eu, "orders") == [] and rows(us, "orders") == []
     order = us_shop.place()
-    assert router.for_user(us_shop.shopper.id).orders.get(order.id).user_id == us_shop.shopper.id
+    assert (
+        router.for_user(us_shop.shopper.id).orders.get(order.id, actor=Actor.system()).user_id
+        == us_shop.shopper.id
+    )
 
 
 def test_unknown_shoppers_and_regions(router: ShardRouter) -> None:
@@ -162,11 +186,11 @@ def test_unknown_shoppers_and_regions(router: ShardRouter) -> None:
     with pytest.raises(NotFound):
         router.region_of(stranger)
     with pytest.raises(NotFound):
-        router.for_region("eu").accounts.get(stranger)
+        router.for_region("eu").accounts.get(stranger, actor=Actor.shopper(stranger))
     with pytest.raises(ValidationError):
         router.for_region("apac")
     with pytest.raises(ValidationError):
-        router.register("x@example.com", PASSWORD, "x", metrics(), consents={"terms": True})
+        router.register("x@example.com", PASSWORD, "x", metrics(), consents={"terms": True}, actor=VISITOR)
     assert router.regions == ("eu", "us") and len(router) == 2
 
 
@@ -174,11 +198,19 @@ def test_emails_are_unique_across_regions(router: ShardRouter) -> None:
     register(router, "eve", "eu")
 
     with pytest.raises(Conflict):
-        router.register("EVE@example.com", PASSWORD, "eve2", metrics(), consents={"terms": True}, region="us")
+        router.register(
+            "EVE@example.com",
+            PASSWORD,
+            "eve2",
+            metrics(),
+            consents={"terms": True},
+            region="us",
+            actor=VISITOR,
+        )
     assert rows(router.for_region("us"), "user_profiles") == []
     # Usernames are unique within a region only.
     other = router.register(
-        "other@example.com", PASSWORD, "eve", metrics(), consents={"terms": True}, region="us"
+        "other@example.com", PASSWORD, "eve", metrics(), consents={"terms": True}, region="us", actor=VISITOR
     )
     assert other.region == "us"
 
@@ -197,12 +229,12 @@ def test_privacy_requests_run_in_the_shoppers_region(router: ShardRouter) -> Non
     eve = register(router, "eve", "eu")
     sam = register(router, "sam", "us")
 
-    exported = router.for_user(eve.id).privacy.export_user(eve.id)
+    exported = router.for_user(eve.id).privacy.export_user(eve.id, actor=Actor.shopper(eve.id))
     router.for_user(sam.id).privacy.erase_user(sam.id, actor=Actor.platform(uuid.uuid4()))
 
     assert exported["region"] == "eu" and exported["profile"]["name"] == "Eve"
     assert "sam@example.com" not in json.dumps(rows(router.for_region("us"), "user_profiles"))
-    assert router.for_user(eve.id).accounts.details(eve.id).name == "Eve"
+    assert router.for_user(eve.id).accounts.details(eve.id, actor=Actor.shopper(eve.id)).name == "Eve"
 
 
 def test_wiring_mistakes_are_configuration_errors() -> None:
@@ -229,12 +261,18 @@ def test_a_shard_refuses_a_foreign_shopper_found_in_its_own_store() -> None:
     keyring = LocalKeyRing.generate()
     shared = connect(store, keyring=keyring, hasher=HASHER)  # e.g. data imported before sharding
     sam = shared.accounts.register(
-        "sam@example.com", PASSWORD, "sam", metrics(), consents={"terms": True}, region="us"
+        "sam@example.com",
+        PASSWORD,
+        "sam",
+        metrics(),
+        consents={"terms": True},
+        region="us",
+        actor=Actor.anonymous(),
     )
     eu = connect(store, keyring=keyring, hasher=HASHER, settings=Settings(region="eu"))
 
     with pytest.raises(WrongRegion) as raised:
-        eu.accounts.details(sam.id)
+        eu.accounts.details(sam.id, actor=Actor.shopper(sam.id))
 
     assert (raised.value.user_region, raised.value.store_region) == ("us", "eu")
 
@@ -242,12 +280,20 @@ def test_a_shard_refuses_a_foreign_shopper_found_in_its_own_store() -> None:
 def test_a_single_region_deployment_is_unchanged() -> None:
     ft = connect(hasher=HASHER)
     user = ft.accounts.register(
-        "one@example.com", PASSWORD, "one", metrics(), consents={"terms": True}, region="eu"
+        "one@example.com",
+        PASSWORD,
+        "one",
+        metrics(),
+        consents={"terms": True},
+        region="eu",
+        actor=Actor.anonymous(),
     )
-    other = ft.accounts.register("two@example.com", PASSWORD, "two", metrics(), consents={"terms": True})
+    other = ft.accounts.register(
+        "two@example.com", PASSWORD, "two", metrics(), consents={"terms": True}, actor=Actor.anonymous()
+    )
 
     assert (user.region, other.region) == ("eu", "default")
-    assert ft.accounts.details(user.id).profile.region == "eu"
+    assert ft.accounts.details(user.id, actor=Actor.shopper(user.id)).profile.region == "eu"
 
 
 @pytest.mark.postgres
@@ -270,10 +316,16 @@ def test_two_postgres_databases_keep_their_regions_apart(postgres_databases: Tes
             assert [r["id"] for r in rows(us, "user_profiles")] == [str(sam.id)]
             assert router.region_of(sam.id) == "us"
             with pytest.raises(WrongRegion):
-                us.accounts.details(eve.id)
+                us.accounts.details(eve.id, actor=Actor.shopper(eve.id))
             with pytest.raises(WrongRegion):
                 eu.accounts.register(
-                    "zoe@example.com", PASSWORD, "zoe", metrics(), consents={"terms": True}, region="us"
+                    "zoe@example.com",
+                    PASSWORD,
+                    "zoe",
+                    metrics(),
+                    consents={"terms": True},
+                    region="us",
+                    actor=Actor.anonymous(),
                 )
             us_shop = open_shop(us, "usshop")
             order = us_shop.place()
@@ -284,6 +336,7 @@ def test_two_postgres_databases_keep_their_regions_apart(postgres_databases: Tes
                     shipping_address_id=us_shop.address.id,
                     billing_address_id=us_shop.address.id,
                     payment_method_id=us_shop.card.id,
+                    actor=Actor.shopper(us_shop.shopper.id),
                 )
             assert [r["id"] for r in rows(us, "orders")] == [str(order.id)] and rows(eu, "orders") == []
             assert router.authenticate("eve@example.com", PASSWORD).id == eve.id

@@ -14,7 +14,7 @@ from fittwin_adapters.connect import connect
 from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
 from fittwin_adapters.stripe import StripePayments
 from fittwin_core import FitTwin
-from fittwin_core.domain import AuthenticationFailed, OrderStatus
+from fittwin_core.domain import Actor, AuthenticationFailed, OrderStatus
 from fittwin_core.testing.clock import FrozenClock
 from tests.support.shop import Shop, open_shop
 from tests.support.snapshots import snapshot
@@ -73,7 +73,7 @@ def test_a_stripe_webhook_pays_once_however_often_it_arrives(
     assert [r.status if r else None for r in results] == [OrderStatus.PAID, None, None]
     paid = [
         e
-        for e in stripe_ft.audit.events(entity_id=order.id)
+        for e in stripe_ft.audit.events(entity_id=order.id, actor=Actor.system())
         if e.metadata.get("new", {}).get("status") == "paid"
     ]
     assert len(paid) == 1
@@ -102,7 +102,7 @@ def test_bad_or_stale_stripe_webhooks_change_nothing(
             payload.replace(b"succeeded", b"SUCCEEDED"), stripe_sign(payload, now)
         )
     assert snapshot(stripe_ft.context.store) == before
-    assert stripe_ft.orders.get(order.id).status == OrderStatus.CREATED
+    assert stripe_ft.orders.get(order.id, actor=Actor.system()).status == OrderStatus.CREATED
 
 
 def test_cancelling_a_paid_order_refunds_through_stripe(
@@ -116,7 +116,7 @@ def test_cancelling_a_paid_order_refunds_through_stripe(
         "payment_intent.succeeded", stripe.succeed(order.payment_intent_ref, created=now), created=now
     )
     stripe_ft.orders.handle_payment_webhook(payload, stripe_sign(payload, now))
-    closed = stripe_ft.orders.cancel(order.id)
+    closed = stripe_ft.orders.cancel(order.id, actor=Actor.system())
     assert closed.refunded_cents == 5000
     (refund,) = [r for r in stripe.requests if r.path == "/v1/refunds"]
     assert (refund.form["payment_intent"], refund.form["amount"]) == (order.payment_intent_ref, "5000")

@@ -32,8 +32,10 @@ class Shop:
 
     def place(self, items: list[tuple[Any, int]] | None = None, **kwargs: Any) -> Any:
         """Place an order for the shopper (one M tee unless told otherwise)."""
+        user_id = kwargs.pop("user_id", self.shopper.id)
+        kwargs.setdefault("actor", Actor.shopper(user_id))
         return self.ft.orders.place(
-            kwargs.pop("user_id", self.shopper.id),
+            user_id,
             items if items is not None else [(self.variants["M"].id, 1)],
             shipping_address_id=kwargs.pop("shipping_address_id", self.address.id),
             billing_address_id=kwargs.pop("billing_address_id", self.address.id),
@@ -54,12 +56,20 @@ class Shop:
             tag,
             BodyMetrics(height_cm=175, weight_kg=70, chest_cm=98),
             consents={"terms": True},
-            **kwargs,
+            **{"actor": Actor.anonymous(), **kwargs},
         )
         address = self.ft.accounts.add_address(
-            user.id, type="shipping", line1=f"{tag} street 1", city="Lyon", postal_code="69001", country="FR"
+            user.id,
+            type="shipping",
+            line1=f"{tag} street 1",
+            city="Lyon",
+            postal_code="69001",
+            country="FR",
+            actor=Actor.shopper(user.id),
         )
-        card = self.ft.accounts.add_payment_method(user.id, f"pm_{tag}", brand="visa", last4="1111")
+        card = self.ft.accounts.add_payment_method(
+            user.id, f"pm_{tag}", brand="visa", last4="1111", actor=Actor.shopper(user.id)
+        )
         return user, address, card
 
 
@@ -97,6 +107,7 @@ def open_shop(ft: FitTwin, tag: str = "shop", *, stock: int = 10) -> Shop:
         consents={"terms": True},
         name="Ada Lovelace",
         phone="+44 20 7946 0000",
+        actor=Actor.anonymous(),
     )
     address = ft.accounts.add_address(
         shopper.id,
@@ -105,6 +116,9 @@ def open_shop(ft: FitTwin, tag: str = "shop", *, stock: int = 10) -> Shop:
         city="London",
         postal_code="SW1A 1AA",
         country="GB",
+        actor=Actor.shopper(shopper.id),
     )
-    card = ft.accounts.add_payment_method(shopper.id, f"pm_{tag}_ada", brand="visa", last4="4242")
+    card = ft.accounts.add_payment_method(
+        shopper.id, f"pm_{tag}_ada", brand="visa", last4="4242", actor=Actor.shopper(shopper.id)
+    )
     return Shop(ft, platform, brand, owner, owner_actor, chart, product, variants, shopper, address, card)

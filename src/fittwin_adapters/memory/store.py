@@ -338,6 +338,10 @@ class MemoryUnitOfWork(Repositories):
         """Discard the changes made since the last commit."""
         self._reset()
 
+    def act_as(self, actor: Actor) -> None:
+        """Record ``actor`` on the audit rows of the statements that follow."""
+        self.actor = actor
+
     def _reset(self) -> None:
         self._failed = False
         for changes in self._writes.values():

@@ -362,6 +362,10 @@ _SET_ACTOR = sa.text(
 )
 
 
+def _actor_settings(actor: Actor) -> dict[str, str]:
+    return {"actor_type": actor.type.value, "actor_id": "" if actor.id is None else str(actor.id)}
+
+
 def _aborted() -> Conflict:
     return Conflict(
         "a statement of this unit of work was refused, which aborted its transaction: "
@@ -434,6 +438,16 @@ class PostgresUnitOfWork(Repositories):
         except sa.exc.DBAPIError:
             self._discard()
 
+    def act_as(self, actor: Actor) -> None:
+        """Record ``actor`` on the audit rows of the statements that follow (the transaction-local
+        settings the triggers read are set again when a transaction is open)."""
+        self.actor = actor
+        if self._tx is not None and self._conn is not None and not self._failed:
+            try:
+                self._conn.execute(_SET_ACTOR, _actor_settings(actor))
+            except sa.exc.DBAPIError as exc:
+                raise self._fail(exc, "begin", "read") from None
+
     def close(self) -> None:
         """Roll back what was not committed and give the connection back to the pool."""
         self.rollback()
@@ -453,13 +467,7 @@ class PostgresUnitOfWork(Repositories):
             self._conn = self._store.connect()
         try:
             self._tx = self._conn.begin()
-            self._conn.execute(
-                _SET_ACTOR,
-                {
-                    "actor_type": self.actor.type.value,
-                    "actor_id": "" if self.actor.id is None else str(self.actor.id),
-                },
-            )
+            self._conn.execute(_SET_ACTOR, _actor_settings(self.actor))
         except sa.exc.DBAPIError as exc:
             raise self._fail(exc, "begin", "read") from None
         return self._conn

@@ -26,22 +26,37 @@ class ActorType(StrEnum):
 
 @attrs.frozen
 class Actor:
-    """Who performs a privileged call: checked for permission and recorded in ``event_logs``.
+    """Who performs a call: checked for permission and recorded in ``event_logs``.
 
-    Build one with :meth:`shopper`, :meth:`brand_user`, :meth:`platform` or :meth:`system`.
+    Build one with :meth:`shopper`, :meth:`brand_user`, :meth:`platform`, :meth:`system` or
+    :meth:`anonymous`. The host authenticates the caller and says who it is; FitTwin never
+    guesses (see ``docs/permissions.md``).
     """
 
     type: ActorType = attrs.field(validator=rules.member_of(ActorType))
     id: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
 
     def __attrs_post_init__(self) -> None:
-        if self.type != ActorType.SYSTEM and self.id is None:
+        if self.type not in (ActorType.SYSTEM, ActorType.SHOPPER) and self.id is None:
             raise ValidationError("actor.id", f"is required for a {self.type} actor")
 
     @classmethod
     def shopper(cls, user_id: UUID) -> Actor:
-        """A shopper acting on their own account."""
+        """A signed-in shopper (``user_profiles.id``), acting on their own account."""
+        if user_id is None:
+            raise ValidationError("actor.id", "is required for a shopper actor (Actor.anonymous() has none)")
         return cls(ActorType.SHOPPER, user_id)
+
+    @classmethod
+    def anonymous(cls) -> Actor:
+        """A visitor who is not signed in: may register, browse the catalog and click share
+        links. Recorded in ``event_logs`` as a ``shopper`` without an id."""
+        return cls(ActorType.SHOPPER, None)
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Whether this is :meth:`anonymous` (a shopper with no account id)."""
+        return self.type == ActorType.SHOPPER and self.id is None
 
     @classmethod
     def brand_user(cls, brand_user_id: UUID) -> Actor:

@@ -31,16 +31,21 @@ from fittwin_core.domain import (
     UserProfile,
     ValidationError,
 )
+from fittwin_core.domain.audit import REDACTED
 from fittwin_core.domain.rules import json_object_from, parse_enum, redacted
 from fittwin_core.domain.users import normalize_email, region_name, username
 from fittwin_core.ports import UnitOfWork
-from fittwin_core.services.base import UNSET, Context, Service, Unset, as_uuid, coerce, require
-from fittwin_core.services.permissions import (
-    own_live_address,
-    own_payment_method,
-    require_self_or_staff,
-    require_staff,
+from fittwin_core.services.base import (
+    UNSET,
+    Context,
+    Service,
+    UnitOfWorkRunner,
+    Unset,
+    as_uuid,
+    coerce,
+    require,
 )
+from fittwin_core.services.permissions import allowed, authorize, own_live_address, own_payment_method
 from fittwin_core.services.vault import Vault
 
 _PHONE = re.compile(r"\+?[0-9]{6,15}")
@@ -110,8 +115,8 @@ def _country(value: object, field: str = "country") -> str:
 class Accounts(Service):
     """``ft.accounts``: register, authenticate, and manage a shopper's own data."""
 
-    def __init__(self, ctx: Context) -> None:
-        super().__init__(ctx)
+    def __init__(self, ctx: Context, runner: UnitOfWorkRunner | None = None) -> None:
+        super().__init__(ctx, runner)
         self.vault = Vault(ctx.cipher, ctx.clock)
         self._dummy_hash: str | None = None
 
@@ -131,12 +136,16 @@ class Accounts(Service):
         appearance: Appearance | Mapping[str, Any] | None = None,
         style_preferences: StylePreferences | Mapping[str, Any] | None = None,
         region: str | None = None,
+        actor: Actor,
     ) -> UserProfile:
         """Create a shopper account; the returned profile holds sealed ``name``/``phone``.
 
-        Raises :class:`ValidationError` for bad input (the terms must be accepted) and
-        :class:`Conflict` when the email or username is taken.
+        ``actor`` is :meth:`Actor.anonymous` for a visitor signing up, or staff creating the
+        account (signed-in shoppers and brand users may not). Raises :class:`ValidationError`
+        for bad input (the terms must be accepted) and :class:`Conflict` when the email or
+        username is taken.
         """
+        authorize(actor, "accounts.register")
         normalized = normalize_email(email)
         username_rule(username)
         self._check_password(password)
@@ -186,7 +195,7 @@ class Accounts(Service):
             uow.user_profiles.add(profile)
             return profile
 
-        return self.transaction(work, actor=Actor.system())
+        return self._shown(self.transaction(work, actor=actor), actor)
 
     def authenticate(self, email: str, password: str) -> UserProfile:
         """The profile for these credentials; :class:`AuthenticationFailed` otherwise.
@@ -199,8 +208,11 @@ class Accounts(Service):
             normalized = normalize_email(email)
         except ValidationError:
             normalized = None
+        visitor = Actor.anonymous()  # who it is, the password is about to prove
         found = (
-            None if normalized is None else self.read(lambda uow: uow.user_profiles.where(email=normalized))
+            None
+            if normalized is None
+            else self.read(lambda uow: uow.user_profiles.where(email=normalized), actor=visitor)
         )
         if not found or not isinstance(password, str):
             self._ctx.hasher.verify(self._dummy(), password if isinstance(password, str) else "")
@@ -217,12 +229,16 @@ class Accounts(Service):
                 uow.user_profiles.update(updated)
                 return updated
 
-            return self.transaction(work, actor=Actor.shopper(profile.id))
-        return profile
+            return _redacted(self.transaction(work, actor=Actor.shopper(profile.id)))
+        return _redacted(profile)
 
-    def change_password(self, user_id: UUID, current_password: str, new_password: str) -> None:
+    def change_password(
+        self, user_id: UUID, current_password: str, new_password: str, *, actor: Actor
+    ) -> None:
         """Replace the password after checking the current one (:class:`AuthenticationFailed`)."""
-        profile = self.get(user_id)
+        uid = as_uuid(user_id, "user_id")
+        authorize(actor, "accounts.change_password", user_id=uid)
+        profile = self.read(lambda uow: self.shopper(uow, uid), actor=actor)
         if not isinstance(current_password, str) or not self._ctx.hasher.verify(
             profile.password_hash, current_password
         ):
@@ -234,16 +250,18 @@ class Accounts(Service):
             current = uow.user_profiles.lock(profile.id)
             uow.user_profiles.update(attrs.evolve(current, password_hash=new_hash, updated_at=self.now()))
 
-        self.transaction(work, actor=Actor.shopper(profile.id))
+        self.transaction(work, actor=actor)
 
     # ------------------------------------------------------------------ email verification
 
-    def email_verification_token(self, user_id: UUID) -> str:
+    def email_verification_token(self, user_id: UUID, *, actor: Actor) -> str:
         """A token proving control of the account's current email, valid for two days.
 
         Send it to the address; :meth:`verify_email` accepts it. Changing the email invalidates it.
         """
-        profile = self.get(user_id)
+        uid = as_uuid(user_id, "user_id")
+        authorize(actor, "accounts.update", user_id=uid)
+        profile = self.read(lambda uow: self.shopper(uow, uid), actor=actor)
         expires = int((self.now() + EMAIL_TOKEN_TTL).timestamp())
         return f"{profile.id}.{expires}.{self._email_mac(profile, expires)}"
 
@@ -269,14 +287,14 @@ class Accounts(Service):
             uow.user_profiles.update(verified)
             return verified
 
-        return self.transaction(work, actor=Actor.shopper(user_id))
+        return _redacted(self.transaction(work, actor=Actor.shopper(user_id)))
 
     def _email_mac(self, profile: UserProfile, expires: int) -> str:
         return self.vault.blind_index("email_verification", f"{profile.id}|{profile.email}|{expires}")
 
     def mark_phone_verified(self, user_id: UUID, *, actor: Actor) -> UserProfile:
-        """Record that the phone number was verified (by the host's SMS provider)."""
-        require_staff(actor, "mark a phone number verified")
+        """Record that the phone number was verified (by the host's SMS provider; staff only)."""
+        authorize(actor, "accounts.verify_phone")
 
         def work(uow: UnitOfWork) -> UserProfile:
             profile = uow.user_profiles.lock(user_id)
@@ -289,21 +307,25 @@ class Accounts(Service):
 
     # ------------------------------------------------------------------ profile
 
-    def get(self, user_id: UUID) -> UserProfile:
-        """The stored profile (:class:`NotFound` if there is none)."""
-        uid = as_uuid(user_id, "user_id")
-        return self.read(lambda uow: self.shopper(uow, uid))
+    def get(self, user_id: UUID, *, actor: Actor) -> UserProfile:
+        """The stored profile (:class:`NotFound` if there is none), for the shopper or staff.
 
-    def details(self, user_id: UUID, *, actor: Actor | None = None) -> AccountDetails:
+        Only staff see the password hash: for anyone else ``password_hash`` is ``"<redacted>"``.
+        """
+        uid = as_uuid(user_id, "user_id")
+        authorize(actor, "accounts.read", user_id=uid)
+        return self._shown(self.read(lambda uow: self.shopper(uow, uid), actor=actor), actor)
+
+    def details(self, user_id: UUID, *, actor: Actor) -> AccountDetails:
         """The profile with ``name`` and ``phone`` opened, for the shopper or staff."""
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "read account details")
+        acting = actor
+        authorize(acting, "accounts.read", user_id=uid)
 
         def work(uow: UnitOfWork) -> AccountDetails:
             profile = self.shopper(uow, uid)
             return AccountDetails(
-                profile,
+                self._shown(profile, acting),
                 self.vault.open_optional(uow, uid, "user_profiles", "name", uid, profile.name),
                 self.vault.open_optional(uow, uid, "user_profiles", "phone", uid, profile.phone),
             )
@@ -314,7 +336,7 @@ class Accounts(Service):
         self,
         user_id: UUID,
         *,
-        actor: Actor | None = None,
+        actor: Actor,
         username: str | Unset = UNSET,
         name: str | Unset | None = UNSET,
         phone: str | Unset | None = UNSET,
@@ -329,8 +351,8 @@ class Accounts(Service):
         A new phone number is unverified until confirmed again.
         """
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "update a profile")
+        acting = actor
+        authorize(acting, "accounts.update", user_id=uid)
         changes: dict[str, Any] = {}
         if username is not UNSET:
             username_rule(username)
@@ -378,13 +400,13 @@ class Accounts(Service):
             uow.user_profiles.update(updated)
             return updated
 
-        return self.transaction(work, actor=acting)
+        return self._shown(self.transaction(work, actor=acting), acting)
 
-    def change_email(self, user_id: UUID, new_email: str, *, actor: Actor | None = None) -> UserProfile:
+    def change_email(self, user_id: UUID, new_email: str, *, actor: Actor) -> UserProfile:
         """Change the login email; it must be verified again."""
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "change an email")
+        acting = actor
+        authorize(acting, "accounts.update", user_id=uid)
         normalized = normalize_email(new_email)
 
         def work(uow: UnitOfWork) -> UserProfile:
@@ -395,7 +417,7 @@ class Accounts(Service):
             uow.user_profiles.update(updated)
             return updated
 
-        return self.transaction(work, actor=acting)
+        return self._shown(self.transaction(work, actor=acting), acting)
 
     # ------------------------------------------------------------------ addresses
 
@@ -412,12 +434,12 @@ class Accounts(Service):
         state: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         make_default_billing: bool = False,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> Address:
         """Add an address (every line sealed); optionally make it the default billing address."""
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "add an address")
+        acting = actor
+        authorize(acting, "accounts.manage_addresses", user_id=uid)
         kind = parse_enum(AddressType, type, "type")
         lines = {
             "line1": _text(line1, "line1", 200),
@@ -462,7 +484,7 @@ class Accounts(Service):
 
         def work(uow: UnitOfWork) -> AddressDetails:
             address = uow.addresses.get(aid)
-            self._check_owner(actor, address.user_id, "read an address")
+            authorize(actor, "accounts.read", user_id=address.user_id)
             return self._open_address(uow, address)
 
         return self.read(work, actor=actor)
@@ -485,13 +507,11 @@ class Accounts(Service):
             open_("country", address.country) or "",
         )
 
-    def addresses(
-        self, user_id: UUID, *, actor: Actor | None = None, include_deleted: bool = False
-    ) -> list[Address]:
+    def addresses(self, user_id: UUID, *, actor: Actor, include_deleted: bool = False) -> list[Address]:
         """The shopper's addresses, oldest first (removed ones only when asked)."""
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "list addresses")
+        acting = actor
+        authorize(acting, "accounts.read", user_id=uid)
 
         def work(uow: UnitOfWork) -> list[Address]:
             if include_deleted:
@@ -503,7 +523,7 @@ class Accounts(Service):
     def find_addresses(self, *, country: str, postal_code: str, actor: Actor) -> list[Address]:
         """Live addresses in ``country`` with ``postal_code`` (staff only), found through the blind
         indexes and confirmed by decrypting (so an index collision never returns a wrong row)."""
-        require_staff(actor, "search addresses")
+        authorize(actor, "accounts.find_addresses")
         wanted_country, wanted_code = _country(country), normalize_postal_code(postal_code)
 
         def work(uow: UnitOfWork) -> list[Address]:
@@ -528,7 +548,7 @@ class Accounts(Service):
 
         def work(uow: UnitOfWork) -> Address:
             address = uow.addresses.lock(aid)
-            self._check_owner(actor, address.user_id, "remove an address")
+            authorize(actor, "accounts.manage_addresses", user_id=address.user_id)
             if address.deleted_at is not None:
                 return address
             now = self.now()
@@ -542,13 +562,11 @@ class Accounts(Service):
 
         return self.transaction(work, actor=actor)
 
-    def set_billing_address(
-        self, user_id: UUID, address_id: UUID | None, *, actor: Actor | None = None
-    ) -> UserProfile:
+    def set_billing_address(self, user_id: UUID, address_id: UUID | None, *, actor: Actor) -> UserProfile:
         """Make one of the shopper's live addresses the default billing address (``None`` clears)."""
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "set the billing address")
+        acting = actor
+        authorize(acting, "accounts.manage_addresses", user_id=uid)
         aid = None if address_id is None else as_uuid(address_id, "address_id")
 
         def work(uow: UnitOfWork) -> UserProfile:
@@ -559,7 +577,7 @@ class Accounts(Service):
             uow.user_profiles.update(updated)
             return updated
 
-        return self.transaction(work, actor=acting)
+        return self._shown(self.transaction(work, actor=acting), acting)
 
     # ------------------------------------------------------------------ payment methods
 
@@ -573,15 +591,15 @@ class Accounts(Service):
         expires_at: date | None = None,
         billing_address_id: UUID | None = None,
         make_default: bool = False,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> PaymentMethod:
         """Record a tokenised payment method (the token comes from the payment provider).
 
         The first payment method becomes the default, as does any added with ``make_default``.
         """
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "add a payment method")
+        acting = actor
+        authorize(acting, "accounts.manage_payment_methods", user_id=uid)
         token = _text(psp_token_id, "psp_token_id", 255)
         address_id = None if billing_address_id is None else as_uuid(billing_address_id, "billing_address_id")
 
@@ -613,20 +631,20 @@ class Accounts(Service):
 
         return self.transaction(work, actor=acting)
 
-    def payment_methods(self, user_id: UUID, *, actor: Actor | None = None) -> list[PaymentMethod]:
+    def payment_methods(self, user_id: UUID, *, actor: Actor) -> list[PaymentMethod]:
         """The shopper's payment methods, oldest first."""
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "list payment methods")
+        acting = actor
+        authorize(acting, "accounts.read", user_id=uid)
         return self.read(lambda uow: uow.payment_methods.where(user_id=uid, order_by="id"), actor=acting)
 
     def set_default_payment_method(
-        self, user_id: UUID, payment_method_id: UUID | None, *, actor: Actor | None = None
+        self, user_id: UUID, payment_method_id: UUID | None, *, actor: Actor
     ) -> UserProfile:
         """Make one of the shopper's payment methods the default (``None`` clears)."""
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "set the default payment method")
+        acting = actor
+        authorize(acting, "accounts.manage_payment_methods", user_id=uid)
         pm_id = None if payment_method_id is None else as_uuid(payment_method_id, "payment_method_id")
 
         def work(uow: UnitOfWork) -> UserProfile:
@@ -637,7 +655,7 @@ class Accounts(Service):
             uow.user_profiles.update(updated)
             return updated
 
-        return self.transaction(work, actor=acting)
+        return self._shown(self.transaction(work, actor=acting), acting)
 
     def remove_payment_method(self, payment_method_id: UUID, *, actor: Actor) -> None:
         """Delete a payment method (clearing it as the default first)."""
@@ -645,7 +663,7 @@ class Accounts(Service):
 
         def work(uow: UnitOfWork) -> None:
             method = uow.payment_methods.lock(pm_id)
-            self._check_owner(actor, method.user_id, "remove a payment method")
+            authorize(actor, "accounts.manage_payment_methods", user_id=method.user_id)
             profile = uow.user_profiles.lock(method.user_id)
             if profile.default_payment_method_id == pm_id:
                 uow.user_profiles.update(
@@ -677,11 +695,14 @@ class Accounts(Service):
             self._dummy_hash = self._ctx.hasher.hash(str(self._ctx.ids.new_token()))
         return self._dummy_hash
 
-    def _check_owner(self, actor: Actor, owner_id: UUID | None, action: str) -> None:
-        if owner_id is None:
-            require_staff(actor, action)
-        else:
-            require_self_or_staff(actor, owner_id, action)
+    def _shown(self, profile: UserProfile, actor: Actor) -> UserProfile:
+        """``profile`` as ``actor`` may see it: the password hash only for staff."""
+        return profile if allowed(actor, "accounts.read_password_hash") else _redacted(profile)
+
+
+def _redacted(profile: UserProfile) -> UserProfile:
+    """``profile`` without its password hash (``"<redacted>"`` in its place)."""
+    return attrs.evolve(profile, password_hash=REDACTED)
 
 
 def username_rule(value: object) -> None:

@@ -21,7 +21,6 @@ import attrs
 from fittwin_core.domain import (
     Actor,
     ActorType,
-    BrandRole,
     ConfigurationError,
     Money,
     ValidationError,
@@ -31,7 +30,7 @@ from fittwin_core.domain.analytics import EXPORT_TABLES, PERIODS, Period, month_
 from fittwin_core.ports import AnalyticsQueries, ExportedFile, UnitOfWork, after, at_least
 from fittwin_core.schema import TABLES
 from fittwin_core.services.base import Service, as_uuid
-from fittwin_core.services.permissions import brand_user_of, is_staff, require_staff
+from fittwin_core.services.permissions import active_brand_user, authorize
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -168,9 +167,13 @@ class Analytics(Service):
 
     # ------------------------------------------------------------------ the store capability
 
+    def queries(self, *, actor: Actor) -> AnalyticsQueries:
+        """The store's analytics capability (plain rows, no pandas needed; staff only)."""
+        authorize(actor, "analytics.read")
+        return self._queries
+
     @property
-    def queries(self) -> AnalyticsQueries:
-        """The store's analytics capability (plain rows, no pandas needed)."""
+    def _queries(self) -> AnalyticsQueries:
         store = self._ctx.store
         if not isinstance(store, AnalyticsQueries):
             raise ConfigurationError(f"{type(store).__name__} does not answer analytics queries")
@@ -186,7 +189,7 @@ class Analytics(Service):
         referrer_user_id: UUID | None = None,
         period: Period = "month",
         by: FunnelBy = "both",
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> pd.DataFrame:
         """The referral funnel: links created, clicks, conversions, fraud flags and rewards by
         status, per referrer and period (``by="both"``), per period or per referrer.
@@ -194,11 +197,11 @@ class Analytics(Service):
         Each step counts in the period it happened in; rewards are ledger entries earned
         (positive amounts), by their current status.
         """
-        require_staff(actor or Actor.system(), "read referral analytics")
+        authorize(actor, "analytics.read")
         if by not in ("referrer", "period", "both"):
             raise ValidationError("by", "must be one of referrer, period, both")
         start, end = _window(since, until)
-        rows = self.queries.referral_funnel(
+        rows = self._queries.referral_funnel(
             since=start,
             until=end,
             referrer_user_id=_optional_id(referrer_user_id, "referrer_user_id"),
@@ -217,13 +220,13 @@ class Analytics(Service):
         since: datetime | date | None = None,
         until: datetime | date | None = None,
         referrer_user_id: UUID | None = None,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> pd.DataFrame:
         """What the reward ledger holds: entries and amount (minor units) per status and
         currency. ``pending_hold`` plus ``payable`` is what is owed to referrers."""
-        require_staff(actor or Actor.system(), "read reward analytics")
+        authorize(actor, "analytics.read")
         start, end = _window(since, until)
-        rows = self.queries.reward_liability(
+        rows = self._queries.reward_liability(
             since=start, until=end, referrer_user_id=_optional_id(referrer_user_id, "referrer_user_id")
         )
         return self._frame("reward_liability", rows)
@@ -236,13 +239,13 @@ class Analytics(Service):
         since: datetime | date | None = None,
         until: datetime | date | None = None,
         period: Period = "month",
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> pd.DataFrame:
         """Orders per period placed, current status and currency, with subtotal, total and
         refunded amounts in minor units."""
-        require_staff(actor or Actor.system(), "read order analytics")
+        authorize(actor, "analytics.read")
         start, end = _window(since, until)
-        rows = self.queries.orders_by_status(since=start, until=end, period=_period(period))
+        rows = self._queries.orders_by_status(since=start, until=end, period=_period(period))
         return self._frame("orders_by_status", rows)
 
     # ------------------------------------------------------------------ fit
@@ -254,14 +257,14 @@ class Analytics(Service):
         until: datetime | date | None = None,
         product_id: UUID | None = None,
         brand_id: UUID | None = None,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> pd.DataFrame:
         """How sizes were recommended at checkout, per product and recommended size (``None``:
         no size fitted, or no recommendation was made): lines, units, ``share`` of the
         product's lines, and the recommendations' confidence (mean, min, max, 0–100)."""
         start, end = _window(since, until)
         pid, bid = self._fit_scope(actor, product_id, brand_id)
-        rows = self.queries.size_recommendations(since=start, until=end, product_id=pid, brand_id=bid)
+        rows = self._queries.size_recommendations(since=start, until=end, product_id=pid, brand_id=bid)
         frame = self._frame("size_recommendations", rows)
         lines = frame.groupby("product_id")["lines"].transform("sum")
         frame["share"] = (frame["lines"] / lines).astype("float64")
@@ -277,14 +280,14 @@ class Analytics(Service):
         until: datetime | date | None = None,
         product_id: UUID | None = None,
         brand_id: UUID | None = None,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> pd.DataFrame:
         """Returns by recommended versus bought size, per product: lines and units bought,
         delivered and returned, ``matches`` (bought the recommended size) and ``return_rate``
         (returned over delivered units; NaN before anything was delivered)."""
         start, end = _window(since, until)
         pid, bid = self._fit_scope(actor, product_id, brand_id)
-        rows = self.queries.returns_by_size(since=start, until=end, product_id=pid, brand_id=bid)
+        rows = self._queries.returns_by_size(since=start, until=end, product_id=pid, brand_id=bid)
         frame = self._frame("returns_by_size", rows)
         same = frame["recommended_size"] == frame["bought_size"]
         frame["matches"] = same.fillna(False).astype("bool")  # no recommendation: not a match
@@ -293,34 +296,34 @@ class Analytics(Service):
         return frame
 
     def _fit_scope(
-        self, actor: Actor | None, product_id: object, brand_id: object
+        self, actor: Actor, product_id: object, brand_id: object
     ) -> tuple[UUID | None, UUID | None]:
-        acting = actor or Actor.system()
+        """The filters the fit views run with: staff's as given; a brand user's limited to the
+        brand (given, or the product's, or their own), which must be theirs."""
         pid = _optional_id(product_id, "product_id")
         bid = _optional_id(brand_id, "brand_id")
-        if is_staff(acting):
-            return pid, bid
-        if acting.type != ActorType.BRAND_ADMIN:
-            require_staff(acting, "read fit analytics")
 
         def work(uow: UnitOfWork) -> tuple[UUID | None, UUID | None]:
-            member = brand_user_of(uow, acting)
-            if not member.role.includes(BrandRole.ANALYST):  # pragma: no cover - every role includes analyst
-                require_staff(acting, "read fit analytics")
-            if bid is not None and bid != member.brand_id:
-                require_staff(acting, "read another brand's analytics")
-            if pid is not None and uow.products.get(pid).brand_id != member.brand_id:
-                require_staff(acting, "read another brand's analytics")
+            if actor.type != ActorType.BRAND_ADMIN:
+                authorize(actor, "analytics.fit")
+                return pid, bid
+            brands = {active_brand_user(uow, actor).brand_id} if bid is None else {bid}
+            if pid is not None:
+                brands.add(uow.products.get(pid).brand_id)
+            member = None
+            for brand in brands:
+                member = authorize(actor, "analytics.fit", uow=uow, brand_ids={brand})
+            assert member is not None
             return pid, member.brand_id
 
-        return self.read(work)
+        return self.read(work, actor=actor)
 
     # ------------------------------------------------------------------ summary
 
-    def summary(self, *, actor: Actor | None = None) -> AnalyticsSummary:
+    def summary(self, *, actor: Actor) -> AnalyticsSummary:
         """Headline numbers over all time, computed from the same queries without pandas."""
-        require_staff(actor or Actor.system(), "read analytics")
-        q = self.queries
+        authorize(actor, "analytics.read")
+        q = self._queries
         orders: dict[str, int] = {}
         for row in q.orders_by_status():
             orders[row["status"]] = orders.get(row["status"], 0) + row["orders"]
@@ -352,7 +355,7 @@ class Analytics(Service):
         since: datetime | date | None = None,
         storage_options: Mapping[str, Any] | None = None,
         batch_size: int = 5000,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> list[ExportedFile]:
         """Write analytics tables as Parquet to an fsspec URL (``file://``, ``memory://``,
         ``s3://bucket/prefix`` with ``storage_options`` for s3fs), Hive-partitioned by the month
@@ -364,7 +367,7 @@ class Analytics(Service):
         the months from the one holding ``since`` on, each month whole: those months' files are
         replaced and older months are left as they are. Returns the files written.
         """
-        require_staff(actor or Actor.system(), "export analytics")
+        authorize(actor, "analytics.export")
         if not isinstance(url, str) or not url:
             raise ValidationError("url", "must be an fsspec URL such as s3://bucket/prefix")
         chosen = self._export_tables(tables)
@@ -386,7 +389,7 @@ class Analytics(Service):
                 url, name, spec.columns, replace_from=first_month, storage_options=storage_options
             )
             try:
-                for month, rows in self._export_batches(name, floor, batch_size):
+                for month, rows in self._export_batches(name, floor, batch_size, actor):
                     writer.write(month, rows)
             except BaseException:
                 writer.abort()
@@ -409,13 +412,13 @@ class Analytics(Service):
         return chosen
 
     def _export_batches(
-        self, table: str, floor: datetime | None, batch_size: int
+        self, table: str, floor: datetime | None, batch_size: int, actor: Actor
     ) -> Iterable[tuple[str, list[dict[str, Any]]]]:
         """The table's rows projected for export, in key order, batch by batch, grouped by month."""
         spec = EXPORT_TABLES[table]
         (key,) = TABLES[table].key
         last: Any = None
-        with self._ctx.store.unit_of_work(Actor.system()) as uow:
+        with self._ctx.store.unit_of_work(actor) as uow:
             repo = getattr(uow, table)
             while True:
                 filters: dict[str, Any] = {}

@@ -9,7 +9,7 @@ from uuid import UUID
 from fittwin_core.domain import Actor, EventLog, ValidationError
 from fittwin_core.ports import at_least, before
 from fittwin_core.services.base import Service, as_uuid
-from fittwin_core.services.permissions import require_staff
+from fittwin_core.services.permissions import authorize
 
 
 class Audit(Service):
@@ -25,10 +25,10 @@ class Audit(Service):
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = 1000,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> list[EventLog]:
-        """Event log records matching every given filter, oldest first."""
-        require_staff(actor or Actor.system(), "read the audit log")
+        """Event log records matching every given filter, oldest first (staff only)."""
+        authorize(actor, "audit.read")
         for name, moment in (("since", since), ("until", until)):
             if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
                 raise ValidationError(name, "must be a datetime with a time zone")
@@ -49,7 +49,10 @@ class Audit(Service):
             raise ValidationError("entity_type", "must be a string")
         if since is not None and until is not None:
             rows = self.read(
-                lambda uow: uow.event_logs.where(created_at=at_least(since), order_by="created_at", **filters)
+                lambda uow: uow.event_logs.where(
+                    created_at=at_least(since), order_by="created_at", **filters
+                ),
+                actor=actor,
             )
             return [r for r in rows if r.created_at < until][:limit]
         if since is not None:
@@ -57,7 +60,8 @@ class Audit(Service):
         elif until is not None:
             filters["created_at"] = before(until)
         return self.read(
-            lambda uow: uow.event_logs.where(order_by=("created_at", "id"), limit=limit, **filters)
+            lambda uow: uow.event_logs.where(order_by=("created_at", "id"), limit=limit, **filters),
+            actor=actor,
         )
 
 

@@ -34,8 +34,8 @@ from fittwin_core.domain import (
     rules,
 )
 from fittwin_core.ports import UnitOfWork, after, before, not_equal
-from fittwin_core.services.base import Context, Service, as_uuid, coerce, require
-from fittwin_core.services.permissions import require_self_or_staff, require_staff
+from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, coerce, require
+from fittwin_core.services.permissions import authorize
 
 log = logging.getLogger("fittwin.avatars")
 
@@ -68,29 +68,27 @@ class CleanupReport:
 class Avatars(Service):
     """``ft.avatars``: request, complete, fail, fetch and remove a shopper's avatars."""
 
-    def __init__(self, ctx: Context) -> None:
-        super().__init__(ctx)
+    def __init__(self, ctx: Context, runner: UnitOfWorkRunner | None = None) -> None:
+        super().__init__(ctx, runner)
 
     # ------------------------------------------------------------------ reading
 
-    def get(self, avatar_id: UUID, *, actor: Actor | None = None) -> Avatar:
+    def get(self, avatar_id: UUID, *, actor: Actor) -> Avatar:
         """One avatar version (soft-deleted ones too), for its shopper or staff."""
         aid = as_uuid(avatar_id, "avatar_id")
 
         def work(uow: UnitOfWork) -> Avatar:
             avatar = uow.avatars.get(aid)
-            self._authorize(actor, avatar.user_id, "read avatars")
+            authorize(actor, "avatars.read", user_id=avatar.user_id)
             return avatar
 
         return self.read(work, actor=actor)
 
-    def for_user(
-        self, user_id: UUID, *, include_deleted: bool = False, actor: Actor | None = None
-    ) -> list[Avatar]:
+    def for_user(self, user_id: UUID, *, include_deleted: bool = False, actor: Actor) -> list[Avatar]:
         """The shopper's avatar versions, oldest first (soft-deleted ones only when asked)."""
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "list avatars")
+        acting = actor
+        authorize(acting, "avatars.read", user_id=uid)
 
         def work(uow: UnitOfWork) -> list[Avatar]:
             self.shopper(uow, uid)
@@ -100,19 +98,19 @@ class Avatars(Service):
 
         return self.read(work, actor=acting)
 
-    def current(self, user_id: UUID, *, actor: Actor | None = None) -> Avatar | None:
+    def current(self, user_id: UUID, *, actor: Actor) -> Avatar | None:
         """The shopper's newest ``ready`` avatar, or ``None``."""
         versions = self.for_user(user_id, actor=actor)
         ready = [a for a in versions if a.status == AvatarStatus.READY and a.mesh_ref is not None]
         return ready[-1] if ready else None
 
-    def mesh(self, avatar_id: UUID, *, actor: Actor | None = None) -> bytes:
+    def mesh(self, avatar_id: UUID, *, actor: Actor) -> bytes:
         """The mesh bytes of a ``ready`` avatar (:class:`NotFound` when it has none)."""
         avatar, profile = self._with_mesh(avatar_id, actor)
         assert avatar.mesh_ref is not None
         return self._ctx.objects.get(avatar.mesh_ref, region=profile.region)
 
-    def mesh_url(self, avatar_id: UUID, *, expires_in: int = 3600, actor: Actor | None = None) -> str:
+    def mesh_url(self, avatar_id: UUID, *, expires_in: int = 3600, actor: Actor) -> str:
         """A time-limited URL for the mesh of a ``ready`` avatar (presigned on S3).
 
         :class:`NotFound` when the avatar has no mesh (not ready, superseded or deleted);
@@ -123,12 +121,12 @@ class Avatars(Service):
         assert avatar.mesh_ref is not None
         return self._ctx.objects.signed_url(avatar.mesh_ref, expires_in=expires_in, region=profile.region)
 
-    def _with_mesh(self, avatar_id: UUID, actor: Actor | None) -> tuple[Avatar, UserProfile]:
+    def _with_mesh(self, avatar_id: UUID, actor: Actor) -> tuple[Avatar, UserProfile]:
         aid = as_uuid(avatar_id, "avatar_id")
 
         def work(uow: UnitOfWork) -> tuple[Avatar, UserProfile]:
             avatar = uow.avatars.get(aid)
-            self._authorize(actor, avatar.user_id, "read avatars")
+            authorize(actor, "avatars.read", user_id=avatar.user_id)
             profile = self.shopper(uow, avatar.user_id)
             if avatar.deleted_at is not None or avatar.mesh_ref is None:
                 raise NotFound("avatar mesh", aid)
@@ -138,17 +136,15 @@ class Avatars(Service):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def request(
-        self, user_id: UUID, sources: AvatarSources | Mapping[str, Any], *, actor: Actor | None = None
-    ) -> Avatar:
+    def request(self, user_id: UUID, sources: AvatarSources | Mapping[str, Any], *, actor: Actor) -> Avatar:
         """Start a new avatar version (``processing``) built from ``sources``.
 
         Versions are numbered 1, 2, 3, ... per shopper, never reused, and unique even when
         requests race (the shopper's row is locked while the next number is taken).
         """
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "request avatars")
+        acting = actor
+        authorize(acting, "avatars.manage", user_id=uid)
         built = coerce(sources, AvatarSources, "sources")
 
         def work(uow: UnitOfWork) -> Avatar:
@@ -172,9 +168,7 @@ class Avatars(Service):
 
         return self.transaction(work, actor=acting)
 
-    def complete(
-        self, avatar_id: UUID, mesh: bytes, *, confidence: int, actor: Actor | None = None
-    ) -> Avatar:
+    def complete(self, avatar_id: UUID, mesh: bytes, *, confidence: int, actor: Actor) -> Avatar:
         """Store the mesh of a ``processing`` version and mark it ``ready``.
 
         The mesh is uploaded first (to ``avatars/<user_id>/v<version>.glb`` in the shopper's
@@ -193,7 +187,7 @@ class Avatars(Service):
 
         def check(uow: UnitOfWork) -> tuple[Avatar, UserProfile]:
             avatar = uow.avatars.get(aid)
-            self._authorize(actor, avatar.user_id, "complete avatars")
+            authorize(actor, "avatars.manage", user_id=avatar.user_id)
             profile = self.shopper(uow, avatar.user_id)
             self._completable(uow, avatar)
             return avatar, profile
@@ -221,14 +215,14 @@ class Avatars(Service):
             return ready, superseded
 
         try:
-            ready, superseded = self.transaction(mark_ready, actor=actor or Actor.shopper(avatar.user_id))
+            ready, superseded = self.transaction(mark_ready, actor=actor)
         except BaseException:
-            self._discard_upload(aid, key, profile.region)
+            self._discard_upload(aid, key, profile.region, actor)
             raise
-        self._delete_objects(superseded, profile.region)
+        self.after_commit(lambda: self._delete_objects(superseded, profile.region))
         return ready
 
-    def fail(self, avatar_id: UUID, reason: str, *, actor: Actor | None = None) -> Avatar:
+    def fail(self, avatar_id: UUID, reason: str, *, actor: Actor) -> Avatar:
         """Mark a ``processing`` version ``failed`` with ``reason`` (no personal data, please).
 
         Failing a failed version again changes nothing; a ready one is an
@@ -239,7 +233,7 @@ class Avatars(Service):
 
         def work(uow: UnitOfWork) -> tuple[Avatar, str]:
             avatar = uow.avatars.get(aid)
-            self._authorize(actor, avatar.user_id, "fail avatars")
+            authorize(actor, "avatars.manage", user_id=avatar.user_id)
             profile = self.shopper(uow, avatar.user_id)
             if avatar.status == AvatarStatus.FAILED:
                 return avatar, profile.region
@@ -252,17 +246,17 @@ class Avatars(Service):
             return failed, profile.region
 
         failed, region = self.transaction(work, actor=actor)
-        # Only now, with the version no longer processing, can no completion make this key live.
-        self._delete_objects([mesh_key(failed.user_id, failed.version)], region)
+        # Only once committed, with the version no longer processing, can no completion make this key live.
+        self.after_commit(lambda: self._delete_objects([mesh_key(failed.user_id, failed.version)], region))
         return failed
 
-    def delete(self, avatar_id: UUID, *, actor: Actor | None = None) -> Avatar:
+    def delete(self, avatar_id: UUID, *, actor: Actor) -> Avatar:
         """Soft-delete a version: ``deleted_at`` is set, ``mesh_ref`` cleared and the mesh deleted."""
         aid = as_uuid(avatar_id, "avatar_id")
 
         def work(uow: UnitOfWork) -> tuple[Avatar, str]:
             avatar = uow.avatars.lock(aid)
-            self._authorize(actor, avatar.user_id, "delete avatars")
+            authorize(actor, "avatars.manage", user_id=avatar.user_id)
             profile = self.shopper(uow, avatar.user_id)
             if avatar.deleted_at is not None:
                 return avatar, profile.region
@@ -272,17 +266,15 @@ class Avatars(Service):
             return removed, profile.region
 
         removed, region = self.transaction(work, actor=actor)
-        self._delete_objects([mesh_key(removed.user_id, removed.version)], region)
+        self.after_commit(lambda: self._delete_objects([mesh_key(removed.user_id, removed.version)], region))
         return removed
 
-    def clean_up(
-        self, *, stale_after: timedelta = DEFAULT_STALE_AFTER, actor: Actor | None = None
-    ) -> CleanupReport:
+    def clean_up(self, *, stale_after: timedelta = DEFAULT_STALE_AFTER, actor: Actor) -> CleanupReport:
         """Periodic job (staff): fail versions ``processing`` for longer than ``stale_after``, and
         delete objects stored under the key of any version that has no ``mesh_ref`` (failed,
         superseded, soft-deleted: uploads a crash or an unreachable store left behind)."""
-        acting = actor or Actor.system()
-        require_staff(acting, "clean up avatars")
+        acting = actor
+        authorize(acting, "avatars.clean_up")
         if not isinstance(stale_after, timedelta) or stale_after <= timedelta(0):
             raise ValidationError("stale_after", "must be a positive timedelta")
         cutoff = self.now() - stale_after
@@ -292,7 +284,8 @@ class Avatars(Service):
         )
         failed = removed = 0
         regions = self.read(
-            lambda uow: {p.id: p.region for p in uow.user_profiles.get_many({a.user_id for a in stale})}
+            lambda uow: {p.id: p.region for p in uow.user_profiles.get_many({a.user_id for a in stale})},
+            actor=acting,
         )
         for avatar in stale:
             key, region = mesh_key(avatar.user_id, avatar.version), regions.get(avatar.user_id)
@@ -316,9 +309,6 @@ class Avatars(Service):
         return CleanupReport(failed_stale=failed, objects_removed=removed)
 
     # ------------------------------------------------------------------ helpers
-
-    def _authorize(self, actor: Actor | None, owner_id: UUID, action: str) -> None:
-        require_self_or_staff(actor or Actor.shopper(owner_id), owner_id, action)
 
     def _completable(self, uow: UnitOfWork, avatar: Avatar) -> None:
         if avatar.deleted_at is not None:
@@ -351,11 +341,11 @@ class Avatars(Service):
                 )
         return keys
 
-    def _discard_upload(self, avatar_id: UUID, key: str, region: str) -> None:
+    def _discard_upload(self, avatar_id: UUID, key: str, region: str, actor: Actor) -> None:
         """After a failed move to ready: delete the upload unless a concurrent completion of the
         same version made it live."""
         with contextlib.suppress(Exception):
-            current = self.read(lambda uow: uow.avatars.find(avatar_id))
+            current = self.read(lambda uow: uow.avatars.find(avatar_id), actor=actor)
             if current is not None and current.mesh_ref == key and current.deleted_at is None:
                 return
             self._ctx.objects.delete(key, region=region)

@@ -15,6 +15,7 @@ import attrs
 
 from fittwin_core.domain import (
     Actor,
+    Conflict,
     EventLog,
     JsonMap,
     NotFound,
@@ -24,7 +25,6 @@ from fittwin_core.domain import (
     ValidationError,
     WrongRegion,
 )
-from fittwin_core.domain.audit import SYSTEM
 from fittwin_core.domain.converter import structure
 from fittwin_core.domain.orders import DEFAULT_RETURN_WINDOW_DAYS
 from fittwin_core.domain.rules import parse_uuid
@@ -43,6 +43,7 @@ from fittwin_core.ports import (
     UnitOfWork,
     WebhookSender,
 )
+from fittwin_core.services.permissions import check_actor
 
 T = TypeVar("T")
 log = logging.getLogger("fittwin")
@@ -138,22 +139,25 @@ class Context:
     """Where ``ft.analytics.export_parquet`` writes (``None``: exports are not configured)."""
 
 
-class Service:
-    """Base of the service groups: runs units of work with bounded retries."""
+class UnitOfWorkRunner:
+    """How service calls meet the store: each call in a unit of work of its own.
+
+    :meth:`write` commits at the end of the call and retries the whole of it on a
+    :class:`TransientConflict` (serialization failure, deadlock, lock time-out) a bounded
+    number of times with jittered back-off; :meth:`after_commit` runs its action at once (the
+    call's own transaction has committed). :class:`Session` is the runner of
+    ``ft.transaction``, which shares one unit of work between calls.
+    """
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    def transaction(self, work: Callable[[UnitOfWork], T], *, actor: Actor | None = None) -> T:
-        """Run ``work`` in a unit of work and commit; retry the whole of it on a
-        :class:`TransientConflict` (serialization failure, deadlock, lock time-out) a bounded
-        number of times with jittered back-off, then let the conflict surface."""
-        if actor is not None and not isinstance(actor, Actor):
-            raise ValidationError("actor", "must be an Actor (Actor.shopper(id), Actor.brand_user(id), ...)")
+    def write(self, work: Callable[[UnitOfWork], T], actor: Actor) -> T:
+        """Run ``work`` as ``actor`` in a new unit of work and commit it."""
         attempts = self._ctx.settings.transaction_attempts
         for attempt in range(1, attempts + 1):
             try:
-                with self._ctx.store.unit_of_work(actor or SYSTEM) as uow:
+                with self._ctx.store.unit_of_work(actor) as uow:
                     result = work(uow)
                     uow.commit()
                     return result
@@ -163,12 +167,138 @@ class Service:
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 — jitter, not a secret
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def read(self, work: Callable[[UnitOfWork], T], *, actor: Actor | None = None) -> T:
-        """Run read-only ``work`` in a unit of work (nothing is committed)."""
-        if actor is not None and not isinstance(actor, Actor):
-            raise ValidationError("actor", "must be an Actor (Actor.shopper(id), Actor.brand_user(id), ...)")
-        with self._ctx.store.unit_of_work(actor or SYSTEM) as uow:
+    def read(self, work: Callable[[UnitOfWork], T], actor: Actor) -> T:
+        """Run read-only ``work`` as ``actor`` in a new unit of work (nothing is committed)."""
+        with self._ctx.store.unit_of_work(actor) as uow:
             return work(uow)
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Run ``action`` once what the calling service wrote is committed: here, now."""
+        action()
+
+
+class Session(UnitOfWorkRunner):
+    """The runner of one ``ft.transaction``: every call made through it runs in one unit of
+    work, committed once when the ``with`` block ends and rolled back on any error.
+
+    * No automatic retry: a :class:`TransientConflict` surfaces and the host retries its block.
+    * Each call runs as its own actor (checked by the service, recorded on the audit rows of
+      its statements); the transaction's actor is the unit of work's default.
+    * A call that fails dooms the transaction (it may have written part of its work): later
+      calls raise :class:`Conflict` and the block's end rolls back.
+    * :meth:`after_commit` actions (brand webhooks, opening payments, deleting objects) wait
+      for the commit; they run after it, each as a call of its own.
+    """
+
+    def __init__(self, ctx: Context, actor: Actor) -> None:
+        super().__init__(ctx)
+        self.actor = actor
+        self._uow: UnitOfWork | None = None
+        self._failed = False
+        self._finished = False
+        self._pending: list[Callable[[], object]] = []
+
+    def begin(self) -> None:
+        """Open the unit of work."""
+        if self._uow is not None or self._finished:
+            raise Conflict("this transaction was already started")
+        uow = self._ctx.store.unit_of_work(self.actor)
+        uow.__enter__()
+        self._uow = uow
+
+    def end(self, error: BaseException | None) -> None:
+        """Commit (``error`` is ``None`` and no call failed) or roll back, then run the
+        after-commit actions of a committed transaction (the first of their errors is raised
+        after all ran)."""
+        uow, self._uow = self._uow, None
+        self._finished = True
+        if uow is None:
+            return
+        committed = False
+        try:
+            if error is None and not self._failed:
+                uow.commit()
+                committed = True
+        finally:
+            uow.__exit__(None, None, None)
+        if not committed:
+            self._pending.clear()
+            if error is None:
+                raise Conflict("a call of this transaction failed, so nothing it did was committed")
+            return
+        pending, self._pending = self._pending, []
+        problem: BaseException | None = None
+        for action in pending:
+            try:
+                action()
+            except Exception as exc:
+                problem = problem or exc
+                log.exception("an after-commit action of a transaction failed")
+        if problem is not None:
+            raise problem
+
+    def _open(self) -> UnitOfWork | None:
+        if self._finished:
+            return None  # after the commit: after-commit actions run as calls of their own
+        if self._uow is None:
+            raise Conflict("this transaction has not been started: use it as `with ft.transaction(...)`")
+        if self._failed:
+            raise Conflict("a call of this transaction failed, which aborted it: leave the with block")
+        return self._uow
+
+    def write(self, work: Callable[[UnitOfWork], T], actor: Actor) -> T:
+        """Run ``work`` as ``actor`` in the transaction's unit of work (committed at its end)."""
+        uow = self._open()
+        if uow is None:
+            return super().write(work, actor)
+        try:
+            return self._as(uow, actor, work)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def read(self, work: Callable[[UnitOfWork], T], actor: Actor) -> T:
+        """Run read-only ``work`` in the transaction's unit of work (it sees the block's writes)."""
+        uow = self._open()
+        if uow is None:
+            return super().read(work, actor)
+        return self._as(uow, actor, work)
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Keep ``action`` until the transaction commits (drop it if it rolls back)."""
+        if self._finished:
+            action()
+        else:
+            self._pending.append(action)
+
+    def _as(self, uow: UnitOfWork, actor: Actor, work: Callable[[UnitOfWork], T]) -> T:
+        uow.act_as(actor)
+        try:
+            return work(uow)
+        finally:
+            uow.act_as(self.actor)
+
+
+class Service:
+    """Base of the service groups: runs units of work through a :class:`UnitOfWorkRunner`."""
+
+    def __init__(self, ctx: Context, runner: UnitOfWorkRunner | None = None) -> None:
+        self._ctx = ctx
+        self._runner = runner or UnitOfWorkRunner(ctx)
+
+    def transaction(self, work: Callable[[UnitOfWork], T], *, actor: Actor) -> T:
+        """Run ``work`` as ``actor`` in a unit of work and commit: at the end of this call, or
+        at the end of the enclosing ``ft.transaction`` (see :class:`Session`)."""
+        return self._runner.write(work, check_actor(actor))
+
+    def read(self, work: Callable[[UnitOfWork], T], *, actor: Actor) -> T:
+        """Run read-only ``work`` as ``actor`` in a unit of work (nothing is committed)."""
+        return self._runner.read(work, check_actor(actor))
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Run ``action`` once the work written so far is committed — the one place where
+        post-commit work (brand webhooks, payment intents, object deletions) is scheduled."""
+        self._runner.after_commit(action)
 
     def now(self) -> Any:
         """The clock's time."""
@@ -276,7 +406,9 @@ __all__ = [
     "RegionDirectory",
     "RetentionPolicy",
     "Service",
+    "Session",
     "Settings",
+    "UnitOfWorkRunner",
     "Unset",
     "as_list",
     "as_uuid",

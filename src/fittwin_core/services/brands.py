@@ -26,7 +26,6 @@ from fittwin_core.domain import (
     BrandWebhooks,
     Conflict,
     InvalidTransition,
-    PermissionDenied,
     PrimaryContact,
     ValidationError,
     WebhookSubscription,
@@ -37,8 +36,8 @@ from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import parse_enum, redacted
 from fittwin_core.domain.users import normalize_email
 from fittwin_core.ports import OutgoingWebhook, UnitOfWork
-from fittwin_core.services.base import Context, Service, as_list, as_uuid, coerce, require
-from fittwin_core.services.permissions import require_brand_role, require_staff
+from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_list, as_uuid, coerce, require
+from fittwin_core.services.permissions import allowed, authorize
 from fittwin_core.services.vault import Vault
 from fittwin_core.webhooks import SIGNATURE_HEADER, sign_payload
 
@@ -63,8 +62,8 @@ class BrandEvent:
 class Brands(Service):
     """``ft.brands``: onboarding, brand users and roles, webhook subscriptions."""
 
-    def __init__(self, ctx: Context) -> None:
-        super().__init__(ctx)
+    def __init__(self, ctx: Context, runner: UnitOfWorkRunner | None = None) -> None:
+        super().__init__(ctx, runner)
         self.vault = Vault(ctx.cipher, ctx.clock)
 
     # ------------------------------------------------------------------ onboarding
@@ -82,7 +81,7 @@ class Brands(Service):
         ``webhooks`` items are ``{"url": ..., "events": [...], "secret": ...}``; the secret is
         sealed before it is stored.
         """
-        require_staff(actor, "create brands")
+        authorize(actor, "brands.create")
         require(isinstance(name, str) and bool(name.strip()), "name", "must be a non-empty string")
         contact = coerce(_normalized_contact(primary_contact), PrimaryContact, "primary_contact")
         specs = [
@@ -111,30 +110,33 @@ class Brands(Service):
 
         return self.transaction(work, actor=actor)
 
-    def get(self, brand_id: UUID) -> Brand:
-        """The brand (:class:`NotFound` if there is none)."""
-        bid = as_uuid(brand_id, "brand_id")
-        return self.read(lambda uow: uow.brands.get(bid))
-
-    def submit_kyc(self, brand_id: UUID, *, actor: Actor) -> Brand:
-        """``invited → kyc_pending``: the brand's owner (or staff) submitted KYC documents."""
-        return self._move(brand_id, BrandStatus.KYC_PENDING, actor, BrandRole.OWNER)
-
-    def activate(self, brand_id: UUID, *, actor: Actor) -> Brand:
-        """``kyc_pending → active`` or ``suspended → active`` (platform admins only)."""
-        require_staff(actor, "activate brands")
-        return self._move(brand_id, BrandStatus.ACTIVE, actor, BrandRole.OWNER)
-
-    def suspend(self, brand_id: UUID, *, actor: Actor) -> Brand:
-        """``active → suspended``: its products can no longer be ordered (platform admins only)."""
-        require_staff(actor, "suspend brands")
-        return self._move(brand_id, BrandStatus.SUSPENDED, actor, BrandRole.OWNER)
-
-    def _move(self, brand_id: UUID, target: BrandStatus, actor: Actor, role: BrandRole) -> Brand:
+    def get(self, brand_id: UUID, *, actor: Actor) -> Brand:
+        """The brand (:class:`NotFound` if there is none), for its users and staff."""
         bid = as_uuid(brand_id, "brand_id")
 
         def work(uow: UnitOfWork) -> Brand:
-            require_brand_role(uow, actor, bid, role, "change onboarding")
+            authorize(actor, "brands.read", uow=uow, brand_ids={bid})
+            return uow.brands.get(bid)
+
+        return self.read(work, actor=actor)
+
+    def submit_kyc(self, brand_id: UUID, *, actor: Actor) -> Brand:
+        """``invited → kyc_pending``: the brand's owner (or staff) submitted KYC documents."""
+        return self._move(brand_id, BrandStatus.KYC_PENDING, actor, "brands.submit_kyc")
+
+    def activate(self, brand_id: UUID, *, actor: Actor) -> Brand:
+        """``kyc_pending → active`` or ``suspended → active`` (platform admins only)."""
+        return self._move(brand_id, BrandStatus.ACTIVE, actor, "brands.activate")
+
+    def suspend(self, brand_id: UUID, *, actor: Actor) -> Brand:
+        """``active → suspended``: its products can no longer be ordered (platform admins only)."""
+        return self._move(brand_id, BrandStatus.SUSPENDED, actor, "brands.suspend")
+
+    def _move(self, brand_id: UUID, target: BrandStatus, actor: Actor, action: str) -> Brand:
+        bid = as_uuid(brand_id, "brand_id")
+
+        def work(uow: UnitOfWork) -> Brand:
+            authorize(actor, action, uow=uow, brand_ids={bid})
             brand = uow.brands.get(bid)
             if brand.onboarding_status == target:
                 return brand
@@ -157,9 +159,7 @@ class Brands(Service):
         wanted = parse_enum(BrandRole, role, "role")
 
         def work(uow: UnitOfWork) -> BrandUser:
-            inviter = require_brand_role(uow, actor, bid, BrandRole.MANAGER, "invite brand users")
-            if inviter is not None and not inviter.role.includes(wanted):
-                raise PermissionDenied(f"a {inviter.role.value} cannot invite a {wanted.value}")
+            authorize(actor, f"brands.invite_{wanted.value}", uow=uow, brand_ids={bid})
             uow.brands.get(bid)
             for existing in uow.brand_users.where(brand_id=bid, email=address):
                 if existing.status != BrandUserStatus.REVOKED:
@@ -194,13 +194,14 @@ class Brands(Service):
             if not found:
                 raise AuthenticationFailed("invalid invitation token")
             member = found[0]
+            uow.act_as(Actor.brand_user(member.id))  # the token proves who is accepting
             active = attrs.evolve(
                 member, status=BrandUserStatus.ACTIVE, invite_token=None, updated_at=self.now()
             )
             uow.brand_users.update(active, expected={"status": BrandUserStatus.INVITED})
             return active
 
-        return self.transaction(work, actor=Actor.system())
+        return self.transaction(work, actor=Actor.anonymous())
 
     def revoke_user(self, brand_user_id: UUID, *, actor: Actor) -> BrandUser:
         """Revoke a membership. Owners revoke anyone, managers revoke managers and analysts;
@@ -209,9 +210,7 @@ class Brands(Service):
 
         def work(uow: UnitOfWork) -> BrandUser:
             member = uow.brand_users.lock(member_id)
-            revoker = require_brand_role(uow, actor, member.brand_id, BrandRole.MANAGER, "revoke brand users")
-            if revoker is not None and not revoker.role.includes(member.role):
-                raise PermissionDenied(f"a {revoker.role.value} cannot revoke a {member.role.value}")
+            authorize(actor, f"brands.revoke_{member.role.value}", uow=uow, brand_ids={member.brand_id})
             if member.status == BrandUserStatus.REVOKED:
                 return member
             if member.role == BrandRole.OWNER and member.status == BrandUserStatus.ACTIVE:
@@ -229,12 +228,16 @@ class Brands(Service):
         return self.transaction(work, actor=actor)
 
     def users(self, brand_id: UUID, *, actor: Actor) -> list[BrandUser]:
-        """The brand's users (any role of that brand may read them)."""
+        """The brand's users (any role of that brand may read them). Pending invitation tokens
+        are shown to staff only (an invitation's token is handed out once, by :meth:`invite_user`)."""
         bid = as_uuid(brand_id, "brand_id")
 
         def work(uow: UnitOfWork) -> list[BrandUser]:
-            require_brand_role(uow, actor, bid, BrandRole.ANALYST, "list brand users")
-            return uow.brand_users.where(brand_id=bid, order_by="id")
+            authorize(actor, "brands.list_users", uow=uow, brand_ids={bid})
+            members = uow.brand_users.where(brand_id=bid, order_by="id")
+            if allowed(actor, "brands.read_invite_tokens"):
+                return members
+            return [attrs.evolve(m, invite_token=None) for m in members]
 
         return self.read(work, actor=actor)
 
@@ -249,7 +252,7 @@ class Brands(Service):
         )
 
         def work(uow: UnitOfWork) -> WebhookSecret:
-            require_brand_role(uow, actor, bid, BrandRole.OWNER, "manage webhooks")
+            authorize(actor, "brands.manage_webhooks", uow=uow, brand_ids={bid})
             brand = uow.brands.lock(bid)
             subscription = self._subscription(uow, spec_url, spec_events, secret)
             existing = brand.webhooks.subscriptions if brand.webhooks else ()
@@ -264,7 +267,7 @@ class Brands(Service):
         bid, sid = as_uuid(brand_id, "brand_id"), as_uuid(subscription_id, "subscription_id")
 
         def work(uow: UnitOfWork) -> Brand:
-            require_brand_role(uow, actor, bid, BrandRole.OWNER, "manage webhooks")
+            authorize(actor, "brands.manage_webhooks", uow=uow, brand_ids={bid})
             brand = uow.brands.lock(bid)
             kept = tuple(s for s in (brand.webhooks.subscriptions if brand.webhooks else ()) if s.id != sid)
             updated = attrs.evolve(
@@ -282,9 +285,16 @@ class Brands(Service):
         sealed = self.vault.seal(uow, PLATFORM_KEY_OWNER, "brands", "webhooks", subscription_id, secret)
         return WebhookSubscription(id=subscription_id, url=url, events=events, secret=sealed)
 
-    def dispatch(self, events: Iterable[BrandEvent]) -> list[OutgoingWebhook]:
+    def dispatch_after_commit(self, events: list[BrandEvent]) -> None:
+        """Hand ``events`` (filled by the work of a transaction) to the webhook sender once that
+        transaction committed: after this call's own commit, or the enclosing
+        ``ft.transaction``'s."""
+        self.after_commit(lambda: self._dispatch(events))
+
+    def _dispatch(self, events: Iterable[BrandEvent]) -> list[OutgoingWebhook]:
         """Sign each event for every active subscription of its brand and hand it to the
-        webhook sender. Call after the transaction that caused the events committed."""
+        webhook sender. Runs after the transaction that caused the events committed, as the
+        system (it reads the subscriptions' sealed secrets)."""
         sent: list[OutgoingWebhook] = []
         pending = list(events)
         if not pending:
@@ -307,7 +317,7 @@ class Brands(Service):
                         ready.append((subscription, secret, event))
             return ready
 
-        for subscription, secret, event in self.read(work):
+        for subscription, secret, event in self.read(work, actor=Actor.system()):
             now = self.now()
             body = {
                 "id": str(self._ctx.ids.new_id()),

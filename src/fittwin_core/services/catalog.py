@@ -12,7 +12,6 @@ import attrs
 from fittwin_core import fit
 from fittwin_core.domain import (
     Actor,
-    BrandRole,
     Conflict,
     FitMap,
     InvalidTransition,
@@ -29,9 +28,9 @@ from fittwin_core.domain.catalog import PRODUCT_TRANSITIONS, category, size_labe
 from fittwin_core.domain.money import cents, currency
 from fittwin_core.domain.rules import JsonMap, json_object_from, parse_enum
 from fittwin_core.ports import UnitOfWork
-from fittwin_core.services.base import Context, Service, as_uuid, coerce, require
+from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, coerce, require
 from fittwin_core.services.brands import BrandEvent, Brands
-from fittwin_core.services.permissions import require_brand_role
+from fittwin_core.services.permissions import authorize
 
 
 def next_variant_status(variant: ProductVariant) -> VariantStatus:
@@ -47,8 +46,8 @@ def next_variant_status(variant: ProductVariant) -> VariantStatus:
 class Catalog(Service):
     """``ft.catalog``: size charts, fit maps, products and variants of a brand."""
 
-    def __init__(self, ctx: Context, brands: Brands) -> None:
-        super().__init__(ctx)
+    def __init__(self, ctx: Context, brands: Brands, runner: UnitOfWorkRunner | None = None) -> None:
+        super().__init__(ctx, runner)
         self._brands = brands
 
     # ------------------------------------------------------------------ charts and fit maps
@@ -73,7 +72,7 @@ class Catalog(Service):
         rules_cm, grading_cm = fit.normalize_size_chart(measurement_rules, grading_rules, units)
 
         def work(uow: UnitOfWork) -> SizeChart:
-            require_brand_role(uow, actor, bid, BrandRole.MANAGER, "create size charts")
+            authorize(actor, "catalog.create_size_chart", uow=uow, brand_ids={bid})
             uow.brands.get(bid)
             now = self.now()
             chart = SizeChart(
@@ -107,7 +106,7 @@ class Catalog(Service):
         checked_rules, checked_model = fit.validate_fit_map(rule_set, confidence_model)
 
         def work(uow: UnitOfWork) -> FitMap:
-            require_brand_role(uow, actor, bid, BrandRole.MANAGER, "create fit maps")
+            authorize(actor, "catalog.create_fit_map", uow=uow, brand_ids={bid})
             uow.brands.get(bid)
             now = self.now()
             fit_map = FitMap(
@@ -124,15 +123,17 @@ class Catalog(Service):
 
         return self.transaction(work, actor=actor)
 
-    def size_chart(self, size_chart_id: UUID) -> SizeChart:
-        """A size chart."""
+    def size_chart(self, size_chart_id: UUID, *, actor: Actor) -> SizeChart:
+        """A size chart (the catalog is public: any actor may read it)."""
         cid = as_uuid(size_chart_id, "size_chart_id")
-        return self.read(lambda uow: uow.size_charts.get(cid))
+        authorize(actor, "catalog.read")
+        return self.read(lambda uow: uow.size_charts.get(cid), actor=actor)
 
-    def fit_map(self, fit_map_id: UUID) -> FitMap:
+    def fit_map(self, fit_map_id: UUID, *, actor: Actor) -> FitMap:
         """A fit map."""
         fid = as_uuid(fit_map_id, "fit_map_id")
-        return self.read(lambda uow: uow.fit_maps.get(fid))
+        authorize(actor, "catalog.read")
+        return self.read(lambda uow: uow.fit_maps.get(fid), actor=actor)
 
     # ------------------------------------------------------------------ products
 
@@ -156,7 +157,7 @@ class Catalog(Service):
         title_text = title.strip() if isinstance(title, str) else title
 
         def work(uow: UnitOfWork) -> Product:
-            require_brand_role(uow, actor, bid, BrandRole.MANAGER, "create products")
+            authorize(actor, "catalog.create_product", uow=uow, brand_ids={bid})
             uow.brands.get(bid)
             chart = uow.size_charts.get(chart_id)
             require(chart.brand_id == bid, "size_chart_id", "must be a size chart of the same brand")
@@ -186,18 +187,18 @@ class Catalog(Service):
 
     def publish_product(self, product_id: UUID, *, actor: Actor) -> Product:
         """``draft → active``: the product can be ordered (it needs at least one variant)."""
-        return self._move_product(product_id, ProductStatus.ACTIVE, actor)
+        return self._move_product(product_id, ProductStatus.ACTIVE, actor, "catalog.publish_product")
 
     def archive_product(self, product_id: UUID, *, actor: Actor) -> Product:
         """``→ archived``: the product can no longer be ordered; history keeps it."""
-        return self._move_product(product_id, ProductStatus.ARCHIVED, actor)
+        return self._move_product(product_id, ProductStatus.ARCHIVED, actor, "catalog.archive_product")
 
-    def _move_product(self, product_id: UUID, target: ProductStatus, actor: Actor) -> Product:
+    def _move_product(self, product_id: UUID, target: ProductStatus, actor: Actor, action: str) -> Product:
         pid = as_uuid(product_id, "product_id")
 
         def work(uow: UnitOfWork) -> Product:
             product = uow.products.get(pid)
-            require_brand_role(uow, actor, product.brand_id, BrandRole.MANAGER, "change products")
+            authorize(actor, action, uow=uow, brand_ids={product.brand_id})
             if product.status == target:
                 return product
             if target not in PRODUCT_TRANSITIONS[product.status]:
@@ -210,18 +211,22 @@ class Catalog(Service):
 
         return self.transaction(work, actor=actor)
 
-    def product(self, product_id: UUID) -> Product:
+    def product(self, product_id: UUID, *, actor: Actor) -> Product:
         """A product."""
         pid = as_uuid(product_id, "product_id")
-        return self.read(lambda uow: uow.products.get(pid))
+        authorize(actor, "catalog.read")
+        return self.read(lambda uow: uow.products.get(pid), actor=actor)
 
-    def products(self, brand_id: UUID, *, status: ProductStatus | str | None = None) -> list[Product]:
+    def products(
+        self, brand_id: UUID, *, status: ProductStatus | str | None = None, actor: Actor
+    ) -> list[Product]:
         """A brand's products, oldest first, optionally of one status."""
         bid = as_uuid(brand_id, "brand_id")
+        authorize(actor, "catalog.read")
         filters: dict[str, Any] = {"brand_id": bid}
         if status is not None:
             filters["status"] = parse_enum(ProductStatus, status, "status")
-        return self.read(lambda uow: uow.products.where(order_by="id", **filters))
+        return self.read(lambda uow: uow.products.where(order_by="id", **filters), actor=actor)
 
     # ------------------------------------------------------------------ variants and stock
 
@@ -247,7 +252,7 @@ class Catalog(Service):
 
         def work(uow: UnitOfWork) -> ProductVariant:
             product = uow.products.get(pid)
-            require_brand_role(uow, actor, product.brand_id, BrandRole.MANAGER, "add variants")
+            authorize(actor, "catalog.add_variant", uow=uow, brand_ids={product.brand_id})
             require(product.status != ProductStatus.ARCHIVED, "product_id", "refers to an archived product")
             chart = uow.size_charts.get(product.size_chart_id)
             labels = fit.parse_chart(chart).labels
@@ -297,7 +302,7 @@ class Catalog(Service):
             events.clear()
             variant = uow.product_variants.lock(vid)
             product = uow.products.get(variant.product_id)
-            require_brand_role(uow, actor, product.brand_id, BrandRole.MANAGER, "set inventory")
+            authorize(actor, "catalog.set_inventory", uow=uow, brand_ids={product.brand_id})
             updated, _ = uow.product_variants.adjust_inventory(vid, inventory - variant.inventory)
             restated = attrs.evolve(updated, status=next_variant_status(updated))
             if restated != updated:
@@ -306,7 +311,7 @@ class Catalog(Service):
             return restated
 
         result = self.transaction(work, actor=actor)
-        self._brands.dispatch(events)
+        self._brands.dispatch_after_commit(events)
         return result
 
     def set_backorder(self, variant_id: UUID, backorder: bool, *, actor: Actor) -> ProductVariant:
@@ -316,7 +321,7 @@ class Catalog(Service):
         def work(uow: UnitOfWork) -> ProductVariant:
             variant = uow.product_variants.lock(vid)
             product = uow.products.get(variant.product_id)
-            require_brand_role(uow, actor, product.brand_id, BrandRole.MANAGER, "change variants")
+            authorize(actor, "catalog.set_backorder", uow=uow, brand_ids={product.brand_id})
             status = VariantStatus.BACKORDER if backorder else VariantStatus.ACTIVE
             updated = attrs.evolve(variant, status=status, updated_at=self.now())
             updated = attrs.evolve(updated, status=next_variant_status(updated))
@@ -325,15 +330,17 @@ class Catalog(Service):
 
         return self.transaction(work, actor=actor)
 
-    def variant(self, variant_id: UUID) -> ProductVariant:
+    def variant(self, variant_id: UUID, *, actor: Actor) -> ProductVariant:
         """A variant."""
         vid = as_uuid(variant_id, "variant_id")
-        return self.read(lambda uow: uow.product_variants.get(vid))
+        authorize(actor, "catalog.read")
+        return self.read(lambda uow: uow.product_variants.get(vid), actor=actor)
 
-    def variants(self, product_id: UUID) -> list[ProductVariant]:
+    def variants(self, product_id: UUID, *, actor: Actor) -> list[ProductVariant]:
         """A product's variants, oldest first."""
         pid = as_uuid(product_id, "product_id")
-        return self.read(lambda uow: uow.product_variants.where(product_id=pid, order_by="id"))
+        authorize(actor, "catalog.read")
+        return self.read(lambda uow: uow.product_variants.where(product_id=pid, order_by="id"), actor=actor)
 
     def low_stock_events(
         self, brand_id: UUID, before: ProductVariant, after: ProductVariant

@@ -5,7 +5,8 @@ prices and fit summaries, prices the order through the ``Pricing`` port and open
 with an idempotency key derived from the order. Status moves go through the one transition
 table of :mod:`fittwin_core.domain.orders`; each is a compare-and-set, so two concurrent movers
 cannot both move an order, and the table's side effects (release stock, refund, notify the
-brand) are applied in the same unit of work.
+brand) are applied in the same unit of work. Who may make each move is the ``orders.<action>``
+entry of the permission matrix (:mod:`fittwin_core.services.permissions`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from fittwin_core import fit
 from fittwin_core.domain import (
     Actor,
     ActorType,
-    BrandRole,
     BrandStatus,
     Conflict,
     FitSummary,
@@ -37,7 +37,6 @@ from fittwin_core.domain import (
     OrderItem,
     OrderStatus,
     PaymentError,
-    PermissionDenied,
     ProductStatus,
     Totals,
     ValidationError,
@@ -46,16 +45,10 @@ from fittwin_core.domain import (
 from fittwin_core.domain.ids import is_rid
 from fittwin_core.domain.orders import ORDER_TRANSITIONS, Effect, transition
 from fittwin_core.ports import PaymentEvent, PriceLine, Quote, UnitOfWork
-from fittwin_core.services.base import Context, Service, as_uuid, require
+from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, require
 from fittwin_core.services.brands import BrandEvent, Brands
 from fittwin_core.services.catalog import Catalog, next_variant_status
-from fittwin_core.services.permissions import (
-    brand_user_of,
-    is_staff,
-    own_live_address,
-    own_payment_method,
-    require_self_or_staff,
-)
+from fittwin_core.services.permissions import allowed, authorize, own_live_address, own_payment_method
 from fittwin_core.services.vault import Vault
 
 log = logging.getLogger("fittwin.orders")
@@ -66,20 +59,6 @@ HANDLED_PAYMENT_EVENTS = frozenset(
     {"payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"}
 )
 NO_ORDER = UUID(int=0)
-
-# Who may trigger each action of the transition table: the order's shopper, a brand user
-# (manager or above) of a brand with a product in the order, and/or staff.
-OWNER, BRAND, STAFF = "owner", "brand", "staff"
-ORDER_PERMISSIONS: dict[str, frozenset[str]] = {
-    "pay": frozenset({STAFF}),
-    "cancel": frozenset({OWNER, STAFF}),
-    "send_to_brand": frozenset({STAFF}),
-    "fulfil": frozenset({BRAND, STAFF}),
-    "deliver": frozenset({BRAND, STAFF}),
-    "request_return": frozenset({OWNER, STAFF}),
-    "close": frozenset({STAFF}),
-    "receive_return": frozenset({BRAND, STAFF}),
-}
 MAX_LINES = 100
 
 
@@ -100,8 +79,10 @@ class _Line:
 class Orders(Service):
     """``ft.orders``: place orders, take payments, and move orders through their lifecycle."""
 
-    def __init__(self, ctx: Context, brands: Brands, catalog: Catalog) -> None:
-        super().__init__(ctx)
+    def __init__(
+        self, ctx: Context, brands: Brands, catalog: Catalog, runner: UnitOfWorkRunner | None = None
+    ) -> None:
+        super().__init__(ctx, runner)
         self._brands = brands
         self._catalog = catalog
         self.vault = Vault(ctx.cipher, ctx.clock)
@@ -109,23 +90,37 @@ class Orders(Service):
 
     # ------------------------------------------------------------------ reading
 
-    def get(self, order_id: UUID) -> Order:
-        """An order."""
+    def get(self, order_id: UUID, *, actor: Actor) -> Order:
+        """An order, for its shopper, users of a brand with a product in it, and staff."""
         oid = as_uuid(order_id, "order_id")
-        return self.read(lambda uow: uow.orders.get(oid))
 
-    def items(self, order_id: UUID) -> list[OrderItem]:
-        """An order's lines, in the order they were placed."""
+        def work(uow: UnitOfWork) -> Order:
+            order = uow.orders.get(oid)
+            self._authorize(uow, actor, order, "orders.read")
+            return order
+
+        return self.read(work, actor=actor)
+
+    def items(self, order_id: UUID, *, actor: Actor) -> list[OrderItem]:
+        """An order's lines, in the order they were placed (readers as for :meth:`get`)."""
         oid = as_uuid(order_id, "order_id")
-        return self.read(lambda uow: uow.order_items.where(order_id=oid, order_by="id"))
 
-    def for_user(self, user_id: UUID, *, status: OrderStatus | str | None = None) -> list[Order]:
-        """A shopper's orders, oldest first."""
+        def work(uow: UnitOfWork) -> list[OrderItem]:
+            self._authorize(uow, actor, uow.orders.get(oid), "orders.read")
+            return uow.order_items.where(order_id=oid, order_by="id")
+
+        return self.read(work, actor=actor)
+
+    def for_user(
+        self, user_id: UUID, *, status: OrderStatus | str | None = None, actor: Actor
+    ) -> list[Order]:
+        """A shopper's orders, oldest first (for the shopper and staff)."""
         uid = as_uuid(user_id, "user_id")
+        authorize(actor, "orders.read", user_id=uid)
         filters: dict[str, Any] = {"user_id": uid}
         if status is not None:
             filters["status"] = OrderStatus(status)
-        return self.read(lambda uow: uow.orders.where(order_by="id", **filters))
+        return self.read(lambda uow: uow.orders.where(order_by="id", **filters), actor=actor)
 
     # ------------------------------------------------------------------ placing
 
@@ -139,7 +134,7 @@ class Orders(Service):
         payment_method_id: UUID,
         rid: str | None = None,
         idempotency_key: str | None = None,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> Order:
         """Place an order for ``items`` (``(variant_id, qty)`` pairs) and open its payment.
 
@@ -148,10 +143,14 @@ class Orders(Service):
         same order; reused with different input it is a :class:`Conflict`. A ``rid`` that names
         no referral is ignored (a stale share link never blocks a purchase). If the payment
         provider fails, the order is undone and :class:`PaymentError` raised.
+
+        Inside ``ft.transaction`` the payment is opened once the transaction commits: the
+        order returned is ``created`` without ``payment_intent_ref`` (read it again after the
+        block).
         """
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "place orders")
+        acting = actor
+        authorize(acting, "orders.place", user_id=uid)
         lines = _parse_lines(items)
         ship_id = as_uuid(shipping_address_id, "shipping_address_id")
         bill_id = as_uuid(billing_address_id, "billing_address_id")
@@ -200,9 +199,11 @@ class Orders(Service):
             return order
 
         order = self.transaction(work, actor=acting)
-        self._brands.dispatch(events)
+        self._brands.dispatch_after_commit(events)
         if order.payment_intent_ref is None and order.status == OrderStatus.CREATED:
-            order = self._open_payment(order, acting)
+            opened: list[Order] = []
+            self.after_commit(lambda: opened.append(self._open_payment(order, acting)))
+            return opened[0] if opened else order
         return order
 
     def _create(
@@ -317,7 +318,7 @@ class Orders(Service):
 
     def _open_payment(self, order: Order, actor: Actor) -> Order:
         if order.totals.total == 0:
-            return self._move(order.id, OrderStatus.PAID, Actor.system())
+            return self._move(order.id, OrderStatus.PAID, Actor.system(), frozenset({"pay"}))
         try:
             intent = self._ctx.payments.create_payment_intent(
                 amount=order.totals.total,
@@ -414,78 +415,72 @@ class Orders(Service):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def mark_paid(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+    def mark_paid(self, order_id: UUID, *, actor: Actor) -> Order:
         """``created → paid`` (the payment succeeded); again is a no-op."""
-        return self._move(order_id, OrderStatus.PAID, actor)
+        return self._move(order_id, OrderStatus.PAID, actor, frozenset({"pay"}))
 
-    def send_to_brand(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+    def send_to_brand(self, order_id: UUID, *, actor: Actor) -> Order:
         """``paid → sent_to_brand``: brands subscribed to ``order.sent_to_brand`` are notified."""
-        return self._move(order_id, OrderStatus.SENT_TO_BRAND, actor)
+        return self._move(order_id, OrderStatus.SENT_TO_BRAND, actor, frozenset({"send_to_brand"}))
 
-    def mark_fulfilled(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+    def mark_fulfilled(self, order_id: UUID, *, actor: Actor) -> Order:
         """``sent_to_brand → fulfilled``: the brand shipped it."""
-        return self._move(order_id, OrderStatus.FULFILLED, actor)
+        return self._move(order_id, OrderStatus.FULFILLED, actor, frozenset({"fulfil"}))
 
-    def mark_delivered(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+    def mark_delivered(self, order_id: UUID, *, actor: Actor) -> Order:
         """``fulfilled → delivered``: the return window starts now."""
-        return self._move(order_id, OrderStatus.DELIVERED, actor)
+        return self._move(order_id, OrderStatus.DELIVERED, actor, frozenset({"deliver"}))
 
-    def request_return(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+    def request_return(self, order_id: UUID, *, actor: Actor) -> Order:
         """``delivered → return_requested`` within the return window (else :class:`InvalidTransition`)."""
-        return self._move(order_id, OrderStatus.RETURN_REQUESTED, actor)
+        return self._move(order_id, OrderStatus.RETURN_REQUESTED, actor, frozenset({"request_return"}))
 
-    def close(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+    def close(self, order_id: UUID, *, actor: Actor) -> Order:
         """``delivered → closed`` (kept), or ``return_requested → closed`` (return received:
         the payment is refunded)."""
-        return self._move(order_id, OrderStatus.CLOSED, actor, actions=frozenset({"close", "receive_return"}))
+        return self._move(order_id, OrderStatus.CLOSED, actor, frozenset({"close", "receive_return"}))
 
-    def cancel(self, order_id: UUID, *, actor: Actor | None = None) -> Order:
+    def cancel(self, order_id: UUID, *, actor: Actor) -> Order:
         """``created/paid → closed``: stock is released; an open payment is cancelled and a
         taken one refunded."""
-        return self._move(order_id, OrderStatus.CLOSED, actor, actions=frozenset({"cancel"}))
+        return self._move(order_id, OrderStatus.CLOSED, actor, frozenset({"cancel"}))
 
-    def close_expired_returns(self, *, actor: Actor | None = None, limit: int = 1000) -> list[Order]:
-        """Close delivered orders whose return window is over (a periodic job)."""
+    def close_expired_returns(self, *, actor: Actor, limit: int = 1000) -> list[Order]:
+        """Close delivered orders whose return window is over (a periodic job, staff only)."""
+        authorize(actor, "orders.close_expired_returns")
         cutoff = self.now() - timedelta(days=self._ctx.settings.return_window_days)
         candidates = self.read(
             lambda uow: [
                 o
                 for o in uow.orders.where(status=OrderStatus.DELIVERED, order_by="id", limit=limit * 4)
                 if o.delivered_at is not None and o.delivered_at < cutoff
-            ][:limit]
+            ][:limit],
+            actor=actor,
         )
-        return [
-            self._move(order.id, OrderStatus.CLOSED, actor, actions=frozenset({"close"}))
-            for order in candidates
-        ]
+        return [self._move(order.id, OrderStatus.CLOSED, actor, frozenset({"close"})) for order in candidates]
 
-    def _move(
-        self,
-        order_id: UUID,
-        target: OrderStatus,
-        actor: Actor | None,
-        *,
-        actions: frozenset[str] | None = None,
-    ) -> Order:
+    def _move(self, order_id: UUID, target: OrderStatus, actor: Actor, actions: frozenset[str]) -> Order:
+        """Move the order to ``target`` by one of the transition-table ``actions`` this method
+        makes; the actor needs the matrix's ``orders.<action>`` for the step taken (for a no-op,
+        for any of ``actions``)."""
         oid = as_uuid(order_id, "order_id")
-        acting = actor or Actor.system()
         events: list[BrandEvent] = []
 
         def work(uow: UnitOfWork) -> Order:
             events.clear()
             order = uow.orders.get(oid)
             if order.status == target:
+                self._authorize_any(uow, actor, order, actions)
                 return order
             step = ORDER_TRANSITIONS.get((order.status, target))
-            if step is not None and actions is not None and step.action not in actions:
-                step = None
-            if step is None:
+            if step is None or step.action not in actions:
+                self._authorize_any(uow, actor, order, actions)
                 raise InvalidTransition("order", order.status, target)
-            self._authorize(uow, acting, order, step.action)
+            self._authorize(uow, actor, order, f"orders.{step.action}")
             return self._apply(uow, order, target, events)
 
-        moved = self.transaction(work, actor=acting)
-        self._brands.dispatch(events)
+        moved = self.transaction(work, actor=actor)
+        self._brands.dispatch_after_commit(events)
         return moved
 
     def _apply(self, uow: UnitOfWork, order: Order, target: OrderStatus, events: list[BrandEvent]) -> Order:
@@ -545,19 +540,22 @@ class Orders(Service):
         ]
 
     def _authorize(self, uow: UnitOfWork, actor: Actor, order: Order, action: str) -> None:
-        allowed = ORDER_PERMISSIONS[action]
-        if STAFF in allowed and is_staff(actor):
-            return
-        if OWNER in allowed and actor.type == ActorType.SHOPPER and actor.id == order.user_id:
-            return
-        if BRAND in allowed and actor.type == ActorType.BRAND_ADMIN:
-            member = brand_user_of(uow, actor)
-            brands = {
-                uow.products.get(i.product_id).brand_id for i in uow.order_items.where(order_id=order.id)
-            }
-            if member.brand_id in brands and member.role.includes(BrandRole.MANAGER):
-                return
-        raise PermissionDenied(f"this actor may not {action.replace('_', ' ')} this order")
+        """The matrix's ``action`` about this order: its shopper is "self", the brands of its
+        products are "this brand"."""
+        authorize(actor, action, uow=uow, user_id=order.user_id, brand_ids=self._brands_of(uow, actor, order))
+
+    def _authorize_any(self, uow: UnitOfWork, actor: Actor, order: Order, actions: frozenset[str]) -> None:
+        brands = self._brands_of(uow, actor, order)
+        if not any(
+            allowed(actor, f"orders.{a}", uow=uow, user_id=order.user_id, brand_ids=brands) for a in actions
+        ):
+            self._authorize(uow, actor, order, f"orders.{min(actions)}")  # raises PermissionDenied
+
+    def _brands_of(self, uow: UnitOfWork, actor: Actor, order: Order) -> set[UUID]:
+        """The brands with a product in ``order`` (looked up for brand users only)."""
+        if actor.type != ActorType.BRAND_ADMIN:
+            return set()
+        return {uow.products.get(i.product_id).brand_id for i in uow.order_items.where(order_id=order.id)}
 
 
 def _parse_lines(items: Iterable[tuple[UUID, int]]) -> list[_Line]:
@@ -598,4 +596,4 @@ def _request_hash(request: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
 
 
-__all__ = ["HANDLED_PAYMENT_EVENTS", "ORDER_PERMISSIONS", "OrderHooks", "Orders"]
+__all__ = ["HANDLED_PAYMENT_EVENTS", "OrderHooks", "Orders"]

@@ -1,8 +1,26 @@
-"""Who may do what: shoppers act on their own data, brand users on their own brand within
-their role (owner ⊃ manager ⊃ analyst), platform admins and the system on anything."""
+"""Who may do what: the one permission matrix, and the one function that reads it.
+
+Every service call names an *action* (``orders.fulfil``, ``catalog.create_product``, ...) and
+asks :func:`authorize` whether its actor may perform it on the shopper and/or brands the call
+is about. :data:`PERMISSIONS` says, for every action, which grants allow it:
+
+* ``platform_admin`` and ``system`` — staff, on anything;
+* ``brand_owner`` / ``brand_manager`` / ``brand_analyst`` — an *active* user of a brand the
+  call is about, holding exactly that role (so "owner ⊃ manager ⊃ analyst" is written out:
+  an action open to analysts lists all three roles);
+* ``self`` — the shopper the call is about, and nobody else;
+* ``shopper`` — any signed-in shopper;
+* ``anonymous`` — a visitor who is not signed in (:meth:`Actor.anonymous`);
+* ``anyone`` — every actor (public catalog reads, share-link clicks).
+
+A missing grant is :class:`PermissionDenied`; an ``actor`` that is not an :class:`Actor` is a
+:class:`ValidationError`. ``docs/permissions.md`` renders the matrix as a table.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from enum import StrEnum
 from uuid import UUID
 
 from fittwin_core.domain import (
@@ -19,7 +37,112 @@ from fittwin_core.domain import (
 )
 from fittwin_core.ports import UnitOfWork
 
-STAFF = frozenset({ActorType.PLATFORM_ADMIN, ActorType.SYSTEM})
+
+class Grant(StrEnum):
+    """Who an entry of :data:`PERMISSIONS` lets through."""
+
+    PLATFORM_ADMIN = "platform_admin"
+    SYSTEM = "system"
+    BRAND_OWNER = "brand_owner"
+    BRAND_MANAGER = "brand_manager"
+    BRAND_ANALYST = "brand_analyst"
+    SELF = "self"
+    SHOPPER = "shopper"
+    ANONYMOUS = "anonymous"
+    ANYONE = "anyone"
+
+
+_ROLE_GRANT: Mapping[BrandRole, Grant] = {
+    BrandRole.OWNER: Grant.BRAND_OWNER,
+    BrandRole.MANAGER: Grant.BRAND_MANAGER,
+    BrandRole.ANALYST: Grant.BRAND_ANALYST,
+}
+
+_ADMIN, _SYSTEM = Grant.PLATFORM_ADMIN, Grant.SYSTEM
+_OWNER, _MANAGER, _ANALYST = Grant.BRAND_OWNER, Grant.BRAND_MANAGER, Grant.BRAND_ANALYST
+_SELF, _SHOPPER, _ANONYMOUS, _ANYONE = Grant.SELF, Grant.SHOPPER, Grant.ANONYMOUS, Grant.ANYONE
+
+
+def _grants(*grants: Grant) -> frozenset[Grant]:
+    return frozenset(grants)
+
+
+PERMISSIONS: Mapping[str, frozenset[Grant]] = {
+    # accounts: a shopper's own data
+    "accounts.register": _grants(_ADMIN, _SYSTEM, _ANONYMOUS),
+    "accounts.read": _grants(_ADMIN, _SYSTEM, _SELF),
+    "accounts.read_password_hash": _grants(_ADMIN, _SYSTEM),
+    "accounts.update": _grants(_ADMIN, _SYSTEM, _SELF),
+    "accounts.change_password": _grants(_ADMIN, _SYSTEM, _SELF),
+    "accounts.verify_phone": _grants(_ADMIN, _SYSTEM),
+    "accounts.manage_addresses": _grants(_ADMIN, _SYSTEM, _SELF),
+    "accounts.find_addresses": _grants(_ADMIN, _SYSTEM),
+    "accounts.manage_payment_methods": _grants(_ADMIN, _SYSTEM, _SELF),
+    # avatars
+    "avatars.read": _grants(_ADMIN, _SYSTEM, _SELF),
+    "avatars.manage": _grants(_ADMIN, _SYSTEM, _SELF),
+    "avatars.clean_up": _grants(_ADMIN, _SYSTEM),
+    # brands
+    "brands.create": _grants(_ADMIN, _SYSTEM),
+    "brands.read": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER, _ANALYST),
+    "brands.submit_kyc": _grants(_ADMIN, _SYSTEM, _OWNER),
+    "brands.activate": _grants(_ADMIN, _SYSTEM),
+    "brands.suspend": _grants(_ADMIN, _SYSTEM),
+    "brands.invite_owner": _grants(_ADMIN, _SYSTEM, _OWNER),
+    "brands.invite_manager": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "brands.invite_analyst": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "brands.revoke_owner": _grants(_ADMIN, _SYSTEM, _OWNER),
+    "brands.revoke_manager": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "brands.revoke_analyst": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "brands.list_users": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER, _ANALYST),
+    "brands.read_invite_tokens": _grants(_ADMIN, _SYSTEM),
+    "brands.manage_webhooks": _grants(_ADMIN, _SYSTEM, _OWNER),
+    # catalog
+    "catalog.read": _grants(_ANYONE),
+    "catalog.create_size_chart": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "catalog.create_fit_map": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "catalog.create_product": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "catalog.publish_product": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "catalog.archive_product": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "catalog.add_variant": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "catalog.set_inventory": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "catalog.set_backorder": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    # fit
+    "fit.recommend": _grants(_ADMIN, _SYSTEM, _SELF),
+    # orders: the order's shopper is "self"; the brands of its products are "this brand"
+    "orders.read": _grants(_ADMIN, _SYSTEM, _SELF, _OWNER, _MANAGER, _ANALYST),
+    "orders.place": _grants(_ADMIN, _SYSTEM, _SELF),
+    "orders.pay": _grants(_ADMIN, _SYSTEM),
+    "orders.cancel": _grants(_ADMIN, _SYSTEM, _SELF),
+    "orders.send_to_brand": _grants(_ADMIN, _SYSTEM),
+    "orders.fulfil": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "orders.deliver": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "orders.request_return": _grants(_ADMIN, _SYSTEM, _SELF),
+    "orders.close": _grants(_ADMIN, _SYSTEM),
+    "orders.receive_return": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER),
+    "orders.close_expired_returns": _grants(_ADMIN, _SYSTEM),
+    # referrals: the link's referrer is "self"
+    "referrals.create": _grants(_ADMIN, _SYSTEM, _SELF),
+    "referrals.read": _grants(_ADMIN, _SYSTEM, _SELF),
+    "referrals.record_click": _grants(_ANYONE),
+    "referrals.record_clicks": _grants(_ADMIN, _SYSTEM),
+    # rewards: the referrer is "self"
+    "rewards.read": _grants(_ADMIN, _SYSTEM, _SELF),
+    "rewards.release_due": _grants(_ADMIN, _SYSTEM),
+    "rewards.mark_paid": _grants(_ADMIN, _SYSTEM),
+    "rewards.reinstate": _grants(_ADMIN),
+    # privacy and audit
+    "privacy.export_user": _grants(_ADMIN, _SYSTEM, _SELF),
+    "privacy.erase_user": _grants(_ADMIN, _SYSTEM),
+    "privacy.purge_expired": _grants(_ADMIN, _SYSTEM),
+    "privacy.rotate_data_keys": _grants(_ADMIN, _SYSTEM),
+    "audit.read": _grants(_ADMIN, _SYSTEM),
+    # analytics: platform-wide views for staff; the fit views also for a brand's own users
+    "analytics.read": _grants(_ADMIN, _SYSTEM),
+    "analytics.fit": _grants(_ADMIN, _SYSTEM, _OWNER, _MANAGER, _ANALYST),
+    "analytics.export": _grants(_ADMIN, _SYSTEM),
+}
+"""``action → grants``: every action a service performs, and who may perform it."""
 
 
 def check_actor(actor: object) -> Actor:
@@ -29,54 +152,95 @@ def check_actor(actor: object) -> Actor:
     return actor
 
 
-def is_staff(actor: Actor) -> bool:
-    """Platform admins and the system may act on any shopper or brand."""
-    return check_actor(actor).type in STAFF
+def authorize(
+    actor: Actor,
+    action: str,
+    *,
+    uow: UnitOfWork | None = None,
+    user_id: UUID | None = None,
+    brand_ids: Collection[UUID] = (),
+) -> BrandUser | None:
+    """Let ``actor`` perform ``action`` about the shopper ``user_id`` and/or the brands
+    ``brand_ids``, or raise :class:`PermissionDenied`.
+
+    A brand user is looked up in ``uow`` (it must be active); it is returned when it was its
+    brand role that allowed the action (``None`` otherwise).
+    """
+    acting = check_actor(actor)
+    grants = PERMISSIONS[action]
+    if Grant.ANYONE in grants:
+        return None
+    if acting.type == ActorType.PLATFORM_ADMIN and Grant.PLATFORM_ADMIN in grants:
+        return None
+    if acting.type == ActorType.SYSTEM and Grant.SYSTEM in grants:
+        return None
+    if acting.type == ActorType.SHOPPER:
+        if acting.id is None:
+            if Grant.ANONYMOUS in grants:
+                return None
+        elif Grant.SHOPPER in grants or (Grant.SELF in grants and user_id == acting.id):
+            return None
+    if acting.type == ActorType.BRAND_ADMIN:
+        roles = {role for role, grant in _ROLE_GRANT.items() if grant in grants}
+        if roles and brand_ids:
+            if uow is None:
+                raise TypeError(f"authorize({action!r}) needs a unit of work to check a brand user")
+            member = active_brand_user(uow, acting)
+            if member.brand_id not in brand_ids:
+                raise PermissionDenied(f"a brand {member.role.value} may not {action} for another brand")
+            if member.role in roles:
+                return member
+            raise PermissionDenied(f"a brand {member.role.value} may not {action}")
+    raise PermissionDenied(f"{_who(acting)} may not {action}{_about(acting, user_id)}")
 
 
-def require_staff(actor: Actor, action: str) -> None:
-    """Only a platform admin (or the system) may ``action``."""
-    if not is_staff(actor):
-        raise PermissionDenied(f"only platform admins may {action}")
+def allowed(
+    actor: Actor,
+    action: str,
+    *,
+    uow: UnitOfWork | None = None,
+    user_id: UUID | None = None,
+    brand_ids: Collection[UUID] = (),
+) -> bool:
+    """Whether :func:`authorize` lets ``actor`` perform ``action`` (never raises for a refusal)."""
+    try:
+        authorize(actor, action, uow=uow, user_id=user_id, brand_ids=brand_ids)
+    except PermissionDenied:
+        return False
+    return True
 
 
-def require_self_or_staff(actor: Actor, user_id: UUID, action: str) -> None:
-    """The shopper themself, a platform admin or the system may ``action``."""
-    if is_staff(actor):
-        return
-    if actor.type == ActorType.SHOPPER and actor.id == user_id:
-        return
-    raise PermissionDenied(f"a shopper may only {action} on their own account")
-
-
-def brand_user_of(uow: UnitOfWork, actor: Actor) -> BrandUser:
-    """The active brand user behind ``actor``; :class:`PermissionDenied` otherwise."""
-    if check_actor(actor).type != ActorType.BRAND_ADMIN or actor.id is None:
-        raise PermissionDenied("this action needs a brand user or a platform admin")
+def active_brand_user(uow: UnitOfWork, actor: Actor) -> BrandUser:
+    """The active brand user behind a brand-user ``actor``; :class:`PermissionDenied` otherwise."""
+    if actor.type != ActorType.BRAND_ADMIN or actor.id is None:
+        raise PermissionDenied("this action needs a brand user")
     member = uow.brand_users.find(actor.id)
     if member is None or member.status != BrandUserStatus.ACTIVE:
         raise PermissionDenied("the brand user is not active")
     return member
 
 
-def require_brand_role(
-    uow: UnitOfWork, actor: Actor, brand_id: UUID, minimum: BrandRole, action: str
-) -> BrandUser | None:
-    """Staff, or an active user of ``brand_id`` holding at least ``minimum``, may ``action``.
+def _who(actor: Actor) -> str:
+    if actor.is_anonymous:
+        return "an anonymous visitor"
+    return {
+        ActorType.SHOPPER: "a shopper",
+        ActorType.BRAND_ADMIN: "a brand user",
+        ActorType.PLATFORM_ADMIN: "a platform admin",
+        ActorType.SYSTEM: "the system",
+    }[actor.type]
 
-    Returns the brand user (``None`` for staff)."""
-    if is_staff(actor):
-        return None
-    member = brand_user_of(uow, actor)
-    if member.brand_id != brand_id:
-        raise PermissionDenied(f"brand users may only {action} for their own brand")
-    if not member.role.includes(minimum):
-        raise PermissionDenied(f"{action} needs the {minimum.value} role or higher")
-    return member
+
+def _about(actor: Actor, user_id: UUID | None) -> str:
+    if actor.type == ActorType.SHOPPER and actor.id is not None and user_id is not None:
+        return " about another shopper" if user_id != actor.id else ""
+    return ""
 
 
 def own_live_address(uow: UnitOfWork, user_id: UUID, address_id: UUID, field: str) -> Address:
-    """The shopper's own, not removed address (:class:`NotFound` for anyone else's)."""
+    """The shopper's own, not removed address (:class:`NotFound` for anyone else's).
+
+    Not a permission check: it keeps a call about one shopper from naming another's data."""
     address = uow.addresses.find(address_id)
     if address is None or address.user_id != user_id:
         raise NotFound("addresses", address_id)
@@ -94,13 +258,12 @@ def own_payment_method(uow: UnitOfWork, user_id: UUID, payment_method_id: UUID) 
 
 
 __all__ = [
-    "STAFF",
-    "brand_user_of",
+    "PERMISSIONS",
+    "Grant",
+    "active_brand_user",
+    "allowed",
+    "authorize",
     "check_actor",
-    "is_staff",
     "own_live_address",
     "own_payment_method",
-    "require_brand_role",
-    "require_self_or_staff",
-    "require_staff",
 ]

@@ -39,9 +39,9 @@ from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import JsonMap
 from fittwin_core.ports import EventLogRetention, UnitOfWork, after, before, one_of
 from fittwin_core.services.avatars import mesh_key
-from fittwin_core.services.base import Context, RetentionPolicy, Service, as_uuid
+from fittwin_core.services.base import Context, RetentionPolicy, Service, UnitOfWorkRunner, as_uuid
 from fittwin_core.services.orders import PLACE_SCOPE
-from fittwin_core.services.permissions import require_self_or_staff, require_staff
+from fittwin_core.services.permissions import authorize
 from fittwin_core.services.vault import KeyShredded, Vault
 
 EXPORT_FORMAT = "fittwin.user-export/1"
@@ -109,17 +109,17 @@ class PurgeReport:
 class Privacy(Service):
     """``ft.privacy``: what FitTwin holds about people, and how it lets go of it."""
 
-    def __init__(self, ctx: Context) -> None:
-        super().__init__(ctx)
+    def __init__(self, ctx: Context, runner: UnitOfWorkRunner | None = None) -> None:
+        super().__init__(ctx, runner)
         self.vault = Vault(ctx.cipher, ctx.clock)
 
     # ------------------------------------------------------------------ keys
 
-    def rotate_data_keys(self, *, actor: Actor | None = None) -> int:
+    def rotate_data_keys(self, *, actor: Actor) -> int:
         """Re-wrap every data key under the key ring's current key-encryption key; how many
         changed. Sealed rows are untouched; afterwards the old KEK can be retired."""
-        acting = actor or Actor.system()
-        require_staff(acting, "rotate keys")
+        acting = actor
+        authorize(acting, "privacy.rotate_data_keys")
 
         def work(uow: UnitOfWork) -> int:
             changed = self.vault.rotate(uow)
@@ -131,7 +131,7 @@ class Privacy(Service):
 
     # ------------------------------------------------------------------ export
 
-    def export_user(self, user_id: UUID, *, actor: Actor | None = None) -> dict[str, Any]:
+    def export_user(self, user_id: UUID, *, actor: Actor) -> dict[str, Any]:
         """Everything FitTwin holds about a shopper, sealed fields opened, as JSON-able data.
 
         Sections, by table: ``profile`` (no password hash), ``addresses`` (lines opened),
@@ -143,8 +143,8 @@ class Privacy(Service):
         recorded in the event log (``user.export``).
         """
         uid = as_uuid(user_id, "user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "export personal data")
+        acting = actor
+        authorize(acting, "privacy.export_user", user_id=uid)
         exported = self.read(lambda uow: self._export(uow, uid), actor=acting)
         counts = {name: len(rows) for name, rows in exported.items() if isinstance(rows, list)}
         self.transaction(
@@ -250,9 +250,7 @@ class Privacy(Service):
         be deleted, :class:`StoreUnavailable` is raised after the rows were erased: run it again.
         """
         uid = as_uuid(user_id, "user_id")
-        if not isinstance(actor, Actor):
-            raise ValidationError("actor", "must be an Actor")
-        require_staff(actor, "erase personal data")
+        authorize(actor, "privacy.erase_user")
         # Slow on purpose, so outside the transaction: a hash of a secret nobody keeps.
         unmatchable = self._ctx.hasher.hash(secrets.token_urlsafe(32))
 
@@ -328,8 +326,9 @@ class Privacy(Service):
             return report, keys
 
         report, keys = self.transaction(work, actor=actor)
-        deleted += self._delete_objects(keys, region)
-        return attrs.evolve(report, objects_deleted=deleted)
+        counted: list[int] = []  # inside ft.transaction the meshes go once it commits, uncounted
+        self.after_commit(lambda: counted.append(self._delete_objects(keys, region)))
+        return attrs.evolve(report, objects_deleted=deleted + sum(counted))
 
     def _photo_objects(self, uow: UnitOfWork, uid: UUID) -> tuple[str, list[str]]:
         profile = self.shopper(uow, uid)
@@ -477,7 +476,7 @@ class Privacy(Service):
         *,
         dry_run: bool = False,
         policy: RetentionPolicy | None = None,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> PurgeReport:
         """Delete what the retention policy no longer keeps (staff only); with ``dry_run``,
         only report what would go.
@@ -491,8 +490,8 @@ class Privacy(Service):
 
         ``now`` defaults to the clock's time; ``policy`` to ``Settings.retention``.
         """
-        acting = actor or Actor.system()
-        require_staff(acting, "purge expired data")
+        acting = actor
+        authorize(acting, "privacy.purge_expired")
         rules.boolean.check("dry_run", dry_run)
         moment = self.now() if now is None else now
         if not isinstance(moment, datetime) or moment.tzinfo is None:

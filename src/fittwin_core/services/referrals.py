@@ -30,7 +30,7 @@ from fittwin_core.domain.ids import is_rid
 from fittwin_core.domain.rules import parse_enum
 from fittwin_core.ports import UnitOfWork, at_least
 from fittwin_core.services.base import Service, as_list, as_uuid
-from fittwin_core.services.permissions import require_self_or_staff
+from fittwin_core.services.permissions import authorize
 
 IP_HASH_COLUMN = "referral_events.ip_hash"
 DEVICE_HASH_COLUMN = "referral_events.device_fingerprint"
@@ -72,7 +72,7 @@ class Referrals(Service):
         *,
         target_product_id: UUID | None = None,
         expires_at: datetime | None = None,
-        actor: Actor | None = None,
+        actor: Actor,
     ) -> Referral:
         """A new share link for the shopper, optionally pointing at a product and expiring.
 
@@ -80,8 +80,8 @@ class Referrals(Service):
         frozen into the link.
         """
         uid = as_uuid(referrer_user_id, "referrer_user_id")
-        acting = actor or Actor.shopper(uid)
-        require_self_or_staff(acting, uid, "create referral links")
+        acting = actor
+        authorize(acting, "referrals.create", user_id=uid)
         product_id = None if target_product_id is None else as_uuid(target_product_id, "target_product_id")
         if expires_at is not None:
             if not isinstance(expires_at, datetime) or expires_at.tzinfo is None:
@@ -119,35 +119,54 @@ class Referrals(Service):
             return base.replace("{rid}", rid)
         return f"{base.rstrip('/')}/{rid}"
 
-    def get(self, rid: str) -> Referral:
-        """A referral by rid."""
+    def get(self, rid: str, *, actor: Actor) -> Referral:
+        """A referral by rid, for its referrer and staff."""
         _check_rid(rid)
-        return self.read(lambda uow: uow.referrals.get(rid))
 
-    def for_referrer(self, user_id: UUID) -> list[Referral]:
+        def work(uow: UnitOfWork) -> Referral:
+            referral = uow.referrals.get(rid)
+            authorize(actor, "referrals.read", user_id=referral.referrer_user_id)
+            return referral
+
+        return self.read(work, actor=actor)
+
+    def for_referrer(self, user_id: UUID, *, actor: Actor) -> list[Referral]:
         """The shopper's share links, oldest first."""
         uid = as_uuid(user_id, "user_id")
-        return self.read(lambda uow: uow.referrals.where(referrer_user_id=uid, order_by="created_at"))
+        authorize(actor, "referrals.read", user_id=uid)
+        return self.read(
+            lambda uow: uow.referrals.where(referrer_user_id=uid, order_by="created_at"), actor=actor
+        )
 
-    def events(self, rid: str, *, event_type: ReferralEventType | str | None = None) -> list[ReferralEvent]:
-        """What happened to a link (clicks, conversions, fraud flags), oldest first."""
+    def events(
+        self, rid: str, *, event_type: ReferralEventType | str | None = None, actor: Actor
+    ) -> list[ReferralEvent]:
+        """What happened to a link (clicks, conversions, fraud flags), oldest first (for its
+        referrer and staff)."""
         _check_rid(rid)
         filters: dict[str, Any] = {"rid": rid}
         if event_type is not None:
             filters["event_type"] = parse_enum(ReferralEventType, event_type, "event_type")
-        return self.read(lambda uow: uow.referral_events.where(order_by=("created_at", "id"), **filters))
+
+        def work(uow: UnitOfWork) -> list[ReferralEvent]:
+            authorize(actor, "referrals.read", user_id=uow.referrals.get(rid).referrer_user_id)
+            return uow.referral_events.where(order_by=("created_at", "id"), **filters)
+
+        return self.read(work, actor=actor)
 
     # ------------------------------------------------------------------ clicks
 
     def record_click(
-        self, rid: str, *, ip: str, user_agent: str, device_fingerprint: str | None = None
+        self, rid: str, *, ip: str, user_agent: str, device_fingerprint: str | None = None, actor: Actor
     ) -> ReferralEvent | None:
         """Record a click on a share link; ``None`` when it repeats a click from the same ip and
         device inside the de-dup window (it counts once).
 
         An unknown rid is :class:`NotFound`, an expired one :class:`ValidationError`; either
         way nothing is recorded. Only keyed hashes of ``ip`` and ``device_fingerprint`` are kept.
+        Anyone may click a share link: ``actor`` is usually :meth:`Actor.anonymous`.
         """
+        authorize(actor, "referrals.record_click")
         click = self._hash(
             Click(rid=rid, ip=ip, user_agent=user_agent, device_fingerprint=device_fingerprint), ""
         )
@@ -169,15 +188,16 @@ class Referrals(Service):
             uow.referral_events.add(event)
             return event
 
-        return self.transaction(work)
+        return self.transaction(work, actor=actor)
 
-    def record_clicks(self, clicks: Iterable[Click | Mapping[str, Any]]) -> int:
-        """Record many clicks in one go (bulk ingest); how many were new.
+    def record_clicks(self, clicks: Iterable[Click | Mapping[str, Any]], *, actor: Actor) -> int:
+        """Record many clicks in one go (bulk ingest, staff only); how many were new.
 
         All or nothing: an unknown or expired rid, or a malformed click, raises naming its
         index (``clicks[3].rid``) and records none. Duplicates inside the de-dup window — within
         the batch or against clicks already stored — count once.
         """
+        authorize(actor, "referrals.record_clicks")
         hashed = [
             self._hash(_as_click(c, f"clicks[{n}]"), f"clicks[{n}].")
             for n, c in enumerate(as_list(clicks, "clicks"))
@@ -213,7 +233,7 @@ class Referrals(Service):
             uow.referral_events.add_many(accepted)
             return len(accepted)
 
-        return self.transaction(work)
+        return self.transaction(work, actor=actor)
 
     # ------------------------------------------------------------------ helpers
 

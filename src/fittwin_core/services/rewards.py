@@ -25,7 +25,6 @@ import attrs
 
 from fittwin_core.domain import (
     Actor,
-    ActorType,
     CloseReason,
     InvalidTransition,
     JsonMap,
@@ -33,7 +32,6 @@ from fittwin_core.domain import (
     NotFound,
     Order,
     OrderStatus,
-    PermissionDenied,
     ReferralEvent,
     ReferralEventType,
     RewardLedgerEntry,
@@ -45,7 +43,7 @@ from fittwin_core.domain.rewards import REINSTATEMENT, clawback_cents, hold_unti
 from fittwin_core.domain.rules import parse_enum
 from fittwin_core.ports import UnitOfWork, at_least, at_most, one_of
 from fittwin_core.services.base import Service, as_list, as_uuid
-from fittwin_core.services.permissions import require_staff
+from fittwin_core.services.permissions import authorize
 
 FLAGS = (ReferralEventType.CONVERSION, ReferralEventType.FRAUD_FLAG)
 
@@ -189,9 +187,7 @@ class Rewards(Service):
 
     # ------------------------------------------------------------------ jobs and payouts
 
-    def release_due(
-        self, today: date | None = None, *, actor: Actor | None = None
-    ) -> list[RewardLedgerEntry]:
+    def release_due(self, today: date | None = None, *, actor: Actor) -> list[RewardLedgerEntry]:
         """Move every held entry whose hold ended on or before ``today`` (default: the clock's
         today) to ``payable``. ``today`` cannot be later than the clock's date: a hold is never
         cut short."""
@@ -201,8 +197,8 @@ class Rewards(Service):
             raise ValidationError("today", "must be a date")
         if today > current:
             raise ValidationError("today", "must not be after the current date")
-        acting = actor or Actor.system()
-        require_staff(acting, "release rewards")
+        acting = actor
+        authorize(acting, "rewards.release_due")
 
         def work(uow: UnitOfWork) -> list[RewardLedgerEntry]:
             released = []
@@ -216,11 +212,11 @@ class Rewards(Service):
 
         return self.transaction(work, actor=acting)
 
-    def mark_paid(self, entry_ids: Iterable[UUID], *, actor: Actor | None = None) -> list[RewardLedgerEntry]:
+    def mark_paid(self, entry_ids: Iterable[UUID], *, actor: Actor) -> list[RewardLedgerEntry]:
         """Record that payable entries were paid out (all or none: any entry that is not
         payable raises :class:`InvalidTransition`)."""
-        acting = actor or Actor.system()
-        require_staff(acting, "pay rewards out")
+        acting = actor
+        authorize(acting, "rewards.mark_paid")
         ids = [as_uuid(i, f"entry_ids[{n}]") for n, i in enumerate(as_list(entry_ids, "entry_ids"))]
 
         def work(uow: UnitOfWork) -> list[RewardLedgerEntry]:
@@ -238,8 +234,7 @@ class Rewards(Service):
 
     def reinstate(self, entry_id: UUID, *, actor: Actor) -> RewardLedgerEntry:
         """Put back on hold an entry the velocity check cancelled (platform admins only)."""
-        if actor.type != ActorType.PLATFORM_ADMIN:
-            raise PermissionDenied("only platform admins may reinstate rewards")
+        authorize(actor, "rewards.reinstate")
         eid = as_uuid(entry_id, "entry_id")
 
         def work(uow: UnitOfWork) -> RewardLedgerEntry:
@@ -287,8 +282,12 @@ class Rewards(Service):
         rid: str | None = None,
         referrer_user_id: UUID | None = None,
         status: RewardStatus | str | None = None,
+        actor: Actor,
     ) -> list[RewardLedgerEntry]:
-        """Ledger entries matching every given filter, oldest first."""
+        """Ledger entries matching every given filter, oldest first. Staff may list any; a
+        shopper only their own (``referrer_user_id`` set to their id)."""
+        referrer = None if referrer_user_id is None else as_uuid(referrer_user_id, "referrer_user_id")
+        authorize(actor, "rewards.read", user_id=referrer)
         filters: dict[str, Any] = {}
         if order_id is not None:
             filters["order_id"] = as_uuid(order_id, "order_id")
@@ -298,27 +297,23 @@ class Rewards(Service):
             filters["status"] = parse_enum(RewardStatus, status, "status")
 
         def work(uow: UnitOfWork) -> list[RewardLedgerEntry]:
-            if referrer_user_id is not None:
-                rids = [
-                    r.rid
-                    for r in uow.referrals.where(
-                        referrer_user_id=as_uuid(referrer_user_id, "referrer_user_id")
-                    )
-                ]
+            if referrer is not None:
+                rids = [r.rid for r in uow.referrals.where(referrer_user_id=referrer)]
                 if not rids:
                     return []
                 filters["rid"] = one_of(rids) if "rid" not in filters else filters["rid"]
             return uow.reward_ledger_entries.where(order_by="id", **filters)
 
-        return self.read(work)
+        return self.read(work, actor=actor)
 
-    def balance(self, user_id: UUID) -> dict[str, Money]:
+    def balance(self, user_id: UUID, *, actor: Actor) -> dict[str, Money]:
         """What the referrer is owed now: the sum of their payable entries, per currency."""
-        return self.statement(user_id).balance
+        return self.statement(user_id, actor=actor).balance
 
-    def statement(self, user_id: UUID) -> RewardStatement:
-        """The referrer's whole ledger with totals by status and currency."""
+    def statement(self, user_id: UUID, *, actor: Actor) -> RewardStatement:
+        """The referrer's whole ledger with totals by status and currency (for them and staff)."""
         uid = as_uuid(user_id, "user_id")
+        authorize(actor, "rewards.read", user_id=uid)
 
         def work(uow: UnitOfWork) -> RewardStatement:
             uow.user_profiles.get(uid)
@@ -335,15 +330,20 @@ class Rewards(Service):
                 balance={currency: Money(amount, currency) for currency, amount in payable.items()},
             )
 
-        return self.read(work)
+        return self.read(work, actor=actor)
 
-    def get(self, entry_id: UUID) -> RewardLedgerEntry:
-        """One ledger entry."""
+    def get(self, entry_id: UUID, *, actor: Actor) -> RewardLedgerEntry:
+        """One ledger entry, for its referrer and staff."""
         eid = as_uuid(entry_id, "entry_id")
-        found = self.read(lambda uow: uow.reward_ledger_entries.find(eid))
-        if found is None:
-            raise NotFound("reward_ledger_entries", eid)
-        return found
+
+        def work(uow: UnitOfWork) -> RewardLedgerEntry:
+            found = uow.reward_ledger_entries.find(eid)
+            if found is None:
+                raise NotFound("reward_ledger_entries", eid)
+            authorize(actor, "rewards.read", user_id=uow.referrals.get(found.rid).referrer_user_id)
+            return found
+
+        return self.read(work, actor=actor)
 
 
 __all__ = ["RewardStatement", "Rewards"]

@@ -65,12 +65,25 @@ class Story:
 
 def _shopper(ft: FitTwin, tag: str, body: BodyMetrics) -> tuple[Any, Any, Any]:
     user = ft.accounts.register(
-        f"{tag}@example.com", "correct horse battery staple", tag, body, consents={"terms": True}
+        f"{tag}@example.com",
+        "correct horse battery staple",
+        tag,
+        body,
+        consents={"terms": True},
+        actor=Actor.anonymous(),
     )
     home = ft.accounts.add_address(
-        user.id, type="shipping", line1=f"{tag} road 1", city="Lyon", postal_code="69001", country="FR"
+        user.id,
+        type="shipping",
+        line1=f"{tag} road 1",
+        city="Lyon",
+        postal_code="69001",
+        country="FR",
+        actor=Actor.shopper(user.id),
     )
-    card = ft.accounts.add_payment_method(user.id, f"pm_{tag}", brand="visa", last4="4242")
+    card = ft.accounts.add_payment_method(
+        user.id, f"pm_{tag}", brand="visa", last4="4242", actor=Actor.shopper(user.id)
+    )
     return user, home, card
 
 
@@ -79,7 +92,7 @@ def pay(ft: FitTwin, order: Any) -> Any:
     (``FakePayments.succeed``, then the signed webhook), otherwise by marking it paid."""
     succeed = getattr(ft.context.payments, "succeed", None)
     if succeed is None or order.payment_intent_ref is None:
-        return ft.orders.mark_paid(order.id)
+        return ft.orders.mark_paid(order.id, actor=Actor.system())
     payload, header = succeed(order.payment_intent_ref)
     return ft.orders.handle_payment_webhook(payload, header)
 
@@ -134,14 +147,19 @@ def build_story(ft: FitTwin, clock: FrozenClock) -> Story:
             billing_address_id=home.id,
             payment_method_id=card.id,
             rid=rid,
+            actor=Actor.shopper(user.id),
         )
 
     ada = people["ada"][0]
-    link = ft.referrals.create(ada.id, target_product_id=tee.id)
+    link = ft.referrals.create(ada.id, target_product_id=tee.id, actor=Actor.shopper(ada.id))
     clock.set(JAN)
     for n, who in enumerate(("bob", "cy", "ada")):
         ft.referrals.record_click(
-            link.rid, ip=f"203.0.113.{n + 1}", user_agent="test", device_fingerprint=who
+            link.rid,
+            ip=f"203.0.113.{n + 1}",
+            user_agent="test",
+            device_fingerprint=who,
+            actor=Actor.anonymous(),
         )
     story = Story(ada, people["bob"][0], tee, shoe, north, south, link)
     o = story.orders
@@ -149,26 +167,26 @@ def build_story(ft: FitTwin, clock: FrozenClock) -> Story:
     o["kept"] = pay(ft, place("bob", tee_sizes["L"], 2, link.rid))
     o["returned_jan"] = pay(ft, place("cy", tee_sizes["M"], rid=link.rid))
     for key in ("kept", "returned_jan"):
-        ft.orders.send_to_brand(o[key].id)
-        ft.orders.mark_fulfilled(o[key].id)
-        o[key] = ft.orders.mark_delivered(o[key].id)
+        ft.orders.send_to_brand(o[key].id, actor=Actor.system())
+        ft.orders.mark_fulfilled(o[key].id, actor=Actor.system())
+        o[key] = ft.orders.mark_delivered(o[key].id, actor=Actor.system())
     clock.advance(days=2)
-    o["returned_jan"] = ft.orders.request_return(o["returned_jan"].id)
+    o["returned_jan"] = ft.orders.request_return(o["returned_jan"].id, actor=Actor.system())
     clock.set(FEB)
     o["self"] = pay(ft, place("ada", tee_sizes["M"], rid=link.rid))
     o["shoes"] = pay(ft, place("dee", shoe_sizes["41"]))
-    o["cancelled"] = ft.orders.cancel(place("bob", tee_sizes["L"]).id)
+    o["cancelled"] = ft.orders.cancel(place("bob", tee_sizes["L"]).id, actor=Actor.system())
     clock.set(MAR)
-    o["kept"] = ft.orders.close(o["kept"].id)
-    (entry,) = ft.rewards.release_due()
-    ft.rewards.mark_paid([entry.id])
+    o["kept"] = ft.orders.close(o["kept"].id, actor=Actor.system())
+    (entry,) = ft.rewards.release_due(actor=Actor.system())
+    ft.rewards.mark_paid([entry.id], actor=Actor.system())
     o["wrong_size"] = pay(ft, place("bob", tee_sizes["S"]))
-    ft.orders.send_to_brand(o["wrong_size"].id)
-    ft.orders.mark_fulfilled(o["wrong_size"].id)
-    ft.orders.mark_delivered(o["wrong_size"].id)
-    ft.orders.request_return(o["wrong_size"].id)
-    o["wrong_size"] = ft.orders.close(o["wrong_size"].id)  # the return is received
-    ft.referrals.create(story.bob.id)  # a link nobody clicked
+    ft.orders.send_to_brand(o["wrong_size"].id, actor=Actor.system())
+    ft.orders.mark_fulfilled(o["wrong_size"].id, actor=Actor.system())
+    ft.orders.mark_delivered(o["wrong_size"].id, actor=Actor.system())
+    ft.orders.request_return(o["wrong_size"].id, actor=Actor.system())
+    o["wrong_size"] = ft.orders.close(o["wrong_size"].id, actor=Actor.system())  # the return is received
+    ft.referrals.create(story.bob.id, actor=Actor.shopper(story.bob.id))  # a link nobody clicked
     return story
 
 

@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 
 from fittwin_adapters.postgres import analytics as sql
-from fittwin_core import FitTwin
+from fittwin_core import Actor, FitTwin
 from fittwin_core.testing.contract.analytics import Story
 
 pytestmark = pytest.mark.postgres
@@ -70,5 +70,5 @@ def test_period_buckets_are_utc_whatever_the_session_time_zone(ft: FitTwin, stor
         rows = sql.orders_by_status(
             lambda stmt: [tuple(r) for r in conn.execute(stmt)], since=None, until=None, period="day"
         )
-    assert rows == ft.analytics.queries.orders_by_status(period="day")
+    assert rows == ft.analytics.queries(actor=Actor.system()).orders_by_status(period="day")
     assert "2026-02-01" in {r["period"] for r in rows}  # the order at 1 Feb 00:00 UTC

@@ -285,7 +285,7 @@ class Brands(Service):
         sealed = self.vault.seal(uow, PLATFORM_KEY_OWNER, "brands", "webhooks", subscription_id, secret)
         return WebhookSubscription(id=subscription_id, url=url, events=events, secret=sealed)
 
-    def dispatch_after_commit(self, events: list[BrandEvent]) -> None:
+    def _dispatch_after_commit(self, events: list[BrandEvent]) -> None:
         """Hand ``events`` (filled by the work of a transaction) to the webhook sender once that
         transaction committed: after this call's own commit, or the enclosing
         ``ft.transaction``'s."""

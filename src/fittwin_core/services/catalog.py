@@ -311,7 +311,7 @@ class Catalog(Service):
             return restated
 
         result = self.transaction(work, actor=actor)
-        self._brands.dispatch_after_commit(events)
+        self._brands._dispatch_after_commit(events)
         return result
 
     def set_backorder(self, variant_id: UUID, backorder: bool, *, actor: Actor) -> ProductVariant:

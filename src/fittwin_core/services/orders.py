@@ -199,7 +199,7 @@ class Orders(Service):
             return order
 
         order = self.transaction(work, actor=acting)
-        self._brands.dispatch_after_commit(events)
+        self._brands._dispatch_after_commit(events)
         if order.payment_intent_ref is None and order.status == OrderStatus.CREATED:
             opened: list[Order] = []
             self.after_commit(lambda: opened.append(self._open_payment(order, acting)))
@@ -480,7 +480,7 @@ class Orders(Service):
             return self._apply(uow, order, target, events)
 
         moved = self.transaction(work, actor=actor)
-        self._brands.dispatch_after_commit(events)
+        self._brands._dispatch_after_commit(events)
         return moved
 
     def _apply(self, uow: UnitOfWork, order: Order, target: OrderStatus, events: list[BrandEvent]) -> Order:

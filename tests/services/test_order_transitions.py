@@ -1,0 +1,172 @@
+"""The order state machine, every (from, to) pair of the seven statuses, checked against the
+table of ``docs/orders.md`` / API.md written out here — never against the implementation's own
+table — in the domain function and through the service on both stores."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from fittwin_core import Actor, FitTwin
+from fittwin_core.domain import InvalidTransition, Order, OrderStatus, Totals
+from fittwin_core.domain.ids import uuid7
+from fittwin_core.domain.orders import transition
+from fittwin_core.testing.clock import FrozenClock
+from tests.support.shop import Shop, open_shop
+
+CREATED, PAID, SENT, FULFILLED, DELIVERED, RETURN, CLOSED = (
+    "created",
+    "paid",
+    "sent_to_brand",
+    "fulfilled",
+    "delivered",
+    "return_requested",
+    "closed",
+)
+STATUSES = (CREATED, PAID, SENT, FULFILLED, DELIVERED, RETURN, CLOSED)
+
+# The API's table: from → {to: what happens}. Nothing else is a legal move.
+LEGAL = {
+    CREATED: {PAID: "payment succeeded", CLOSED: "cancel (releases stock)"},
+    PAID: {SENT: "brand notified", CLOSED: "cancel (refund, releases stock)"},
+    SENT: {FULFILLED: "brand ships"},
+    FULFILLED: {DELIVERED: "carrier delivers"},
+    DELIVERED: {RETURN: "within return window", CLOSED: "window over / close"},
+    RETURN: {CLOSED: "return received (refund)"},
+    CLOSED: {},
+}
+RETURN_WINDOW_DAYS = 30  # the documented default: "the 30-day return window"
+STAFF = Actor.system()
+
+
+def expected(frm: str, to: str) -> str:
+    """``"no-op"``, ``"moves"`` or ``"invalid"`` for a move from ``frm`` to ``to``."""
+    if frm == to:
+        return "no-op"
+    return "moves" if to in LEGAL[frm] else "invalid"
+
+
+def test_the_table_has_nine_legal_moves_out_of_forty_two() -> None:
+    pairs = [(f, t) for f, t in itertools.product(STATUSES, repeat=2) if f != t]
+    assert len(pairs) == 42
+    assert sum(expected(f, t) == "moves" for f, t in pairs) == 9
+
+
+# ----------------------------------------------------------------------------- the domain function
+
+T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def an_order(status: str, *, delivered_days_ago: int = 1) -> Order:
+    at = T0 - timedelta(days=delivered_days_ago)
+    return Order(
+        id=uuid7(1, 1),
+        user_id=uuid7(1, 2),
+        status=OrderStatus(status),
+        totals=Totals.compute(subtotal=2500, currency="EUR"),
+        shipping_address_id=uuid7(1, 3),
+        billing_address_id=uuid7(1, 3),
+        delivered_at=at if status in (DELIVERED, RETURN, CLOSED) else None,
+        created_at=at - timedelta(days=5),
+        updated_at=at,
+    )
+
+
+@pytest.mark.parametrize(("frm", "to"), list(itertools.product(STATUSES, repeat=2)))
+def test_every_pair_in_the_domain(frm: str, to: str) -> None:
+    order = an_order(frm)
+    outcome = expected(frm, to)
+    if outcome == "invalid":
+        with pytest.raises(InvalidTransition):
+            transition(order, to, at=T0, return_window_days=RETURN_WINDOW_DAYS)
+        return
+    moved, events = transition(order, to, at=T0, return_window_days=RETURN_WINDOW_DAYS)
+    assert moved.status == OrderStatus(to)
+    assert len(events) == (0 if outcome == "no-op" else 1)
+    if outcome == "moves":
+        assert (events[0].previous, events[0].status) == (OrderStatus(frm), OrderStatus(to))
+
+
+def test_the_return_window_bounds_a_return_request_in_the_domain() -> None:
+    inside = an_order(DELIVERED, delivered_days_ago=RETURN_WINDOW_DAYS)
+    assert transition(inside, RETURN, at=T0, return_window_days=RETURN_WINDOW_DAYS)[0].status == RETURN
+    late = an_order(DELIVERED, delivered_days_ago=RETURN_WINDOW_DAYS + 1)
+    with pytest.raises(InvalidTransition, match="return window"):
+        transition(late, RETURN, at=T0, return_window_days=RETURN_WINDOW_DAYS)
+
+
+# ----------------------------------------------------------------------------- through the service
+
+# The service method that asks for each target status; "closed" has two: cancel and close.
+MOVES: dict[str, tuple[str, ...]] = {
+    PAID: ("mark_paid",),
+    SENT: ("send_to_brand",),
+    FULFILLED: ("mark_fulfilled",),
+    DELIVERED: ("mark_delivered",),
+    RETURN: ("request_return",),
+    CLOSED: ("cancel", "close"),
+}
+# Which of the two reaches "closed" from where: the API's "cancel" rows and its "close" rows.
+CLOSES_BY = {CREATED: "cancel", PAID: "cancel", DELIVERED: "close", RETURN: "close"}
+PATH = (PAID, SENT, FULFILLED, DELIVERED, RETURN)
+
+
+def order_in(shop: Shop, status: str) -> Any:
+    """A fresh order (one M tee) moved along the legal path to ``status``."""
+    ft = shop.ft
+    order = shop.place()
+    if status == CLOSED:
+        return ft.orders.cancel(order.id, actor=STAFF)
+    for step in PATH[: (PATH.index(status) + 1) if status in PATH else 0]:
+        if step == PAID:  # the provider takes the money (so that refunds can be made)
+            order = shop.pay(order)
+            continue
+        order = getattr(ft.orders, MOVES[step][0])(order.id, actor=STAFF)
+    assert order.status == OrderStatus(status)
+    return order
+
+
+def test_every_pair_through_the_service(ft: FitTwin, clock: FrozenClock) -> None:
+    shop = open_shop(ft, stock=100)
+    stock = lambda: ft.catalog.variant(shop.variants["M"].id, actor=STAFF).inventory  # noqa: E731
+    standing = {status: order_in(shop, status) for status in STATUSES}  # reused while nothing moves
+    seen = set()
+    for frm, to in itertools.product(STATUSES, repeat=2):
+        if to == CREATED:
+            continue  # no method moves an order to "created" (the domain test covers the pairs)
+        for method in MOVES[to]:
+            outcome = expected(frm, to)
+            if to == CLOSED and outcome == "moves" and CLOSES_BY[frm] != method:
+                outcome = "invalid"  # the other method's row: close() does not cancel, cancel() does not close
+            order = standing[frm] if outcome == "invalid" else order_in(shop, frm)
+            before_stock = stock()
+            move = getattr(ft.orders, method)
+            if outcome == "invalid":
+                with pytest.raises(InvalidTransition):
+                    move(order.id, actor=STAFF)
+                assert ft.orders.get(order.id, actor=STAFF).status == OrderStatus(frm)
+                assert stock() == before_stock
+                continue
+            moved = move(order.id, actor=STAFF)
+            assert moved.status == OrderStatus(to), (frm, to, method)
+            assert ft.orders.get(order.id, actor=STAFF).status == OrderStatus(to)
+            if outcome == "moves":
+                seen.add((frm, to))
+                effect = LEGAL[frm][to]
+                assert (stock() == before_stock + 1) == ("releases stock" in effect), (frm, to)
+                assert (moved.refunded_cents == moved.totals.total) == ("refund" in effect), (frm, to)
+    assert len(seen) == 9
+
+
+def test_a_return_request_after_the_window_is_refused(ft: FitTwin, clock: FrozenClock) -> None:
+    shop = open_shop(ft)
+    inside, late = order_in(shop, DELIVERED), order_in(shop, DELIVERED)
+    clock.advance(days=RETURN_WINDOW_DAYS)
+    assert ft.orders.request_return(inside.id, actor=STAFF).status == OrderStatus.RETURN_REQUESTED
+    clock.advance(days=1)
+    with pytest.raises(InvalidTransition, match="return window"):
+        ft.orders.request_return(late.id, actor=STAFF)
+    assert ft.orders.get(late.id, actor=STAFF).status == OrderStatus.DELIVERED

@@ -140,7 +140,7 @@ def test_every_pair_through_the_service(ft: FitTwin, clock: FrozenClock) -> None
         for method in MOVES[to]:
             outcome = expected(frm, to)
             if to == CLOSED and outcome == "moves" and CLOSES_BY[frm] != method:
-                outcome = "invalid"  # the other method's row: close() does not cancel, cancel() does not close
+                outcome = "invalid"  # close() does not cancel, cancel() does not close
             order = standing[frm] if outcome == "invalid" else order_in(shop, frm)
             before_stock = stock()
             move = getattr(ft.orders, method)

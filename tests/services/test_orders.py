@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from datetime import timedelta
 from typing import Any
 
 import attrs

@@ -257,6 +257,40 @@ def _link(w: World) -> Any:
 X = lambda w: w.shop.shopper.id  # noqa: E731
 A = lambda w: w.shop.brand.id  # noqa: E731
 
+
+def given(
+    make: Callable[[World], Any], call: Callable[[World, Any, Actor], object]
+) -> Callable[[World], Call]:
+    """A scenario whose call needs a fresh ``make(world)`` (an order, a link, a member, ...)."""
+
+    def prepare(w: World) -> Call:
+        thing = make(w)
+        return lambda a: call(w, thing, a)
+
+    return prepare
+
+
+def _invite(role: str) -> Scenario:
+    return Scenario(
+        given(
+            lambda w: f"{w.tag()}@brand.example",
+            lambda w, email, a: w.ft.brands.invite_user(A(w), email, role, actor=a),
+        )
+    )
+
+
+def _revoke(role: str) -> Scenario:
+    return Scenario(
+        given(lambda w: _invited(w, role), lambda w, m, a: w.ft.brands.revoke_user(m.id, actor=a))
+    )
+
+
+def _move(move: str, *path: str) -> Scenario:
+    return Scenario(
+        given(lambda w: order_at(w, *path), lambda w, o, a: getattr(w.ft.orders, move)(o.id, actor=a))
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     "accounts.register": Scenario(_register),
     "accounts.read": Scenario(lambda w: lambda a: w.ft.accounts.get(X(w), actor=a)),
@@ -276,8 +310,9 @@ SCENARIOS: dict[str, Scenario] = {
         lambda w: lambda a: w.ft.accounts.find_addresses(country="GB", postal_code="SW1A 1AA", actor=a)
     ),
     "accounts.manage_payment_methods": Scenario(
-        lambda w: (lambda token: lambda a: w.ft.accounts.add_payment_method(X(w), token, actor=a))(
-            f"pm_{w.tag()}"
+        given(
+            lambda w: f"pm_{w.tag()}",
+            lambda w, token, a: w.ft.accounts.add_payment_method(X(w), token, actor=a),
         )
     ),
     "avatars.read": Scenario(lambda w: lambda a: w.ft.avatars.for_user(X(w), actor=a)),
@@ -286,8 +321,8 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "avatars.clean_up": Scenario(lambda w: lambda a: w.ft.avatars.clean_up(actor=a)),
     "brands.create": Scenario(
-        lambda w: (lambda name: lambda a: w.ft.brands.create(name, {"email": "x@b.example"}, actor=a))(
-            w.tag()
+        given(
+            lambda w: w.tag(), lambda w, name, a: w.ft.brands.create(name, {"email": "x@b.example"}, actor=a)
         )
     ),
     "brands.read": Scenario(lambda w: lambda a: w.ft.brands.get(A(w), actor=a)),
@@ -296,30 +331,12 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "brands.activate": Scenario(lambda w: lambda a: w.ft.brands.activate(A(w), actor=a)),
     "brands.suspend": Scenario(_suspend),
-    **{
-        f"brands.invite_{role}": Scenario(
-            (
-                lambda role: (
-                    lambda w: (lambda email: lambda a: w.ft.brands.invite_user(A(w), email, role, actor=a))(
-                        f"{w.tag()}@brand.example"
-                    )
-                )
-            )(role)
-        )
-        for role in ("owner", "manager", "analyst")
-    },
-    **{
-        f"brands.revoke_{role}": Scenario(
-            (
-                lambda role: (
-                    lambda w: (lambda member: lambda a: w.ft.brands.revoke_user(member.id, actor=a))(
-                        _invited(w, role)
-                    )
-                )
-            )(role)
-        )
-        for role in ("owner", "manager", "analyst")
-    },
+    "brands.invite_owner": _invite("owner"),
+    "brands.invite_manager": _invite("manager"),
+    "brands.invite_analyst": _invite("analyst"),
+    "brands.revoke_owner": _revoke("owner"),
+    "brands.revoke_manager": _revoke("manager"),
+    "brands.revoke_analyst": _revoke("analyst"),
     "brands.list_users": Scenario(lambda w: lambda a: w.ft.brands.users(A(w), actor=a)),
     "brands.manage_webhooks": Scenario(
         lambda w: (
@@ -343,29 +360,30 @@ SCENARIOS: dict[str, Scenario] = {
         )
     ),
     "catalog.publish_product": Scenario(
-        lambda w: (lambda p: lambda a: w.ft.catalog.publish_product(p.id, actor=a))(
-            _draft(w, with_variant=True)
+        given(
+            lambda w: _draft(w, with_variant=True),
+            lambda w, p, a: w.ft.catalog.publish_product(p.id, actor=a),
         )
     ),
     "catalog.archive_product": Scenario(
-        lambda w: (lambda p: lambda a: w.ft.catalog.archive_product(p.id, actor=a))(
-            _draft(w, with_variant=False)
+        given(
+            lambda w: _draft(w, with_variant=False),
+            lambda w, p, a: w.ft.catalog.archive_product(p.id, actor=a),
         )
     ),
     "catalog.add_variant": Scenario(
-        lambda w: (
-            lambda sku: (
-                lambda a: w.ft.catalog.add_variant(
-                    w.shop.product.id,
-                    sku=sku,
-                    size_label="M",
-                    price_cents=2500,
-                    currency="EUR",
-                    inventory=1,
-                    actor=a,
-                )
-            )
-        )(w.tag().upper())
+        given(
+            lambda w: w.tag().upper(),
+            lambda w, sku, a: w.ft.catalog.add_variant(
+                w.shop.product.id,
+                sku=sku,
+                size_label="M",
+                price_cents=2500,
+                currency="EUR",
+                inventory=1,
+                actor=a,
+            ),
+        )
     ),
     "catalog.set_inventory": Scenario(
         lambda w: lambda a: w.ft.catalog.set_inventory(w.shop.variants["S"].id, 50, actor=a)
@@ -374,50 +392,32 @@ SCENARIOS: dict[str, Scenario] = {
         lambda w: lambda a: w.ft.catalog.set_backorder(w.shop.variants["S"].id, False, actor=a)
     ),
     "fit.recommend": Scenario(lambda w: lambda a: w.ft.fit.recommend(X(w), w.shop.product.id, actor=a)),
-    "orders.read": Scenario(lambda w: (lambda o: lambda a: w.ft.orders.get(o.id, actor=a))(order_at(w))),
+    "orders.read": Scenario(given(order_at, lambda w, o, a: w.ft.orders.get(o.id, actor=a))),
     "orders.place": Scenario(lambda w: lambda a: w.shop.place(actor=a)),
-    "orders.pay": Scenario(lambda w: (lambda o: lambda a: w.ft.orders.mark_paid(o.id, actor=a))(order_at(w))),
-    "orders.cancel": Scenario(lambda w: (lambda o: lambda a: w.ft.orders.cancel(o.id, actor=a))(order_at(w))),
-    "orders.send_to_brand": Scenario(
-        lambda w: (lambda o: lambda a: w.ft.orders.send_to_brand(o.id, actor=a))(order_at(w, "pay"))
-    ),
-    "orders.fulfil": Scenario(
-        lambda w: (lambda o: lambda a: w.ft.orders.mark_fulfilled(o.id, actor=a))(
-            order_at(w, "pay", "send_to_brand")
-        )
-    ),
-    "orders.deliver": Scenario(
-        lambda w: (lambda o: lambda a: w.ft.orders.mark_delivered(o.id, actor=a))(order_at(w, *SHIPPED))
-    ),
-    "orders.request_return": Scenario(
-        lambda w: (lambda o: lambda a: w.ft.orders.request_return(o.id, actor=a))(order_at(w, *DELIVERED))
-    ),
-    "orders.close": Scenario(
-        lambda w: (lambda o: lambda a: w.ft.orders.close(o.id, actor=a))(order_at(w, *DELIVERED))
-    ),
-    "orders.receive_return": Scenario(
-        lambda w: (lambda o: lambda a: w.ft.orders.close(o.id, actor=a))(
-            order_at(w, *DELIVERED, "request_return")
-        )
-    ),
+    "orders.pay": _move("mark_paid"),
+    "orders.cancel": _move("cancel"),
+    "orders.send_to_brand": _move("send_to_brand", "pay"),
+    "orders.fulfil": _move("mark_fulfilled", "pay", "send_to_brand"),
+    "orders.deliver": _move("mark_delivered", *SHIPPED),
+    "orders.request_return": _move("request_return", *DELIVERED),
+    "orders.close": _move("close", *DELIVERED),
+    "orders.receive_return": _move("close", *DELIVERED, "request_return"),
     "orders.close_expired_returns": Scenario(lambda w: lambda a: w.ft.orders.close_expired_returns(actor=a)),
     "referrals.create": Scenario(lambda w: lambda a: w.ft.referrals.create(X(w), actor=a)),
-    "referrals.read": Scenario(
-        lambda w: (lambda link: lambda a: w.ft.referrals.get(link.rid, actor=a))(_link(w))
-    ),
+    "referrals.read": Scenario(given(_link, lambda w, link, a: w.ft.referrals.get(link.rid, actor=a))),
     "referrals.record_click": Scenario(
-        lambda w: (
-            lambda link: (
-                lambda a: w.ft.referrals.record_click(link.rid, ip="192.0.2.1", user_agent="ua", actor=a)
-            )
-        )(_link(w))
+        given(
+            _link,
+            lambda w, link, a: w.ft.referrals.record_click(
+                link.rid, ip="192.0.2.1", user_agent="ua", actor=a
+            ),
+        )
     ),
     "referrals.record_clicks": Scenario(
-        lambda w: (
-            lambda link: (
-                lambda a: w.ft.referrals.record_clicks([{"rid": link.rid, "ip": "192.0.2.2"}], actor=a)
-            )
-        )(_link(w))
+        given(
+            _link,
+            lambda w, link, a: w.ft.referrals.record_clicks([{"rid": link.rid, "ip": "192.0.2.2"}], actor=a),
+        )
     ),
     "rewards.read": Scenario(lambda w: lambda a: w.ft.rewards.statement(X(w), actor=a)),
     "rewards.release_due": Scenario(lambda w: lambda a: w.ft.rewards.release_due(actor=a)),
@@ -427,7 +427,7 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "privacy.export_user": Scenario(lambda w: lambda a: w.ft.privacy.export_user(X(w), actor=a)),
     "privacy.erase_user": Scenario(
-        lambda w: (lambda user: lambda a: w.ft.privacy.erase_user(user.id, actor=a))(_fresh_shopper(w))
+        given(_fresh_shopper, lambda w, user, a: w.ft.privacy.erase_user(user.id, actor=a))
     ),
     "privacy.purge_expired": Scenario(lambda w: lambda a: w.ft.privacy.purge_expired(dry_run=True, actor=a)),
     "privacy.rotate_data_keys": Scenario(lambda w: lambda a: w.ft.privacy.rotate_data_keys(actor=a)),

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs bench mutate clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "FitTwin needs Python >= 3.11: run make PYTHON=python3.11 ...")'
@@ -32,6 +32,14 @@ lint: $(VENV)/.installed-dev
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Mutation testing of the rule modules ([tool.mutmut] in pyproject.toml; not part of `make test`):
+# mutmut's mutants of every function, then the table mutants of tests/mutation/tables.py.
+mutate: $(VENV)/.installed-dev
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results --all true > build/mutmut-results.txt || true
+	$(BIN)/python -m tests.mutation.tables
+
 docs: $(VENV)/.installed-dev
 	$(BIN)/mkdocs build --strict --site-dir build/site
 
@@ -41,4 +49,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/analytics.py
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build mutants .mypy_cache .pytest_cache .ruff_cache .hypothesis

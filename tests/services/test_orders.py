@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 from typing import Any
 
 import attrs
 import pytest
-from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
 
 from fittwin_core import Actor, FitTwin
 from fittwin_core.domain import (
@@ -26,14 +16,12 @@ from fittwin_core.domain import (
     InsufficientInventory,
     InvalidTransition,
     NotFound,
-    Order,
     OrderStatus,
     PaymentError,
     PermissionDenied,
     ValidationError,
     VariantStatus,
 )
-from fittwin_core.domain.orders import ORDER_TRANSITIONS
 from fittwin_core.testing.clock import FrozenClock
 from tests.support.shop import Shop, open_shop
 from tests.support.snapshots import snapshot
@@ -304,115 +292,6 @@ def test_two_threads_moving_one_order_have_one_winner(shop: Shop) -> None:
         if e.metadata.get("new", {}).get("status") == "sent_to_brand"
     ]
     assert len(moves) == 1
-
-
-# ---------------------------------------------------------------------------- state machine
-
-
-class OrderMachine(RuleBasedStateMachine):
-    """Random place/pay/cancel/ship/deliver/return/close calls; invariants after every step."""
-
-    def __init__(self, ft: FitTwin, clock: FrozenClock, tag: str) -> None:
-        super().__init__()
-        self.ft, self.clock = ft, clock
-        self.shop = open_shop(ft, tag, stock=6)
-        self.initial = {size: 6 for size in self.shop.variants}
-        self.orders: dict[Any, Order] = {}
-        self.reserved: dict[str, int] = dict.fromkeys(self.shop.variants, 0)
-        self.released: dict[str, int] = dict.fromkeys(self.shop.variants, 0)
-        self.history: dict[Any, list[OrderStatus]] = {}
-
-    def _size_of(self, variant_id: Any) -> str:
-        return next(size for size, v in self.shop.variants.items() if v.id == variant_id)
-
-    @rule(sizes=st.lists(st.sampled_from(["S", "M", "L"]), min_size=1, max_size=3), qty=st.integers(1, 3))
-    def place(self, sizes: list[str], qty: int) -> None:
-        try:
-            order = self.shop.place([(self.shop.variants[s].id, qty) for s in sorted(set(sizes))])
-        except InsufficientInventory:
-            return
-        for item in self.ft.orders.items(order.id, actor=Actor.system()):
-            self.reserved[self._size_of(item.variant_id)] += item.reserved_qty
-        self.orders[order.id] = order
-        self.history[order.id] = [order.status]
-
-    def _move(self, order_id: Any, move: Any) -> None:
-        before = self.orders[order_id]
-        try:
-            after = move(order_id)
-        except InvalidTransition:
-            return
-        if after.status == OrderStatus.CLOSED and before.status in {OrderStatus.CREATED, OrderStatus.PAID}:
-            for item in self.ft.orders.items(order_id, actor=Actor.system()):
-                self.released[self._size_of(item.variant_id)] += item.reserved_qty
-        self.orders[order_id] = after
-        if after.status != before.status:
-            self.history[order_id].append(after.status)
-
-    @precondition(lambda self: bool(self.orders))
-    @rule(
-        data=st.data(),
-        action=st.sampled_from(
-            ["pay", "cancel", "send_to_brand", "mark_fulfilled", "mark_delivered", "request_return", "close"]
-        ),
-    )
-    def act(self, data: st.DataObject, action: str) -> None:
-        order_id = data.draw(st.sampled_from(sorted(self.orders)))
-        if action == "pay":
-            order = self.orders[order_id]
-            if order.status == OrderStatus.CREATED:
-                self._move(
-                    order_id,
-                    lambda oid: (
-                        self.shop.pay(self.orders[oid]) or self.ft.orders.get(oid, actor=Actor.system())
-                    ),
-                )
-            return
-        self._move(order_id, lambda oid: getattr(self.ft.orders, action)(oid, actor=Actor.system()))
-
-    @rule(days=st.integers(0, 40))
-    def time_passes(self, days: int) -> None:
-        self.clock.advance(days=days)
-
-    @invariant()
-    def statuses_only_follow_the_table(self) -> None:
-        for path in self.history.values():
-            for before, after in itertools.pairwise(path):
-                assert (before, after) in ORDER_TRANSITIONS
-
-    @invariant()
-    def stock_is_conserved_and_never_negative(self) -> None:
-        for size, variant in self.shop.variants.items():
-            current = self.ft.catalog.variant(variant.id, actor=Actor.anonymous()).inventory
-            assert current >= 0
-            assert current == self.initial[size] - self.reserved[size] + self.released[size]
-
-    @invariant()
-    def totals_match_items_and_refunds_stay_within_payments(self) -> None:
-        for order_id in self.orders:
-            order = self.ft.orders.get(order_id, actor=Actor.system())
-            items = self.ft.orders.items(order_id, actor=Actor.system())
-            assert order.totals.subtotal == sum(i.unit_price_cents * i.qty for i in items)
-            assert (
-                order.totals.total
-                == order.totals.subtotal + order.totals.tax + order.totals.shipping - order.totals.discounts
-            )
-            paid = order.paid_at is not None
-            assert order.refunded_cents <= (order.totals.total if paid else 0)
-            if order.payment_intent_ref:
-                refunds = self.ft.context.payments.refunds(order.payment_intent_ref)  # type: ignore[attr-defined]
-                assert sum(r.amount for r in refunds) == order.refunded_cents
-
-
-@pytest.mark.slow
-def test_order_state_machine(ft: FitTwin, clock: FrozenClock, backend: str) -> None:
-    runs = iter(range(10_000))
-    run_state_machine_as_test(
-        lambda: OrderMachine(ft, clock, f"sm{next(runs)}"),
-        settings=settings(
-            max_examples=15 if backend == "memory" else 5, stateful_step_count=25, deadline=None
-        ),
-    )
 
 
 def test_evolve_is_not_an_escape_hatch(shop: Shop) -> None:

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
-from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    invariant,
-    rule,
-    run_state_machine_as_test,
-)
 
 from fittwin_adapters.connect import connect
 from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
@@ -28,17 +17,13 @@ from fittwin_core.domain import (
     InvalidTransition,
     Money,
     NotFound,
-    OrderStatus,
     PermissionDenied,
-    ReferralEventType,
     ReferralPolicy,
-    RewardLedgerEntry,
     RewardStatus,
     Rounding,
     ValidationError,
 )
 from fittwin_core.domain.ids import RID_PATTERN
-from fittwin_core.domain.rewards import REWARD_TRANSITIONS
 from fittwin_core.ports import RawRows
 from fittwin_core.services.base import Settings
 from fittwin_core.services.referrals import Click
@@ -433,167 +418,3 @@ def test_rewards_round_per_policy(store: Any, clock: FrozenClock, ids: Any) -> N
         )
         (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
         assert entry.amount_cents == expected  # 5 % of 10.50 EUR is 52.5 cents
-
-
-# ---------------------------------------------------------------------------- state machine
-
-
-def _reachable(status: RewardStatus) -> set[RewardStatus]:
-    seen, frontier = set(), {status}
-    while frontier:
-        step = {nxt for s in frontier for nxt in REWARD_TRANSITIONS[s]} - seen
-        seen |= step
-        frontier = step
-    return seen
-
-
-class LedgerMachine(RuleBasedStateMachine):
-    """Referrals, clicks, orders, returns, release and payout in random order."""
-
-    def __init__(self, ft: FitTwin, clock: FrozenClock, tag: str) -> None:
-        super().__init__()
-        self.ft, self.clock = ft, clock
-        self.shop = open_shop(ft, tag, stock=200)
-        self.buyers = [self.shop.new_shopper(f"{tag}b{n}") for n in range(3)]
-        self.links: list[str] = [
-            ft.referrals.create(self.shop.shopper.id, actor=Actor.shopper(self.shop.shopper.id)).rid
-        ]
-        self.orders: dict[Any, Any] = {}
-        self.paid_snapshots: dict[Any, RewardLedgerEntry] = {}
-        self.history: dict[Any, list[RewardStatus]] = defaultdict(list)
-
-    @rule()
-    def share(self) -> None:
-        self.links.append(
-            self.ft.referrals.create(self.shop.shopper.id, actor=Actor.shopper(self.shop.shopper.id)).rid
-        )
-
-    @rule(data=st.data(), ip=st.sampled_from(["192.0.2.1", "192.0.2.2", "192.0.2.3"]))
-    def click(self, data: st.DataObject, ip: str) -> None:
-        self.ft.referrals.record_click(
-            data.draw(st.sampled_from(self.links)), ip=ip, user_agent="ua", actor=Actor.anonymous()
-        )
-
-    @rule(data=st.data(), buyer=st.integers(-1, 2), qty=st.integers(1, 3), clicked=st.booleans())
-    def buy(self, data: st.DataObject, buyer: int, qty: int, clicked: bool) -> None:
-        who = (self.shop.shopper, self.shop.address, self.shop.card) if buyer < 0 else self.buyers[buyer]
-        rid = data.draw(st.sampled_from(self.links))
-        if clicked:
-            self.ft.referrals.record_click(
-                rid, ip=f"198.51.100.{buyer + 2}", user_agent="ua", actor=Actor.anonymous()
-            )
-        order = buy_through(self.shop, rid, who, qty=qty)
-        self.orders[order.id] = order
-
-    def _pick(self, data: st.DataObject, status: OrderStatus) -> Any | None:
-        candidates = sorted(
-            o for o in self.orders if self.ft.orders.get(o, actor=Actor.system()).status == status
-        )
-        return data.draw(st.sampled_from(candidates)) if candidates else None
-
-    @rule(data=st.data())
-    def deliver(self, data: st.DataObject) -> None:
-        if (order_id := self._pick(data, OrderStatus.PAID)) is not None:
-            deliver(self.shop, self.ft.orders.get(order_id, actor=Actor.system()))
-
-    @rule(data=st.data())
-    def request_return(self, data: st.DataObject) -> None:
-        if (order_id := self._pick(data, OrderStatus.DELIVERED)) is not None:
-            with contextlib.suppress(InvalidTransition):  # the return window may be over
-                self.ft.orders.request_return(order_id, actor=Actor.system())
-
-    @rule(data=st.data(), buyer=st.integers(0, 2), returned=st.booleans())
-    def paid_out_then_maybe_returned(self, data: st.DataObject, buyer: int, returned: bool) -> None:
-        rid = data.draw(st.sampled_from(self.links))
-        self.ft.referrals.record_click(rid, ip=f"203.0.113.{buyer}", user_agent="ua", actor=Actor.anonymous())
-        order = deliver(self.shop, buy_through(self.shop, rid, self.buyers[buyer]))
-        self.orders[order.id] = order
-        self.clock.advance(days=3)
-        self.release()
-        self.pay_out()
-        if returned:
-            self.ft.orders.request_return(order.id, actor=Actor.system())
-
-    @rule(data=st.data(), action=st.sampled_from(["close", "cancel"]))
-    def finish(self, data: st.DataObject, action: str) -> None:
-        if self.orders:
-            with contextlib.suppress(InvalidTransition):
-                getattr(self.ft.orders, action)(
-                    data.draw(st.sampled_from(sorted(self.orders))), actor=Actor.system()
-                )
-
-    @rule(days=st.integers(0, 6))
-    def time_passes(self, days: int) -> None:
-        self.clock.advance(days=days)
-
-    @rule()
-    def release(self) -> None:
-        self.ft.rewards.release_due(actor=Actor.system())
-
-    @rule()
-    def pay_out(self) -> None:
-        payable = self.ft.rewards.entries(status="payable", actor=Actor.system())
-        for entry in self.ft.rewards.mark_paid([e.id for e in payable], actor=Actor.system()):
-            self.paid_snapshots[entry.id] = entry
-
-    @invariant()
-    def one_conversion_and_one_positive_entry_per_order(self) -> None:
-        by_order: dict[Any, list[Any]] = defaultdict(list)
-        for rid in self.links:
-            for event in self.ft.referrals.events(rid, actor=Actor.system()):
-                if event.event_type != ReferralEventType.CLICK:
-                    by_order[event.order_id].append(event)
-        assert all(len(events) <= 1 for events in by_order.values())
-        for order_id in self.orders:
-            entries = self.ft.rewards.entries(order_id=order_id, actor=Actor.system())
-            assert len([e for e in entries if e.amount_cents > 0]) <= 1
-            earned = sum(e.amount_cents for e in entries if e.amount_cents > 0)
-            live = sum(e.amount_cents for e in entries if e.status != RewardStatus.CANCELLED)
-            assert 0 <= live <= earned
-
-    @invariant()
-    def paid_entries_never_change_and_holds_are_respected(self) -> None:
-        today = self.clock.now().date()
-        for entry in self.ft.rewards.entries(actor=Actor.system()):
-            if entry.id in self.paid_snapshots:
-                assert entry == self.paid_snapshots[entry.id]
-            if entry.status == RewardStatus.PAYABLE and entry.amount_cents > 0:
-                assert entry.hold_until is not None and entry.hold_until <= today
-            history = self.history[entry.id]
-            if not history or history[-1] != entry.status:
-                history.append(entry.status)
-            for before, after in itertools.pairwise(history):  # observed between steps: may skip states
-                assert after in _reachable(before)
-
-    @invariant()
-    def balance_is_the_sum_of_payable_entries(self) -> None:
-        payable = sum(
-            e.amount_cents
-            for e in self.ft.rewards.entries(
-                referrer_user_id=self.shop.shopper.id, status="payable", actor=Actor.system()
-            )
-        )
-        balance = self.ft.rewards.balance(self.shop.shopper.id, actor=Actor.shopper(self.shop.shopper.id))
-        assert sum(m.amount for m in balance.values()) == payable
-
-
-@pytest.mark.slow
-def test_ledger_state_machine(store: Any, clock: FrozenClock, ids: Any, backend: str) -> None:
-    # A hold shorter than the return window, so rewards get paid out before returns come in.
-    short_hold = Settings(referral_policy=ReferralPolicy(reward_percent="10", hold_days=3))
-    ft = connect(
-        store,
-        clock=clock,
-        ids=ids,
-        keyring=LocalKeyRing.generate(),
-        hasher=Argon2PasswordHasher.owasp_minimum(),
-        payments=FakePayments(clock=clock),
-        settings=short_hold,
-    )
-    runs = iter(range(10_000))
-    run_state_machine_as_test(
-        lambda: LedgerMachine(ft, clock, f"lm{next(runs)}"),
-        settings=settings(
-            max_examples=12 if backend == "memory" else 4, stateful_step_count=25, deadline=None
-        ),
-    )

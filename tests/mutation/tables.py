@@ -24,7 +24,7 @@ PERMISSIONS = Path("src/fittwin_core/services/permissions.py")
 
 
 def _grant(action: str, old: str, new: str) -> tuple[Path, str, str]:
-    return (PERMISSIONS, f'    "{action}": _grants({old}),', f'    "{action}": _grants({new}),')
+    return (PERMISSIONS, f'    "{action}": frozenset({{{old}}}),', f'    "{action}": frozenset({{{new}}}),')
 
 
 MUTANTS: dict[str, tuple[Path, str, str]] = {

@@ -8,6 +8,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 
 from fittwin_core import Actor, FitTwin
@@ -80,8 +81,9 @@ def test_every_pair_in_the_domain(frm: str, to: str) -> None:
     order = an_order(frm)
     outcome = expected(frm, to)
     if outcome == "invalid":
-        with pytest.raises(InvalidTransition):
+        with pytest.raises(InvalidTransition) as caught:
             transition(order, to, at=T0, return_window_days=RETURN_WINDOW_DAYS)
+        assert str(caught.value) == f"order cannot move from {frm} to {to}"
         return
     moved, events = transition(order, to, at=T0, return_window_days=RETURN_WINDOW_DAYS)
     assert moved.status == OrderStatus(to)
@@ -94,8 +96,17 @@ def test_the_return_window_bounds_a_return_request_in_the_domain() -> None:
     inside = an_order(DELIVERED, delivered_days_ago=RETURN_WINDOW_DAYS)
     assert transition(inside, RETURN, at=T0, return_window_days=RETURN_WINDOW_DAYS)[0].status == RETURN
     late = an_order(DELIVERED, delivered_days_ago=RETURN_WINDOW_DAYS + 1)
-    with pytest.raises(InvalidTransition, match="return window"):
+    with pytest.raises(InvalidTransition) as caught:
         transition(late, RETURN, at=T0, return_window_days=RETURN_WINDOW_DAYS)
+    assert str(caught.value) == (
+        "order cannot move from delivered to return_requested: the 30-day return window is over"
+    )
+    # Without a delivery time the window counts from the order's last change.
+    undated = attrs.evolve(inside, delivered_at=None, updated_at=T0 - timedelta(days=RETURN_WINDOW_DAYS + 1))
+    with pytest.raises(InvalidTransition, match="return window is over"):
+        transition(undated, RETURN, at=T0, return_window_days=RETURN_WINDOW_DAYS)
+    recent = attrs.evolve(undated, updated_at=T0 - timedelta(days=1))
+    assert transition(recent, RETURN, at=T0, return_window_days=RETURN_WINDOW_DAYS)[0].status == RETURN
 
 
 # ----------------------------------------------------------------------------- through the service

@@ -189,6 +189,8 @@ def test_the_hold_counts_from_the_utc_delivery_date(monkeypatch: pytest.MonkeyPa
     try:
         late_evening_in_new_york = datetime(2026, 3, 1, 21, 30, tzinfo=timezone(timedelta(hours=-5)))
         assert hold_until(late_evening_in_new_york, 30) == date(2026, 3, 2) + timedelta(days=30)
+        morning_in_new_york = datetime(2026, 3, 1, 7, 0, tzinfo=timezone(timedelta(hours=-5)))  # Mar 2 at +14
+        assert hold_until(morning_in_new_york, 30) == date(2026, 3, 1) + timedelta(days=30)
         assert hold_until(datetime(2026, 3, 1, 0, 0, tzinfo=UTC), 0) == date(2026, 3, 1)
     finally:
         monkeypatch.undo()
@@ -227,6 +229,39 @@ def test_the_reward_is_the_policys_percent_of_the_subtotal(
 ) -> None:
     policy = ReferralPolicy(reward_percent=percent, rounding=Rounding(rounding))
     assert reward_amount(subtotal, policy) == reward
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        (12.5, "must be a Decimal, an integer or a decimal string"),
+        (True, "must be a Decimal, an integer or a decimal string"),
+        ("ten", "must be a decimal number"),
+        ("NaN", "must be a decimal number"),
+        (Decimal("Infinity"), "must be a decimal number"),
+        ("100.01", "must be between 0 and 100"),
+        (-1, "must be between 0 and 100"),
+    ],
+)
+def test_a_reward_percent_is_a_decimal_from_0_to_100(value: object, rule: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ReferralPolicy(reward_percent=value)  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.rule) == ("reward_percent", rule)
+
+
+@pytest.mark.parametrize("value", ["0", 100, "12.5", Decimal("7.25")])
+def test_reward_percents_at_and_inside_the_bounds(value: object) -> None:
+    assert ReferralPolicy(reward_percent=value).reward_percent == Decimal(str(value))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("code", ["eur", "EURO", "XXX", 978])
+def test_money_needs_an_iso_4217_code(code: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Money(100, code)  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.rule) == (
+        "currency",
+        "must be an upper-case ISO-4217 currency code",
+    )
 
 
 # ----------------------------------------------------------------------------- attribution

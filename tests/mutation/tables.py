@@ -77,8 +77,8 @@ MUTANTS: dict[str, tuple[Path, str, str]] = {
         "accounts.read_password_hash", "_ADMIN, _SYSTEM", "_ADMIN, _SYSTEM, _SELF"
     ),
     "the system may reinstate rewards": _grant("rewards.reinstate", "_ADMIN", "_ADMIN, _SYSTEM"),
-    "brand analysts read platform analytics": _grant(
-        "analytics.read", "_ADMIN, _SYSTEM", "_ADMIN, _SYSTEM, _OWNER, _MANAGER, _ANALYST"
+    "shoppers read platform analytics": _grant(
+        "analytics.read", "_ADMIN, _SYSTEM", "_ADMIN, _SYSTEM, _SHOPPER"
     ),
     "anonymous visitors may place orders": _grant(
         "orders.place", "_ADMIN, _SYSTEM, _SELF", "_ADMIN, _SYSTEM, _SELF, _ANONYMOUS"

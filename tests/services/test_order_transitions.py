@@ -89,7 +89,13 @@ def test_every_pair_in_the_domain(frm: str, to: str) -> None:
     assert moved.status == OrderStatus(to)
     assert len(events) == (0 if outcome == "no-op" else 1)
     if outcome == "moves":
-        assert (events[0].previous, events[0].status) == (OrderStatus(frm), OrderStatus(to))
+        (event,) = events
+        assert (event.order_id, event.previous, event.status, event.at) == (order.id, frm, to, T0)
+        assert event.action  # the step's name, e.g. "cancel"
+        stamp = {PAID: "paid_at", DELIVERED: "delivered_at", CLOSED: "closed_at"}.get(to)
+        if stamp is not None:
+            assert getattr(moved, stamp) == T0
+        assert moved.updated_at == T0
 
 
 def test_the_return_window_bounds_a_return_request_in_the_domain() -> None:

@@ -483,3 +483,58 @@ def test_secrets_are_shown_to_staff_only(world: World) -> None:
         ]
         assert (listed.invite_token == pending.invite_token) == (name in STAFF), name
         assert (listed.invite_token is None) == (name not in STAFF), name
+
+
+def test_no_op_and_illegal_moves_need_the_permission_too(world: World) -> None:
+    ft, a = world.ft, world.actors
+    shipped = order_at(world, *SHIPPED)
+    assert ft.orders.mark_fulfilled(shipped.id, actor=a["own_manager"]).status.value == "fulfilled"  # no-op
+    for name in ("own_analyst", "other_manager", "self"):
+        with pytest.raises(PermissionDenied):
+            ft.orders.mark_fulfilled(shipped.id, actor=a[name])
+    fresh = order_at(world)
+    with pytest.raises(InvalidTransition):  # allowed to fulfil, but not from "created"
+        ft.orders.mark_fulfilled(fresh.id, actor=a["own_manager"])
+    with pytest.raises(PermissionDenied):  # refused before the table is even consulted
+        ft.orders.mark_fulfilled(fresh.id, actor=a["own_analyst"])
+    ft.orders.cancel(fresh.id, actor=a["self"])
+    assert ft.orders.cancel(fresh.id, actor=a["self"]).status.value == "closed"  # no-op
+    with pytest.raises(PermissionDenied):
+        ft.orders.cancel(fresh.id, actor=a["other_shopper"])
+
+
+def test_refusals_say_who_may_not_do_what(world: World) -> None:
+    ft, a, x = world.ft, world.actors, world.shop.shopper.id
+    cases: list[tuple[Callable[[], object], str]] = [
+        (
+            lambda: ft.accounts.get(x, actor=a["other_shopper"]),
+            "a shopper may not accounts.read about another shopper",
+        ),
+        (
+            lambda: ft.accounts.mark_phone_verified(x, actor=a["self"]),
+            "a shopper may not accounts.verify_phone",
+        ),
+        (lambda: ft.audit.events(actor=a["self"]), "a shopper may not audit.read"),
+        (lambda: ft.accounts.get(x, actor=a["anonymous"]), "an anonymous visitor may not accounts.read"),
+        (
+            lambda: ft.rewards.reinstate(uuid.uuid4(), actor=a["system"]),
+            "the system may not rewards.reinstate",
+        ),
+        (lambda: ft.accounts.get(x, actor=a["own_owner"]), "a brand user may not accounts.read"),
+        (
+            lambda: ft.catalog.create_fit_map(A(world), "tops", {}, actor=a["own_analyst"]),
+            "a brand analyst may not catalog.create_fit_map",
+        ),
+        (
+            lambda: ft.catalog.create_fit_map(A(world), "tops", {}, actor=a["other_owner"]),
+            "a brand owner may not catalog.create_fit_map for another brand",
+        ),
+        (
+            lambda: ft.brands.users(A(world), actor=Actor.brand_user(uuid.uuid4())),
+            "the brand user is not active",
+        ),
+    ]
+    for call, message in cases:
+        with pytest.raises(PermissionDenied) as caught:
+            call()
+        assert str(caught.value) == message

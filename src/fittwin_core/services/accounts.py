@@ -697,7 +697,8 @@ class Accounts(Service):
 
     def _shown(self, profile: UserProfile, actor: Actor) -> UserProfile:
         """``profile`` as ``actor`` may see it: the password hash only for staff."""
-        return profile if allowed(actor, "accounts.read_password_hash") else _redacted(profile)
+        shows_hash = allowed(actor, "accounts.read_password_hash", user_id=profile.id)
+        return profile if shows_hash else _redacted(profile)
 
 
 def _redacted(profile: UserProfile) -> UserProfile:

@@ -43,6 +43,7 @@ from fittwin_core.ports import (
     UnitOfWork,
     WebhookSender,
 )
+from fittwin_core.services.boundary import guard_public_methods
 
 T = TypeVar("T")
 log = logging.getLogger("fittwin")
@@ -139,7 +140,14 @@ class Context:
 
 
 class Service:
-    """Base of the service groups: runs units of work with bounded retries."""
+    """Base of the service groups: runs units of work with bounded retries.
+
+    Every public method of a subclass checks its arguments against its annotations before it
+    runs (:mod:`fittwin_core.services.boundary`): one input boundary for every service."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        guard_public_methods(cls)
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx

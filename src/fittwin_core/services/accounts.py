@@ -32,7 +32,7 @@ from fittwin_core.domain import (
     ValidationError,
 )
 from fittwin_core.domain.rules import json_object_from, parse_enum, redacted
-from fittwin_core.domain.users import normalize_email, region_name, username
+from fittwin_core.domain.users import normalize_email, normalize_username, region_name
 from fittwin_core.ports import UnitOfWork
 from fittwin_core.services.base import UNSET, Context, Service, Unset, as_uuid, coerce, require
 from fittwin_core.services.permissions import (
@@ -138,7 +138,7 @@ class Accounts(Service):
         :class:`Conflict` when the email or username is taken.
         """
         normalized = normalize_email(email)
-        username_rule(username)
+        username = normalize_username(username)
         self._check_password(password)
         metrics = coerce(body_metrics, BodyMetrics, "body_metrics")
         agreed = Consents.from_mapping(consents)
@@ -191,9 +191,11 @@ class Accounts(Service):
     def authenticate(self, email: str, password: str) -> UserProfile:
         """The profile for these credentials; :class:`AuthenticationFailed` otherwise.
 
-        An unknown email, a wrong password and a malformed email fail alike and take about as
-        long (a password hash is verified in every case). A hash made with weaker parameters
-        than the current ones is replaced on success.
+        An unknown email, a wrong password and a malformed email fail alike and take at least
+        as long as one verification at the current parameters: an unknown email verifies a
+        dummy hash, and so does an account whose hash was made with older (cheaper)
+        parameters before its own hash is checked — else its faster answer would tell that
+        the account exists. Such a hash is replaced on success.
         """
         try:
             normalized = normalize_email(email)
@@ -203,12 +205,15 @@ class Accounts(Service):
             None if normalized is None else self.read(lambda uow: uow.user_profiles.where(email=normalized))
         )
         if not found or not isinstance(password, str):
-            self._ctx.hasher.verify(self._dummy(), password if isinstance(password, str) else "")
+            self._verify_dummy(password if isinstance(password, str) else "")
             raise AuthenticationFailed("invalid email or password")
         profile = found[0]
+        outdated = self._ctx.hasher.needs_rehash(profile.password_hash)
+        if outdated:
+            self._verify_dummy(password)
         if not self._ctx.hasher.verify(profile.password_hash, password):
             raise AuthenticationFailed("invalid email or password")
-        if self._ctx.hasher.needs_rehash(profile.password_hash):
+        if outdated:
             rehashed = self._ctx.hasher.hash(password)
 
             def work(uow: UnitOfWork) -> UserProfile:
@@ -333,8 +338,7 @@ class Accounts(Service):
         require_self_or_staff(acting, uid, "update a profile")
         changes: dict[str, Any] = {}
         if username is not UNSET:
-            username_rule(username)
-            changes["username"] = username
+            changes["username"] = normalize_username(username)
         if body_metrics is not UNSET:
             changes["body_metrics"] = coerce(body_metrics, BodyMetrics, "body_metrics")
         if location is not UNSET:
@@ -672,21 +676,18 @@ class Accounts(Service):
             f"must be at most {settings.password_max_length} characters",
         )
 
-    def _dummy(self) -> str:
-        if self._dummy_hash is None:
+    def _verify_dummy(self, password: str) -> None:
+        """Spend what verifying a password at the current parameters costs."""
+        if self._dummy_hash is None:  # making the dummy costs as much as verifying it would
             self._dummy_hash = self._ctx.hasher.hash(str(self._ctx.ids.new_token()))
-        return self._dummy_hash
+            return
+        self._ctx.hasher.verify(self._dummy_hash, password)
 
     def _check_owner(self, actor: Actor, owner_id: UUID | None, action: str) -> None:
         if owner_id is None:
             require_staff(actor, action)
         else:
             require_self_or_staff(actor, owner_id, action)
-
-
-def username_rule(value: object) -> None:
-    """Check a username (1–32 characters of letters, digits, ``_ . -``)."""
-    username.check("username", value)
 
 
 __all__ = ["AccountDetails", "Accounts", "AddressDetails", "normalize_postal_code"]

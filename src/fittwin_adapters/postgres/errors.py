@@ -73,12 +73,16 @@ def is_disconnect(exc: BaseException) -> bool:
     return isinstance(orig, psycopg.OperationalError)
 
 
+_UNTRANSLATABLE = {"22P05", "22021"}  # untranslatable character, character not in repertoire
+
+
 def is_refused_text(exc: sa.exc.DBAPIError) -> bool:
-    """Whether psycopg refused a parameter before sending it (a NUL in text, which
-    PostgreSQL cannot store): the connection and its transaction are unharmed."""
+    """Whether the error is about text PostgreSQL cannot hold: psycopg refusing a NUL before
+    sending it (the connection is unharmed), or the server refusing ``\u0000`` in JSON."""
     import psycopg
 
-    return isinstance(exc.orig, psycopg.DataError) and sqlstate(exc) is None
+    state = sqlstate(exc)
+    return state in _UNTRANSLATABLE or (isinstance(exc.orig, psycopg.DataError) and state is None)
 
 
 def _bind_column(name: str) -> str:

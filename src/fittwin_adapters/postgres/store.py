@@ -494,11 +494,13 @@ class PostgresUnitOfWork(Repositories):
         try:
             return conn.execute(statement, params)
         except sa.exc.DBAPIError as exc:
-            if is_refused_text(exc):
-                raise self._refuse_text(table, params or _inline_params(statement)) from None
-            raise self._fail(exc, table, op) from None
+            if not is_refused_text(exc):
+                raise self._fail(exc, table, op) from None
         except UnicodeEncodeError:
-            raise self._refuse_text(table, params or _inline_params(statement)) from None
+            pass
+        # Raised outside the except blocks: the driver's error (which quotes the text) is
+        # neither the cause nor the context of what the caller sees.
+        raise self._refuse_text(table, params or _inline_params(statement))
 
     def copy(self, sql: str, rows: Sequence[tuple[Any, ...]], *, table: str) -> None:
         """``COPY … FROM STDIN`` the rows on the current transaction's connection."""
@@ -510,16 +512,18 @@ class PostgresUnitOfWork(Repositories):
                 for row in rows:
                     copy.write_row(row)
         except UnicodeEncodeError:
-            raise self._refuse_text(table, rows) from None
+            pass
         except Exception as exc:
             import psycopg
 
-            if isinstance(exc, psycopg.Error):
-                wrapped = sa.exc.DBAPIError(sql, None, exc)
-                if is_refused_text(wrapped):
-                    raise self._refuse_text(table, rows) from None
+            if not isinstance(exc, psycopg.Error):
+                raise
+            wrapped = sa.exc.DBAPIError(sql, None, exc)
+            if not is_refused_text(wrapped):
                 raise self._fail(wrapped, table, "insert") from None
-            raise
+        else:
+            return
+        raise self._refuse_text(table, rows)
 
     def now(self) -> datetime:
         """The store clock's time (stamped on ``updated_at`` by stock changes)."""

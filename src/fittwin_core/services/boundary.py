@@ -155,7 +155,7 @@ def spec_for(annotation: Any, *, strict_uuid: bool = False) -> _Spec | None:
         )
     if origin is tuple and args and args[-1] is not Ellipsis:
         return None  # pairs and records: the service names their parts better
-    if origin in (dict,) or (isinstance(origin, type) and issubclass(origin, Mapping)):
+    if origin is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):
         return _Spec("a mapping", lambda v: isinstance(v, Mapping))
     if isinstance(origin, type) and issubclass(origin, Iterable) and origin is not str:
         element = spec_for(args[0]) if args else None

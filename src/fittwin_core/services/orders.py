@@ -372,7 +372,7 @@ class Orders(Service):
 
     # ------------------------------------------------------------------ payment webhooks
 
-    def handle_payment_webhook(self, payload: bytes, signature_header: str) -> Order | None:
+    def handle_payment_webhook(self, payload: bytes | str, signature_header: str) -> Order | None:
         """Apply a payment provider webhook; returns the affected order (``None`` for a
         duplicate delivery, which changes nothing).
 

@@ -26,9 +26,7 @@ from fittwin_adapters import connect
 from fittwin_adapters.crypto import Argon2PasswordHasher
 from fittwin_adapters.demo import brand_onboarding, catalog, run_story
 from fittwin_core import FitTwin, FitTwinError
-from fittwin_core.domain import Actor, AuthenticationFailed, BodyMetrics, NotFound, PermissionDenied
-
-STATUS = {NotFound: 404, PermissionDenied: 403, AuthenticationFailed: 401}
+from fittwin_core.domain import Actor, BodyMetrics
 
 
 def make_handler(ft: FitTwin) -> type[BaseHTTPRequestHandler]:
@@ -44,9 +42,8 @@ def make_handler(ft: FitTwin) -> type[BaseHTTPRequestHandler]:
         def _answer(self, route: Any) -> None:
             try:
                 status, body = route()
-            except FitTwinError as error:
-                status = next((code for kind, code in STATUS.items() if isinstance(error, kind)), 422)
-                body = {"error": type(error).__name__, "detail": str(error)}
+            except FitTwinError as error:  # every error knows its status and code (docs/errors.md)
+                status, body = error.http_status, error.as_problem()
             data = json.dumps(body, default=str).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fittwin_core.domain import money
-from fittwin_core.domain.errors import PaymentError, ValidationError
+from fittwin_core.domain.errors import PaymentError, PaymentProviderUnavailable, ValidationError
 from fittwin_core.domain.rules import integer, optional, text
 from fittwin_core.ports import PaymentEvent, PaymentIntent, Refund
 
@@ -111,13 +111,20 @@ def payment_refused(
 ) -> PaymentError:
     """The :class:`PaymentError` for a provider's refusal, naming its codes (never card data).
 
+    A failure on the provider's side (HTTP 5xx, or 429 when it limits the rate) is a
+    :class:`PaymentProviderUnavailable`, which may be retried.
+
     >>> str(payment_refused("card_declined", decline_code="insufficient_funds", status=402))
     'payment provider refused the request (HTTP 402): card_declined (insufficient_funds)'
+    >>> type(payment_refused("api_error", status=500)).__name__
+    'PaymentProviderUnavailable'
     """
     where = f" (HTTP {status})" if status is not None else ""
     what = code or "unknown error"
     if decline_code:
         what = f"{what} ({decline_code})"
+    if status is not None and (status >= 500 or status == 429):
+        return PaymentProviderUnavailable(f"payment provider failed the request{where}: {what}")
     return PaymentError(f"payment provider refused the request{where}: {what}")
 
 

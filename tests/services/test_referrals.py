@@ -392,7 +392,7 @@ def test_rewards_round_per_policy(store: Any, clock: FrozenClock, ids: Any) -> N
             payments=payments,
             settings=Settings(referral_policy=policy),
         )
-        shop = open_shop(ft, f"round{rounding.value}")
+        shop = open_shop(ft, f"round-{rounding.value.replace('_', '-')}")
         friend = shop.new_shopper(f"friend{rounding.value}")
         link = ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
         ft.referrals.record_click(link.rid, ip=IP, user_agent="x", actor=Actor.anonymous())

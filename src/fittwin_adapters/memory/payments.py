@@ -17,7 +17,13 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 from fittwin_core import payments, webhooks
-from fittwin_core.domain.errors import ConfigurationError, Conflict, InvalidTransition, NotFound, PaymentError
+from fittwin_core.domain.errors import (
+    ConfigurationError,
+    IdempotencyKeyReused,
+    InvalidTransition,
+    NotFound,
+    PaymentError,
+)
 from fittwin_core.domain.rules import redacted
 from fittwin_core.ports import Clock, PaymentEvent, PaymentIntent, Refund
 
@@ -88,7 +94,7 @@ class FakePayments:
     ) -> PaymentIntent:
         """Create a payment for ``amount`` minor units; a repeated key returns the first answer.
 
-        The same key with other parameters raises :class:`Conflict`.
+        The same key with other parameters raises :class:`IdempotencyKeyReused` (a :class:`Conflict`).
         """
         checked = payments.check_payment_request(
             amount=amount,
@@ -313,7 +319,7 @@ class FakePayments:
         if seen is None:
             return None
         if seen[0] != fingerprint:
-            raise Conflict("idempotency key was already used with other parameters")
+            raise IdempotencyKeyReused("idempotency key was already used with other parameters")
         result = seen[1]
         if isinstance(result, PaymentError):
             raise PaymentError(*result.args)

@@ -7,7 +7,8 @@ own messages quote them, so they are not passed on).
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -20,6 +21,7 @@ from fittwin_core.domain.errors import (
     TransientConflict,
     ValidationError,
 )
+from fittwin_core.domain.rules import TEXT_RULE, is_valid_text
 from fittwin_core.schema import TABLES
 
 Operation = Literal["read", "insert", "update", "delete"]
@@ -71,6 +73,47 @@ def is_disconnect(exc: BaseException) -> bool:
     return isinstance(orig, psycopg.OperationalError)
 
 
+_UNTRANSLATABLE = {"22P05", "22021"}  # untranslatable character, character not in repertoire
+
+
+def is_refused_text(exc: sa.exc.DBAPIError) -> bool:
+    """Whether the error is about text PostgreSQL cannot hold: psycopg refusing a NUL before
+    sending it (the connection is unharmed), or the server refusing ``\u0000`` in JSON."""
+    import psycopg
+
+    state = sqlstate(exc)
+    return state in _UNTRANSLATABLE or (isinstance(exc.orig, psycopg.DataError) and state is None)
+
+
+def _bind_column(name: str) -> str:
+    # Bind parameters of keys and compare-and-set guards are prefixed (``k_id``, ``x_status``).
+    return name[2:] if name[:2] in ("k_", "x_") else name
+
+
+def _holds_bad_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return not is_valid_text(value)
+    if isinstance(value, dict):
+        return any(_holds_bad_text(k) or _holds_bad_text(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_bad_text(v) for v in value)
+    return False
+
+
+def refused_text(table: str, params: Any) -> ValidationError:
+    """The error for text PostgreSQL cannot take (a lone surrogate, which UTF-8 cannot encode,
+    or NUL), naming the column whose parameter holds it."""
+    rows = params if isinstance(params, list | tuple) else [params]
+    for row in rows:
+        if isinstance(row, Mapping):
+            for name, value in row.items():
+                if _holds_bad_text(value):
+                    return ValidationError(f"{table}.{_bind_column(name)}", TEXT_RULE)
+        elif isinstance(row, tuple) and any(_holds_bad_text(v) for v in row):
+            break
+    return ValidationError(table, TEXT_RULE)
+
+
 def _diag(exc: sa.exc.DBAPIError, attribute: str) -> str | None:
     diag = getattr(exc.orig, "diag", None)
     return getattr(diag, attribute, None) if diag is not None else None
@@ -107,4 +150,4 @@ def translate(exc: sa.exc.DBAPIError, *, table: str, op: Operation) -> FitTwinEr
     return StoreUnavailable(f"PostgreSQL failed the statement on {table} (SQLSTATE {state or 'unknown'})")
 
 
-__all__ = ["Operation", "is_disconnect", "sqlstate", "translate"]
+__all__ = ["Operation", "is_disconnect", "is_refused_text", "refused_text", "sqlstate", "translate"]

@@ -7,6 +7,7 @@ converter, and come back through the same converter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -23,7 +24,13 @@ from sqlalchemy.engine import URL
 from fittwin_adapters.postgres import analytics as sql_analytics
 from fittwin_adapters.postgres import partitions
 from fittwin_adapters.postgres.engine import make_engine
-from fittwin_adapters.postgres.errors import Operation, is_disconnect, translate
+from fittwin_adapters.postgres.errors import (
+    Operation,
+    is_disconnect,
+    is_refused_text,
+    refused_text,
+    translate,
+)
 from fittwin_adapters.postgres.jsoncodec import dumps
 from fittwin_adapters.postgres.tables import column_kind, tables
 from fittwin_core.domain import (
@@ -356,6 +363,13 @@ class PostgresVariantRepository(PostgresRepository[ProductVariant]):
 # ============================================================================ unit of work
 
 
+def _inline_params(statement: sa.Executable) -> dict[str, Any]:
+    """The values bound inside a built statement (``where(email=...)``), by column name."""
+    if not isinstance(statement, sa.ClauseElement):
+        return {}
+    return {re.sub(r"_\d+$", "", name): value for name, value in statement.compile().params.items()}
+
+
 _SET_ACTOR = sa.text(
     "SELECT set_config('fittwin.actor_type', :actor_type, true), "
     "set_config('fittwin.actor_id', :actor_id, true), set_config('fittwin.library', 'on', true)"
@@ -482,12 +496,19 @@ class PostgresUnitOfWork(Repositories):
         table: str,
         op: Operation = "read",
     ) -> sa.CursorResult[Any]:
-        """Run a statement in the current transaction, translating driver errors."""
+        """Run a statement in the current transaction, translating driver errors (text
+        PostgreSQL cannot take becomes a :class:`ValidationError` naming the column)."""
         conn = self.connection()
         try:
             return conn.execute(statement, params)
         except sa.exc.DBAPIError as exc:
-            raise self._fail(exc, table, op) from None
+            if not is_refused_text(exc):
+                raise self._fail(exc, table, op) from None
+        except UnicodeEncodeError:
+            pass
+        # Raised outside the except blocks: the driver's error (which quotes the text) is
+        # neither the cause nor the context of what the caller sees.
+        raise self._refuse_text(table, params or _inline_params(statement))
 
     def copy(self, sql: str, rows: Sequence[tuple[Any, ...]], *, table: str) -> None:
         """``COPY … FROM STDIN`` the rows on the current transaction's connection."""
@@ -498,17 +519,30 @@ class PostgresUnitOfWork(Repositories):
             with driver.cursor() as cursor, cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
+        except UnicodeEncodeError:
+            pass
         except Exception as exc:
             import psycopg
 
-            if isinstance(exc, psycopg.Error):
-                wrapped = sa.exc.DBAPIError(sql, None, exc)
+            if not isinstance(exc, psycopg.Error):
+                raise
+            wrapped = sa.exc.DBAPIError(sql, None, exc)
+            if not is_refused_text(wrapped):
                 raise self._fail(wrapped, table, "insert") from None
-            raise
+        else:
+            return
+        raise self._refuse_text(table, rows)
 
     def now(self) -> datetime:
         """The store clock's time (stamped on ``updated_at`` by stock changes)."""
         return self._store.clock.now()
+
+    def _refuse_text(self, table: str, params: Any) -> ValidationError:
+        # The driver refused a parameter before sending it: the connection is fine, but the
+        # statement did not run, so the unit of work goes no further (as after any refusal).
+        if self._tx is not None:
+            self._failed = True
+        return refused_text(table, params)
 
     def _fail(self, exc: sa.exc.DBAPIError, table: str, op: Operation) -> FitTwinError:
         error = translate(exc, table=table, op=op)

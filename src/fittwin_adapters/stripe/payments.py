@@ -15,10 +15,10 @@ from fittwin_core import payments, webhooks
 from fittwin_core.domain.errors import (
     AuthenticationFailed,
     ConfigurationError,
-    Conflict,
     FitTwinError,
+    IdempotencyKeyReused,
     NotFound,
-    PaymentError,
+    PaymentProviderUnavailable,
     ValidationError,
 )
 from fittwin_core.domain.rules import redacted
@@ -93,8 +93,9 @@ class StripePayments:
     ) -> PaymentIntent:
         """Create a PaymentIntent for ``amount`` minor units (Stripe replays a repeated key).
 
-        The same key with other parameters raises :class:`Conflict`; a refusal, an API error
-        or an unreachable Stripe raises :class:`PaymentError`.
+        The same key with other parameters raises :class:`IdempotencyKeyReused` (a
+        :class:`Conflict`); a refusal raises :class:`PaymentError`, an API error or an
+        unreachable Stripe :class:`PaymentProviderUnavailable` (a retryable ``PaymentError``).
         """
         checked = payments.check_payment_request(
             amount=amount,
@@ -196,9 +197,9 @@ class StripePayments:
 
 def _translate(error: stripe.StripeError, missing: str | None) -> FitTwinError:
     if isinstance(error, stripe.IdempotencyError):
-        return Conflict("idempotency key was already used with other parameters")
+        return IdempotencyKeyReused("idempotency key was already used with other parameters")
     if isinstance(error, stripe.APIConnectionError):
-        return PaymentError("payment provider could not be reached")
+        return PaymentProviderUnavailable("payment provider could not be reached")
     if (
         missing is not None
         and isinstance(error, stripe.InvalidRequestError)

@@ -83,6 +83,10 @@ sku = rules.text(
     max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9._/-]*", rule="may contain letters, digits, '.', '_', '/', '-'"
 )
 size_label = rules.text(max_len=32)
+MAX_STOCK = 2**31 - 1
+"""Stock counts are INTEGER columns."""
+stock = rules.integer(ge=0, le=MAX_STOCK)
+"""attrs validator: a stock count (0 … 2**31 − 1)."""
 
 
 def _urls(field: str, value: Any) -> None:
@@ -131,7 +135,7 @@ class ProductVariant:
     color: str | None = attrs.field(default=None, validator=rules.optional(rules.text(max_len=60)))
     price_cents: int = attrs.field(validator=money.cents)
     currency: str = attrs.field(validator=money.currency)
-    inventory: int = attrs.field(validator=rules.integer(ge=0, le=2**31 - 1))
+    inventory: int = attrs.field(validator=stock)
     fit_metadata: JsonMap | None = attrs.field(
         default=None, converter=rules.to_json_map, validator=rules.optional(rules.json_object)
     )
@@ -193,6 +197,7 @@ class FitMap:
 
 __all__ = [
     "CATEGORIES",
+    "MAX_STOCK",
     "PRODUCT_TRANSITIONS",
     "FitMap",
     "Product",
@@ -203,4 +208,5 @@ __all__ = [
     "UnitSystem",
     "VariantStatus",
     "category",
+    "stock",
 ]

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from enum import StrEnum
+from json.encoder import encode_basestring as _encode_json_string
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -55,6 +56,30 @@ def optional(rule: Rule) -> Rule:
     return Rule(check)
 
 
+TEXT_RULE = "must be valid Unicode text without NUL characters"
+"""The rule every text value that enters FitTwin follows (no lone surrogates, no NUL)."""
+
+
+def is_valid_text(value: str) -> bool:
+    """Whether ``value`` is storable text: encodable as UTF-8 (no lone surrogates) and
+    free of NUL, the two things PostgreSQL's ``text`` cannot hold."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(field: str, value: str) -> None:
+    """Raise :class:`ValidationError` naming ``field`` unless ``value`` is valid text."""
+    if not is_valid_text(value):
+        raise ValidationError(field, TEXT_RULE)
+
+
 def text(
     *,
     min_len: int = 1,
@@ -74,8 +99,7 @@ def text(
             )
         if max_len is not None and len(value) > max_len:
             raise ValidationError(field, f"must be at most {max_len} characters")
-        if "\x00" in value:
-            raise ValidationError(field, "must not contain NUL characters")
+        check_text(field, value)
         if compiled is not None and not compiled.fullmatch(value):
             raise ValidationError(field, rule or f"must match {pattern}")
 
@@ -213,24 +237,123 @@ def to_tuple(value: Any) -> Any:
 # ---------------------------------------------------------------------------- JSON columns
 
 
+JSON_MAX_DEPTH = 32
+"""How deeply any stored JSON value may nest (objects and arrays)."""
+JSON_MAX_BYTES = 1024 * 1024
+"""The largest stored JSON value, as the UTF-8 bytes of its compact JSON text."""
+JSON_INPUT_MAX_DEPTH = 16
+"""How deeply a free-form JSON object given to a service (``metadata``, ``fit_metadata``) may nest."""
+JSON_INPUT_MAX_BYTES = 64 * 1024
+"""The largest free-form JSON object a service accepts, as the UTF-8 bytes of its compact JSON text."""
+JSON_INT_MIN, JSON_INT_MAX = -(2**63), 2**63 - 1
+"""JSON integers are 64-bit (amounts are BIGINT and audit diffs carry them)."""
+
+_SCALAR_SIZES = {True: 4, False: 5, None: 4}
+_KEY_RULE = "object keys must be strings of valid Unicode text without NUL characters"
+
+
+class _Budget:
+    """Limits of one JSON walk and the bytes used so far."""
+
+    __slots__ = ("max_bytes", "max_depth", "used")
+
+    def __init__(self, max_depth: int, max_bytes: int) -> None:
+        self.max_depth = max_depth
+        self.max_bytes = max_bytes
+        self.used = 0
+
+    def spend(self, size: int) -> None:
+        self.used += size
+        if self.used > self.max_bytes:
+            raise ValidationError("json", f"must be at most {self.max_bytes} bytes as JSON")
+
+
+def _json_text_size(value: str, rule: str) -> int:
+    """UTF-8 bytes of ``value`` as a JSON string; :class:`ValidationError` for NUL or a lone
+    surrogate (``rule`` says which kind of text it was)."""
+    if "\x00" in value:
+        raise ValidationError("json", rule)
+    escaped = _encode_json_string(value)
+    if escaped.isascii():
+        return len(escaped)
+    try:
+        return len(escaped.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValidationError("json", rule) from None
+
+
+def _freeze(value: Any, depth: int, budget: _Budget) -> Any:
+    if isinstance(value, Mapping):
+        return JsonMap._frozen(_freeze_items(value, depth + 1, budget))
+    if isinstance(value, list | tuple):
+        if depth + 1 > budget.max_depth:
+            raise ValidationError("json", f"must nest at most {budget.max_depth} levels deep")
+        budget.spend(1 + max(len(value), 1))  # brackets and commas
+        return tuple(_freeze(v, depth + 1, budget) for v in value)
+    if isinstance(value, str):
+        budget.spend(_json_text_size(value, "strings must be valid Unicode text without NUL characters"))
+        return value
+    if isinstance(value, bool) or value is None:
+        budget.spend(_SCALAR_SIZES[value])
+        return value
+    if isinstance(value, int):
+        if not JSON_INT_MIN <= value <= JSON_INT_MAX:
+            raise ValidationError("json", "integers must be within the 64-bit range")
+        budget.spend(len(str(value)))
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError("json", "numbers must be finite")
+        budget.spend(len(repr(value)))
+        return value
+    if isinstance(value, JsonMap):  # pragma: no cover — a JsonMap is a Mapping
+        return value
+    raise ValidationError("json", f"values must be JSON (got {type(value).__name__})")
+
+
+def _freeze_items(data: Mapping[Any, Any], depth: int, budget: _Budget) -> dict[str, Any]:
+    if depth > budget.max_depth:
+        raise ValidationError("json", f"must nest at most {budget.max_depth} levels deep")
+    budget.spend(1 + max(len(data), 1))  # braces and commas
+    frozen: dict[str, Any] = {}
+    for key, item in data.items():
+        if not isinstance(key, str):
+            raise ValidationError("json", _KEY_RULE)
+        budget.spend(1 + _json_text_size(key, _KEY_RULE))
+        frozen[key] = _freeze(item, depth, budget)
+    return frozen
+
+
 class JsonMap(Mapping[str, Any]):
     """An immutable JSON object: the value of a free-form JSONB column.
 
     Nested objects become :class:`JsonMap` and arrays become tuples, so an entity holding one
     cannot be changed behind the store's back. Compares equal to a ``dict`` with the same
     content; :func:`thaw_json` turns it back into plain ``dict``/``list`` values.
+
+    Only JSON goes in: string keys; strings that are valid Unicode without NUL; finite floats;
+    integers within the 64-bit range; objects and arrays nested at most
+    :data:`JSON_MAX_DEPTH` deep, the whole at most :data:`JSON_MAX_BYTES` as compact JSON.
     """
 
     __slots__ = ("_data", "_hash")
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
-        frozen: dict[str, Any] = {}
-        for key, item in (data or {}).items():
-            if not isinstance(key, str) or "\x00" in key:
-                raise ValidationError("json", "object keys must be strings without NUL characters")
-            frozen[key] = freeze_json(item)
-        self._data = frozen
+        self._data = _freeze_items(data or {}, 1, _Budget(JSON_MAX_DEPTH, JSON_MAX_BYTES))
         self._hash: int | None = None
+
+    @classmethod
+    def _frozen(cls, frozen: dict[str, Any]) -> JsonMap:
+        """Wrap an already frozen and checked dict (nested objects of a walk)."""
+        made = cls.__new__(cls)
+        made._data = frozen
+        made._hash = None
+        return made
+
+    @classmethod
+    def checked(cls, data: Mapping[str, Any], *, max_depth: int, max_bytes: int) -> JsonMap:
+        """``data`` frozen under tighter limits than the stored ones (caller-supplied JSON)."""
+        return cls._frozen(_freeze_items(data, 1, _Budget(max_depth, max_bytes)))
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -260,24 +383,12 @@ class JsonMap(Mapping[str, Any]):
         return (JsonMap, (thaw_json(self),))
 
 
-_JSON_SCALARS = (str, int, float, bool, type(None))
-
-
 def freeze_json(value: Any) -> Any:
-    """Deep-freeze a JSON value: objects to :class:`JsonMap`, arrays to tuples."""
+    """Deep-freeze a JSON value: objects to :class:`JsonMap`, arrays to tuples (within the
+    limits :class:`JsonMap` documents; :class:`ValidationError` otherwise)."""
     if isinstance(value, JsonMap):
         return value
-    if isinstance(value, Mapping):
-        return JsonMap(value)
-    if isinstance(value, list | tuple):
-        return tuple(freeze_json(v) for v in value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError("json", "numbers must be finite")
-    if isinstance(value, str) and "\x00" in value:
-        raise ValidationError("json", "strings must not contain NUL characters")
-    if isinstance(value, _JSON_SCALARS):
-        return value
-    raise ValidationError("json", f"values must be JSON (got {type(value).__name__})")
+    return _freeze(value, 0, _Budget(JSON_MAX_DEPTH, JSON_MAX_BYTES))
 
 
 def thaw_json(value: Any) -> Any:
@@ -309,10 +420,11 @@ json_object = Rule(_json_object)
 
 def json_object_from(value: object, field: str) -> JsonMap:
     """``value`` (a mapping) as a frozen JSON object; :class:`ValidationError` naming ``field``
-    when it is not a JSON object."""
+    when it is not a JSON object or exceeds the input limits (:data:`JSON_INPUT_MAX_DEPTH`
+    levels, :data:`JSON_INPUT_MAX_BYTES` bytes)."""
     if not isinstance(value, Mapping):
         raise ValidationError(field, "must be a JSON object (a mapping)")
     try:
-        return JsonMap(value)
+        return JsonMap.checked(value, max_depth=JSON_INPUT_MAX_DEPTH, max_bytes=JSON_INPUT_MAX_BYTES)
     except ValidationError as exc:
         raise ValidationError(field, exc.rule) from None

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 import attrs
+from email_validator import EmailNotValidError, validate_email
 
 from fittwin_core.domain import rules
 from fittwin_core.domain.errors import ValidationError
@@ -48,20 +49,75 @@ def sealed_field(*, optional: bool = False) -> Any:
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 MAX_EMAIL_LENGTH = 254
+_EMAIL_RULE = "must be an email address like name@example.com"
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
+"""Controls, format characters (zero-width, bidi overrides), surrogates, private use,
+unassigned code points and separators: nothing a person can see or type on purpose."""
+_SCRIPT_SETS = (
+    frozenset({"LATIN", "CJK", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "CJK", "BOPOMOFO"}),
+    frozenset({"LATIN", "CJK", "HANGUL"}),
+)
+"""The script mixes UTS #39 allows in a "highly restrictive" identifier; any other mix of two
+scripts in one domain label is refused."""
+
+
+def _scripts(label: str) -> frozenset[str]:
+    """The scripts of the letters of ``label``, by the first word of each letter's Unicode name
+    (``LATIN SMALL LETTER U WITH DIAERESIS`` → ``LATIN``); marks, digits and hyphens have none."""
+    return frozenset(
+        unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0]
+        for ch in label
+        if unicodedata.category(ch).startswith("L")
+    )
+
+
+def _mixes_scripts(domain: str) -> bool:
+    for label in domain.split("."):
+        scripts = _scripts(label)
+        if len(scripts) > 1 and not any(scripts <= allowed for allowed in _SCRIPT_SETS):
+            return True
+    return False
 
 
 def normalize_email(raw: str, field: str = "email") -> str:
-    """Trim, NFC-normalise and case-fold an email address; raise if it is not one."""
+    """The canonical form of an email address, so that look-alikes cannot coexist.
+
+    The address is trimmed, NFKC-normalised (fullwidth ``ａ`` becomes ``a``, ligatures split)
+    and case-folded, then checked by ``email-validator``. Refused: invisible, control and
+    direction characters (zero-width space, right-to-left override); anything but ASCII before
+    the ``@`` (Cyrillic ``а`` would pass for Latin ``a``); a domain label mixing scripts. An
+    internationalised domain is kept in its ASCII form (``münchen.de`` → ``xn--mnchen-3ya.de``),
+    so every stored address is ASCII and shows what it is.
+    """
     if not isinstance(raw, str):
         raise ValidationError(field, "must be a string")
-    value = unicodedata.normalize("NFC", raw.strip()).casefold()
+    rules.check_text(field, raw)
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", raw.strip()).casefold())
+    if any(unicodedata.category(ch) in _INVISIBLE for ch in folded):
+        raise ValidationError(field, "must not contain invisible, control or direction characters")
+    local, at, domain = folded.rpartition("@")
+    if not at or not local:
+        raise ValidationError(field, _EMAIL_RULE)
+    if not local.isascii():
+        raise ValidationError(field, "must use only ASCII characters before the @ (look-alikes are refused)")
+    if not domain.isascii() and _mixes_scripts(domain):
+        raise ValidationError(field, "must not mix scripts within a part of the domain")
+    try:
+        # The library's messages quote the offending characters: only our own rule goes on.
+        value = validate_email(folded, check_deliverability=False, allow_smtputf8=False).ascii_email
+    except EmailNotValidError:
+        raise ValidationError(field, _EMAIL_RULE) from None
+    if value is None:  # pragma: no cover — allow_smtputf8=False always gives an ASCII form
+        raise ValidationError(field, _EMAIL_RULE)
+    value = value.casefold()
     _check_email(field, value)
     return value
 
 
 def _check_email(field: str, value: Any) -> None:
     if not isinstance(value, str) or not _EMAIL.fullmatch(value):
-        raise ValidationError(field, "must be an email address like name@example.com")
+        raise ValidationError(field, _EMAIL_RULE)
     if len(value) > MAX_EMAIL_LENGTH:
         raise ValidationError(field, f"must be at most {MAX_EMAIL_LENGTH} characters")
 
@@ -81,7 +137,20 @@ username = rules.text(
     pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     rule="may contain letters, digits, '_', '.' and '-', starting with a letter or digit",
 )
-"""attrs validator: 1–32 characters; unique case-insensitively."""
+"""attrs validator: 1–32 ASCII characters; unique case-insensitively."""
+
+
+def normalize_username(raw: object, field: str = "username") -> str:
+    """A username in canonical form: NFKC-normalised (fullwidth ``ａda`` is ``ada``, and then
+    taken if ``ada`` is) and checked against :data:`username`, whose ASCII-only pattern refuses
+    look-alike letters from other scripts and invisible characters."""
+    if not isinstance(raw, str):
+        raise ValidationError(field, "must be a string")
+    rules.check_text(field, raw)
+    value = unicodedata.normalize("NFKC", raw)
+    username.check(field, value)
+    return value
+
 
 country_code = rules.text(
     min_len=2, max_len=2, pattern=r"[A-Z]{2}", rule="must be an ISO 3166-1 alpha-2 code"
@@ -448,6 +517,7 @@ __all__ = [
     "email",
     "inches_to_cm",
     "normalize_email",
+    "normalize_username",
     "pounds_to_kg",
     "sealed",
     "sealed_field",

@@ -33,7 +33,7 @@ from fittwin_core.domain import (
 )
 from fittwin_core.domain.audit import REDACTED
 from fittwin_core.domain.rules import json_object_from, parse_enum, redacted
-from fittwin_core.domain.users import normalize_email, region_name, username
+from fittwin_core.domain.users import normalize_email, normalize_username, region_name
 from fittwin_core.ports import UnitOfWork
 from fittwin_core.services.base import (
     UNSET,
@@ -147,7 +147,7 @@ class Accounts(Service):
         """
         authorize(actor, "accounts.register")
         normalized = normalize_email(email)
-        username_rule(username)
+        username = normalize_username(username)
         self._check_password(password)
         metrics = coerce(body_metrics, BodyMetrics, "body_metrics")
         agreed = Consents.from_mapping(consents)
@@ -200,9 +200,11 @@ class Accounts(Service):
     def authenticate(self, email: str, password: str) -> UserProfile:
         """The profile for these credentials; :class:`AuthenticationFailed` otherwise.
 
-        An unknown email, a wrong password and a malformed email fail alike and take about as
-        long (a password hash is verified in every case). A hash made with weaker parameters
-        than the current ones is replaced on success.
+        An unknown email, a wrong password and a malformed email fail alike and take at least
+        as long as one verification at the current parameters: an unknown email verifies a
+        dummy hash, and so does an account whose hash was made with older (cheaper)
+        parameters before its own hash is checked — else its faster answer would tell that
+        the account exists. Such a hash is replaced on success.
         """
         try:
             normalized = normalize_email(email)
@@ -215,12 +217,15 @@ class Accounts(Service):
             else self.read(lambda uow: uow.user_profiles.where(email=normalized), actor=visitor)
         )
         if not found or not isinstance(password, str):
-            self._ctx.hasher.verify(self._dummy(), password if isinstance(password, str) else "")
+            self._verify_dummy(password if isinstance(password, str) else "")
             raise AuthenticationFailed("invalid email or password")
         profile = found[0]
+        outdated = self._ctx.hasher.needs_rehash(profile.password_hash)
+        if outdated:
+            self._verify_dummy(password)
         if not self._ctx.hasher.verify(profile.password_hash, password):
             raise AuthenticationFailed("invalid email or password")
-        if self._ctx.hasher.needs_rehash(profile.password_hash):
+        if outdated:
             rehashed = self._ctx.hasher.hash(password)
 
             def work(uow: UnitOfWork) -> UserProfile:
@@ -355,8 +360,7 @@ class Accounts(Service):
         authorize(acting, "accounts.update", user_id=uid)
         changes: dict[str, Any] = {}
         if username is not UNSET:
-            username_rule(username)
-            changes["username"] = username
+            changes["username"] = normalize_username(username)
         if body_metrics is not UNSET:
             changes["body_metrics"] = coerce(body_metrics, BodyMetrics, "body_metrics")
         if location is not UNSET:
@@ -690,10 +694,12 @@ class Accounts(Service):
             f"must be at most {settings.password_max_length} characters",
         )
 
-    def _dummy(self) -> str:
-        if self._dummy_hash is None:
+    def _verify_dummy(self, password: str) -> None:
+        """Spend what verifying a password at the current parameters costs."""
+        if self._dummy_hash is None:  # making the dummy costs as much as verifying it would
             self._dummy_hash = self._ctx.hasher.hash(str(self._ctx.ids.new_token()))
-        return self._dummy_hash
+            return
+        self._ctx.hasher.verify(self._dummy_hash, password)
 
     def _shown(self, profile: UserProfile, actor: Actor) -> UserProfile:
         """``profile`` as ``actor`` may see it: the password hash only for staff."""
@@ -704,11 +710,6 @@ class Accounts(Service):
 def _redacted(profile: UserProfile) -> UserProfile:
     """``profile`` without its password hash (``"<redacted>"`` in its place)."""
     return attrs.evolve(profile, password_hash=REDACTED)
-
-
-def username_rule(value: object) -> None:
-    """Check a username (1–32 characters of letters, digits, ``_ . -``)."""
-    username.check("username", value)
 
 
 __all__ = ["AccountDetails", "Accounts", "AddressDetails", "normalize_postal_code"]

@@ -43,6 +43,7 @@ from fittwin_core.ports import (
     UnitOfWork,
     WebhookSender,
 )
+from fittwin_core.services.boundary import guard_public_methods
 from fittwin_core.services.permissions import check_actor
 
 T = TypeVar("T")
@@ -280,7 +281,14 @@ class Session(UnitOfWorkRunner):
 
 
 class Service:
-    """Base of the service groups: runs units of work through a :class:`UnitOfWorkRunner`."""
+    """Base of the service groups: runs units of work through a :class:`UnitOfWorkRunner`.
+
+    Every public method of a subclass checks its arguments against its annotations before it
+    runs (:mod:`fittwin_core.services.boundary`): one input boundary for every service."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        guard_public_methods(cls)
 
     def __init__(self, ctx: Context, runner: UnitOfWorkRunner | None = None) -> None:
         self._ctx = ctx

@@ -21,10 +21,9 @@ from fittwin_core.domain import (
     ProductVariant,
     SizeChart,
     UnitSystem,
-    ValidationError,
     VariantStatus,
 )
-from fittwin_core.domain.catalog import PRODUCT_TRANSITIONS, category, size_label, sku
+from fittwin_core.domain.catalog import PRODUCT_TRANSITIONS, category, size_label, sku, stock
 from fittwin_core.domain.money import cents, currency
 from fittwin_core.domain.rules import JsonMap, json_object_from, parse_enum
 from fittwin_core.ports import UnitOfWork
@@ -295,7 +294,7 @@ class Catalog(Service):
         """Set a variant's stock count (a stock take); its stock status follows. A brand
         subscribed to ``variant.low_stock`` hears when stock falls to the threshold or below."""
         vid = as_uuid(variant_id, "variant_id")
-        cents.check("inventory", inventory)
+        stock.check("inventory", inventory)
         events: list[BrandEvent] = []
 
         def work(uow: UnitOfWork) -> ProductVariant:
@@ -359,15 +358,13 @@ class Catalog(Service):
 
 
 def _check_variant_fields(
-    sku_value: object, label: object, price: object, code: object, stock: object
+    sku_value: object, label: object, price: object, code: object, count: object
 ) -> None:
     sku.check("sku", sku_value)
     size_label.check("size_label", label)
     cents.check("price_cents", price)
     currency.check("currency", code)
-    cents.check("inventory", stock)
-    if isinstance(stock, int) and stock > 2**31 - 1:
-        raise ValidationError("inventory", f"must be at most {2**31 - 1}")
+    stock.check("inventory", count)
 
 
 __all__ = ["Catalog", "next_variant_status"]

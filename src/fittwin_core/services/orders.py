@@ -29,6 +29,8 @@ from fittwin_core.domain import (
     Conflict,
     FitSummary,
     FitTwinError,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     IdempotencyRecord,
     InsufficientInventory,
     InvalidTransition,
@@ -140,7 +142,9 @@ class Orders(Service):
 
         All lines' stock is reserved or none (:class:`InsufficientInventory`). Prices and fit
         summaries are snapshot into the lines. The same ``idempotency_key`` again returns the
-        same order; reused with different input it is a :class:`Conflict`. A ``rid`` that names
+        same order, also while the first request is still running: the repeat waits for it
+        (:class:`IdempotencyKeyInUse`, retryable, only if it does not finish in time). Reused
+        with different input the key is :class:`IdempotencyKeyReused`. A ``rid`` that names
         no referral is ignored (a stale share link never blocks a purchase). If the payment
         provider fails, the order is undone and :class:`PaymentError` raised.
 
@@ -179,24 +183,30 @@ class Orders(Service):
 
         def work(uow: UnitOfWork) -> Order:
             events.clear()
+            order_id = self._ctx.ids.new_id()
             if key is not None:
                 record = uow.idempotency_keys.find((PLACE_SCOPE, key))
                 if record is not None:
                     if record.request_hash != fingerprint:
-                        raise Conflict("this idempotency key was used for a different order")
+                        raise IdempotencyKeyReused("this idempotency key was used for a different order")
                     return uow.orders.get(record.result_id)
-            order = self._create(uow, uid, lines, ship_id, bill_id, pm_id, rid, events)
-            if key is not None:
-                uow.idempotency_keys.add(
-                    IdempotencyRecord(
-                        scope=PLACE_SCOPE,
-                        key=key,
-                        request_hash=fingerprint,
-                        result_id=order.id,
-                        created_at=self.now(),
+                # Claim the key before anything else: a concurrent request with the same key
+                # waits here until this one ends, then finds its order on the retry.
+                try:
+                    uow.idempotency_keys.add(
+                        IdempotencyRecord(
+                            scope=PLACE_SCOPE,
+                            key=key,
+                            request_hash=fingerprint,
+                            result_id=order_id,
+                            created_at=self.now(),
+                        )
                     )
-                )
-            return order
+                except Conflict:
+                    raise IdempotencyKeyInUse(
+                        "another request with this idempotency key is in progress"
+                    ) from None
+            return self._create(uow, order_id, uid, lines, ship_id, bill_id, pm_id, rid, events)
 
         order = self.transaction(work, actor=acting)
         self._brands._dispatch_after_commit(events)
@@ -209,6 +219,7 @@ class Orders(Service):
     def _create(
         self,
         uow: UnitOfWork,
+        order_id: UUID,
         user_id: UUID,
         lines: Sequence[_Line],
         ship_id: UUID,
@@ -221,7 +232,6 @@ class Orders(Service):
         shipping = own_live_address(uow, user_id, ship_id, "shipping_address_id")
         own_live_address(uow, user_id, bill_id, "billing_address_id")
         method = own_payment_method(uow, user_id, pm_id)
-        order_id = self._ctx.ids.new_id()
         now = self.now()
         items: list[OrderItem] = []
         currency: str | None = None
@@ -332,7 +342,7 @@ class Orders(Service):
             raise
 
         def attach(uow: UnitOfWork) -> Order:
-            current = uow.orders.get(order.id)
+            current = uow.orders.lock(order.id)  # concurrent repeats of the request wait here
             if current.payment_intent_ref is not None:
                 return current
             attached = attrs.evolve(current, payment_intent_ref=intent.id, updated_at=self.now())
@@ -363,7 +373,7 @@ class Orders(Service):
 
     # ------------------------------------------------------------------ payment webhooks
 
-    def handle_payment_webhook(self, payload: bytes, signature_header: str) -> Order | None:
+    def handle_payment_webhook(self, payload: bytes | str, signature_header: str) -> Order | None:
         """Apply a payment provider webhook; returns the affected order (``None`` for a
         duplicate delivery, which changes nothing).
 

@@ -713,6 +713,12 @@ class PostgresStore:
         upgrade(self._base_engine, revision, schema=self.schema, ahead_months=ahead_months)
         self._search_path = None  # the first migration may have installed the extensions
 
+    def revision(self) -> str | None:
+        """The migration revision the store's schema is at (``None`` before the first migration)."""
+        from fittwin_adapters.postgres.migrate import current_revision
+
+        return current_revision(self._base_engine, schema=self.schema)
+
     def maintain_partitions(
         self, ahead_months: int = 3, retain_months: int | None = None, now: datetime | None = None
     ) -> partitions.PartitionReport:

@@ -218,7 +218,8 @@ def _sql_identifier(value: str) -> str:
 def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS citext")
     for name, labels in ENUMS.items():
-        postgresql.ENUM(*labels, name=name).create(op.get_bind())
+        # checkfirst=False: a type of that name that is not FitTwin's must stop the migration.
+        postgresql.ENUM(*labels, name=name).create(op.get_bind(), checkfirst=False)
     op.execute(FUNCTIONS)
     # The functions resolve their tables, types and sequence in the schema they are created in
     # (the migration's search path puts FitTwin's schema first), never in another one,

@@ -208,8 +208,10 @@ def make_engine(
         raise ConfigurationError("pool_timeout must be a positive number of seconds")
     if pool_recycle is not None and (not isinstance(pool_recycle, int) or pool_recycle <= 0):
         raise ConfigurationError("pool_recycle must be a positive number of seconds (None: never)")
-    if not isinstance(connect_timeout, int) or isinstance(connect_timeout, bool) or connect_timeout < 1:
-        raise ConfigurationError("connect_timeout must be a whole number of seconds, at least 1")
+    if not isinstance(connect_timeout, int) or isinstance(connect_timeout, bool) or connect_timeout < 2:
+        raise ConfigurationError(
+            "connect_timeout must be a whole number of seconds, at least 2 (libpq's minimum)"
+        )
     connect_args: dict[str, Any] = {"options": "-c TimeZone=UTC", "application_name": APPLICATION_NAME}
     for name, value in {"connect_timeout": connect_timeout, **TCP_DEFAULTS}.items():
         if name not in parsed.query:

@@ -142,7 +142,7 @@ def connection_failure(exc: BaseException) -> FitTwinError | None:
     """
     orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
     message = str(orig)
-    if not message.startswith("connection failed") and "failed: FATAL" not in message:
+    if not message.startswith(("connection failed", "connection timeout")) and "failed: FATAL" not in message:
         return None
     for pattern, text, transient in _CONNECT_FAILURES:
         match = pattern.search(message)

@@ -34,7 +34,7 @@ def maintain_partitions(
     from fittwin_adapters.postgres.errors import translate
 
     check_schema(schema)
-    engine = make_engine(url, schema=schema, poolclass=sa.pool.NullPool, pool_pre_ping=False)
+    engine = make_engine(url, schema=schema, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
             return partitions.maintain_partitions(

@@ -171,11 +171,6 @@ def legacy_schema_error(schema: str, deployed: list[str]) -> ConfigurationError:
     )
 
 
-def search_path(conn: sa.Connection, schema: str) -> str:
-    """FitTwin's search path for ``schema`` in the connection's database."""
-    return str(conn.execute(sa.text(f"SELECT {search_path_sql(schema)}")).scalar_one())
-
-
 def make_engine(
     url: str | URL,
     *,
@@ -184,17 +179,12 @@ def make_engine(
     max_overflow: int = DEFAULT_MAX_OVERFLOW,
     pool_timeout: float = DEFAULT_POOL_TIMEOUT,
     pool_recycle: int | None = DEFAULT_POOL_RECYCLE,
-    pool_pre_ping: bool = True,
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
     poolclass: Any = None,
 ) -> sa.Engine:
-    """A SQLAlchemy engine on psycopg 3 whose connections start in ``schema``'s search path,
-    in UTC, with the connect time-out and TCP keepalives of :data:`TCP_DEFAULTS` (parameters
-    in the URL's query win).
-
-    With ``pool_pre_ping`` a connection taken from the pool is first pinged (``SELECT 1``,
-    given ``connect_timeout`` seconds to answer); a dead one is replaced by a new connection,
-    and every connection pooled before it is recycled."""
+    """A SQLAlchemy engine on psycopg 3 whose connections start with ``schema, public`` as
+    their search path, in UTC, with the connect time-out and TCP keepalives of
+    :data:`TCP_DEFAULTS` (parameters in the URL's query win)."""
     parsed = parse_url(url)
     check_schema(schema)
     if (
@@ -212,7 +202,13 @@ def make_engine(
         raise ConfigurationError(
             "connect_timeout must be a whole number of seconds, at least 2 (libpq's minimum)"
         )
-    connect_args: dict[str, Any] = {"options": "-c TimeZone=UTC", "application_name": APPLICATION_NAME}
+    # Startup options, not a SET after connecting: no extra round trip, and nothing a
+    # transaction-pooling proxy could hand on to another client. Raw SQL through the engine
+    # sees FitTwin's schema; FitTwin's own transactions set the full search path themselves.
+    connect_args: dict[str, Any] = {
+        "options": f"-c TimeZone=UTC -c search_path={schema},public",
+        "application_name": APPLICATION_NAME,
+    }
     for name, value in {"connect_timeout": connect_timeout, **TCP_DEFAULTS}.items():
         if name not in parsed.query:
             connect_args[name] = value
@@ -228,39 +224,7 @@ def make_engine(
             pool_timeout=pool_timeout,
             pool_recycle=-1 if pool_recycle is None else pool_recycle,
         )
-    engine = sa.create_engine(parsed, **kwargs)
-    set_path = f"SELECT set_config('search_path', {search_path_sql(schema)}, false)"
-
-    @sa.event.listens_for(engine, "connect")
-    def _enter_schema(dbapi_connection: Any, record: Any) -> None:
-        # Raw use of the engine (a DBA's query through ``store.engine``) sees FitTwin's schema;
-        # FitTwin's own transactions set it again, transaction-locally.
-        record.info["fittwin_fresh"] = True
-        dbapi_connection.autocommit = True
-        try:
-            dbapi_connection.execute(set_path)
-        finally:
-            dbapi_connection.autocommit = False
-
-    if pool_pre_ping:
-
-        @sa.event.listens_for(engine, "checkout")
-        def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-            # SQLAlchemy's own pre-ping cannot be given a deadline, and a ping into a stuck
-            # network would wait for ever: this one is bounded by the watchdog.
-            if record.info.pop("fittwin_fresh", False):
-                return
-            import psycopg
-
-            from fittwin_adapters.postgres.watchdog import WATCHDOG
-
-            try:
-                with WATCHDOG.deadline(dbapi_connection.pgconn.socket, connect_timeout):
-                    engine.dialect.do_ping(dbapi_connection)
-            except psycopg.Error:
-                raise sa.exc.InvalidatePoolError() from None
-
-    return engine
+    return sa.create_engine(parsed, **kwargs)
 
 
 def driver_socket(conn: sa.Connection) -> int:
@@ -297,6 +261,5 @@ __all__ = [
     "legacy_schema_error",
     "make_engine",
     "parse_url",
-    "search_path",
     "search_path_sql",
 ]

@@ -95,11 +95,7 @@ def _connect(url: str | URL | sa.Engine) -> Iterator[sa.Connection]:
     from fittwin_adapters.postgres.engine import make_engine
     from fittwin_adapters.postgres.errors import translate
 
-    engine = (
-        url
-        if isinstance(url, sa.Engine)
-        else make_engine(url, poolclass=sa.pool.NullPool, pool_pre_ping=False)
-    )
+    engine = url if isinstance(url, sa.Engine) else make_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
             yield conn

@@ -467,8 +467,9 @@ class PostgresUnitOfWork(Repositories):
                 raise _aborted()
             return self._conn
         if self._conn is None:
-            self._conn = self._store.connect()
-        deadline = self._store.deadline(self._conn)
+            self._conn, self._tx = self._store.open_transaction(self.actor)
+            return self._conn
+        deadline = self._store.deadline(self._conn)  # after a commit: go on on the same connection
         try:
             self._tx = self._conn.begin()
             with deadline:
@@ -555,8 +556,9 @@ class PostgresStore:
     host's pool is then used as it is, pool options are refused, and :meth:`close` leaves it
     open (its owner disposes it). Otherwise the store makes its own pool: ``pool_size`` and
     ``max_overflow`` size it, ``pool_timeout`` is how long a unit of work waits for a
-    connection, ``pool_recycle`` how old a connection may get, ``pool_pre_ping`` checks a
-    connection before handing it out, ``connect_timeout`` bounds establishing one.
+    connection, ``pool_recycle`` how old a connection may get, ``connect_timeout`` bounds
+    establishing one. With ``pool_pre_ping`` (on any engine) a connection found dead by a
+    transaction's first round trip is replaced and that round trip made again, once.
 
     ``statement_timeout_ms``, ``lock_timeout_ms`` and ``idle_in_transaction_timeout_ms`` apply
     to FitTwin's own transactions (``None`` turns one off); a call still unanswered
@@ -576,7 +578,7 @@ class PostgresStore:
         max_overflow: int | None = None,
         pool_timeout: float | None = None,
         pool_recycle: int | None = DEFAULT_POOL_RECYCLE,
-        pool_pre_ping: bool | None = None,
+        pool_pre_ping: bool = True,
         connect_timeout: int | None = None,
         statement_timeout_ms: int | None = DEFAULT_STATEMENT_TIMEOUT_MS,
         lock_timeout_ms: int | None = DEFAULT_LOCK_TIMEOUT_MS,
@@ -592,12 +594,12 @@ class PostgresStore:
             idle_in_transaction_timeout_ms,
         )
         self.schema = self.settings.schema
+        self.pool_pre_ping = pool_pre_ping
         self._implicit_schema = schema is None
         pool: dict[str, Any] = {
             "pool_size": pool_size,
             "max_overflow": max_overflow,
             "pool_timeout": pool_timeout,
-            "pool_pre_ping": pool_pre_ping,
             "connect_timeout": connect_timeout,
         }
         if isinstance(url, sa.Engine):
@@ -658,6 +660,39 @@ class PostgresStore:
             ) from None
         except sa.exc.DBAPIError as exc:
             raise translate(exc, table="connection", op="read") from None
+
+    def open_transaction(
+        self, actor: Actor, *, bounded: bool = True, isolation: str | None = None
+    ) -> tuple[sa.Connection, sa.RootTransaction]:
+        """A pooled connection with a transaction begun and :meth:`begin` done.
+
+        That first round trip doubles as the pool's pre-ping, at no extra cost: when it finds
+        the connection dead (the server restarted, the backend was terminated, a firewall cut
+        it), nothing has run yet, so with ``pool_pre_ping`` the connection is discarded
+        (SQLAlchemy then recycles every connection pooled before it) and the transaction opened
+        again on a new one, once. A call the watchdog cut off is not retried."""
+        attempts = 2 if self.pool_pre_ping else 1
+        for attempt in range(1, attempts + 1):
+            conn = self.connect()
+            deadline = self.deadline(conn) if bounded else UNBOUNDED
+            try:
+                tx = conn.begin()
+                with deadline:
+                    if isolation is not None:
+                        conn.exec_driver_sql(f"SET TRANSACTION {isolation}")
+                    self.begin(conn, actor, bounded=bounded)
+            except sa.exc.DBAPIError as exc:
+                _discard(conn)
+                if deadline.expired:
+                    raise self.unanswered() from None
+                if attempt < attempts and is_disconnect(exc):
+                    continue
+                raise translate(exc, table="connection", op="read") from None
+            except BaseException:
+                _discard(conn)
+                raise
+            return conn, tx
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def deadline(self, conn: sa.Connection | None, seconds: float | None = None) -> Deadline | Unbounded:
         """The watchdog's deadline for one call on ``conn`` (default: :attr:`call_bound`)."""
@@ -829,13 +864,10 @@ class PostgresStore:
     def _admin(self, *, bounded: bool = True, isolation: str | None = None) -> Iterator[sa.Connection]:
         """A transaction outside units of work (analytics, raw rows, partition maintenance);
         maintenance runs with the time-outs off (``bounded=False``), as migrations do."""
-        conn = self.connect()
+        conn, tx = self.open_transaction(Actor.system(), bounded=bounded, isolation=isolation)
         deadline = self.deadline(conn) if bounded else UNBOUNDED
         try:
-            with deadline, conn.begin():
-                if isolation is not None:
-                    conn.exec_driver_sql(f"SET TRANSACTION {isolation}")
-                self.begin(conn, Actor.system(), bounded=bounded)
+            with deadline, tx:
                 yield conn
         except sa.exc.DBAPIError as exc:
             if deadline.expired:
@@ -844,6 +876,13 @@ class PostgresStore:
         finally:
             with suppress(sa.exc.DBAPIError):
                 conn.close()
+
+
+def _discard(conn: sa.Connection) -> None:
+    """Give a connection up for good: invalidated, so the pool never hands it out again."""
+    with suppress(sa.exc.DBAPIError):
+        conn.invalidate()
+        conn.close()
 
 
 __all__ = [

@@ -24,7 +24,7 @@ EXIT_FAILURE = 1
 """Exit status when the store was unavailable or busy (retrying may help)."""
 EXIT_MISTAKE = 2
 """Exit status of a mistake in the command or the configuration (and of argparse's errors)."""
-DATABASE_URL_ENV = "FITTWIN_DATABASE_URL"
+DATABASE_URL_ENV = "FITTWIN_DATABASE_URL"  # connect.DATABASE_URL_ENV, without importing connect for --help
 
 
 def _url(args: argparse.Namespace) -> str:

@@ -66,7 +66,7 @@ def build(orders: int) -> Any:
 
 def load(ft: Any, url: str) -> tuple[PostgresStore, dict[str, int], float]:
     """Copy every row the analytics read from the memory store into PostgreSQL (COPY)."""
-    store = PostgresStore(url)
+    store = PostgresStore(url, statement_timeout_ms=None)  # a bulk load: statements may take long
     store.maintain_partitions(ahead_months=14, now=NOW - timedelta(days=400))
     started = time.perf_counter()
     counts: dict[str, int] = {}

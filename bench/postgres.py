@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from databases import drop_database, make_database
 from psycopg.types.json import Jsonb
 
-from fittwin_adapters.postgres import PostgresStore
+from fittwin_adapters.postgres import DEFAULT_SCHEMA, PostgresStore
 from fittwin_adapters.postgres.jsoncodec import dumps
 from fittwin_adapters.postgres.store import STATEMENTS
 from fittwin_core.domain import Actor, OrderStatus, ReferralEvent, ReferralEventType
@@ -146,7 +146,9 @@ def _values(table: str, entity: Any) -> list[Any]:
 
 def raw_worker(url: str, setup: dict[str, Any], seconds: float) -> int:
     dsn = sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = psycopg.connect(dsn, options="-c TimeZone=UTC", application_name="fittwin-raw")
+    conn = psycopg.connect(
+        dsn, options=f"-c TimeZone=UTC -c search_path={DEFAULT_SCHEMA},public", application_name="fittwin-raw"
+    )
     ids = SystemIds()
     user = str(setup["order"].user_id)
     insert_order, insert_item = _insert_sql("orders"), _insert_sql("order_items")

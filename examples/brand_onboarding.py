@@ -1,7 +1,7 @@
 """Onboard a brand from a plain description: the brand, its team, a size chart, a fit map, and a
 product with its variants — the script a platform team runs when a new brand signs up.
 
-Run it: ``python examples/brand_onboarding.py`` (embedded default) or with ``--store URL``.
+Run it: ``python examples/brand_onboarding.py`` (embedded default) or with ``--url URL``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fittwin_adapters import connect
+from fittwin_adapters import NoPayments, connect
 from fittwin_core import Actor, FitTwin
 
 BRAND: dict[str, Any] = {
@@ -90,9 +90,9 @@ def onboard(ft: FitTwin, spec: dict[str, Any], platform: Actor) -> dict[str, Any
 def main() -> None:
     """Onboard the example brand and print what was created."""
     parser = argparse.ArgumentParser(description="Onboard a brand.")
-    parser.add_argument("--store", default="memory://")
+    parser.add_argument("--url", default=None, help="store URL (default: $FITTWIN_DATABASE_URL or memory://)")
     args = parser.parse_args()
-    with connect(args.store) as ft:
+    with connect(args.url, payments=NoPayments()) as ft:  # onboarding takes no payment
         platform = Actor.platform(ft.context.ids.new_id())
         made = onboard(ft, BRAND, platform)
         print(f"brand: {made['brand'].name} ({made['brand'].onboarding_status.value})")

@@ -30,6 +30,9 @@ settings.register_profile("dev", max_examples=40, deadline=None)
 settings.register_profile(
     "ci", max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
+# The suite never picks up a developer's database: connect() without a URL stays on memory://.
+os.environ.pop("FITTWIN_DATABASE_URL", None)
+
 settings.load_profile(
     os.environ.get("FITTWIN_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "dev")
 )

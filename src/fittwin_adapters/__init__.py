@@ -5,5 +5,6 @@
 """
 
 from fittwin_adapters.connect import connect
+from fittwin_adapters.disabled import NoKeyRing, NoPayments
 
-__all__ = ["connect"]
+__all__ = ["NoKeyRing", "NoPayments", "connect"]

@@ -1,7 +1,9 @@
 """The ``fittwin`` command: the demo, database operations, jobs and key rotation.
 
-User mistakes (a bad URL, a missing key ring, an unreachable server) end with one clear line
-on stderr and a non-zero exit status, never a traceback.
+A mistake (a bad URL or revision, a missing key ring, an unreachable server) ends with one
+clear line on stderr and exit status 2 — 1 when the store was unavailable or busy, which
+retrying may cure — never a traceback (``--debug`` shows it). ``--url`` names the database
+everywhere (default: ``FITTWIN_DATABASE_URL``), ``--schema`` FitTwin's schema in it.
 """
 
 from __future__ import annotations
@@ -11,28 +13,52 @@ import datetime as dt
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from fittwin_core.domain import Actor, FitTwinError
+from fittwin_core.domain import Actor, ConfigurationError, FitTwinError, StoreUnavailable, TransientConflict
 
 EXIT_FAILURE = 1
+"""Exit status when the store was unavailable or busy (retrying may help)."""
+EXIT_MISTAKE = 2
+"""Exit status of a mistake in the command or the configuration (and of argparse's errors)."""
+DATABASE_URL_ENV = "FITTWIN_DATABASE_URL"  # connect.DATABASE_URL_ENV, without importing connect for --help
+
+
+def _url(args: argparse.Namespace) -> str:
+    """The database URL: ``--url``, else ``FITTWIN_DATABASE_URL``."""
+    url = args.url or os.environ.get(DATABASE_URL_ENV, "").strip()
+    if not url:
+        raise ConfigurationError(f"no database given: pass --url URL or set {DATABASE_URL_ENV}")
+    return str(url)
+
+
+def _schema(args: argparse.Namespace) -> dict[str, str]:
+    return {} if args.schema is None else {"schema": args.schema}
 
 
 def _connect(args: argparse.Namespace, **kwargs: Any) -> Any:
     from fittwin_adapters.connect import connect
+    from fittwin_adapters.disabled import NoPayments
 
-    return connect(args.store, **kwargs)
+    options: dict[str, Any] = {"payments": NoPayments(), **_schema(args), **kwargs}  # jobs take no payment
+    return connect(_url(args), **options)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Tell the whole story on a store (the embedded default unless ``--store`` names one)."""
+    """Tell the whole story on a store (the embedded default unless ``--url`` names one, which
+    must hold no FitTwin data: the story writes its own)."""
+    from fittwin_adapters.connect import connect
     from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
     from fittwin_adapters.demo import run_story
+    from fittwin_adapters.memory import FakePayments
     from fittwin_core.testing.clock import FrozenClock
 
-    keyring = LocalKeyRing.generate() if args.store.startswith("memory:") or not _has_keyring() else None
+    url = args.url or "memory://"
+    embedded = url.startswith("memory:")
+    keyring = LocalKeyRing.generate() if embedded or not _has_keyring() else None
     started = time.perf_counter()
     # The story moves its own clock (a reward's hold passes in a second), starting now.
     clock = FrozenClock(dt.datetime.now(dt.UTC))
@@ -41,18 +67,51 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from fittwin_adapters.synthetic import SyntheticPasswordHasher
 
         hasher = SyntheticPasswordHasher(hasher)  # thousands of synthetic sign-ups in seconds
-    with _connect(args, hasher=hasher, keyring=keyring, clock=clock) as ft:
-        if not args.store.startswith("memory:"):
-            migrate = getattr(ft.store, "migrate", None)
-            if migrate is not None:
-                migrate()
+    target: Any = url if embedded else _empty_store(url, args.schema, clock)
+    # The story's payments are the fake provider's, on purpose, on any store.
+    with connect(
+        target, hasher=hasher, keyring=keyring, clock=clock, payments=FakePayments(clock=clock)
+    ) as ft:
         if args.shoppers:
             _synthetic_history(ft, args.shoppers)
         run_story(ft, sys.stdout)
         if args.shoppers:
             _print_summary(ft)
-    print(f"\nDone in {time.perf_counter() - started:.1f} s on {args.store}.")
+    print(f"\nDone in {time.perf_counter() - started:.1f} s on {_shown(url)}.")
     return 0
+
+
+def _shown(url: str) -> str:
+    """The URL with any password masked."""
+    if url.startswith("memory:"):
+        return url
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _empty_store(url: str, schema: str | None, clock: Any) -> Any:
+    """A migrated PostgreSQL store for the demo, refusing one that already holds data."""
+    from fittwin_adapters.connect import open_store
+    from fittwin_core.system import SystemIds
+
+    options: dict[str, Any] = {} if schema is None else {"schema": schema}
+    store: Any = open_store(url, clock=clock, ids=SystemIds(), **options)
+    try:
+        if store.revision() is not None:
+            with store.unit_of_work() as uow:
+                counts = {"brands": uow.brands.count(), "user_profiles": uow.user_profiles.count()}
+            used = [name for name, count in counts.items() if count]
+            if used:
+                raise ConfigurationError(
+                    f"the demo writes its own sample data and refuses a database that holds some (schema "
+                    f"{store.schema}: {', '.join(used)}): point --url at an empty database"
+                )
+        store.migrate()
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def _synthetic_history(ft: Any, shoppers: int) -> None:
@@ -92,21 +151,59 @@ def _postgres() -> Any:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """Apply migrations up to ``--revision`` (default: the latest)."""
-    _postgres().upgrade(args.url, args.revision)
-    print(f"database at {args.revision}")
+    postgres = _postgres()
+    url = _url(args)
+    postgres.upgrade(url, args.revision, **_schema(args))
+    schema = args.schema or postgres.DEFAULT_SCHEMA
+    print(f"schema {schema} at {postgres.current_revision(url, **_schema(args))}")
     return 0
 
 
 def cmd_db_downgrade(args: argparse.Namespace) -> int:
     """Revert migrations down to ``revision`` (``base`` removes every FitTwin table)."""
-    _postgres().downgrade(args.url, args.revision)
-    print(f"database at {args.revision}")
+    postgres = _postgres()
+    url = _url(args)
+    schema = args.schema or postgres.DEFAULT_SCHEMA
+    if not args.yes:
+        raise ConfigurationError(
+            f"db downgrade deletes what the reverted revisions hold (schema {schema}, down to "
+            f"{args.revision}): add --yes to go ahead"
+        )
+    postgres.downgrade(url, args.revision, **_schema(args))
+    print(f"schema {schema} at {postgres.current_revision(url, **_schema(args)) or 'base'}")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    """Print the revision FitTwin's schema is at."""
+    postgres = _postgres()
+    current = postgres.current_revision(_url(args), **_schema(args))
+    head = postgres.history()[0][0]
+    schema = args.schema or postgres.DEFAULT_SCHEMA
+    if current is None:
+        print(f"schema {schema}: not migrated (run fittwin db upgrade)")
+    else:
+        print(f"schema {schema}: {current}" + (" (head)" if current == head else f" (head is {head})"))
+    return 0
+
+
+def cmd_db_history(args: argparse.Namespace) -> int:
+    """List FitTwin's revisions, newest first (the current one marked when a database is given)."""
+    postgres = _postgres()
+    current = None
+    if args.url or os.environ.get(DATABASE_URL_ENV, "").strip():
+        current = postgres.current_revision(_url(args), **_schema(args))
+    for revision, doc in postgres.history():
+        mark = "  (current)" if revision == current else ""
+        print(f"{revision}  {doc}{mark}")
     return 0
 
 
 def cmd_db_partitions(args: argparse.Namespace) -> int:
     """Create monthly partitions ahead and drop those past retention."""
-    report = _postgres().maintain_partitions(args.url, ahead_months=args.ahead, retain_months=args.retain)
+    report = _postgres().maintain_partitions(
+        _url(args), ahead_months=args.ahead, retain_months=args.retain, **_schema(args)
+    )
     print(report)
     return 0
 
@@ -121,7 +218,7 @@ def cmd_jobs_close_returns(args: argparse.Namespace) -> int:
 
 def cmd_jobs_release_rewards(args: argparse.Namespace) -> int:
     """Move held rewards whose hold ended to payable."""
-    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(dt.UTC).date()
+    today = args.today or dt.datetime.now(dt.UTC).date()
     with _connect(args, keyring=_keyring_for(args)) as ft:
         released = ft.rewards.release_due(today, actor=Actor.system())
     print(f"{len(released)} rewards released (hold ended on or before {today.isoformat()})")
@@ -149,7 +246,7 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 
     document = LocalKeyRing.generate().to_json()
     if args.output:
-        _write_secret(args.output, document)
+        _write_secret(args.output, document, replace=args.force)
         print(f"key ring written to {args.output} (mode 600); point FITTWIN_KEYRING_FILE at it")
     else:
         print(document)
@@ -162,7 +259,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
     if args.keyring_file:
         rotated = LocalKeyRing.from_file(args.keyring_file).rotated()
-        _write_secret(args.keyring_file, rotated.to_json())
+        _write_secret(args.keyring_file, rotated.to_json(), replace=True)
         keyring = rotated
     elif _has_keyring():
         keyring = LocalKeyRing.from_env()
@@ -174,19 +271,35 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_secret(path: str, text: str) -> None:
+def _write_secret(path: str, text: str, *, replace: bool) -> None:
+    """Write ``text`` to ``path`` (mode 600) in one step: a reader sees the old file or the new
+    one. Without ``replace`` an existing file is refused (checked atomically, by linking)."""
     target = Path(path)
     partial = target.with_name(f".{target.name}.tmp")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    partial.replace(target)
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if replace:
+            partial.replace(target)
+        else:
+            try:
+                os.link(partial, target)
+            finally:
+                partial.unlink()
+    except FileExistsError:
+        raise ConfigurationError(
+            f"{path} exists: a key ring is never replaced by accident (the data it unlocks would be lost); "
+            "pass --force to overwrite it"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
 
 
 def _keyring_for(args: argparse.Namespace) -> Any:
     from fittwin_adapters.crypto import LocalKeyRing
 
-    return LocalKeyRing.generate() if args.store.startswith("memory:") and not _has_keyring() else None
+    return LocalKeyRing.generate() if _url(args).startswith("memory:") and not _has_keyring() else None
 
 
 def _positive(text: str) -> int:
@@ -199,15 +312,58 @@ def _positive(text: str) -> int:
     return value
 
 
+def _months(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number of months") from None
+    if not 0 <= value <= 1200:
+        raise argparse.ArgumentTypeError("must be from 0 to 1200 months")
+    return value
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fittwin")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (``fittwin db upgrade: error: …``) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_MISTAKE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fittwin`` (``--help`` everywhere)."""
-    parser = argparse.ArgumentParser(
-        prog="fittwin", description="FitTwin core: demo, database and operations."
-    )
+    parser = _Parser(prog="fittwin", description="FitTwin core: demo, database and operations.")
+    parser.add_argument("--version", action="version", version=f"fittwin {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="tell the whole story on the embedded default (or --store)")
-    demo.add_argument("--store", default="memory://", help="store URL (default: memory://)")
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--url", default=None, help=f"postgresql+psycopg://user@host/db (default: ${DATABASE_URL_ENV})"
+    )
+    common.add_argument("--store", dest="url", help=argparse.SUPPRESS)  # the former flag name
+    common.add_argument("--schema", default=None, help="FitTwin's PostgreSQL schema (default: fittwin)")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    demo = commands.add_parser(
+        "demo", parents=[common], help="tell the whole story on the embedded default (or an empty --url)"
+    )
+    demo.set_defaults(func=cmd_demo)
     demo.add_argument(
         "--shoppers",
         type=_positive,
@@ -215,37 +371,49 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="first play a year of synthetic trade with N shoppers, then print the analytics summary",
     )
-    demo.set_defaults(func=cmd_demo)
 
     db = commands.add_parser("db", help="PostgreSQL schema operations").add_subparsers(
         dest="db_command", required=True, metavar="ACTION"
     )
-    up = db.add_parser("upgrade", help="apply migrations")
-    up.add_argument("--url", required=True, help="postgresql+psycopg://user@host/db")
-    up.add_argument("--revision", default="head")
+    up = db.add_parser("upgrade", parents=[common], help="apply migrations")
+    up.add_argument("--revision", default="head", help="target revision (default: head)")
     up.set_defaults(func=cmd_db_upgrade)
-    down = db.add_parser("downgrade", help="revert migrations")
-    down.add_argument("--url", required=True)
-    down.add_argument("revision", nargs="?", default="-1", help="target revision (default: one step back)")
+    down = db.add_parser("downgrade", parents=[common], help="revert migrations (asks for --yes)")
+    down.add_argument(
+        "revision", help="target revision: a revision id, -N, or base (removes FitTwin's tables)"
+    )
+    down.add_argument("--yes", action="store_true", help="confirm: the reverted revisions' data is deleted")
     down.set_defaults(func=cmd_db_downgrade)
-    parts = db.add_parser("partitions", help="create future monthly partitions, drop expired ones")
-    parts.add_argument("--url", required=True)
-    parts.add_argument("--ahead", type=int, default=3, help="months to create ahead (default 3)")
-    parts.add_argument("--retain", type=int, default=None, help="months of event logs to keep (default: all)")
+    current = db.add_parser("current", parents=[common], help="the revision FitTwin's schema is at")
+    current.set_defaults(func=cmd_db_current)
+    history = db.add_parser("history", parents=[common], help="FitTwin's revisions, newest first")
+    history.set_defaults(func=cmd_db_history)
+    parts = db.add_parser(
+        "partitions", parents=[common], help="create future monthly partitions, drop expired ones"
+    )
+    parts.add_argument("--ahead", type=_months, default=3, help="months to create ahead (default 3)")
+    parts.add_argument(
+        "--retain", type=_months, default=None, help="months of event logs to keep (default: all)"
+    )
     parts.set_defaults(func=cmd_db_partitions)
 
     jobs = commands.add_parser("jobs", help="periodic jobs").add_subparsers(
         dest="job", required=True, metavar="JOB"
     )
-    close = jobs.add_parser("close-returns", help="close delivered orders past their return window")
-    close.add_argument("--store", required=True)
+    close = jobs.add_parser(
+        "close-returns", parents=[common], help="close delivered orders past their return window"
+    )
     close.set_defaults(func=cmd_jobs_close_returns)
-    release = jobs.add_parser("release-rewards", help="make held rewards payable once their hold ended")
-    release.add_argument("--store", required=True)
-    release.add_argument("--today", help="the day to release for (YYYY-MM-DD; default: today, UTC)")
+    release = jobs.add_parser(
+        "release-rewards", parents=[common], help="make held rewards payable once their hold ended"
+    )
+    release.add_argument(
+        "--today", type=_day, help="the day to release for (YYYY-MM-DD; default: today, UTC)"
+    )
     release.set_defaults(func=cmd_jobs_release_rewards)
-    purge = jobs.add_parser("purge", help="delete what the retention policy no longer keeps")
-    purge.add_argument("--store", required=True)
+    purge = jobs.add_parser(
+        "purge", parents=[common], help="delete what the retention policy no longer keeps"
+    )
     purge.add_argument("--dry-run", action="store_true", help="only report what would be purged")
     purge.set_defaults(func=cmd_jobs_purge)
 
@@ -254,12 +422,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate = keys.add_parser("generate", help="print (or write) a new key ring document")
     generate.add_argument("--output", help="file to write (mode 600) instead of printing")
+    generate.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    generate.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     generate.set_defaults(func=cmd_keys_generate)
-    rotate = keys.add_parser("rotate", help="new key-encryption key; re-wrap every data key")
-    rotate.add_argument("--store", required=True, help="store URL")
+    rotate = keys.add_parser(
+        "rotate", parents=[common], help="new key-encryption key; re-wrap every data key"
+    )
     rotate.add_argument("--keyring-file", help="key ring file to rotate in place (else FITTWIN_KEYRING*)")
     rotate.set_defaults(func=cmd_keys_rotate)
     return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split("\n")).strip() or type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -270,8 +445,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except FitTwinError as exc:
-        print(f"fittwin: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        if args.debug:
+            traceback.print_exc()
+        print(f"fittwin: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE if isinstance(exc, StoreUnavailable | TransientConflict) else EXIT_MISTAKE
     except KeyboardInterrupt:
         print("fittwin: interrupted", file=sys.stderr)
         return 130

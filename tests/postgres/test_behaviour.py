@@ -36,6 +36,7 @@ from fittwin_core.domain.converter import unstructure
 from fittwin_core.schema import TABLES
 from fittwin_core.testing.contract.store import fresh_id, uniquify
 from fittwin_core.testing.world import WORLD_TIME, World, seed_world
+from tests.support.postgres import sql_engine
 
 pytestmark = pytest.mark.postgres
 
@@ -48,7 +49,7 @@ def world(postgres_store: PostgresStore) -> World:
 @pytest.fixture
 def sql(postgres_url: URL) -> Iterator[sa.Engine]:
     """Plain SQL from outside the library (a DBA's psql session)."""
-    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    engine = sql_engine(postgres_url)
     yield engine
     engine.dispose()
 

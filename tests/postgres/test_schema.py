@@ -15,7 +15,7 @@ from fittwin_adapters.postgres import VERSION_TABLE, current_revision, downgrade
 from fittwin_adapters.postgres.migrate import include_name
 from fittwin_adapters.postgres.tables import ENUM_TYPES, TYPE_OVERRIDES, metadata
 from fittwin_core.schema import TABLES
-from tests.support.postgres import TestDatabases
+from tests.support.postgres import TestDatabases, sql_engine
 
 pytestmark = pytest.mark.postgres
 
@@ -100,7 +100,7 @@ DATA_MODEL_TYPES = {
 
 @pytest.fixture
 def engine(postgres_url: URL) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    engine = sql_engine(postgres_url)
     yield engine
     engine.dispose()
 
@@ -116,7 +116,7 @@ def _columns(engine: sa.Engine) -> dict[tuple[str, str], tuple[str, bool, int]]:
         "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attnum "
         "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped",
+        "WHERE n.nspname = 'fittwin' AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped",
     )
     return {(t, c): (sql_type, not_null, position) for t, c, sql_type, not_null, position in rows}
 
@@ -167,7 +167,7 @@ def test_enum_types_carry_the_data_model_labels(engine: sa.Engine) -> None:
 
 def test_every_named_index_of_the_data_model_exists(engine: sa.Engine) -> None:
     names = {
-        name for (name,) in _rows(engine, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+        name for (name,) in _rows(engine, "SELECT indexname FROM pg_indexes WHERE schemaname = 'fittwin'")
     }
     assert names >= DATA_MODEL_INDEXES
     catalog = {unique.name for table in TABLES.values() for unique in table.uniques}
@@ -177,7 +177,7 @@ def test_every_named_index_of_the_data_model_exists(engine: sa.Engine) -> None:
 
 
 def test_unique_indexes_match_the_catalog(engine: sa.Engine) -> None:
-    defs = dict(_rows(engine, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
+    defs = dict(_rows(engine, "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'fittwin'"))
     for table in TABLES.values():
         for unique in table.uniques:
             if unique.name.endswith("_key"):
@@ -254,9 +254,9 @@ def test_downgrade_to_base_and_upgrade_again(postgres_databases: TestDatabases) 
         assert head is not None
         downgrade(url, "base")
         assert current_revision(url) is None
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        engine = sql_engine(url)
         with engine.connect() as conn:
-            left = set(sa.inspect(conn).get_table_names())
+            left = set(sa.inspect(conn).get_table_names(schema="fittwin"))
         engine.dispose()
         assert left == {VERSION_TABLE}
         upgrade(url)

@@ -11,6 +11,8 @@ import pytest
 
 from fittwin_adapters.connect import connect
 from fittwin_adapters.crypto import LocalKeyRing
+from fittwin_adapters.disabled import NoKeyRing
+from fittwin_adapters.memory import FakePayments
 from fittwin_core import Actor, FitTwin
 from fittwin_core.domain import (
     AuthenticationFailed,
@@ -98,18 +100,20 @@ def test_a_ciphertext_moved_to_another_row_or_column_does_not_open(ft: FitTwin) 
 
 def test_key_rotation_keeps_data_readable(store: Any, clock: FrozenClock, ids: Any) -> None:
     first = LocalKeyRing.generate()
-    ft = connect(store, keyring=first, clock=clock, ids=ids)
+    payments = FakePayments(clock=clock)
+    ft = connect(store, keyring=first, payments=payments, clock=clock, ids=ids)
     user = register(ft)
     rotated = first.rotated()
-    after = connect(store, keyring=rotated, clock=clock, ids=ids)
+    after = connect(store, keyring=rotated, payments=payments, clock=clock, ids=ids)
     assert after.privacy.rotate_data_keys(actor=Actor.system()) == 1
     document = json.loads(rotated.to_json())
     document["keys"] = {rotated.current_kek_id: document["keys"][rotated.current_kek_id]}
-    only_new = connect(store, keyring=LocalKeyRing.from_json(json.dumps(document)), clock=clock, ids=ids)
+    only_new = connect(
+        store, keyring=LocalKeyRing.from_json(json.dumps(document)), payments=payments, clock=clock, ids=ids
+    )
     assert only_new.accounts.details(user.id, actor=Actor.shopper(user.id)).name == "Ada Lovelace"
-    assert (
-        after.privacy.rotate_data_keys(actor=Actor.system()) == 1
-    )  # re-wrapping is always possible and harmless
+    # re-wrapping is always possible and harmless
+    assert after.privacy.rotate_data_keys(actor=Actor.system()) == 1
 
 
 def test_registration_rules(ft: FitTwin) -> None:
@@ -164,8 +168,12 @@ def test_login_rehashes_weak_hashes(ft: FitTwin) -> None:
 
     user = register(ft)
     stronger = Argon2PasswordHasher(time_cost=3, memory_cost=19456, parallelism=1)
-    upgraded = connect(
-        ft.context.store, keyring=LocalKeyRing.generate(), hasher=stronger, clock=ft.context.clock
+    upgraded = connect(  # logging in reads no sealed field: no key ring needed
+        ft.context.store,
+        keyring=NoKeyRing(),
+        payments=ft.context.payments,
+        hasher=stronger,
+        clock=ft.context.clock,
     )
     staff = Actor.system()
     before = ft.accounts.get(user.id, actor=staff).password_hash

@@ -62,12 +62,14 @@ def make_ft(
 ) -> Iterator[Callable[[ObjectStore], FitTwin]]:
     """A FitTwin on the test's store with the object store a test chooses."""
 
+    keyring = LocalKeyRing.generate()  # every FitTwin made here reads the same store
+
     def make(objects: ObjectStore) -> FitTwin:
         return connect(
             store,
             objects=objects,
             payments=FakePayments(clock=clock),
-            keyring=LocalKeyRing.generate(),
+            keyring=keyring,
             hasher=HASHER,
             clock=clock,
             ids=ids,

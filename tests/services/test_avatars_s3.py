@@ -46,12 +46,14 @@ def urls(buckets: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture
 def make_ft(store: Store, clock: FrozenClock, ids: SequentialIds) -> Callable[[ObjectStore], FitTwin]:
+    keyring = LocalKeyRing.generate()  # every FitTwin made here reads the same store
+
     def make(objects: ObjectStore) -> FitTwin:
         return connect(
             store,
             objects=objects,
             payments=FakePayments(clock=clock),
-            keyring=LocalKeyRing.generate(),
+            keyring=keyring,
             hasher=Argon2PasswordHasher.owasp_minimum(),
             clock=clock,
             ids=ids,

@@ -11,6 +11,7 @@ import pytest
 
 from fittwin_adapters.connect import connect
 from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
+from fittwin_adapters.disabled import NoKeyRing
 from fittwin_adapters.memory import FakePayments
 from fittwin_core import Actor, FitTwin
 from fittwin_core.domain import (
@@ -76,12 +77,13 @@ def test_links_freeze_the_policy_in_force(shop: Shop, clock: FrozenClock) -> Non
         referral_policy=ReferralPolicy(reward_percent="15.5", hold_days=7),
         share_base_url="https://ft.example/go?r={rid}",
     )
-    other = connect(
+    other = connect(  # links carry no sealed field: no key ring needed
         shop.ft.context.store,
         clock=clock,
         ids=shop.ft.context.ids,
         settings=generous,
-        keyring=LocalKeyRing.generate(),
+        keyring=NoKeyRing(),
+        payments=shop.ft.context.payments,
     )
     newer = other.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
     assert (newer.policy_snapshot.reward_percent, newer.share_url) == (
@@ -381,13 +383,14 @@ def test_a_return_after_payout_is_clawed_back_once(shop: Shop, clock: FrozenCloc
 
 def test_rewards_round_per_policy(store: Any, clock: FrozenClock, ids: Any) -> None:
     payments = FakePayments(clock=clock)  # one provider: event ids must stay unique in the store
+    keyring = LocalKeyRing.generate()  # one key ring: both FitTwins read the same store
     for rounding, expected in ((Rounding.HALF_EVEN, 52), (Rounding.HALF_UP, 53)):
         policy = ReferralPolicy(reward_percent="5", rounding=rounding)
         ft = connect(
             store,
             clock=clock,
             ids=ids,
-            keyring=LocalKeyRing.generate(),
+            keyring=keyring,
             hasher=Argon2PasswordHasher.owasp_minimum(),
             payments=payments,
             settings=Settings(referral_policy=policy),

@@ -303,6 +303,7 @@ def test_two_postgres_databases_keep_their_regions_apart(postgres_databases: Tes
     try:
         router = connect(
             regions={region: url.render_as_string(hide_password=False) for region, url in urls.items()},
+            payments=FakePayments(clock=clock),
             keyring=LocalKeyRing.generate(),
             hasher=HASHER,
             clock=clock,

@@ -2,8 +2,10 @@
 
 ``FITTWIN_TEST_DATABASE_URL`` names the server to create them on (default
 ``postgresql+psycopg://root@127.0.0.1:5432/postgres``; the user must be allowed to create
-databases). One template database is migrated per test session; every test that asks for
-``postgres_url`` gets its own ``CREATE DATABASE … TEMPLATE`` copy, dropped afterwards.
+databases). One template database is migrated per test session (FitTwin in its default
+schema, ``fittwin``); every test that asks for ``postgres_url`` gets its own
+``CREATE DATABASE … TEMPLATE`` copy, dropped afterwards. ``sql_engine`` is plain SQL from
+outside the library, as a DBA's session with FitTwin's schema on its search path.
 
 When no server answers, the tests are skipped with a message saying how to enable them —
 except under ``CI=true``, where a missing server fails the run.
@@ -41,6 +43,14 @@ def _admin() -> sa.Engine:
         isolation_level="AUTOCOMMIT",
         poolclass=sa.pool.NullPool,
         connect_args={"connect_timeout": 5},
+    )
+
+
+def sql_engine(url: URL, *, schema: str = "fittwin") -> sa.Engine:
+    """Plain SQL from outside the library (a DBA's ``psql`` session), with ``schema`` first on
+    its search path."""
+    return sa.create_engine(
+        url, poolclass=sa.pool.NullPool, connect_args={"options": f"-c search_path={schema},public"}
     )
 
 
@@ -159,4 +169,5 @@ __all__ = [
     "require_server",
     "server_problem",
     "server_url",
+    "sql_engine",
 ]

@@ -119,8 +119,106 @@ def _diag(exc: sa.exc.DBAPIError, attribute: str) -> str | None:
     return getattr(diag, attribute, None) if diag is not None else None
 
 
+_CONNECT_FAILURES: tuple[tuple[re.Pattern[str], str, bool], ...] = (
+    (
+        re.compile(r'database "([^"]*)" does not exist'),
+        'PostgreSQL has no database "{0}" (SQLSTATE 3D000): check the database name in the URL, or create it',
+        False,
+    ),
+    (
+        re.compile(r'role "([^"]*)" does not exist'),
+        'PostgreSQL has no role "{0}" (SQLSTATE 28000): check the user name in the URL',
+        False,
+    ),
+    (
+        re.compile(r'password authentication failed for user "([^"]*)"'),
+        'PostgreSQL refused the password of role "{0}" (SQLSTATE 28P01)',
+        False,
+    ),
+    (
+        re.compile(r"no pg_hba\.conf entry"),
+        "PostgreSQL does not accept connections from this host for "
+        "this role and database (pg_hba.conf, SQLSTATE 28000)",
+        False,
+    ),
+    (
+        re.compile(r"fe_sendauth: no password supplied"),
+        "PostgreSQL asks for a password and the URL has none",
+        False,
+    ),
+    (
+        re.compile(r'could not translate host name "([^"]*)"'),
+        'cannot resolve the PostgreSQL host name "{0}"',
+        False,
+    ),
+    (
+        re.compile(r"[Cc]onnection refused"),
+        "cannot reach the PostgreSQL server: connection refused (is it running, on that host and port?)",
+        True,
+    ),
+    (
+        re.compile(r"timeout expired|timed out"),
+        "cannot reach the PostgreSQL server: no answer within connect_timeout",
+        True,
+    ),
+    (
+        re.compile(r"the database system is (starting up|shutting down|in recovery mode)"),
+        "the PostgreSQL server is {0}; try again shortly",
+        True,
+    ),
+    (
+        re.compile(r"too many clients|remaining connection slots are reserved"),
+        "the PostgreSQL server has no connection slot left (max_connections)",
+        True,
+    ),
+)
+
+
+def connection_failure(exc: BaseException) -> FitTwinError | None:
+    """The FitTwin error for a failure to *establish* a connection, or ``None`` when ``exc``
+    is not one.
+
+    libpq reports these as text without a SQLSTATE, so the server's English messages are
+    matched: an unknown database (3D000), an unknown role (28000), a refused password (28P01)
+    or host (pg_hba.conf) are :class:`ConfigurationError`; a server that is down, refusing,
+    starting or full is :class:`StoreUnavailable`. Neither ever repeats the URL or a password.
+    """
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    message = str(orig)
+    if not message.startswith(("connection failed", "connection timeout")) and "failed: FATAL" not in message:
+        return None
+    for pattern, text, transient in _CONNECT_FAILURES:
+        match = pattern.search(message)
+        if match:
+            detail = text.format(*match.groups())
+            return StoreUnavailable(detail) if transient else ConfigurationError(detail)
+    return StoreUnavailable("cannot connect to PostgreSQL")
+
+
+_DUPLICATES = {"42P07": "relation", "42710": "object", "42723": "function", "42P06": "schema"}
+_NAMED = re.compile(r'(?:relation|type|function|schema|trigger|sequence|index|constraint)? ?"([^"]+)"')
+
+
+def foreign_object(exc: sa.exc.DBAPIError, schema: str) -> ConfigurationError | None:
+    """A migration refused because an object of that name already exists (a host's table in
+    the way): a :class:`ConfigurationError` naming it, or ``None`` for any other error."""
+    state = sqlstate(exc)
+    if state not in _DUPLICATES:
+        return None
+    primary = _diag(exc, "message_primary") or ""
+    match = _NAMED.search(primary)
+    name = match[1] if match else f"an {_DUPLICATES[state]}"
+    return ConfigurationError(
+        f'schema {schema} already holds "{name}", which FitTwin wants to create: nothing was changed; '
+        "give FitTwin a schema of its own (schema=..., --schema) or move that object"
+    )
+
+
 def translate(exc: sa.exc.DBAPIError, *, table: str, op: Operation) -> FitTwinError:
     """The FitTwin error for a driver error raised while running ``op`` on ``table``."""
+    failed_to_connect = connection_failure(exc)
+    if failed_to_connect is not None:
+        return failed_to_connect
     if is_disconnect(exc):
         return StoreUnavailable("the connection to PostgreSQL was lost; the unit of work was rolled back")
     state = sqlstate(exc) or ""
@@ -150,4 +248,13 @@ def translate(exc: sa.exc.DBAPIError, *, table: str, op: Operation) -> FitTwinEr
     return StoreUnavailable(f"PostgreSQL failed the statement on {table} (SQLSTATE {state or 'unknown'})")
 
 
-__all__ = ["Operation", "is_disconnect", "is_refused_text", "refused_text", "sqlstate", "translate"]
+__all__ = [
+    "Operation",
+    "connection_failure",
+    "foreign_object",
+    "is_disconnect",
+    "is_refused_text",
+    "refused_text",
+    "sqlstate",
+    "translate",
+]

@@ -1,8 +1,13 @@
 """Schema migrations, run in code: ``upgrade(url)``, ``downgrade(url, revision)``.
 
 The Alembic scripts ship inside the package (``fittwin_adapters/postgres/migrations``) and
-record their state in their own version table, ``fittwin_alembic_version``, so a host
-application's Alembic history in the same database is left alone. No ``alembic.ini`` is read.
+record their state in their own version table, ``fittwin_alembic_version``, inside FitTwin's
+schema, so a host application's Alembic history in the same database is left alone. No
+``alembic.ini`` is read.
+
+Every migration runs with the search path set to FitTwin's schema (created if missing) and
+then the extensions' schema, so a revision's unqualified names (``op.create_table("x")``,
+``op.add_column("orders", ...)``) land in the configured schema without saying so.
 """
 
 from __future__ import annotations
@@ -17,12 +22,20 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import URL
 
-from fittwin_core.domain.errors import StoreUnavailable
-
-VERSION_TABLE = "fittwin_alembic_version"
-"""Where Alembic records FitTwin's schema revision."""
+from fittwin_adapters.postgres.engine import (
+    DEFAULT_SCHEMA,
+    DEPLOYED_SQL,
+    EXTENSIONS,
+    VERSION_TABLE,
+    check_schema,
+    legacy_schema_error,
+    search_path_sql,
+)
+from fittwin_core.domain.errors import ConfigurationError, FitTwinError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x46_54_4D_49  # "FTMI": one migration run at a time per database
@@ -42,50 +55,152 @@ def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     return True
 
 
-def alembic_config(connection: sa.Connection | None = None) -> Config:
-    """An Alembic configuration for FitTwin's scripts, bound to ``connection``."""
+def alembic_config(connection: sa.Connection | None = None, *, schema: str = DEFAULT_SCHEMA) -> Config:
+    """An Alembic configuration for FitTwin's scripts, bound to ``connection`` and ``schema``."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
+    config.attributes["schema"] = check_schema(schema)
     return config
+
+
+def prepare(conn: sa.Connection, schema: str) -> None:
+    """Before the revisions run (called by the migration environment, in its transaction):
+    create ``schema`` if missing, install the :data:`~fittwin_adapters.postgres.engine.EXTENSIONS`
+    that are missing into ``public`` (extensions are database-wide; every FitTwin schema of the
+    database shares them, and dropping a FitTwin schema must not take them along), and set
+    the transaction's search path to FitTwin's."""
+    check_schema(schema)
+    conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+    installed = set(conn.execute(sa.text("SELECT extname FROM pg_extension")).scalars())
+    for name in EXTENSIONS:
+        if name in installed:
+            continue
+        savepoint = conn.begin_nested()
+        try:
+            conn.execute(sa.text(f"CREATE EXTENSION IF NOT EXISTS {name} SCHEMA public"))
+        except sa.exc.DBAPIError:
+            savepoint.rollback()
+            raise ConfigurationError(
+                f"FitTwin needs the {name} extension and this role cannot install it into schema "
+                f"public: install it once (CREATE EXTENSION {name}, into any schema) as a role "
+                "allowed to, then migrate again"
+            ) from None
+        savepoint.commit()
+    conn.execute(sa.text(f"SELECT set_config('search_path', {search_path_sql(schema)}, true)"))
 
 
 @contextmanager
 def _connect(url: str | URL | sa.Engine) -> Iterator[sa.Connection]:
     from fittwin_adapters.postgres.engine import make_engine
+    from fittwin_adapters.postgres.errors import translate
 
     engine = url if isinstance(url, sa.Engine) else make_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
             yield conn
-    except sa.exc.OperationalError:
-        raise StoreUnavailable("cannot reach the PostgreSQL server to migrate") from None
+    except sa.exc.DBAPIError as exc:
+        raise translate(exc, table="migrations", op="update") from None
     finally:
         if not isinstance(url, sa.Engine):
             engine.dispose()
 
 
-def upgrade(url: str | URL | sa.Engine, revision: str = "head", *, ahead_months: int = 3) -> None:
-    """Migrate the database at ``url`` up to ``revision`` (the latest by default), then make
-    sure this month's and the next ``ahead_months`` months' partitions exist."""
+def _target(schema: str | None) -> str:
+    return DEFAULT_SCHEMA if schema is None else check_schema(schema)
+
+
+def _refuse_legacy(conn: sa.Connection, schema: str) -> None:
+    deployed = list(conn.execute(sa.text(f"SELECT {DEPLOYED_SQL}")).scalar_one() or ())
+    if deployed and schema not in deployed:
+        raise legacy_schema_error(schema, deployed)
+
+
+def _revision_error(exc: Exception, action: str, revision: str) -> ConfigurationError:
+    known = ", ".join(rev for rev, _ in history())
+    message = str(exc)
+    if "Can't locate revision" in message or "No such revision" in message or "is not present" in message:
+        return ConfigurationError(
+            f"unknown revision {revision!r}: FitTwin's revisions are {known} (or head, base, +N, -N)"
+        )
+    if "didn't produce" in message or "Relative revision" in message:
+        return ConfigurationError(f"cannot {action} by {revision!r}: there are not that many revisions to go")
+    return ConfigurationError(f"cannot {action} to {revision!r}: {message.splitlines()[0]}")
+
+
+def _run(conn: sa.Connection, schema: str, action: str, revision: str) -> None:
+    from fittwin_adapters.postgres.errors import foreign_object, translate
+
+    config = alembic_config(conn, schema=schema)
+    try:
+        getattr(command, action)(config, revision)
+    except sa.exc.DBAPIError as exc:
+        raise (foreign_object(exc, schema) or translate(exc, table="migrations", op="update")) from None
+    except FitTwinError:
+        raise
+    except Exception as exc:  # Alembic's CommandError, RevisionError, ResolutionError...
+        if isinstance(exc, CommandError) or type(exc).__module__.startswith("alembic"):
+            raise _revision_error(exc, action, revision) from None
+        raise
+
+
+def upgrade(
+    url: str | URL | sa.Engine,
+    revision: str = "head",
+    *,
+    schema: str | None = None,
+    ahead_months: int = 3,
+) -> None:
+    """Migrate FitTwin's schema (``fittwin`` unless ``schema`` names another) in the database
+    at ``url`` up to ``revision`` (the latest by default), then make sure this month's and the
+    next ``ahead_months`` months' partitions exist. One transaction: on any error nothing is
+    left half-created.
+
+    A name already taken in the schema by an object that is not FitTwin's (a host's
+    ``products`` table) is a :class:`ConfigurationError` naming it. With ``schema`` left out,
+    a database whose FitTwin lives in another schema (``public``, for deployments made before
+    schemas were configurable) is refused rather than given a second, empty FitTwin."""
     from fittwin_adapters.postgres.partitions import maintain_partitions
 
+    target = _target(schema)
     with _connect(url) as conn:
-        command.upgrade(alembic_config(conn), revision)
-        if sa.inspect(conn).has_table("event_logs"):
-            maintain_partitions(conn, ahead_months=ahead_months)
+        if schema is None:
+            _refuse_legacy(conn, target)
+        _run(conn, target, "upgrade", revision)
+        if sa.inspect(conn).has_table("event_logs", schema=target):
+            maintain_partitions(conn, ahead_months=ahead_months, schema=target)
 
 
-def downgrade(url: str | URL | sa.Engine, revision: str) -> None:
-    """Migrate the database at ``url`` down to ``revision`` (``"base"`` removes FitTwin's schema)."""
+def downgrade(url: str | URL | sa.Engine, revision: str, *, schema: str | None = None) -> None:
+    """Migrate FitTwin's schema down to ``revision`` (``"base"`` removes every FitTwin object but
+    the version table; the extensions stay, other schemas may use them). A schema with nothing
+    to revert is a :class:`ConfigurationError`."""
+    target = _target(schema)
     with _connect(url) as conn:
-        command.downgrade(alembic_config(conn), revision)
+        if _current(conn, target) is None:
+            raise ConfigurationError(f"schema {target} holds no FitTwin migration to revert (it is at base)")
+        _run(conn, target, "downgrade", revision)
 
 
-def current_revision(url: str | URL | sa.Engine) -> str | None:
-    """The revision the database is at, or ``None`` before the first migration."""
+def _current(conn: sa.Connection, schema: str) -> str | None:
+    opts = {"version_table": VERSION_TABLE, "version_table_schema": schema}
+    return MigrationContext.configure(conn, opts=opts).get_current_revision()
+
+
+def current_revision(url: str | URL | sa.Engine, *, schema: str | None = None) -> str | None:
+    """The revision FitTwin's schema is at, or ``None`` before the first migration."""
+    target = _target(schema)
     with _connect(url) as conn:
-        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        return _current(conn, target)
+
+
+def history() -> list[tuple[str, str]]:
+    """FitTwin's revisions, newest first: ``(revision, what it does)``."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return [
+        (script.revision, (script.doc or "").strip().splitlines()[0] if script.doc else "")
+        for script in scripts.walk_revisions()
+    ]
 
 
 __all__ = [
@@ -94,6 +209,8 @@ __all__ = [
     "alembic_config",
     "current_revision",
     "downgrade",
+    "history",
     "include_name",
+    "prepare",
     "upgrade",
 ]

@@ -5,6 +5,10 @@ Both tables are partitioned by RANGE on their UUIDv7 ``id``; a month's bounds ar
 smallest UUIDv7s of its first instant and of the next month's
 (:func:`fittwin_core.domain.ids.uuid7_floor`). Partitions are named ``<table>_pYYYY_MM``;
 ``<table>_default`` catches ids outside every month.
+
+Every function works in one schema (FitTwin's; ``schema=None`` means the connection's current
+schema) and names every relation with it, so two FitTwin schemas of one database, or a host's
+tables of the same name, are never touched.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class Partition:
     name: str
     lower: UUID
     upper: UUID
+    schema: str = "public"
 
 
 @attrs.frozen
@@ -85,29 +90,40 @@ def month_bounds(month: datetime) -> tuple[UUID, UUID]:
     return uuid7_floor(month), uuid7_floor(add_months(month, 1))
 
 
-def _quote(conn: sa.Connection, name: str) -> str:
-    return conn.dialect.identifier_preparer.quote(name)
+def _quote(conn: sa.Connection, schema: str, name: str) -> str:
+    prepare = conn.dialect.identifier_preparer
+    return f"{prepare.quote_schema(schema)}.{prepare.quote(name)}"
 
 
-def list_partitions(conn: sa.Connection, table: str) -> list[Partition]:
-    """The monthly partitions of ``table`` (the DEFAULT one excluded), oldest first."""
+def schema_of(conn: sa.Connection, schema: str | None) -> str:
+    """``schema``, or the connection's current schema when ``None``."""
+    if schema is not None:
+        return schema
+    return str(conn.execute(sa.text("SELECT current_schema()")).scalar_one())
+
+
+def list_partitions(conn: sa.Connection, table: str, *, schema: str | None = None) -> list[Partition]:
+    """The monthly partitions of ``schema.table`` (the DEFAULT one excluded), oldest first."""
+    schema = schema_of(conn, schema)
     rows = conn.execute(
         sa.text(
             "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
             "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = CAST(:t AS regclass)"
         ),
-        {"t": table},
+        {"t": _quote(conn, schema, table)},
     ).all()
     found = []
     for name, bound in rows:
         match = _BOUND.fullmatch(bound or "")
         if match:
-            found.append(Partition(table, name, UUID(match[1]), UUID(match[2])))
+            found.append(Partition(table, name, UUID(match[1]), UUID(match[2]), schema))
     return sorted(found, key=lambda p: p.lower)
 
 
-def _count(conn: sa.Connection, relation: str, lower: UUID | None = None, upper: UUID | None = None) -> int:
-    sql = f"SELECT count(*) FROM {_quote(conn, relation)}"  # noqa: S608 - catalogued names only
+def _count(
+    conn: sa.Connection, schema: str, relation: str, lower: UUID | None = None, upper: UUID | None = None
+) -> int:
+    sql = f"SELECT count(*) FROM {_quote(conn, schema, relation)}"  # noqa: S608 - catalogued names only
     params: dict[str, UUID] = {}
     if lower is not None and upper is not None:
         sql += " WHERE id >= :lower AND id < :upper"
@@ -115,12 +131,14 @@ def _count(conn: sa.Connection, relation: str, lower: UUID | None = None, upper:
     return int(conn.execute(sa.text(sql), params).scalar_one())
 
 
-def guard_truncate(conn: sa.Connection, partition: str) -> None:
+def guard_truncate(conn: sa.Connection, partition: str, *, schema: str | None = None) -> None:
     """Refuse TRUNCATE on an ``event_logs`` partition, as on the parent."""
+    schema = schema_of(conn, schema)
+    target, function = _quote(conn, schema, partition), _quote(conn, schema, "fittwin_append_only")
     conn.execute(
         sa.text(
-            f"CREATE TRIGGER {APPEND_ONLY_TRUNCATE_GUARD} BEFORE TRUNCATE ON {_quote(conn, partition)} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION fittwin_append_only('event_logs')"
+            f"CREATE TRIGGER {APPEND_ONLY_TRUNCATE_GUARD} BEFORE TRUNCATE ON {target} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}('event_logs')"
         )
     )
 
@@ -130,12 +148,12 @@ def _bounds_sql(lower: UUID, upper: UUID) -> str:
     return f"FROM ('{lower}') TO ('{upper}')"
 
 
-def _create_month(conn: sa.Connection, table: str, month: datetime) -> tuple[bool, int]:
+def _create_month(conn: sa.Connection, schema: str, table: str, month: datetime) -> tuple[bool, int]:
     """Create one month; ``(created, rows moved)``."""
     name = partition_name(table, month)
     lower, upper = month_bounds(month)
-    strays = _count(conn, default_partition(table), lower, upper)
-    qname, qtable = _quote(conn, name), _quote(conn, table)
+    strays = _count(conn, schema, default_partition(table), lower, upper)
+    qname, qtable = _quote(conn, schema, name), _quote(conn, schema, table)
     if not strays:
         conn.execute(
             sa.text(f"CREATE TABLE {qname} PARTITION OF {qtable} FOR VALUES {_bounds_sql(lower, upper)}")
@@ -149,7 +167,7 @@ def _create_month(conn: sa.Connection, table: str, month: datetime) -> tuple[boo
         except sa.exc.DBAPIError:
             savepoint.rollback()
             return False, 0
-        qdefault = _quote(conn, default_partition(table))
+        qdefault = _quote(conn, schema, default_partition(table))
         where = f"id >= '{lower}' AND id < '{upper}'"
         conn.execute(sa.text(f"CREATE TABLE {qname} (LIKE {qtable} INCLUDING DEFAULTS)"))
         conn.execute(sa.text(f"INSERT INTO {qname} SELECT * FROM {qdefault} WHERE {where}"))  # noqa: S608
@@ -160,7 +178,7 @@ def _create_month(conn: sa.Connection, table: str, month: datetime) -> tuple[boo
         conn.execute(sa.text("SET LOCAL session_replication_role = origin"))
         savepoint.commit()
     if table == "event_logs":
-        guard_truncate(conn, name)
+        guard_truncate(conn, name, schema=schema)
     return True, strays
 
 
@@ -171,6 +189,7 @@ def maintain_partitions(
     retain_months: int | None = None,
     now: datetime | None = None,
     tables: Iterable[str] = PARTITIONED_TABLES,
+    schema: str | None = None,
 ) -> PartitionReport:
     """Create this month's and the next ``ahead_months`` months' partitions, and drop those
     past ``retain_months``, in the caller's transaction.
@@ -186,19 +205,20 @@ def maintain_partitions(
     if retain_months is not None and retain_months < 0:
         raise ValidationError("retain_months", "must not be negative")
     current = month_start(now or datetime.now(UTC))
+    schema = schema_of(conn, schema)
     _lock(conn)
     created: list[str] = []
     skipped: list[str] = []
     dropped: list[str] = []
     moved = 0
     for table in tables:
-        existing = {p.name for p in list_partitions(conn, table)}
+        existing = {p.name for p in list_partitions(conn, table, schema=schema)}
         for offset in range(ahead_months + 1):
             month = add_months(current, offset)
             name = partition_name(table, month)
             if name in existing:
                 continue
-            ok, rows = _create_month(conn, table, month)
+            ok, rows = _create_month(conn, schema, table, month)
             (created if ok else skipped).append(name)
             moved += rows
         if retain_months is None:
@@ -206,12 +226,12 @@ def maintain_partitions(
         oldest_kept = add_months(current, -retain_months)
         horizon = uuid7_floor(oldest_kept)
         if table == "event_logs":
-            _, names, relocated = _purge(conn, table, oldest_kept, dry_run=False)
+            _, names, relocated = _purge(conn, schema, table, oldest_kept, dry_run=False)
             dropped.extend(names)
             moved += relocated
             continue
-        for part in list_partitions(conn, table):
-            if part.upper <= horizon and not _count(conn, part.name):
+        for part in list_partitions(conn, table, schema=schema):
+            if part.upper <= horizon and not _count(conn, schema, part.name):
                 drop_partition(conn, part)
                 dropped.append(part.name)
     return PartitionReport(tuple(created), moved, tuple(skipped), tuple(dropped))
@@ -219,10 +239,9 @@ def maintain_partitions(
 
 def drop_partition(conn: sa.Connection, part: Partition) -> None:
     """Detach and drop one monthly partition with its rows."""
-    conn.execute(
-        sa.text(f"ALTER TABLE {_quote(conn, part.table)} DETACH PARTITION {_quote(conn, part.name)}")
-    )
-    conn.execute(sa.text(f"DROP TABLE {_quote(conn, part.name)}"))
+    table, name = _quote(conn, part.schema, part.table), _quote(conn, part.schema, part.name)
+    conn.execute(sa.text(f"ALTER TABLE {table} DETACH PARTITION {name}"))
+    conn.execute(sa.text(f"DROP TABLE {name}"))
 
 
 def _lock(conn: sa.Connection) -> None:
@@ -247,13 +266,13 @@ def _month_of(value: UUID) -> datetime | None:
         return None
 
 
-def _partition_strays(conn: sa.Connection, table: str, cutoff: UUID) -> tuple[list[str], int]:
+def _partition_strays(conn: sa.Connection, schema: str, table: str, cutoff: UUID) -> tuple[list[str], int]:
     """Give every month with rows in the DEFAULT partition below ``cutoff`` its partition."""
     created: list[str] = []
     moved = 0
-    existing = {p.name for p in list_partitions(conn, table)}
+    existing = {p.name for p in list_partitions(conn, table, schema=schema)}
     find = sa.text(
-        f"SELECT id FROM {_quote(conn, default_partition(table))} "  # noqa: S608
+        f"SELECT id FROM {_quote(conn, schema, default_partition(table))} "  # noqa: S608
         "WHERE id >= :lower AND id < :cutoff ORDER BY id LIMIT 1"
     )
     lower = UUID(int=0)
@@ -261,7 +280,7 @@ def _partition_strays(conn: sa.Connection, table: str, cutoff: UUID) -> tuple[li
         month = _month_of(first)
         if month is None or partition_name(table, month) in existing:
             break
-        ok, rows = _create_month(conn, table, month)
+        ok, rows = _create_month(conn, schema, table, month)
         if not ok:
             break
         created.append(partition_name(table, month))
@@ -270,7 +289,9 @@ def _partition_strays(conn: sa.Connection, table: str, cutoff: UUID) -> tuple[li
     return created, moved
 
 
-def _purge(conn: sa.Connection, table: str, before: datetime, *, dry_run: bool) -> tuple[int, list[str], int]:
+def _purge(
+    conn: sa.Connection, schema: str, table: str, before: datetime, *, dry_run: bool
+) -> tuple[int, list[str], int]:
     """Drop the months of ``table`` that ended at or before ``before``; ``(rows, partitions
     dropped, rows relocated from DEFAULT)``."""
     horizon = uuid7_floor(before)
@@ -279,28 +300,30 @@ def _purge(conn: sa.Connection, table: str, before: datetime, *, dry_run: bool) 
     relocated = 0
     if dry_run:
         if _can_relocate(conn):
-            total += _count_below(conn, default_partition(table), stray_cutoff)
+            total += _count_below(conn, schema, default_partition(table), stray_cutoff)
     else:
-        _, relocated = _partition_strays(conn, table, stray_cutoff)
+        _, relocated = _partition_strays(conn, schema, table, stray_cutoff)
     names = []
-    for part in _whole_months_before(conn, table, horizon):
-        total += _count(conn, part.name)
+    for part in _whole_months_before(conn, schema, table, horizon):
+        total += _count(conn, schema, part.name)
         if not dry_run:
             drop_partition(conn, part)
             names.append(part.name)
     return total, names, relocated
 
 
-def _whole_months_before(conn: sa.Connection, table: str, horizon: UUID) -> list[Partition]:
-    return [part for part in list_partitions(conn, table) if part.upper <= horizon]
+def _whole_months_before(conn: sa.Connection, schema: str, table: str, horizon: UUID) -> list[Partition]:
+    return [part for part in list_partitions(conn, table, schema=schema) if part.upper <= horizon]
 
 
-def _count_below(conn: sa.Connection, relation: str, cutoff: UUID) -> int:
-    sql = f"SELECT count(*) FROM {_quote(conn, relation)} WHERE id < :cutoff"  # noqa: S608
+def _count_below(conn: sa.Connection, schema: str, relation: str, cutoff: UUID) -> int:
+    sql = f"SELECT count(*) FROM {_quote(conn, schema, relation)} WHERE id < :cutoff"  # noqa: S608
     return int(conn.execute(sa.text(sql), {"cutoff": cutoff}).scalar_one())
 
 
-def purge_event_logs(conn: sa.Connection, before: datetime, *, dry_run: bool = False) -> int:
+def purge_event_logs(
+    conn: sa.Connection, before: datetime, *, dry_run: bool = False, schema: str | None = None
+) -> int:
     """Drop every ``event_logs`` month that ended at or before ``before``; the rows that went
     (or, with ``dry_run``, would go).
 
@@ -310,8 +333,9 @@ def purge_event_logs(conn: sa.Connection, before: datetime, *, dry_run: bool = F
     """
     if before.tzinfo is None:
         raise ValidationError("before", "must carry a time zone")
+    schema = schema_of(conn, schema)
     _lock(conn)
-    total, _, _ = _purge(conn, "event_logs", before, dry_run=dry_run)
+    total, _, _ = _purge(conn, schema, "event_logs", before, dry_run=dry_run)
     return total
 
 
@@ -328,4 +352,5 @@ __all__ = [
     "month_start",
     "partition_name",
     "purge_event_logs",
+    "schema_of",
 ]

@@ -23,7 +23,19 @@ from sqlalchemy.engine import URL
 
 from fittwin_adapters.postgres import analytics as sql_analytics
 from fittwin_adapters.postgres import partitions
-from fittwin_adapters.postgres.engine import make_engine
+from fittwin_adapters.postgres.engine import (
+    BEGIN_SQL,
+    DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    DEFAULT_LOCK_TIMEOUT_MS,
+    DEFAULT_POOL_RECYCLE,
+    DEFAULT_SCHEMA,
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+    SessionSettings,
+    discovery_sql,
+    driver_socket,
+    legacy_schema_error,
+    make_engine,
+)
 from fittwin_adapters.postgres.errors import (
     Operation,
     is_disconnect,
@@ -33,6 +45,7 @@ from fittwin_adapters.postgres.errors import (
 )
 from fittwin_adapters.postgres.jsoncodec import dumps
 from fittwin_adapters.postgres.tables import column_kind, tables
+from fittwin_adapters.postgres.watchdog import UNBOUNDED, WATCHDOG, Deadline, Unbounded
 from fittwin_core.domain import (
     Actor,
     ProductVariant,
@@ -40,6 +53,7 @@ from fittwin_core.domain import (
 from fittwin_core.domain.analytics import Period
 from fittwin_core.domain.converter import structure, unstructure
 from fittwin_core.domain.errors import (
+    ConfigurationError,
     Conflict,
     FitTwinError,
     InsufficientInventory,
@@ -82,7 +96,7 @@ class TableStatements:
         self.delete = self.table.delete().where(key_match)
         self.update_values: dict[str, Any] = {c: sa.bindparam(c) for c in self.columns if c not in self.key}
         self.update = self.table.update().where(key_match).values(self.update_values)
-        self.copy_sql = f"COPY {self.name} ({', '.join(self.columns)}) FROM STDIN"  # catalogued names only
+        self.copy_columns = ", ".join(self.columns)
         self._guarded: dict[tuple[tuple[str, bool], ...], sa.Update] = {}
 
     def guarded_update(self, expected: Mapping[str, Any]) -> sa.Update:
@@ -138,6 +152,10 @@ class TableStatements:
                     value = value.value
             out[name] = value
         return out
+
+    def copy_sql(self, schema: str) -> str:
+        """``COPY schema.table (columns) FROM STDIN`` (catalogued names and a checked schema only)."""
+        return f"COPY {schema}.{self.name} ({self.copy_columns}) FROM STDIN"
 
     def copy_row(self, entity: Any) -> tuple[Any, ...]:
         """The entity as one row for ``COPY … FROM STDIN``."""
@@ -228,7 +246,7 @@ class PostgresReadRepository(Generic[E]):
         rows = [self._s.copy_row(entity) for entity in entities]
         if not rows:
             return
-        self._uow.copy(self._s.copy_sql, rows, table=self._s.name)
+        self._uow.copy(self._s.copy_sql(self._uow.schema), rows, table=self._s.name)
 
     def _conditions(self, filters: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
         conditions: list[sa.ColumnElement[bool]] = []
@@ -391,13 +409,15 @@ class PostgresUnitOfWork(Repositories):
     """One PostgreSQL transaction (READ COMMITTED) with a repository per table.
 
     Nothing is visible to others until :meth:`commit`; leaving the ``with`` block without
-    committing rolls back. After a commit the unit of work goes on in a new transaction. The
-    actor is written into transaction-local settings at the start of every transaction, where
-    the audit triggers read it.
+    committing rolls back. After a commit the unit of work goes on in a new transaction. Every
+    transaction starts by setting the store's schema, time-outs and the actor (read by the
+    audit triggers) transaction-locally; every round trip is bounded by the store's
+    :attr:`~PostgresStore.call_bound`.
     """
 
     def __init__(self, store: PostgresStore, actor: Actor) -> None:
         self.actor = actor
+        self.schema = store.schema
         self._store = store
         self._conn: sa.Connection | None = None
         self._tx: sa.RootTransaction | None = None
@@ -436,10 +456,12 @@ class PostgresUnitOfWork(Repositories):
         if self._failed:
             raise _aborted()
         tx, self._tx = self._tx, None
+        deadline = self._store.deadline(self._conn)
         try:
-            tx.commit()
+            with deadline:
+                tx.commit()
         except sa.exc.DBAPIError as exc:
-            raise self._fail(exc, "commit", "update") from None
+            raise self._fail(exc, "commit", "update", deadline.expired) from None
 
     def rollback(self) -> None:
         """Discard the changes made since the last commit."""
@@ -448,7 +470,8 @@ class PostgresUnitOfWork(Repositories):
             return
         tx, self._tx = self._tx, None
         try:
-            tx.rollback()
+            with self._store.deadline(self._conn):
+                tx.rollback()
         except sa.exc.DBAPIError:
             self._discard()
 
@@ -457,10 +480,12 @@ class PostgresUnitOfWork(Repositories):
         settings the triggers read are set again when a transaction is open)."""
         self.actor = actor
         if self._tx is not None and self._conn is not None and not self._failed:
+            deadline = self._store.deadline(self._conn)
             try:
-                self._conn.execute(_SET_ACTOR, _actor_settings(actor))
+                with deadline:
+                    self._conn.execute(_SET_ACTOR, _actor_settings(actor))
             except sa.exc.DBAPIError as exc:
-                raise self._fail(exc, "begin", "read") from None
+                raise self._fail(exc, "begin", "read", deadline.expired) from None
 
     def close(self) -> None:
         """Roll back what was not committed and give the connection back to the pool."""
@@ -478,12 +503,15 @@ class PostgresUnitOfWork(Repositories):
                 raise _aborted()
             return self._conn
         if self._conn is None:
-            self._conn = self._store.connect()
+            self._conn, self._tx = self._store.open_transaction(self.actor)
+            return self._conn
+        deadline = self._store.deadline(self._conn)  # after a commit: go on on the same connection
         try:
             self._tx = self._conn.begin()
-            self._conn.execute(_SET_ACTOR, _actor_settings(self.actor))
+            with deadline:
+                self._store.begin(self._conn, self.actor)
         except sa.exc.DBAPIError as exc:
-            raise self._fail(exc, "begin", "read") from None
+            raise self._fail(exc, "begin", "read", deadline.expired) from None
         return self._conn
 
     # ------------------------------------------------------------------ execution
@@ -499,11 +527,13 @@ class PostgresUnitOfWork(Repositories):
         """Run a statement in the current transaction, translating driver errors (text
         PostgreSQL cannot take becomes a :class:`ValidationError` naming the column)."""
         conn = self.connection()
+        deadline = self._store.deadline(conn)
         try:
-            return conn.execute(statement, params)
+            with deadline:
+                return conn.execute(statement, params)
         except sa.exc.DBAPIError as exc:
             if not is_refused_text(exc):
-                raise self._fail(exc, table, op) from None
+                raise self._fail(exc, table, op, deadline.expired) from None
         except UnicodeEncodeError:
             pass
         # Raised outside the except blocks: the driver's error (which quotes the text) is
@@ -513,10 +543,11 @@ class PostgresUnitOfWork(Repositories):
     def copy(self, sql: str, rows: Sequence[tuple[Any, ...]], *, table: str) -> None:
         """``COPY … FROM STDIN`` the rows on the current transaction's connection."""
         conn = self.connection()
+        deadline = self._store.deadline(conn)
         try:
             driver = conn.connection.driver_connection
             assert driver is not None
-            with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            with deadline, driver.cursor() as cursor, cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
         except UnicodeEncodeError:
@@ -528,7 +559,7 @@ class PostgresUnitOfWork(Repositories):
                 raise
             wrapped = sa.exc.DBAPIError(sql, None, exc)
             if not is_refused_text(wrapped):
-                raise self._fail(wrapped, table, "insert") from None
+                raise self._fail(wrapped, table, "insert", deadline.expired) from None
         else:
             return
         raise self._refuse_text(table, rows)
@@ -544,9 +575,11 @@ class PostgresUnitOfWork(Repositories):
             self._failed = True
         return refused_text(table, params)
 
-    def _fail(self, exc: sa.exc.DBAPIError, table: str, op: Operation) -> FitTwinError:
-        error = translate(exc, table=table, op=op)
-        if is_disconnect(exc) or isinstance(error, StoreUnavailable):
+    def _fail(
+        self, exc: sa.exc.DBAPIError, table: str, op: Operation, timed_out: bool = False
+    ) -> FitTwinError:
+        error = self._store.unanswered() if timed_out else translate(exc, table=table, op=op)
+        if timed_out or is_disconnect(exc) or isinstance(error, StoreUnavailable):
             self._discard()
         elif self._tx is not None:
             self._failed = True  # PostgreSQL aborted the transaction
@@ -571,32 +604,92 @@ class PostgresUnitOfWork(Repositories):
 class PostgresStore:
     """FitTwin's store on PostgreSQL 15: ``PostgresStore("postgresql+psycopg://user@host/db")``.
 
-    Run :meth:`migrate` (or ``fittwin db upgrade``) once to create the schema. ``pool_size``
-    and ``max_overflow`` size the connection pool (a unit of work holds one connection while
-    it is open); ``statement_timeout_ms`` bounds every statement. A URL that is not a
-    PostgreSQL URL raises :class:`ConfigurationError`; a server that cannot be reached
-    :class:`StoreUnavailable`.
+    Every FitTwin object lives in the PostgreSQL schema ``schema`` (``fittwin`` by default;
+    ``public`` for deployments made before schemas were configurable). Run :meth:`migrate` (or
+    ``fittwin db upgrade``) once to create it.
+
+    ``url`` may be a ready SQLAlchemy :class:`~sqlalchemy.Engine` instead (on psycopg 3): the
+    host's pool is then used as it is, pool options are refused, and :meth:`close` leaves it
+    open (its owner disposes it). Otherwise the store makes its own pool: ``pool_size`` and
+    ``max_overflow`` size it, ``pool_timeout`` is how long a unit of work waits for a
+    connection, ``pool_recycle`` how old a connection may get, ``connect_timeout`` bounds
+    establishing one. With ``pool_pre_ping`` (on any engine) a connection found dead by a
+    transaction's first round trip is replaced and that round trip made again, once.
+
+    ``statement_timeout_ms``, ``lock_timeout_ms`` and ``idle_in_transaction_timeout_ms`` apply
+    to FitTwin's own transactions (``None`` turns one off); a call still unanswered
+    :attr:`call_bound` seconds after it was sent is abandoned and its connection dropped. A URL
+    that is not a PostgreSQL URL raises :class:`ConfigurationError`; a server that cannot be
+    reached :class:`StoreUnavailable`.
     """
 
     def __init__(
         self,
-        url: str | URL,
+        url: str | URL | sa.Engine,
         *,
+        schema: str | None = None,
         clock: Clock | None = None,
         ids: Ids | None = None,
-        pool_size: int = 5,
-        max_overflow: int = 10,
-        statement_timeout_ms: int | None = None,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+        pool_timeout: float | None = None,
+        pool_recycle: int | None = DEFAULT_POOL_RECYCLE,
+        pool_pre_ping: bool = True,
+        connect_timeout: int | None = None,
+        statement_timeout_ms: int | None = DEFAULT_STATEMENT_TIMEOUT_MS,
+        lock_timeout_ms: int | None = DEFAULT_LOCK_TIMEOUT_MS,
+        idle_in_transaction_timeout_ms: int | None = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
         check_connection: bool = True,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.ids = ids
-        self.engine = make_engine(
-            url, pool_size=pool_size, max_overflow=max_overflow, statement_timeout_ms=statement_timeout_ms
+        self.settings = SessionSettings(
+            DEFAULT_SCHEMA if schema is None else schema,
+            statement_timeout_ms,
+            lock_timeout_ms,
+            idle_in_transaction_timeout_ms,
         )
+        self.schema = self.settings.schema
+        self.pool_pre_ping = pool_pre_ping
+        self._implicit_schema = schema is None
+        pool: dict[str, Any] = {
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_timeout": pool_timeout,
+            "connect_timeout": connect_timeout,
+        }
+        if isinstance(url, sa.Engine):
+            given = sorted(name for name, value in pool.items() if value is not None)
+            if pool_recycle != DEFAULT_POOL_RECYCLE:
+                given.append("pool_recycle")
+            if given:
+                raise ConfigurationError(
+                    f"{', '.join(given)} configure a pool, and a ready engine brings its own: "
+                    "set them in create_engine(...)"
+                )
+            if url.dialect.name != "postgresql" or url.dialect.driver != "psycopg":
+                raise ConfigurationError("FitTwin needs an engine on postgresql+psycopg:// (psycopg 3)")
+            base, self._owns_engine = url, False
+        else:
+            base = make_engine(
+                url,
+                schema=self.schema,
+                pool_recycle=pool_recycle,
+                **{name: value for name, value in pool.items() if value is not None},
+            )
+            self._owns_engine = True
+        self._base_engine = base
+        self.engine: sa.Engine = base.execution_options(schema_translate_map={None: self.schema})
+        """The engine FitTwin's statements run on: table names are qualified with the schema."""
+        self._search_path: str | None = None
+        self._discovery = discovery_sql(self.schema)
         if check_connection:
-            with self.connect():
-                pass
+            try:
+                with self._admin(bounded=False):
+                    pass
+            except BaseException:
+                self.close()
+                raise
 
     def __enter__(self) -> Self:
         return self
@@ -604,12 +697,92 @@ class PostgresStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def call_bound(self) -> float | None:
+        """Seconds FitTwin waits for PostgreSQL to answer a call before it gives the connection
+        up and raises :class:`StoreUnavailable` (``statement_timeout_ms`` plus two seconds;
+        ``None`` with statements unbounded)."""
+        return self.settings.call_bound
+
     def connect(self) -> sa.Connection:
-        """A pooled connection (:class:`StoreUnavailable` when the server cannot be reached)."""
+        """A pooled connection (:class:`StoreUnavailable` when the server cannot be reached or
+        no connection frees up within ``pool_timeout``)."""
         try:
             return self.engine.connect()
+        except sa.exc.TimeoutError:
+            raise StoreUnavailable(
+                "every pooled PostgreSQL connection is in use and none came free within pool_timeout: "
+                "raise pool_size/max_overflow or hold units of work for less time"
+            ) from None
         except sa.exc.DBAPIError as exc:
             raise translate(exc, table="connection", op="read") from None
+
+    def open_transaction(
+        self, actor: Actor, *, bounded: bool = True, isolation: str | None = None
+    ) -> tuple[sa.Connection, sa.RootTransaction]:
+        """A pooled connection with a transaction begun and :meth:`begin` done.
+
+        That first round trip doubles as the pool's pre-ping, at no extra cost: when it finds
+        the connection dead (the server restarted, the backend was terminated, a firewall cut
+        it), nothing has run yet, so with ``pool_pre_ping`` the connection is discarded
+        (SQLAlchemy then recycles every connection pooled before it) and the transaction opened
+        again on a new one, once. A call the watchdog cut off is not retried."""
+        attempts = 2 if self.pool_pre_ping else 1
+        for attempt in range(1, attempts + 1):
+            conn = self.connect()
+            deadline = self.deadline(conn) if bounded else UNBOUNDED
+            try:
+                tx = conn.begin()
+                with deadline:
+                    if isolation is not None:
+                        conn.exec_driver_sql(f"SET TRANSACTION {isolation}")
+                    self.begin(conn, actor, bounded=bounded)
+            except sa.exc.DBAPIError as exc:
+                _discard(conn)
+                if deadline.expired:
+                    raise self.unanswered() from None
+                if attempt < attempts and is_disconnect(exc):
+                    continue
+                raise translate(exc, table="connection", op="read") from None
+            except BaseException:
+                _discard(conn)
+                raise
+            return conn, tx
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def deadline(self, conn: sa.Connection | None, seconds: float | None = None) -> Deadline | Unbounded:
+        """The watchdog's deadline for one call on ``conn`` (default: :attr:`call_bound`)."""
+        if conn is None:
+            return UNBOUNDED
+        return WATCHDOG.deadline(driver_socket(conn), self.call_bound if seconds is None else seconds)
+
+    def unanswered(self) -> StoreUnavailable:
+        """The error of a call the watchdog cut off."""
+        return StoreUnavailable(
+            f"PostgreSQL did not answer within {self.call_bound:g} s (a stuck network or server): "
+            "the connection was dropped and the unit of work rolled back"
+        )
+
+    def begin(self, conn: sa.Connection, actor: Actor, *, bounded: bool = True) -> None:
+        """Set the schema, UTC, the time-outs (off unless ``bounded``) and ``actor`` for the
+        transaction open on ``conn``."""
+        if self._search_path is None:
+            self._search_path = self._discover(conn)
+        params = self.settings.parameters(self._search_path)
+        if not bounded:
+            params.update(statement_timeout="0", lock_timeout="0", idle_timeout="0")
+        params["actor_type"] = actor.type.value
+        params["actor_id"] = "" if actor.id is None else str(actor.id)
+        conn.execute(BEGIN_SQL, params)
+
+    def _discover(self, conn: sa.Connection) -> str:
+        """The search path; and, when the schema was not named, refuse to silently start an
+        empty FitTwin beside one that already lives in another schema."""
+        row = conn.execute(self._discovery).one()
+        path, deployed = str(row[0]), list(row[1] or ())
+        if self._implicit_schema and deployed and self.schema not in deployed:
+            raise legacy_schema_error(self.schema, deployed)
+        return path
 
     def unit_of_work(self, actor: Actor | None = None) -> PostgresUnitOfWork:
         """A new unit of work acting as ``actor`` (the system when ``None``)."""
@@ -617,8 +790,10 @@ class PostgresStore:
         return PostgresUnitOfWork(self, actor or Actor.system())  # type: ignore[abstract]
 
     def close(self) -> None:
-        """Close every pooled connection."""
-        self.engine.dispose()
+        """Close every pooled connection — of the store's own pool; an engine handed in stays
+        as it is (its owner disposes it)."""
+        if self._owns_engine:
+            self._base_engine.dispose()
 
     # ------------------------------------------------------------------ schema and partitions
 
@@ -626,7 +801,14 @@ class PostgresStore:
         """Create or upgrade the schema to ``revision``, then the partitions ahead."""
         from fittwin_adapters.postgres.migrate import upgrade
 
-        upgrade(self.engine, revision, ahead_months=ahead_months)
+        upgrade(self._base_engine, revision, schema=self.schema, ahead_months=ahead_months)
+        self._search_path = None  # the first migration may have installed the extensions
+
+    def revision(self) -> str | None:
+        """The migration revision the store's schema is at (``None`` before the first migration)."""
+        from fittwin_adapters.postgres.migrate import current_revision
+
+        return current_revision(self._base_engine, schema=self.schema)
 
     def maintain_partitions(
         self, ahead_months: int = 3, retain_months: int | None = None, now: datetime | None = None
@@ -636,17 +818,17 @@ class PostgresStore:
         :func:`fittwin_adapters.postgres.partitions.maintain_partitions`)."""
         if now is None:
             now = self.clock.now()
-        with self._admin() as conn:
+        with self._admin(bounded=False) as conn:
             return partitions.maintain_partitions(
-                conn, ahead_months=ahead_months, retain_months=retain_months, now=now
+                conn, ahead_months=ahead_months, retain_months=retain_months, now=now, schema=self.schema
             )
 
     def purge_event_logs(self, before: datetime, *, dry_run: bool = False) -> int:
         """Drop the ``event_logs`` months that ended by ``before``; how many rows went (or,
         with ``dry_run``, would go). Whole partitions only: rows of a month still running
         and rows in the DEFAULT partition stay."""
-        with self._admin() as conn:
-            return partitions.purge_event_logs(conn, before, dry_run=dry_run)
+        with self._admin(bounded=False) as conn:
+            return partitions.purge_event_logs(conn, before, dry_run=dry_run, schema=self.schema)
 
     # ------------------------------------------------------------------ analytics
 
@@ -717,8 +899,7 @@ class PostgresStore:
 
     def _analytics(self, query: Any, **filters: Any) -> list[dict[str, Any]]:
         # One read transaction: the funnel's three statements see one snapshot.
-        with self._admin() as conn:
-            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with self._admin(isolation="ISOLATION LEVEL REPEATABLE READ READ ONLY") as conn:
             result: list[dict[str, Any]] = query(
                 lambda stmt: [tuple(row) for row in conn.execute(stmt)], **filters
             )
@@ -736,15 +917,28 @@ class PostgresStore:
         return [{column: unstructure(value) for column, value in row.items()} for row in rows]
 
     @contextmanager
-    def _admin(self) -> Iterator[sa.Connection]:
-        conn = self.connect()
+    def _admin(self, *, bounded: bool = True, isolation: str | None = None) -> Iterator[sa.Connection]:
+        """A transaction outside units of work (analytics, raw rows, partition maintenance);
+        maintenance runs with the time-outs off (``bounded=False``), as migrations do."""
+        conn, tx = self.open_transaction(Actor.system(), bounded=bounded, isolation=isolation)
+        deadline = self.deadline(conn) if bounded else UNBOUNDED
         try:
-            with conn.begin():
+            with deadline, tx:
                 yield conn
         except sa.exc.DBAPIError as exc:
+            if deadline.expired:
+                raise self.unanswered() from None
             raise translate(exc, table="store", op="read") from None
         finally:
-            conn.close()
+            with suppress(sa.exc.DBAPIError):
+                conn.close()
+
+
+def _discard(conn: sa.Connection) -> None:
+    """Give a connection up for good: invalidated, so the pool never hands it out again."""
+    with suppress(sa.exc.DBAPIError):
+        conn.invalidate()
+        conn.close()
 
 
 __all__ = [

@@ -198,15 +198,35 @@ DROP SEQUENCE fittwin_uuid7_seq;
 """
 
 
+FUNCTION_SIGNATURES = (
+    "fittwin_uuid7()",
+    "fittwin_touch_updated_at()",
+    "fittwin_append_only()",
+    "fittwin_audit_visible(jsonb, text[])",
+    "fittwin_audit()",
+)
+
+
 def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_identifier(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
 
 
 def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS citext")
     for name, labels in ENUMS.items():
-        postgresql.ENUM(*labels, name=name).create(op.get_bind())
+        # checkfirst=False: a type of that name that is not FitTwin's must stop the migration.
+        postgresql.ENUM(*labels, name=name).create(op.get_bind(), checkfirst=False)
     op.execute(FUNCTIONS)
+    # The functions resolve their tables, types and sequence in the schema they are created in
+    # (the migration's search path puts FitTwin's schema first), never in another one,
+    # whatever the search path of the session that fires them.
+    home = op.get_bind().execute(sa.text("SELECT current_schema()")).scalar_one()
+    for function in FUNCTION_SIGNATURES:
+        op.execute(f"ALTER FUNCTION {function} SET search_path = {_sql_identifier(home)}, pg_temp")
     _create_tables()
     for table in ("orders", "event_logs"):
         op.execute(f"CREATE TABLE {table}_default PARTITION OF {table} DEFAULT")

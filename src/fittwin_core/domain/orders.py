@@ -173,6 +173,12 @@ class FitSummary:
     size_chart_id: UUID = attrs.field(validator=rules.uuid)
     fit_map_id: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
     engine_version: str = attrs.field(validator=rules.text(max_len=32))
+    score: float | None = attrs.field(default=None, validator=rules.optional(rules.number(ge=0, le=1)))
+    """The engine's uncalibrated score of the label (what calibration is fitted on)."""
+    unassessed_zones: tuple[str, ...] = attrs.field(
+        default=(), converter=rules.to_tuple, validator=rules.sequence_of(rules.text(max_len=40))
+    )
+    """Chart zones the body lacked and that had no honest estimate."""
 
 
 # ----------------------------------------------------------------------------- entities

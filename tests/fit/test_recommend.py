@@ -323,7 +323,9 @@ def test_zones_explain_the_recommended_size_and_snapshot_into_a_fit_summary() ->
         size_chart_id=CHART_ID,
         fit_map_id=FIT_MAP_ID,
         engine_version=ENGINE_VERSION,
+        score=round(rec.score, 6),
     )
+    assert 0.5 < summary.score <= 1.0  # the uncalibrated score: what calibration is fitted on
 
 
 def test_a_fit_summary_needs_a_stored_chart() -> None:

@@ -25,6 +25,7 @@ from fittwin_core.domain import (
     DataKey,
     EventLog,
     FitMap,
+    FitMapProposal,
     IdempotencyRecord,
     Order,
     OrderItem,
@@ -207,6 +208,7 @@ class Repositories(Protocol):
     reward_ledger_entries: Repository[RewardLedgerEntry]
     data_keys: Repository[DataKey]
     idempotency_keys: Repository[IdempotencyRecord]
+    fit_map_proposals: Repository[FitMapProposal]
 
 
 def bind_repositories(uow: Repositories, make: Callable[[Table], object]) -> None:

@@ -181,6 +181,37 @@ class FitSummary:
     """Chart zones the body lacked and that had no honest estimate."""
 
 
+class ReturnReasonCode(StrEnum):
+    """Why a shopper sends an order line back."""
+
+    TOO_SMALL = "too_small"
+    TOO_LARGE = "too_large"
+    STYLE = "style"
+    QUALITY = "quality"
+    OTHER = "other"
+
+
+SIZE_REASONS = frozenset({ReturnReasonCode.TOO_SMALL, ReturnReasonCode.TOO_LARGE})
+"""The reasons that say the size was wrong (what fit learning and calibration read)."""
+
+
+@attrs.frozen(kw_only=True)
+class ReturnReason:
+    """``order_items.return_reason`` (an addition to the data model): the reason a line came
+    back and, optionally, the body zone at fault (``{"reason": "too_small", "zone": "chest"}``)."""
+
+    reason: ReturnReasonCode = attrs.field(validator=rules.member_of(ReturnReasonCode))
+    zone: str | None = attrs.field(
+        default=None,
+        validator=rules.optional(rules.text(max_len=40, pattern=r"[a-z]+(?:_[a-z]+)*", rule="must be a zone name")),
+    )
+
+    @property
+    def about_size(self) -> bool:
+        """Whether the line came back too small or too large."""
+        return self.reason in SIZE_REASONS
+
+
 # ----------------------------------------------------------------------------- entities
 
 
@@ -256,6 +287,10 @@ class OrderItem:
         default=None, validator=rules.optional(rules.instance_of(FitSummary))
     )
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
+    return_reason: ReturnReason | None = attrs.field(
+        default=None, validator=rules.optional(rules.instance_of(ReturnReason))
+    )
+    """Why the line came back (set by ``request_return``; an addition to the data model)."""
 
     def __attrs_post_init__(self) -> None:
         if self.reserved_qty > self.qty:
@@ -345,6 +380,9 @@ __all__ = [
     "OrderItem",
     "OrderStatus",
     "OrderStatusChanged",
+    "ReturnReason",
+    "ReturnReasonCode",
+    "SIZE_REASONS",
     "Totals",
     "Transition",
     "ZoneFit",

@@ -26,7 +26,12 @@ REPORTED = {
     ("hip_cm", "female"): (2.29, 0.24),
     ("hip_cm", "male"): (2.27, 0.48),
 }
-ANSUR_COLUMN = {"chest_cm": "chest_cm", "waist_cm": "waist_natural_cm", "thigh_cm": "thigh_cm", "hip_cm": "hip_cm"}
+ANSUR_COLUMN = {
+    "chest_cm": "chest_cm",
+    "waist_cm": "waist_natural_cm",
+    "thigh_cm": "thigh_cm",
+    "hip_cm": "hip_cm",
+}
 
 
 def _csv(name: str) -> list[dict[str, str]]:

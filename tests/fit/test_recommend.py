@@ -289,7 +289,10 @@ def test_calibration_maps_the_raw_score_through_the_fit_maps_logistic() -> None:
     [
         ({"method": "spline", "slope": 1, "intercept": 0}, "confidence_model.method"),
         ({"method": "isotonic", "slope": 1, "intercept": 0}, "confidence_model"),
-        ({"method": "isotonic", "thresholds": [0.2, 0.1], "values": [0.1, 0.2]}, "confidence_model.thresholds"),
+        (
+            {"method": "isotonic", "thresholds": [0.2, 0.1], "values": [0.1, 0.2]},
+            "confidence_model.thresholds",
+        ),
         ({"method": "isotonic", "thresholds": [0.1, 0.2], "values": [0.3, 0.2]}, "confidence_model.values"),
         ({"method": "isotonic", "thresholds": [0.1], "values": [1.5]}, "confidence_model.values[0]"),
         ({"slope": -1, "intercept": 0}, "confidence_model.slope"),

@@ -203,7 +203,9 @@ class ReturnReason:
     reason: ReturnReasonCode = attrs.field(validator=rules.member_of(ReturnReasonCode))
     zone: str | None = attrs.field(
         default=None,
-        validator=rules.optional(rules.text(max_len=40, pattern=r"[a-z]+(?:_[a-z]+)*", rule="must be a zone name")),
+        validator=rules.optional(
+            rules.text(max_len=40, pattern=r"[a-z]+(?:_[a-z]+)*", rule="must be a zone name")
+        ),
     )
 
     @property
@@ -370,6 +372,7 @@ def transition(
 __all__ = [
     "DEFAULT_RETURN_WINDOW_DAYS",
     "ORDER_TRANSITIONS",
+    "SIZE_REASONS",
     "CloseReason",
     "Effect",
     "FitSummary",
@@ -382,7 +385,6 @@ __all__ = [
     "OrderStatusChanged",
     "ReturnReason",
     "ReturnReasonCode",
-    "SIZE_REASONS",
     "Totals",
     "Transition",
     "ZoneFit",

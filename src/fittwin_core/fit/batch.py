@@ -110,7 +110,7 @@ def _sex_codes(columns: Mapping[str, Any], n: int) -> Any:
     return codes
 
 
-def recommend_batch(
+def recommend_batch(  # noqa: PLR0915 - one pass over the chart's zones, operation for operation
     bodies: Any,
     size_chart: SizeChart | Chart,
     fit_map: FitMap | FitRules | None = None,

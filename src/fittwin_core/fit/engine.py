@@ -15,7 +15,8 @@ How a recommendation is computed (``docs/fit.md`` has the full account):
    bottoms it is the larger of the waist-driven and hip-driven sizes, if eligible. No eligible
    label → ``size_label=None`` with a reason.
 5. ``score`` = probability of the label × share of chart weight assessed; ``confidence`` is
-   the score through the fit map's calibration (``confidence_model``), 0–100; ``between_sizes`` when another size scores within ½ (one standard error) of the label.
+   the score through the fit map's calibration (``confidence_model``), 0–100;
+   ``between_sizes`` when another size scores within ½ (one standard error) of the label.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -91,7 +92,17 @@ def _per_label(key: str, raw: Any, labels: tuple[str, ...], default: Mapping[str
     return out
 
 
-_MODEL_KEYS = {"method", "slope", "intercept", "thresholds", "values", "notes", "samples", "ece_before", "ece_after"}
+_MODEL_KEYS = {
+    "method",
+    "slope",
+    "intercept",
+    "thresholds",
+    "values",
+    "notes",
+    "samples",
+    "ece_before",
+    "ece_after",
+}
 MAX_STEPS = 200
 """Most steps an isotonic calibration may have."""
 
@@ -108,6 +119,28 @@ def _unit_numbers(field: str, raw: Any) -> list[float]:
             raise ValidationError(f"{field}[{i}]", "must be between 0 and 1")
         out.append(number)
     return out
+
+
+def _model_extras(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The optional, descriptive keys of a ``confidence_model``, checked."""
+    model: dict[str, Any] = {}
+    if "notes" in raw:
+        notes = raw["notes"]
+        if not isinstance(notes, str) or len(notes) > 500:
+            raise ValidationError(f"{_MODEL}.notes", "must be text of at most 500 characters")
+        model["notes"] = notes
+    if "samples" in raw:
+        samples = raw["samples"]
+        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
+            raise ValidationError(f"{_MODEL}.samples", "must be a non-negative integer")
+        model["samples"] = samples
+    for key in ("ece_before", "ece_after"):
+        if key in raw:
+            value = _number(f"{_MODEL}.{key}", raw[key])
+            if not 0.0 <= value <= 1.0:
+                raise ValidationError(f"{_MODEL}.{key}", "must be between 0 and 1")
+            model[key] = value
+    return model
 
 
 def _confidence_model(confidence_model: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,29 +167,16 @@ def _confidence_model(confidence_model: Mapping[str, Any]) -> dict[str, Any]:
         values = _unit_numbers(f"{_MODEL}.values", raw["values"])
         if len(values) != len(thresholds):
             raise ValidationError(f"{_MODEL}.values", "must have one value per threshold")
-        if any(b <= a for a, b in zip(thresholds, thresholds[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(thresholds)):
             raise ValidationError(f"{_MODEL}.thresholds", "must increase strictly")
-        if any(b < a for a, b in zip(values, values[1:], strict=False)):
-            raise ValidationError(f"{_MODEL}.values", "must not decrease (a higher score never lowers confidence)")
+        if any(b < a for a, b in itertools.pairwise(values)):
+            raise ValidationError(
+                f"{_MODEL}.values", "must not decrease (a higher score never lowers confidence)"
+            )
         model = {"method": "isotonic", "thresholds": thresholds, "values": values}
     else:
         raise ValidationError(f"{_MODEL}.method", "must be logistic or isotonic")
-    if "notes" in raw:
-        notes = raw["notes"]
-        if not isinstance(notes, str) or len(notes) > 500:
-            raise ValidationError(f"{_MODEL}.notes", "must be text of at most 500 characters")
-        model["notes"] = notes
-    if "samples" in raw:
-        samples = raw["samples"]
-        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
-            raise ValidationError(f"{_MODEL}.samples", "must be a non-negative integer")
-        model["samples"] = samples
-    for key in ("ece_before", "ece_after"):
-        if key in raw:
-            value = _number(f"{_MODEL}.{key}", raw[key])
-            if not 0.0 <= value <= 1.0:
-                raise ValidationError(f"{_MODEL}.{key}", "must be between 0 and 1")
-            model[key] = value
+    model.update(_model_extras(raw))
     return model
 
 
@@ -262,11 +282,11 @@ def parse_fit_map(fit_map: FitMap) -> FitRules:
 
 
 __all__ = [
-    "MAX_STEPS",
-    "Calibration",
     "DEFAULT_LENGTH_PREFERENCE",
     "DEFAULT_PREFERENCE_EASE",
     "DEFAULT_RULES",
+    "MAX_STEPS",
+    "Calibration",
     "FitRules",
     "parse_fit_map",
     "validate_fit_map",

@@ -83,7 +83,9 @@ def _merge_to(blocks: list[tuple[float, float, float]], limit: int) -> list[tupl
     return out
 
 
-def fit_isotonic(scores: Sequence[float], kept: Sequence[bool], *, max_steps: int = MAX_STEPS) -> dict[str, object]:
+def fit_isotonic(
+    scores: Sequence[float], kept: Sequence[bool], *, max_steps: int = MAX_STEPS
+) -> dict[str, object]:
     """An ``isotonic`` ``confidence_model`` mapping scores (0–1) to the share kept.
 
     Raises ``ValueError`` without outcomes (nothing to learn from)."""
@@ -92,7 +94,9 @@ def fit_isotonic(scores: Sequence[float], kept: Sequence[bool], *, max_steps: in
     if not scores:
         raise ValueError("no outcomes to calibrate on")
     blocks = _merge_to(
-        pool_adjacent_violators((float(s), 1.0 if k else 0.0, 1.0) for s, k in zip(scores, kept, strict=True)),
+        pool_adjacent_violators(
+            (float(s), 1.0 if k else 0.0, 1.0) for s, k in zip(scores, kept, strict=True)
+        ),
         max_steps,
     )
     return {
@@ -193,7 +197,9 @@ def _bins(observations: Iterable[FitObservation]) -> list[tuple[float, float, st
     return [(x, w, outcome, n) for (x, w, outcome), n in sorted(counted.items())]
 
 
-def _log_likelihood(bins: Sequence[tuple[float, float, str, int]], delta: float, margin: float, scale: float) -> float:
+def _log_likelihood(
+    bins: Sequence[tuple[float, float, str, int]], delta: float, margin: float, scale: float
+) -> float:
     total = 0.0
     for position, half, outcome, n in bins:
         x = position - delta
@@ -209,7 +215,9 @@ def _log_likelihood(bins: Sequence[tuple[float, float, str, int]], delta: float,
     return total
 
 
-def _log_posterior(bins: Sequence[tuple[float, float, str, int]], delta: float, margin: float, scale: float) -> float:
+def _log_posterior(
+    bins: Sequence[tuple[float, float, str, int]], delta: float, margin: float, scale: float
+) -> float:
     return _log_likelihood(bins, delta, margin, scale) - delta * delta / (2.0 * PRIOR_SD_CM * PRIOR_SD_CM)
 
 
@@ -249,7 +257,9 @@ def learn_offsets(groups: Mapping[str, Sequence[FitObservation]]) -> dict[str, O
     best: tuple[float, float, float] | None = None
     for margin in MARGINS_CM:
         for scale in SCALES_CM:
-            total = sum(_log_posterior(b, _best_delta(b, margin, scale), margin, scale) for b in binned.values())
+            total = sum(
+                _log_posterior(b, _best_delta(b, margin, scale), margin, scale) for b in binned.values()
+            )
             if best is None or total > best[0]:
                 best = (total, margin, scale)
     assert best is not None

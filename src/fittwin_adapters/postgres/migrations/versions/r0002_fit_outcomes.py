@@ -25,7 +25,9 @@ STATUS = ("proposed", "accepted", "rejected")
 
 
 def upgrade() -> None:
-    op.add_column("order_items", sa.Column("return_reason", postgresql.JSONB(astext_type=sa.Text()), nullable=True))
+    op.add_column(
+        "order_items", sa.Column("return_reason", postgresql.JSONB(astext_type=sa.Text()), nullable=True)
+    )
     postgresql.ENUM(*STATUS, name="proposal_status").create(op.get_bind())
     op.create_table(
         "fit_map_proposals",

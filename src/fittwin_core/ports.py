@@ -338,6 +338,17 @@ class AnalyticsQueries(Protocol):
         """Per product, recommended size and bought size: lines and units bought, delivered, returned."""
         ...
 
+    def returns_by_reason(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per product, bought size, return reason and zone: returned lines and units."""
+        ...
+
 
 # ============================================================================ clock and ids
 

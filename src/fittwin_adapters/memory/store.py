@@ -243,6 +243,21 @@ class MemoryStore:
             items, {o.id: o for o in orders}, window=Window(since, until), products=chosen
         )
 
+    def returns_by_reason(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per product, bought size, return reason and zone: returned lines and units."""
+        products, items, orders = self._rows("products", "order_items", "orders")
+        chosen = analytics.product_filter(products, product_id=product_id, brand_id=brand_id)
+        return analytics.returns_by_reason(
+            items, {o.id: o for o in orders}, window=Window(since, until), products=chosen
+        )
+
     def _rows(self, *tables: str) -> list[list[Any]]:
         # One consistent snapshot of committed rows across the tables asked for.
         with self._state:

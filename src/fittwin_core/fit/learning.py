@@ -41,7 +41,7 @@ MAX_OFFSET_CM: Final = 8.0
 its chart fixed, not an adjustment."""
 PRIOR_SD_CM: Final = 2.0
 """Standard deviation of the prior on a brand's offset: what pulls thin evidence towards 0."""
-MARGINS_CM: Final = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+MARGINS_CM: Final = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
 """Candidate room (cm) shoppers accept beyond a size's range before returning it."""
 SCALES_CM: Final = (0.75, 1.5, 3.0)
 """Candidate sharpness (cm) of the onset of size returns."""

@@ -49,8 +49,8 @@ def observations(
 ) -> dict[str, list[FitObservation]]:
     """Per zone, the fit evidence of settled lines: the body's *measured* value (from the line's
     fit summary; estimated values are too uncertain to learn from) against the bought size's
-    range in the chart, with the outcome. A size return that names no zone counts for the zone
-    the bought size fitted worst in that direction."""
+    range in the chart, with the outcome. A size return counts for the zone the shopper named;
+    one that names no zone is left out (which zone was wrong is not known)."""
     out: dict[str, list[FitObservation]] = {}
     for item in items:
         summary = item.fit_summary
@@ -73,11 +73,8 @@ def observations(
             continue
         if outcome == "kept":
             targets = list(placed)
-        elif zone_named is not None:
-            targets = [zone_named] if zone_named in placed else []
         else:
-            sign = 1.0 if outcome == "too_small" else -1.0
-            targets = [max(placed, key=lambda z: sign * placed[z][0] - placed[z][1])]
+            targets = [zone_named] if zone_named in placed else []
         for zone in targets:
             position, half = placed[zone]
             out.setdefault(zone, []).append(FitObservation(position, half, outcome))

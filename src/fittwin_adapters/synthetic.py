@@ -542,18 +542,21 @@ class _Run:
                         "postal_code": "69000",
                         "country": "FR",
                     }
+                    sealed = {
+                        c: vault.seal(uow, user.id, "addresses", c, address_id, v) for c, v in lines.items()
+                    }
                     address = Address(
                         id=address_id,
                         user_id=user.id,
                         type=AddressType.SHIPPING,
+                        line1=sealed["line1"],
+                        city=sealed["city"],
+                        postal_code=sealed["postal_code"],
+                        country=sealed["country"],
                         postal_code_bidx=blind_code,
                         country_bidx=blind_country,
                         created_at=when,
                         updated_at=when,
-                        **{
-                            c: vault.seal(uow, user.id, "addresses", c, address_id, v)
-                            for c, v in lines.items()
-                        },
                     )
                     addresses.append(address)
                     card = PaymentMethod(
@@ -692,6 +695,7 @@ class _Run:
     def place(self, uow: UnitOfWork, shopper: _Shopper, rid: str | None) -> None:
         ft, rng = self.ft, self.rng
         product = rng.choice(self.products)
+        assert shopper.user.body_metrics is not None
         rec = fit.recommend(
             shopper.user.body_metrics, product.size_chart, product.fit_map, shopper.user.style_preferences
         )

@@ -537,7 +537,7 @@ class MemoryAppendOnlyRepository(Generic[E]):
         self._uow._writes[self._table.name][key] = entity
         self._uow._audit(self._table, "insert", None, entity)
 
-    def add_many(self, entities: Iterable[E]) -> None:
+    def add_many(self, entities: Iterable[E]) -> None:  # noqa: PLR0912 - one pass, every check of add()
         """Insert many rows (the bulk path: unique keys are checked against one index of the
         batch and this unit of work's writes, instead of a scan per row)."""
         rows = list(entities)

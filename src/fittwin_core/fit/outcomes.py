@@ -71,10 +71,8 @@ def observations(
                 placed[rule.name] = (body[rule.name] - (low + high) / 2.0, (high - low) / 2.0)
         if not placed:
             continue
-        if outcome == "kept":
-            targets = list(placed)
-        else:
-            targets = [zone_named] if zone_named in placed else []
+        named = [zone_named] if zone_named in placed else []
+        targets = list(placed) if outcome == "kept" else named
         for zone in targets:
             position, half = placed[zone]
             out.setdefault(zone, []).append(FitObservation(position, half, outcome))

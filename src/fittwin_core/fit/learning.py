@@ -19,7 +19,8 @@ describe shoppers, not brands: they are estimated once per garment type and zone
 brands (grid search, :data:`MARGINS_CM` × :data:`SCALES_CM`). Each brand's ``delta`` then gets a
 penalised (maximum a posteriori) estimate with a normal prior ``N(0, PRIOR_SD_CM²)`` — thin data
 stays near 0 — bounded to ``±MAX_OFFSET_CM``, with a 90 % interval from the curvature of the log
-posterior (Laplace approximation), clipped to the bounds.
+posterior (Laplace approximation), widened to cover every margin/scale pair that fits nearly as
+well (within ``PROFILE_DROP`` log-units), clipped to the bounds.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ SCALES_CM: Final = (0.75, 1.5, 3.0)
 """Candidate sharpness (cm) of the onset of size returns."""
 Z90: Final = 1.6448536269514722
 """The standard normal quantile of a two-sided 90 % interval."""
+PROFILE_DROP: Final = 2.0
+"""Margin/scale pairs whose summed log posterior is within this of the best widen the interval."""
 
 
 # ============================================================================ calibration
@@ -244,6 +247,19 @@ def _best_delta(bins: Sequence[tuple[float, float, str, int]], margin: float, sc
     return _maximise(lambda d: _log_posterior(bins, d, margin, scale), -MAX_OFFSET_CM, MAX_OFFSET_CM)
 
 
+def _laplace_sd(
+    bins: Sequence[tuple[float, float, str, int]], delta: float, margin: float, scale: float
+) -> float:
+    """Standard deviation of the offset from the curvature of the log posterior at ``delta``."""
+    h = 1e-2
+    curvature = (
+        _log_posterior(bins, delta + h, margin, scale)
+        - 2.0 * _log_posterior(bins, delta, margin, scale)
+        + _log_posterior(bins, delta - h, margin, scale)
+    ) / (h * h)
+    return 1.0 / math.sqrt(-curvature) if curvature < 0 else MAX_OFFSET_CM
+
+
 def learn_offsets(groups: Mapping[str, Sequence[FitObservation]]) -> dict[str, OffsetEstimate]:
     """Estimate each group's offset (cm) in one zone; groups are brands of one garment type.
 
@@ -254,33 +270,31 @@ def learn_offsets(groups: Mapping[str, Sequence[FitObservation]]) -> dict[str, O
     binned = {key: _bins(obs) for key, obs in groups.items() if obs}
     if not binned:
         return {}
-    best: tuple[float, float, float] | None = None
+    totals: dict[tuple[float, float], float] = {}
     for margin in MARGINS_CM:
         for scale in SCALES_CM:
-            total = sum(
+            totals[(margin, scale)] = sum(
                 _log_posterior(b, _best_delta(b, margin, scale), margin, scale) for b in binned.values()
             )
-            if best is None or total > best[0]:
-                best = (total, margin, scale)
-    assert best is not None
-    _, margin, scale = best
+    (margin, scale), best = max(totals.items(), key=lambda kv: kv[1])
+    # The shoppers' margin and scale are uncertain too: the interval spans every pair whose fit
+    # is within PROFILE_DROP log-units of the best (a profile-likelihood region).
+    plausible = [pair for pair, total in totals.items() if total >= best - PROFILE_DROP]
     out: dict[str, OffsetEstimate] = {}
     for key, bins in binned.items():
         delta = _best_delta(bins, margin, scale)
-        h = 1e-2
-        curvature = (
-            _log_posterior(bins, delta + h, margin, scale)
-            - 2.0 * _log_posterior(bins, delta, margin, scale)
-            + _log_posterior(bins, delta - h, margin, scale)
-        ) / (h * h)
-        sd = 1.0 / math.sqrt(-curvature) if curvature < 0 else MAX_OFFSET_CM
+        low, high = MAX_OFFSET_CM, -MAX_OFFSET_CM
+        for m, s in plausible:
+            d = delta if (m, s) == (margin, scale) else _best_delta(bins, m, s)
+            sd = _laplace_sd(bins, d, m, s)
+            low, high = min(low, d - Z90 * sd), max(high, d + Z90 * sd)
         counts: Counter[str] = Counter()
         for _, _, outcome, n in bins:
             counts[outcome] += n
         out[key] = OffsetEstimate(
             offset_cm=round(delta, 2),
-            low_cm=round(max(delta - Z90 * sd, -MAX_OFFSET_CM), 2),
-            high_cm=round(min(delta + Z90 * sd, MAX_OFFSET_CM), 2),
+            low_cm=round(max(low, -MAX_OFFSET_CM), 2),
+            high_cm=round(min(high, MAX_OFFSET_CM), 2),
             observations=sum(n for *_, n in bins),
             too_small=counts["too_small"],
             too_large=counts["too_large"],
@@ -295,6 +309,7 @@ __all__ = [
     "MAX_OFFSET_CM",
     "OUTCOMES",
     "PRIOR_SD_CM",
+    "PROFILE_DROP",
     "SCALES_CM",
     "FitObservation",
     "OffsetEstimate",

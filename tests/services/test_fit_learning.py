@@ -109,7 +109,9 @@ def test_a_proposal_is_only_applied_when_a_brand_manager_accepts_it(traded: FitT
     ft = traded
     platform = Actor.platform(ft.context.ids.new_id())
     with pytest.raises(PermissionDenied):
-        ft.catalog.propose_fit_offsets("tops", actor=_manager(ft, ft.catalog.products(_brand(ft, 1))[0].brand_id))
+        ft.catalog.propose_fit_offsets(
+            "tops", actor=_manager(ft, ft.catalog.products(_brand(ft, 1))[0].brand_id)
+        )
     (proposal,) = ft.catalog.propose_fit_offsets("tops", actor=platform)
     small = _brand(ft, 1)
     assert proposal.brand_id == small and proposal.status == ProposalStatus.PROPOSED
@@ -129,10 +131,14 @@ def test_a_proposal_is_only_applied_when_a_brand_manager_accepts_it(traded: FitT
     with pytest.raises(InvalidTransition):
         ft.catalog.accept_fit_proposal(proposal.id, actor=manager)
     changes = [
-        e for e in ft.audit.events(entity_type="fit_maps", entity_id=fit_map.id) if e.metadata["op"] == "update"
+        e
+        for e in ft.audit.events(entity_type="fit_maps", entity_id=fit_map.id)
+        if e.metadata["op"] == "update"
     ]
     assert changes[-1].actor_id == manager.id
-    assert changes[-1].metadata["new"]["rule_set"] == {"offset": {"chest": fit_map.rule_set["offset"]["chest"]}}
+    assert changes[-1].metadata["new"]["rule_set"] == {
+        "offset": {"chest": fit_map.rule_set["offset"]["chest"]}
+    }
 
 
 def test_calibration_is_fitted_from_outcomes_and_applied_by_the_recommender(traded: FitTwin) -> None:
@@ -168,7 +174,9 @@ def test_without_size_returns_nothing_is_proposed(ft: FitTwin) -> None:
         months=3,
         brands=1,
         lines=("tops",),
-        truth=HiddenTruth(offsets={}, ease={("tops", "chest"): 60.0, ("tops", "waist"): 60.0}, style_returns=0.2),
+        truth=HiddenTruth(
+            offsets={}, ease={("tops", "chest"): 60.0, ("tops", "waist"): 60.0}, style_returns=0.2
+        ),
         progress=False,
     )
     assert ft.catalog.propose_fit_offsets("tops", actor=Actor.system()) == []

@@ -187,3 +187,13 @@ def _brand(ft: FitTwin, index: int) -> Any:
     with ft.context.store.unit_of_work() as uow:
         (brand,) = uow.brands.where(name=names[index])
     return brand.id
+
+
+def test_the_learning_jobs_run_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from fittwin_adapters.cli import main
+
+    assert main(["jobs", "propose-fit", "--store", "memory://", "--garment-type", "tops"]) == 0
+    assert "0 fit-map proposals" in capsys.readouterr().out
+    brand = str(uuid.uuid4())
+    assert main(["jobs", "calibrate", "--store", "memory://", "--brand", brand, "--garment-type", "tops"]) == 1
+    assert "no fit map" in capsys.readouterr().err

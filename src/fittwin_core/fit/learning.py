@@ -116,8 +116,10 @@ def apply_isotonic(model: Mapping[str, object], score: float) -> float:
 
     thresholds = model["thresholds"]
     values = model["values"]
-    assert isinstance(thresholds, list) and isinstance(values, list)
-    return Calibration("isotonic", thresholds=tuple(thresholds), values=tuple(values)).step(score)
+    assert isinstance(thresholds, Sequence) and isinstance(values, Sequence)
+    return Calibration(
+        "isotonic", thresholds=tuple(float(t) for t in thresholds), values=tuple(float(v) for v in values)
+    ).step(score)
 
 
 @attrs.frozen

@@ -1,0 +1,82 @@
+"""How fast the synthetic shop builds: a year of trade with about ``--orders`` orders on the
+memory store, the bulk path of ``fittwin_adapters.synthetic.generate``.
+
+    python bench/synthetic.py [--orders 100000] [--write docs/benchmarks.md]
+
+Prints the time, the rows written and the shop's size returns; ``--write`` replaces the
+``## Synthetic shop`` section of the file (or appends it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fittwin_adapters.synthetic import connect_synthetic, generate
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+AIM_SECONDS = 60.0
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace the ``## Synthetic shop`` section of ``path`` (or append it)."""
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(r"^## Synthetic shop\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(section.rstrip("\n") + "\n\n", text).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000, help="orders to generate (about)")
+    parser.add_argument("--write", type=Path, help="write the result into this markdown file")
+    args = parser.parse_args()
+    ft = connect_synthetic(now=NOW, seed=2026)
+    started = time.perf_counter()
+    report = generate(ft, shoppers=max(args.orders * 10 // 19, 1), months=12, progress=sys.stderr)
+    seconds = time.perf_counter() - started
+    store = ft.context.store
+    rows = {
+        t: len(store.raw_rows(t))
+        for t in (
+            "user_profiles",
+            "orders",
+            "order_items",
+            "referral_events",
+            "reward_ledger_entries",
+            "event_logs",
+        )
+    }  # type: ignore[attr-defined]
+    line = (
+        f"{report.orders:,} orders, {report.shoppers:,} shoppers, {report.clicks:,} clicks, "
+        f"{report.returns:,} returns ({report.size_returns:,} for size) in {seconds:.1f} s "
+        f"({report.orders / seconds:,.0f} orders/s); aim {AIM_SECONDS:.0f} s"
+    )
+    print(line)
+    print(", ".join(f"{n:,} {t}" for t, n in rows.items()))
+    if args.write:
+        machine = f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
+        section = (
+            "## Synthetic shop\n\n"
+            f"Command: `python bench/synthetic.py --orders {args.orders}` ({machine}, memory store, run "
+            f"{datetime.now(UTC):%Y-%m-%d}).\n\n"
+            f"{line}.\n\nRows written: " + ", ".join(f"{n:,} {t}" for t, n in rows.items()) + ".\n\n"
+            "The generator builds entities with the domain's own rules (status moves through "
+            "`transition`, totals through the pricing port, fit summaries through the engine, rewards "
+            "through the rewards service's reaction to each move) and writes them in bulk units of "
+            "work, instead of one service call per row (447 s for 100 000 orders before).\n"
+        )
+        write_section(args.write, section)
+
+
+if __name__ == "__main__":
+    main()

@@ -12,27 +12,17 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sections import write_section
+
 from fittwin_adapters.synthetic import connect_synthetic, generate
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 AIM_SECONDS = 60.0
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the ``## Synthetic shop`` section of ``path`` (or append it)."""
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(r"^## Synthetic shop\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(section.rstrip("\n") + "\n\n", text).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 def main() -> None:
@@ -75,7 +65,7 @@ def main() -> None:
             "through the rewards service's reaction to each move) and writes them in bulk units of "
             "work, instead of one service call per row (447 s for 100 000 orders before).\n"
         )
-        write_section(args.write, section)
+        write_section(args.write, "Synthetic shop", section)
 
 
 if __name__ == "__main__":

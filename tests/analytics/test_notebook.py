@@ -26,7 +26,9 @@ def test_the_example_notebook_runs_and_saves_its_charts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     figures = tmp_path / "figures"
-    monkeypatch.setenv("FITTWIN_NOTEBOOK_SHOPPERS", "600")  # smaller than the default, big enough to calibrate
+    monkeypatch.setenv(
+        "FITTWIN_NOTEBOOK_SHOPPERS", "600"
+    )  # smaller than the default, big enough to calibrate
     monkeypatch.setenv("FITTWIN_NOTEBOOK_FIGURES", str(figures))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(NOTEBOOK, as_version=4)

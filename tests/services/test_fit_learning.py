@@ -195,5 +195,7 @@ def test_the_learning_jobs_run_from_the_command_line(capsys: pytest.CaptureFixtu
     assert main(["jobs", "propose-fit", "--store", "memory://", "--garment-type", "tops"]) == 0
     assert "0 fit-map proposals" in capsys.readouterr().out
     brand = str(uuid.uuid4())
-    assert main(["jobs", "calibrate", "--store", "memory://", "--brand", brand, "--garment-type", "tops"]) == 1
+    assert (
+        main(["jobs", "calibrate", "--store", "memory://", "--brand", brand, "--garment-type", "tops"]) == 1
+    )
     assert "no fit map" in capsys.readouterr().err

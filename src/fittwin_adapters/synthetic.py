@@ -372,6 +372,8 @@ class _Line:
     item: OrderItem
     product: _Product
     shopper: _Shopper
+    written: OrderStatus | None = None
+    """The status the order row has in the store; ``None``: not written yet."""
 
 
 class _Run:
@@ -391,7 +393,7 @@ class _Run:
         self.counts = {"clicks": 0, "orders": 0, "returns": 0, "size_returns": 0, "refused": 0}
         self.platform = Actor.platform(ft.context.ids.new_id())
         self.stock: dict[UUID, int] = {}
-        self.stored: dict[UUID, tuple[OrderStatus, _Line]] = {}  # orders moved since last written
+        self.open: dict[UUID, _Line] = {}  # orders not settled yet, by id
         self.window = timedelta(days=ft.context.settings.return_window_days)
         self.weekly: Callable[[UnitOfWork], None] = self._weekly
 
@@ -655,9 +657,9 @@ class _Run:
         """Commit; with ``stock``, first take the stock sold since the last time (one guarded
         change per variant); with ``orders``, write every order still open in its current state."""
         if orders:
-            for written, line in self.stored.values():
-                uow.orders.update(line.order, expected={"status": written})
-            self.stored.clear()
+            for line in self.open.values():
+                self._write(uow, line)
+            self.open.clear()
         if stock:
             for variant_id, delta in sorted(self.stock.items()):
                 if delta:
@@ -755,11 +757,12 @@ class _Run:
             created_at=now,
             updated_at=now,
         )
-        uow.orders.add(order)
-        uow.order_items.add(item)
+        line = _Line(order, item, product, shopper)
+        if rid is not None:  # the rewards service records events against the order from payment on
+            self._write(uow, line)
+        self.open[order.id] = line
         self.stock[variant.id] = self.stock.get(variant.id, 0) - qty
         self.counts["orders"] += 1
-        line = _Line(order, item, product, shopper)
         if rng.random() < 0.04:
             self.at(
                 now + timedelta(minutes=rng.uniform(5, 120)), lambda u: self.move(u, line, OrderStatus.CLOSED)
@@ -783,15 +786,23 @@ class _Run:
                 )
             if Effect.REFUND in change.effects and before.paid_at is not None:
                 after = attrs.evolve(after, refunded_cents=after.totals.total)
-        # The row is written when the order closes (or at the end): one audited update per
-        # order instead of one per move; the rewards service reacts to every move.
-        written = self.stored.pop(after.id, (before.status, line))[0]
-        if after.status == OrderStatus.CLOSED:
-            uow.orders.update(after, expected={"status": written})
-        else:
-            self.stored[after.id] = (written, line)
-        self.ft.rewards.on_order_moved(uow, before, after)
         line.order = after
+        # The row is written when the order settles (or at the end of the run), in the state
+        # its moves reached: one audited write per order (two for referred orders, which must
+        # exist from payment on); the rewards service reacts to every move.
+        if after.status == OrderStatus.CLOSED:
+            self._write(uow, line)
+            self.open.pop(after.id, None)
+        self.ft.rewards.on_order_moved(uow, before, after)
+
+    def _write(self, uow: UnitOfWork, line: _Line) -> None:
+        """Store the order (and its line) as it stands."""
+        if line.written is None:
+            uow.orders.add(line.order)
+            uow.order_items.add(line.item)
+        elif line.written != line.order.status:
+            uow.orders.update(line.order, expected={"status": line.written})
+        line.written = line.order.status
 
     def pay_and_ship(self, uow: UnitOfWork, line: _Line) -> None:
         rng = self.rng
@@ -830,7 +841,8 @@ class _Run:
 
     def send_back(self, uow: UnitOfWork, line: _Line, reason: ReturnReason) -> None:
         line.item = attrs.evolve(line.item, return_reason=reason)
-        uow.order_items.update(line.item)
+        if line.written is not None:
+            uow.order_items.update(line.item)
         self.move(uow, line, OrderStatus.RETURN_REQUESTED)
         self.counts["returns"] += 1
         self.counts["size_returns"] += int(reason.about_size)

@@ -55,15 +55,23 @@ def main() -> None:
     print(", ".join(f"{n:,} {t}" for t, n in rows.items()))
     if args.write:
         machine = f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
+        load = os.getloadavg()[0]
+        verdict = "reached" if seconds < AIM_SECONDS else "**not reached**"
         section = (
             "## Synthetic shop\n\n"
-            f"Command: `python bench/synthetic.py --orders {args.orders}` ({machine}, memory store, run "
-            f"{datetime.now(UTC):%Y-%m-%d}).\n\n"
+            f"Command: `python bench/synthetic.py --orders {args.orders}` ({machine}, shared with other "
+            f"jobs: load average {load:.1f} at the end of the run; memory store; run {datetime.now(UTC):%Y-%m-%d}).\n\n"
             f"{line}.\n\nRows written: " + ", ".join(f"{n:,} {t}" for t, n in rows.items()) + ".\n\n"
-            "The generator builds entities with the domain's own rules (status moves through "
-            "`transition`, totals through the pricing port, fit summaries through the engine, rewards "
-            "through the rewards service's reaction to each move) and writes them in bulk units of "
-            "work, instead of one service call per row (447 s for 100 000 orders before).\n"
+            f"Aim: under {AIM_SECONDS:.0f} s — {verdict} here (447 s before, when the shop was played through "
+            "one service call per row). The generator builds entities with the domain's own rules "
+            "(status moves through `transition`, totals through the pricing port, fit summaries through "
+            "the engine, rewards through the rewards service's reaction to each move) and writes them in "
+            "bulk units of work; an order and its line are written once, when the order settles (referred "
+            "orders from placement, as the rewards service records against them). Profiles of smaller "
+            "runs put about 10 % of the time in sign-ups (every address sealed under a per-shopper data "
+            "key), and of the rest roughly a third in the memory store's audit rows (each write to an "
+            "audited table is diffed and frozen into `event_logs`, as PostgreSQL's triggers do) and a "
+            "quarter in attrs validation of the entities each move re-creates.\n"
         )
         write_section(args.write, "Synthetic shop", section)
 

@@ -55,6 +55,14 @@ def test_calibration_error_by_hand() -> None:
     assert [(b.count, b.observed) for b in table] == [(2, 0.0), (2, 0.5)]
 
 
+@PROPERTY
+@given(st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=1, max_size=60))
+def test_every_fitted_isotonic_model_is_a_valid_confidence_model(points: list[tuple[float, bool]]) -> None:
+    model = fit_isotonic([x for x, _ in points], [k for _, k in points])
+    rules = FitRules.from_json({}, model)  # validates: thresholds strictly increasing, values monotone
+    assert rules.calibration is not None
+
+
 def test_an_isotonic_model_is_a_valid_confidence_model_the_engine_applies() -> None:
     model = fit_isotonic([0.2, 0.4, 0.6, 0.8, 0.9], [False, True, False, True, True])
     rules = FitRules.from_json({}, model)

@@ -102,10 +102,19 @@ def fit_isotonic(
         ),
         max_steps,
     )
+    # Stored to six decimals: blocks whose thresholds round alike are merged (still monotone).
+    steps: list[list[float]] = []  # [threshold, weighted sum, weight]
+    for x, y, weight in blocks:
+        threshold = round(x, 6)
+        if steps and steps[-1][0] == threshold:
+            steps[-1][1] += y * weight
+            steps[-1][2] += weight
+        else:
+            steps.append([threshold, y * weight, weight])
     return {
         "method": "isotonic",
-        "thresholds": [round(x, 6) for x, _, _ in blocks],
-        "values": [round(y, 6) for _, y, _ in blocks],
+        "thresholds": [t for t, _, _ in steps],
+        "values": [round(total / weight, 6) for _, total, weight in steps],
         "samples": len(scores),
     }
 

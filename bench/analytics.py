@@ -27,6 +27,7 @@ from typing import Any
 from uuid import UUID
 
 from databases import drop_database, make_database
+from sections import write_section
 
 from fittwin_adapters.postgres import PostgresStore
 from fittwin_adapters.postgres import analytics as sql
@@ -189,17 +190,6 @@ def summarise(found: list[str]) -> list[str]:
     return [key.format(n) if "{}" in key else key for key, n in counted.items()]
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the ``## Analytics`` section of ``path`` (or append it)."""
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(r"^## Analytics\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(section.rstrip("\n") + "\n\n", text).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000, help="orders to generate (at least)")
@@ -279,7 +269,7 @@ def main() -> None:
             "functions (one run).\n\n"
             "Scans in the plans (`EXPLAIN`):\n\n" + "\n".join(plan_lines) + "\n\n" + PLAN_NOTE
         )
-        write_section(args.write, section)
+        write_section(args.write, "Analytics", section)
 
 
 if __name__ == "__main__":

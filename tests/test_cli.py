@@ -17,6 +17,16 @@ from tests.support.postgres import TestDatabases, sql_engine
 pg = pytest.mark.postgres
 
 
+def _head() -> str:
+    from fittwin_adapters.postgres.migrate import history
+
+    return history()[0][0]
+
+
+HEAD = _head()
+"""The newest revision FitTwin ships (``db upgrade`` goes there)."""
+
+
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run ``fittwin argv`` in-process: (exit status, stdout, stderr)."""
     try:
@@ -166,14 +176,14 @@ def test_db_upgrade_current_history_and_downgrade(
     url = places("{empty}")
     monkeypatch.setenv("FITTWIN_DATABASE_URL", url)  # read by the command when --url is left out
     assert run(["db", "current"], capsys)[1] == "schema fittwin: not migrated (run fittwin db upgrade)\n"
-    assert run(["db", "upgrade"], capsys)[1] == "schema fittwin at 0001_schema\n"
-    assert run(["db", "current"], capsys)[1] == "schema fittwin: 0001_schema (head)\n"
+    assert run(["db", "upgrade"], capsys)[1] == f"schema fittwin at {HEAD}\n"
+    assert run(["db", "current"], capsys)[1] == f"schema fittwin: {HEAD} (head)\n"
     history = run(["db", "history"], capsys)[1]
-    assert history.startswith("0001_schema  The data model") and history.rstrip().endswith("(current)")
-    assert run(["db", "upgrade", "--schema", "second"], capsys)[1] == "schema second at 0001_schema\n"
+    assert history.splitlines()[0].startswith(f"{HEAD}  ") and history.splitlines()[0].endswith("(current)")
+    assert run(["db", "upgrade", "--schema", "second"], capsys)[1] == f"schema second at {HEAD}\n"
     code, out, _ = run(["db", "downgrade", "base", "--yes"], capsys)
     assert (code, out) == (0, "schema fittwin at base\n")
-    assert run(["db", "current", "--schema", "second"], capsys)[1] == "schema second: 0001_schema (head)\n"
+    assert run(["db", "current", "--schema", "second"], capsys)[1] == f"schema second: {HEAD} (head)\n"
 
 
 @pg

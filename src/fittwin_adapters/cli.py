@@ -240,6 +240,32 @@ def cmd_jobs_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs_calibrate(args: argparse.Namespace) -> int:
+    """Fit the confidence calibration of a brand's fit maps for a garment type from outcomes."""
+    with _connect(args, keyring=_keyring_for(args)) as ft:
+        report = ft.catalog.calibrate_confidence(args.brand, args.garment_type, actor=Actor.system())
+    errors = (
+        ""
+        if report.ece_before is None
+        else f"; calibration error {report.ece_before:.3f} -> {report.ece_after:.3f} on held-back outcomes"
+    )
+    print(f"{len(report.fit_map_ids)} fit maps calibrated on {report.samples} outcomes{errors}")
+    return 0
+
+
+def cmd_jobs_propose_fit(args: argparse.Namespace) -> int:
+    """Learn fit-map offsets of a garment type from returns and store them as proposals."""
+    with _connect(args, keyring=_keyring_for(args)) as ft:
+        proposals = ft.catalog.propose_fit_offsets(args.garment_type, actor=Actor.system())
+    print(f"{len(proposals)} fit-map proposals for brand managers to review")
+    for proposal in proposals:
+        zones = ", ".join(
+            f"{z} {e['current_cm']:+g} -> {e['proposed_cm']:+g} cm" for z, e in proposal.evidence.items()
+        )
+        print(f"  {proposal.id} (brand {proposal.brand_id}): {zones}")
+    return 0
+
+
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     """Write a new key ring document (keep it as secret as a database password)."""
     from fittwin_adapters.crypto import LocalKeyRing
@@ -345,6 +371,40 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_MISTAKE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _add_jobs(commands: Any, common: argparse.ArgumentParser) -> None:
+    """The ``fittwin jobs …`` subcommands."""
+    jobs = commands.add_parser("jobs", help="periodic jobs").add_subparsers(
+        dest="job", required=True, metavar="JOB"
+    )
+    close = jobs.add_parser(
+        "close-returns", parents=[common], help="close delivered orders past their return window"
+    )
+    close.set_defaults(func=cmd_jobs_close_returns)
+    release = jobs.add_parser(
+        "release-rewards", parents=[common], help="make held rewards payable once their hold ended"
+    )
+    release.add_argument(
+        "--today", type=_day, help="the day to release for (YYYY-MM-DD; default: today, UTC)"
+    )
+    release.set_defaults(func=cmd_jobs_release_rewards)
+    purge = jobs.add_parser(
+        "purge", parents=[common], help="delete what the retention policy no longer keeps"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="only report what would be purged")
+    purge.set_defaults(func=cmd_jobs_purge)
+    calibrate = jobs.add_parser(
+        "calibrate", parents=[common], help="fit a brand's confidence calibration from outcomes"
+    )
+    calibrate.add_argument("--brand", required=True, help="brand id")
+    calibrate.add_argument("--garment-type", required=True, help="e.g. tops")
+    calibrate.set_defaults(func=cmd_jobs_calibrate)
+    propose = jobs.add_parser(
+        "propose-fit", parents=[common], help="learn fit-map offsets from returns, as proposals"
+    )
+    propose.add_argument("--garment-type", required=True, help="e.g. tops")
+    propose.set_defaults(func=cmd_jobs_propose_fit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fittwin`` (``--help`` everywhere)."""
     parser = _Parser(prog="fittwin", description="FitTwin core: demo, database and operations.")
@@ -397,25 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parts.set_defaults(func=cmd_db_partitions)
 
-    jobs = commands.add_parser("jobs", help="periodic jobs").add_subparsers(
-        dest="job", required=True, metavar="JOB"
-    )
-    close = jobs.add_parser(
-        "close-returns", parents=[common], help="close delivered orders past their return window"
-    )
-    close.set_defaults(func=cmd_jobs_close_returns)
-    release = jobs.add_parser(
-        "release-rewards", parents=[common], help="make held rewards payable once their hold ended"
-    )
-    release.add_argument(
-        "--today", type=_day, help="the day to release for (YYYY-MM-DD; default: today, UTC)"
-    )
-    release.set_defaults(func=cmd_jobs_release_rewards)
-    purge = jobs.add_parser(
-        "purge", parents=[common], help="delete what the retention policy no longer keeps"
-    )
-    purge.add_argument("--dry-run", action="store_true", help="only report what would be purged")
-    purge.set_defaults(func=cmd_jobs_purge)
+    _add_jobs(commands, common)
 
     keys = commands.add_parser("keys", help="key management").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION"

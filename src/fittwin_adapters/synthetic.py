@@ -1,16 +1,29 @@
-"""Synthetic shops for notebooks, benchmarks and ``fittwin demo --shoppers N``.
+"""Synthetic shops with a hidden truth, for notebooks, benchmarks and ``fittwin demo --shoppers N``.
 
-:func:`generate` plays months of trade through the real services on a FitTwin whose clock it
-can move (a :class:`~fittwin_core.testing.clock.FrozenClock`, as :func:`connect_synthetic`
-builds): brands publish products with size charts and fit maps; shoppers with realistic bodies
-(heights and BMIs drawn around adult survey means, girths from the fit engine's published
-regression plus personal variation, some left to be estimated) sign up, share referral links,
-click, order (mostly in the recommended size), pay, receive, keep or return their orders;
-weekly jobs close return windows, release held rewards and pay them out. Everything is
-seeded: the same arguments give the same shop.
+:func:`generate` plays months of trade on a FitTwin whose clock it can move (build it with
+:func:`connect_synthetic`). Brands, charts, fit maps and products are created through the
+services; everything else — shoppers, links, clicks, orders and their lifecycles — is built in
+bulk: entities made by the domain's own rules (``transition`` for every status move, the pricing
+port for totals, the fit engine for fit summaries, the rewards service's reaction to every move
+for conversions and the ledger), written in large units of work. A 100 000-order year takes
+well under a minute on the memory store (``docs/benchmarks.md``).
 
-A text progress bar goes to stderr (or any stream given). A few thousand orders take seconds
-on the memory store.
+**The hidden truth.** Each brand's garments fit as their charts say, shifted by a per-brand,
+per-zone offset the library is never told (:class:`HiddenTruth`; by default the second brand
+runs 3 cm small at the chest). A shopper keeps a line or sends it back *too small* / *too large*
+by comparing their true body, with some noise in how they feel the fit, against that true
+garment plus the room shoppers accept beyond a size's range (a per-zone ease). Style, quality
+and other returns happen regardless of fit. Nothing depends on whether the engine agreed with
+the size bought, so what the library learns from returns (calibration, fit-map proposals) can
+be checked against what was hidden.
+
+Shoppers: sex, height and BMI drawn around adult survey means; true girths from the fit
+engine's equations plus personal variation; most shoppers type some of them in (with tape
+error), the rest are left to the estimator. Everything is seeded: the same arguments give the
+same shop. A text progress bar goes to stderr (or any stream given).
+
+Payments are not opened at a provider (orders carry no payment intent; refunds are recorded on
+the order), and brand webhooks are not sent.
 """
 
 from __future__ import annotations
@@ -21,28 +34,41 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any, TextIO
+from uuid import UUID
 
 import attrs
 
 from fittwin_adapters.connect import connect
 from fittwin_adapters.crypto import Argon2PasswordHasher
-from fittwin_core import FitTwin
+from fittwin_core import FitTwin, fit
 from fittwin_core.domain import (
     Actor,
+    Address,
+    AddressType,
     BodyMetrics,
     ConfigurationError,
-    FitTwinError,
+    Consents,
+    FitPreference,
     Order,
+    OrderItem,
     OrderStatus,
+    PaymentMethod,
+    Referral,
+    ReturnReason,
+    ReturnReasonCode,
     Sex,
+    StylePreferences,
+    Totals,
+    UserProfile,
     ValidationError,
 )
-from fittwin_core.fit import estimate_measurements
-from fittwin_core.ports import PasswordHasher
+from fittwin_core.domain.orders import Effect, transition
+from fittwin_core.fit.estimation import COEFFICIENTS, estimate_one
+from fittwin_core.ports import PasswordHasher, PriceLine, UnitOfWork
+from fittwin_core.services.referrals import Click
 from fittwin_core.testing.clock import FrozenClock, SequentialIds
 
 PASSWORD = "synthetic shopper password"  # noqa: S105 — published on purpose: synthetic accounts only
@@ -61,12 +87,12 @@ _TOPS = {
 _BOTTOMS = {
     "zones": {"waist": {"tolerance": 3.0, "weight": 1.0}, "hip": {"tolerance": 9.0, "weight": 0.5}},
     "sizes": [
-        {"label": "28", "waist": [68, 74], "hip": [84, 92]},
-        {"label": "30", "waist": [74, 80], "hip": [92, 98]},
-        {"label": "32", "waist": [80, 86], "hip": [98, 104]},
-        {"label": "34", "waist": [86, 92], "hip": [104, 110]},
-        {"label": "36", "waist": [92, 100], "hip": [110, 118]},
-        {"label": "38", "waist": [100, 110], "hip": [118, 128]},
+        {"label": "28", "waist": [62, 68], "hip": [84, 92]},
+        {"label": "30", "waist": [68, 74], "hip": [92, 98]},
+        {"label": "32", "waist": [74, 80], "hip": [98, 104]},
+        {"label": "34", "waist": [80, 86], "hip": [104, 110]},
+        {"label": "36", "waist": [86, 94], "hip": [110, 118]},
+        {"label": "38", "waist": [94, 104], "hip": [118, 128]},
     ],
 }
 _SHOES = {
@@ -76,20 +102,82 @@ _SHOES = {
         for n, eu in enumerate(range(36, 47))
     ],
 }
-_LINES: tuple[tuple[str, str, dict[str, Any], tuple[tuple[str, int], ...]], ...] = (
-    ("tops", "tops/t-shirts", _TOPS, (("Crew tee", 2900), ("Merino polo", 5900), ("Oxford shirt", 6900))),
-    ("bottoms", "bottoms/trousers", _BOTTOMS, (("Chino", 7900), ("Selvedge jean", 11900))),
-    ("footwear", "footwear/sneakers", _SHOES, (("Court sneaker", 9900),)),
-)
+LINES: Mapping[str, tuple[str, dict[str, Any], tuple[tuple[str, int], ...]]] = {
+    "tops": ("tops/t-shirts", _TOPS, (("Crew tee", 2900), ("Merino polo", 5900), ("Oxford shirt", 6900))),
+    "bottoms": ("bottoms/trousers", _BOTTOMS, (("Chino", 7900), ("Selvedge jean", 11900))),
+    "footwear": ("footwear/sneakers", _SHOES, (("Court sneaker", 9900),)),
+}
+"""Garment type → (category, size chart, products with their prices in minor units)."""
 _BRANDS = ("Harbor Threads", "Fjord & Pine", "Atlas Denim", "Sable Row", "Kestrel Goods", "Lumen Works")
 _CURRENCIES = ("EUR", "EUR", "GBP", "USD", "EUR", "USD")
+_STYLE_REASONS = (ReturnReasonCode.STYLE, ReturnReasonCode.QUALITY, ReturnReasonCode.OTHER)
+CHUNK = 200
+"""Timeline steps per unit of work (small units keep the stores' per-transaction buffers small)."""
+
+
+@attrs.frozen(kw_only=True)
+class HiddenTruth:
+    """How the shop's garments really fit, which the library is never told.
+
+    ``offsets``: brand index → zone → cm by which that brand's garments differ from their chart
+    (negative: smaller, the brand runs small). ``ease``: ``(garment type, zone)`` → cm of room
+    shoppers accept beyond a size's range before it feels too small or too large. ``noise_cm``:
+    how unsure a shopper's feel of fit is (standard deviation; a quarter of it for feet).
+    ``style_returns``: chance a line goes back for style, quality or another reason.
+    ``names_zone``: chance a size return says which zone was wrong.
+    """
+
+    offsets: Mapping[int, Mapping[str, float]] = attrs.field(factory=lambda: {1: {"chest": -3.0}})
+    ease: Mapping[tuple[str, str], float] = attrs.field(
+        factory=lambda: {
+            ("tops", "chest"): 3.0,
+            ("tops", "waist"): 10.0,
+            ("bottoms", "waist"): 3.0,
+            ("bottoms", "hip"): 8.0,
+            ("footwear", "foot_length"): 0.5,
+        }
+    )
+    noise_cm: float = 1.2
+    style_returns: float = 0.06
+    names_zone: float = 0.8
+
+    def offset(self, brand: int, zone: str) -> float:
+        """The hidden offset (cm) of ``brand`` in ``zone``."""
+        return float(self.offsets.get(brand, {}).get(zone, 0.0))
+
+    def outcome(
+        self,
+        rng: random.Random,
+        brand: int,
+        garment: str,
+        chart: fit.Chart,
+        size: int,
+        body: Mapping[str, float],
+    ) -> tuple[ReturnReasonCode, str] | None:
+        """How a line of ``size`` fits ``body`` (true girths by zone name): ``None`` when it fits,
+        else ``(too_small | too_large, zone)`` for the zone that fits worst."""
+        worst: tuple[float, ReturnReasonCode, str] | None = None
+        for rule in chart.zones:
+            value = body.get(rule.name)
+            if value is None:
+                continue
+            shift = self.offset(brand, rule.name)
+            room = self.ease.get((garment, rule.name), 2.0)
+            noise = self.noise_cm * (0.25 if rule.name == "foot_length" else 1.0)
+            felt = value + rng.gauss(0.0, noise)
+            over = felt - (rule.highs[size] + shift + room)
+            under = (rule.lows[size] + shift - room) - felt
+            for excess, code in ((over, ReturnReasonCode.TOO_SMALL), (under, ReturnReasonCode.TOO_LARGE)):
+                if excess > 0 and (worst is None or excess > worst[0]):
+                    worst = (excess, code, rule.name)
+        return None if worst is None else (worst[1], worst[2])
 
 
 class SyntheticPasswordHasher:
     """Hashes each distinct password once with a real argon2id hasher and reuses that hash.
 
     Equal passwords then get equal hashes (one salt), which is acceptable only for synthetic
-    shoppers who all share one published password: it lets thousands of them register in
+    shoppers who all share one published password: it lets thousands of them exist in
     seconds. Never use it for real accounts.
     """
 
@@ -173,38 +261,41 @@ class SyntheticReport:
     start: datetime
     end: datetime
     seconds: float
+    size_returns: int = 0
+    """Returns whose reason was too small or too large."""
 
 
-@attrs.define
-class _Shopper:
-    user: Any
-    address: Any
-    card: Any
-    sex: str
-    link: str | None = None
-
-
-@attrs.define
-class _Catalog:
-    products: list[tuple[Any, dict[str, Any]]] = attrs.field(factory=list)  # (product, variants by size)
-
-
-def body(rng: random.Random) -> tuple[BodyMetrics, str]:
-    """A plausible adult body: sex, height and weight around adult survey means, girths from
-    the fit engine's regression plus personal variation; some girths left out (to be estimated)."""
+def true_body(rng: random.Random) -> tuple[str, float, float, dict[str, float]]:
+    """A plausible adult: sex, height, weight and true girths (cm) by zone name."""
     sex = rng.choice(("female", "male"))
     height = rng.gauss(176.0, 7.2) if sex == "male" else rng.gauss(162.5, 6.6)
     height = min(max(height, 145.0), 205.0)
     bmi = min(max(math.exp(rng.gauss(math.log(26.0), 0.16)), 17.5), 42.0)
     weight = round(bmi * (height / 100) ** 2, 1)
-    girths = estimate_measurements(height, weight, sex)
+    girths = {
+        name.removesuffix("_cm"): estimate_one(name, height, weight, sex) + rng.gauss(0.0, spread)
+        for name, spread in (("chest_cm", 3.5), ("waist_cm", 3.5), ("hip_cm", 3.0), ("thigh_cm", 2.0))
+        if name in COEFFICIENTS
+    }
+    girths["foot_length"] = 0.152 * height + rng.gauss(0.0, 0.6)
+    return sex, round(height, 1), weight, girths
+
+
+def body(rng: random.Random) -> tuple[BodyMetrics, str]:
+    """A plausible adult's body metrics as a shopper would enter them (some girths measured with
+    a tape, the rest left to be estimated), and their sex."""
+    metrics, sex, _ = _shopper_body(rng)
+    return metrics, sex
+
+
+def _shopper_body(rng: random.Random) -> tuple[BodyMetrics, str, dict[str, float]]:
+    sex, height, weight, truth = true_body(rng)
     measured: dict[str, float] = {}
-    for zone, share in (("chest_cm", 0.75), ("waist_cm", 0.6), ("hip_cm", 0.45)):
+    for zone, share in (("chest", 0.75), ("waist", 0.6), ("hip", 0.45), ("foot_length", 0.7)):
         if rng.random() < share:
-            measured[zone] = round(girths[zone] + rng.gauss(0.0, 3.0), 1)
-    if rng.random() < 0.7:
-        measured["foot_length_cm"] = round(0.152 * height + rng.gauss(0.0, 0.6), 1)
-    return BodyMetrics(height_cm=round(height, 1), weight_kg=weight, sex=Sex(sex), **measured), sex
+            tape = 0.3 if zone == "foot_length" else 1.0
+            measured[f"{zone}_cm"] = round(truth[zone] + rng.gauss(0.0, tape), 1)
+    return BodyMetrics(height_cm=height, weight_kg=weight, sex=Sex(sex), **measured), sex, truth
 
 
 def generate(
@@ -216,13 +307,19 @@ def generate(
     brands: int = 3,
     seed: int = 7,
     progress: TextIO | bool | None = True,
+    truth: HiddenTruth | None = None,
+    lines: Sequence[str] = tuple(LINES),
 ) -> SyntheticReport:
-    """Play ``months`` of trade with ``shoppers`` shoppers through ``ft``'s services, ending at
-    the clock's current time; a progress bar goes to stderr (``progress=False`` for none, or a
-    stream). ``ft`` needs a movable clock (``set``): build it with :func:`connect_synthetic`.
+    """Play ``months`` of trade with ``shoppers`` new shoppers on ``ft``, ending at the clock's
+    current time; a progress bar goes to stderr (``progress=False`` for none, or a stream).
+    ``ft`` needs a movable clock (``set``): build it with :func:`connect_synthetic`.
 
-    Shoppers sign up over the period; each places on average ``orders_per_shopper`` orders
-    within the half-year after signing up (those that would fall after the end are not placed).
+    The first call opens the brands (``brands`` of them, selling the garment ``lines``); a later
+    call on the same FitTwin (after moving its clock on) trades with the same brands and
+    catalog — with whatever fit maps they have by then — and new shoppers. Shoppers sign up over
+    the period and place on average ``orders_per_shopper`` orders within the half-year after
+    signing up (those that would fall after the end are not placed). ``truth`` decides how
+    garments really fit (default :class:`HiddenTruth`).
     """
     clock: Any = ft.context.clock
     if not callable(getattr(clock, "set", None)):
@@ -238,59 +335,98 @@ def generate(
             raise ValidationError(name, f"must be an integer from {low} to {high}")
     if not 0 < orders_per_shopper <= 50:
         raise ValidationError("orders_per_shopper", "must be above 0 and at most 50")
+    unknown = [line for line in lines if line not in LINES]
+    if unknown or not lines:
+        raise ValidationError("lines", f"must name garment lines among {', '.join(LINES)}")
     out = sys.stderr if progress is True else (progress or None)
-    run = _Run(ft, clock, random.Random(seed), ProgressBar(out))  # noqa: S311 — reproducible data
-    return run.play(shoppers=shoppers, months=months, orders_per_shopper=orders_per_shopper, brands=brands)
+    run = _Run(ft, clock, random.Random(seed), ProgressBar(out), truth or HiddenTruth())  # noqa: S311
+    return run.play(
+        shoppers=shoppers, months=months, orders_per_shopper=orders_per_shopper, brands=brands, lines=lines
+    )
+
+
+@attrs.define
+class _Product:
+    product: Any
+    brand: int
+    garment: str
+    chart: fit.Chart
+    size_chart: Any
+    fit_map: Any
+    variants: dict[str, Any]
+
+
+@attrs.define
+class _Shopper:
+    index: int
+    user: UserProfile
+    address: Address
+    card: PaymentMethod
+    truth: dict[str, float]
+    link: str | None = None
+
+
+@attrs.define
+class _Line:
+    order: Order
+    item: OrderItem
+    product: _Product
+    shopper: _Shopper
+    written: OrderStatus | None = None
+    """The status the order row has in the store; ``None``: not written yet."""
 
 
 class _Run:
-    def __init__(self, ft: FitTwin, clock: Any, rng: random.Random, bar: ProgressBar) -> None:
+    def __init__(
+        self, ft: FitTwin, clock: Any, rng: random.Random, bar: ProgressBar, truth: HiddenTruth
+    ) -> None:
         self.ft = ft
         self.clock = clock
         self.rng = rng
         self.bar = bar
-        self.queue: list[tuple[datetime, int, Callable[[], None]]] = []
+        self.truth = truth
+        self.queue: list[tuple[datetime, int, Callable[[UnitOfWork], None]]] = []
         self.counter = itertools.count()
-        self.catalog = _Catalog()
+        self.products: list[_Product] = []
         self.shoppers: list[_Shopper] = []
-        self.links: list[tuple[str, datetime, int]] = []  # rid, created, owner index
-        self.counts = {"clicks": 0, "orders": 0, "returns": 0, "refused": 0}
+        self.links: list[tuple[str, int]] = []  # rid, owner index
+        self.counts = {"clicks": 0, "orders": 0, "returns": 0, "size_returns": 0, "refused": 0}
         self.platform = Actor.platform(ft.context.ids.new_id())
+        self.stock: dict[UUID, int] = {}
+        self.open: dict[UUID, _Line] = {}  # orders not settled yet, by id
+        self.window = timedelta(days=ft.context.settings.return_window_days)
+        self.weekly: Callable[[UnitOfWork], None] = self._weekly
 
-    # ------------------------------------------------------------------ the timeline
+    # ------------------------------------------------------------------ the whole run
 
-    def at(self, when: datetime, action: Callable[[], None]) -> None:
-        heapq.heappush(self.queue, (when, next(self.counter), action))
-
-    def play(self, *, shoppers: int, months: int, orders_per_shopper: float, brands: int) -> SyntheticReport:
+    def play(
+        self, *, shoppers: int, months: int, orders_per_shopper: float, brands: int, lines: Sequence[str]
+    ) -> SyntheticReport:
         started = time.perf_counter()
         end = self.clock.now()
         start = end - timedelta(days=round(months * 30.44))
         self.clock.set(start)
-        self.open_brands(brands)
+        self.open_brands(brands, lines)
         span = (end - start).total_seconds()
-        for n in range(shoppers):
-            # Sign-ups spread over the period, more of them later (a growing shop).
-            joined = start + timedelta(seconds=span * 0.9 * self.rng.random() ** 0.8)
-            self.at(joined, partial(self.sign_up, n, orders_per_shopper))
+        joined = sorted(
+            start + timedelta(seconds=span * 0.9 * self.rng.random() ** 0.8) for _ in range(shoppers)
+        )
+        self.sign_up(joined)
+        self.bar.update(0.2, f"{len(self.shoppers)} shoppers")
+        self.share(end)
+        for shopper, when in zip(self.shoppers, joined, strict=True):
+            for _ in range(_poisson(self.rng, orders_per_shopper)):
+                self.at(when + timedelta(days=self.rng.uniform(0, 180)), self._shop(shopper))
         week = start + timedelta(days=7)
         while week < end:
-            self.at(week, self.weekly_jobs)
+            self.at(week, self.weekly)
             week += timedelta(days=7)
-        while self.queue and self.queue[0][0] < end:
-            when, _, action = heapq.heappop(self.queue)
-            self.clock.set(when)
-            try:
-                action()
-            except FitTwinError:
-                self.counts["refused"] += 1  # a step the rules refused (say, a late return): skipped
-            label = f"{len(self.shoppers)} shoppers, {self.counts['orders']} orders"
-            self.bar.update((when - start).total_seconds() / span, label)
+        self.trade(start, end, span)
         self.clock.set(end)
         self.bar.close(f"{len(self.shoppers)} shoppers, {self.counts['orders']} orders")
         return SyntheticReport(
             brands=brands,
-            products=len(self.catalog.products),
+            products=len(self.products),
             shoppers=len(self.shoppers),
             referral_links=len(self.links),
             clicks=self.counts["clicks"],
@@ -300,200 +436,422 @@ class _Run:
             start=start,
             end=end,
             seconds=time.perf_counter() - started,
+            size_returns=self.counts["size_returns"],
         )
+
+    def at(self, when: datetime, action: Callable[[UnitOfWork], None]) -> None:
+        heapq.heappush(self.queue, (when, next(self.counter), action))
 
     # ------------------------------------------------------------------ brands and catalog
 
-    def open_brands(self, count: int) -> None:
+    def open_brands(self, count: int, lines: Sequence[str]) -> None:
+        """Open the brands through the services, or find them when an earlier run opened them."""
         ft, platform = self.ft, self.platform
+        with ft.context.store.unit_of_work() as uow:
+            existing = {b.name: b for b in uow.brands.where()}
         for b in range(count):
-            brand = ft.brands.create(_BRANDS[b], {"email": f"partners@brand{b}.example"}, actor=platform)
-            ft.brands.submit_kyc(brand.id, actor=platform)
-            ft.brands.activate(brand.id, actor=platform)
-            runs_small = b % 2 == 1
-            for garment, category, chart_rules, titles in _LINES:
-                chart = ft.catalog.create_size_chart(brand.id, garment, chart_rules, actor=platform)
-                fit_map = None
-                if runs_small and garment != "footwear":
-                    first_zone = next(iter(chart_rules["zones"]))
-                    fit_map = ft.catalog.create_fit_map(
-                        brand.id, garment, {"offset": {first_zone: -1.5}}, actor=platform
-                    )
-                for title, price in titles:
-                    product = ft.catalog.create_product(
-                        brand.id,
-                        title=f"{title}",
-                        category=category,
-                        size_chart_id=chart.id,
-                        fit_map_id=None if fit_map is None else fit_map.id,
+            brand = existing.get(_BRANDS[b])
+            if brand is None:
+                brand = ft.brands.create(_BRANDS[b], {"email": f"partners@brand{b}.example"}, actor=platform)
+                ft.brands.submit_kyc(brand.id, actor=platform)
+                ft.brands.activate(brand.id, actor=platform)
+                self._new_catalog(b, brand, lines)
+            self._load_catalog(b, brand)
+
+    def _new_catalog(self, b: int, brand: Any, lines: Sequence[str]) -> None:
+        ft, platform = self.ft, self.platform
+        for garment in lines:
+            category, chart_rules, titles = LINES[garment]
+            chart = ft.catalog.create_size_chart(brand.id, garment, chart_rules, actor=platform)
+            fit_map = ft.catalog.create_fit_map(brand.id, garment, {}, actor=platform)
+            for title, price in titles:
+                product = ft.catalog.create_product(
+                    brand.id,
+                    title=title,
+                    category=category,
+                    size_chart_id=chart.id,
+                    fit_map_id=fit_map.id,
+                    actor=platform,
+                )
+                for size in chart_rules["sizes"]:
+                    ft.catalog.add_variant(
+                        product.id,
+                        sku=f"B{b}-{product.id.hex[-8:]}-{size['label']}",
+                        size_label=size["label"],
+                        price_cents=price + 500 * b,
+                        currency=_CURRENCIES[b],
+                        inventory=1_000_000,
                         actor=platform,
                     )
-                    variants = {
-                        size["label"]: ft.catalog.add_variant(
-                            product.id,
-                            sku=f"B{b}-{product.id.hex[-8:]}-{size['label']}",
-                            size_label=size["label"],
-                            price_cents=price + 500 * b,
-                            currency=_CURRENCIES[b],
-                            inventory=1_000_000,
-                            actor=platform,
-                        )
-                        for size in chart_rules["sizes"]
-                    }
-                    ft.catalog.publish_product(product.id, actor=platform)
-                    self.catalog.products.append((product, variants))
+                ft.catalog.publish_product(product.id, actor=platform)
 
-    # ------------------------------------------------------------------ shoppers
+    def _load_catalog(self, b: int, brand: Any) -> None:
+        with self.ft.context.store.unit_of_work() as uow:
+            for product in uow.products.where(brand_id=brand.id, order_by="id"):
+                size_chart = uow.size_charts.get(product.size_chart_id)
+                fit_map = None if product.fit_map_id is None else uow.fit_maps.get(product.fit_map_id)
+                variants = {v.size_label: v for v in uow.product_variants.where(product_id=product.id)}
+                self.products.append(
+                    _Product(
+                        product,
+                        b,
+                        size_chart.garment_type,
+                        fit.parse_chart(size_chart),
+                        size_chart,
+                        fit_map,
+                        variants,
+                    )
+                )
 
-    def sign_up(self, n: int, orders_per_shopper: float) -> None:
+    # ------------------------------------------------------------------ shoppers, in bulk
+
+    def sign_up(self, joined: Sequence[datetime]) -> None:
         ft, rng = self.ft, self.rng
-        metrics, sex = body(rng)
-        preference = rng.choices(("slim", "regular", "relaxed"), (0.25, 0.55, 0.2))[0]
-        user = ft.accounts.register(
-            f"shopper{n}@synthetic.example",
-            PASSWORD,
-            f"shopper{n}",
-            metrics,
-            consents={"terms": True, "marketing": rng.random() < 0.4},
-            style_preferences={"fit_prefs": preference},
-            actor=Actor.anonymous(),
-        )
-        address = ft.accounts.add_address(
-            user.id,
-            type="shipping",
-            line1=f"{n} Synthetic Street",
-            city="Lyon",
-            postal_code=f"69{n % 1000:03d}",
-            country="FR",
-            actor=Actor.shopper(user.id),
-        )
-        card = ft.accounts.add_payment_method(
-            user.id, f"pm_synthetic_{n}", brand="visa", last4="4242", actor=Actor.shopper(user.id)
-        )
-        shopper = _Shopper(user, address, card, sex)
-        index = len(self.shoppers)
-        self.shoppers.append(shopper)
-        now = self.clock.now()
-        if rng.random() < 0.3:  # a third of shoppers share a link
-            self.at(now + timedelta(hours=rng.uniform(1, 72)), lambda: self.share(index))
-        # Orders come within half a year of signing up (those past the end are never placed).
-        for _ in range(_poisson(rng, orders_per_shopper)):
-            when = now + timedelta(days=rng.uniform(0, 180))
-            self.at(when, lambda: self.shop(index))
+        vault = ft.accounts.vault
+        password_hash = ft.context.hasher.hash(PASSWORD)
+        with ft.context.store.unit_of_work() as uow:
+            first = uow.user_profiles.count()
+        region = ft.context.settings.region or ft.context.settings.default_region
+        blind_code = vault.blind_index("addresses.postal_code", "69000")
+        blind_country = vault.blind_index("addresses.country", "FR")
+        for chunk_start in range(0, len(joined), CHUNK):
+            users: list[UserProfile] = []
+            addresses: list[Address] = []
+            cards: list[PaymentMethod] = []
+            with ft.context.store.unit_of_work(Actor.system()) as uow:
+                for offset, when in enumerate(joined[chunk_start : chunk_start + CHUNK]):
+                    n = first + chunk_start + offset
+                    self.clock.set(when)
+                    metrics, _, truth = _shopper_body(rng)
+                    preference = rng.choices(("slim", "regular", "relaxed"), (0.25, 0.55, 0.2))[0]
+                    user = UserProfile(
+                        id=ft.context.ids.new_id(),
+                        email=f"shopper{n}@synthetic.example",
+                        password_hash=password_hash,
+                        username=f"shopper{n}",
+                        body_metrics=metrics,
+                        consents=Consents(terms=True, marketing=rng.random() < 0.4),
+                        region=region,
+                        style_preferences=StylePreferences(fit_prefs=FitPreference(preference)),
+                        created_at=when,
+                        updated_at=when,
+                    )
+                    users.append(user)
+                    address_id = ft.context.ids.new_id()
+                    lines = {
+                        "line1": f"{n} Synthetic Street",
+                        "city": "Lyon",
+                        "postal_code": "69000",
+                        "country": "FR",
+                    }
+                    sealed = {
+                        c: vault.seal(uow, user.id, "addresses", c, address_id, v) for c, v in lines.items()
+                    }
+                    address = Address(
+                        id=address_id,
+                        user_id=user.id,
+                        type=AddressType.SHIPPING,
+                        line1=sealed["line1"],
+                        city=sealed["city"],
+                        postal_code=sealed["postal_code"],
+                        country=sealed["country"],
+                        postal_code_bidx=blind_code,
+                        country_bidx=blind_country,
+                        created_at=when,
+                        updated_at=when,
+                    )
+                    addresses.append(address)
+                    card = PaymentMethod(
+                        id=ft.context.ids.new_id(),
+                        user_id=user.id,
+                        psp_token_id=f"pm_synthetic_{n}",
+                        brand="visa",
+                        last4="4242",
+                        created_at=when,
+                        updated_at=when,
+                    )
+                    cards.append(card)
+                    self.shoppers.append(_Shopper(n, user, address, card, truth))
+                uow.user_profiles.add_many(users)
+                uow.addresses.add_many(addresses)
+                uow.payment_methods.add_many(cards)
+                uow.commit()
 
-    def share(self, index: int) -> None:
-        shopper = self.shoppers[index]
-        product = self.rng.choice(self.catalog.products)[0]
-        link = self.ft.referrals.create(
-            shopper.user.id, target_product_id=product.id, actor=Actor.shopper(shopper.user.id)
-        )
-        shopper.link = link.rid
-        self.links.append((link.rid, self.clock.now(), index))
-        for _ in range(_poisson(self.rng, 4.0)):  # clicks that never convert
-            self.at(
-                self.clock.now() + timedelta(days=self.rng.uniform(0, 60)),
-                partial(self.click, link.rid),
-            )
+    def share(self, end: datetime) -> None:
+        """A third of shoppers share a link soon after signing up; strangers click it."""
+        ft, rng = self.ft, self.rng
+        policy = ft.context.settings.referral_policy
+        clicks: list[Click] = []
+        with ft.context.store.unit_of_work(Actor.system()) as uow:
+            for shopper in self.shoppers:
+                if rng.random() >= 0.3:
+                    continue
+                when = shopper.user.created_at + timedelta(hours=rng.uniform(1, 72))
+                if when >= end:
+                    continue
+                self.clock.set(when)
+                rid = ft.context.ids.new_rid()
+                product = rng.choice(self.products).product
+                uow.referrals.add(
+                    Referral(
+                        rid=rid,
+                        referrer_user_id=shopper.user.id,
+                        target_product_id=product.id,
+                        share_url=ft.referrals.share_url(rid),
+                        policy_snapshot=policy,
+                        created_at=when,
+                    )
+                )
+                shopper.link = rid
+                self.links.append((rid, shopper.index))
+                for _ in range(_poisson(rng, 4.0)):  # clicks that never convert
+                    at = when + timedelta(days=rng.uniform(0, 60))
+                    if at < end:
+                        clicks.append(self._click(rid, at))
+            uow.commit()
+        self.record(clicks)
 
-    def click(self, rid: str) -> None:
+    def _click(self, rid: str, at: datetime) -> Click:
         rng = self.rng
         ip = f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
         device = f"device-{rng.getrandbits(48):012x}"
-        if self.ft.referrals.record_click(
-            rid,
-            ip=ip,
-            user_agent="Mozilla/5.0 (synthetic)",
-            device_fingerprint=device,
-            actor=Actor.anonymous(),
-        ):
-            self.counts["clicks"] += 1
+        return Click(rid=rid, ip=ip, user_agent="Mozilla/5.0 (synthetic)", device_fingerprint=device, at=at)
 
-    # ------------------------------------------------------------------ orders
+    def record(self, clicks: list[Click]) -> None:
+        for start in range(0, len(clicks), 5000):
+            self.counts["clicks"] += self.ft.referrals.record_clicks(
+                clicks[start : start + 5000], actor=Actor.system()
+            )
 
-    def shop(self, index: int) -> None:
-        rng, ft = self.rng, self.ft
-        shopper = self.shoppers[index]
-        product, variants = rng.choice(self.catalog.products)
-        rec = ft.fit.recommend(shopper.user.id, product.id, actor=Actor.shopper(shopper.user.id))
-        labels = list(variants)
+    # ------------------------------------------------------------------ trade: the timeline
+
+    def trade(self, start: datetime, end: datetime, span: float) -> None:
+        """Run the order timeline in time order, many steps per unit of work."""
+        clicks: list[Click] = []
+        # Clicks that lead to purchases are known before trading starts: record them first so
+        # attribution finds them, as it would in the live shop.
+        for when, _, action in self.queue:
+            link = getattr(action, "referral", None)
+            if link is not None and when < end:
+                clicks.append(self._click(link, when - timedelta(minutes=self.rng.uniform(2, 90))))
+        self.record(clicks)
+        steps = 0
+        uow = self.ft.context.store.unit_of_work(Actor.system())
+        try:
+            while self.queue and self.queue[0][0] < end:
+                when, _, action = heapq.heappop(self.queue)
+                self.clock.set(when)
+                if action is self.weekly:
+                    self._flush(uow, stock=True)
+                    action(uow)
+                    continue
+                action(uow)
+                steps += 1
+                if steps % CHUNK == 0:
+                    self._flush(uow)
+                    label = f"{len(self.shoppers)} shoppers, {self.counts['orders']} orders"
+                    self.bar.update(0.2 + 0.8 * (when - start).total_seconds() / span, label)
+            self._flush(uow, stock=True, orders=True)
+        finally:
+            uow.rollback()
+
+    def _flush(self, uow: UnitOfWork, *, stock: bool = False, orders: bool = False) -> None:
+        """Commit; with ``stock``, first take the stock sold since the last time (one guarded
+        change per variant); with ``orders``, write every order still open in its current state."""
+        if orders:
+            for line in self.open.values():
+                self._write(uow, line)
+            self.open.clear()
+        if stock:
+            for variant_id, delta in sorted(self.stock.items()):
+                if delta:
+                    uow.product_variants.adjust_inventory(variant_id, delta)
+            self.stock.clear()
+        uow.commit()
+
+    def _weekly(self, uow: UnitOfWork) -> None:
+        """The weekly jobs that are not part of an order's own timeline: release held rewards,
+        and pay them out once a month."""
+        ft = self.ft
+        ft.rewards.release_due(actor=Actor.system())
+        if self.clock.now().day <= 7:
+            payable = [
+                e.id for e in ft.rewards.entries(status="payable", actor=Actor.system()) if e.amount_cents > 0
+            ]
+            if payable:
+                ft.rewards.mark_paid(payable, actor=Actor.system())
+
+    # ------------------------------------------------------------------ one order
+
+    def _shop(self, shopper: _Shopper) -> Callable[[UnitOfWork], None]:
+        rng = self.rng
+        rid = None
+        friend = rng.choice(self.links) if self.links else None
+        if friend is not None and friend[1] != shopper.index and rng.random() < 0.22:
+            rid = friend[0]  # arrived through a friend's link: clicked, then bought
+        elif shopper.link is not None and rng.random() < 0.02:  # buys through their own link
+            rid = shopper.link
+
+        def place(uow: UnitOfWork) -> None:
+            self.place(uow, shopper, rid)
+
+        place.referral = rid  # type: ignore[attr-defined]
+        return place
+
+    def place(self, uow: UnitOfWork, shopper: _Shopper, rid: str | None) -> None:
+        ft, rng = self.ft, self.rng
+        product = rng.choice(self.products)
+        assert shopper.user.body_metrics is not None
+        rec = fit.recommend(
+            shopper.user.body_metrics, product.size_chart, product.fit_map, shopper.user.style_preferences
+        )
+        labels = list(product.chart.labels)
         if rec.size_label is not None and rng.random() < 0.78:
             size = rec.size_label
         else:  # a neighbour of the recommendation, or a guess when there is none
             anchor = labels.index(rec.size_label) if rec.size_label in labels else len(labels) // 2
             size = labels[min(max(anchor + rng.choice((-1, 1)), 0), len(labels) - 1)]
-        rid = None
-        others = [link for link in self.links if link[2] != index]
-        if others and rng.random() < 0.22:  # arrived through a friend's link: click, then buy
-            rid = rng.choice(others)[0]
-            self.click(rid)
-        elif shopper.link is not None and rng.random() < 0.02:  # buys through their own link
-            rid = shopper.link
-            self.click(rid)
-        if rid is not None:
-            self.clock.set(self.clock.now() + timedelta(minutes=rng.uniform(2, 90)))
-        order = ft.orders.place(
-            shopper.user.id,
-            [(variants[size].id, 1 if rng.random() < 0.85 else 2)],
+        variant = product.variants[size]
+        qty = 1 if rng.random() < 0.85 else 2
+        now = self.clock.now()
+        order_id = ft.context.ids.new_id()
+        item = OrderItem(
+            id=ft.context.ids.new_id(),
+            order_id=order_id,
+            product_id=product.product.id,
+            variant_id=variant.id,
+            sku=variant.sku,
+            size_label=size,
+            qty=qty,
+            reserved_qty=qty,
+            unit_price_cents=variant.price_cents,
+            currency=variant.currency,
+            fit_summary=rec.to_fit_summary(),
+            created_at=now,
+        )
+        subtotal = item.line_total_cents
+        quote = ft.context.pricing.quote(
+            lines=[
+                PriceLine(
+                    variant_id=variant.id,
+                    product_id=product.product.id,
+                    qty=qty,
+                    unit_price_cents=variant.price_cents,
+                )
+            ],
+            currency=variant.currency,
+            subtotal=subtotal,
+            shipping_country="FR",
+        )
+        totals = Totals.compute(
+            subtotal=subtotal,
+            currency=variant.currency,
+            tax=quote.tax,
+            shipping=quote.shipping,
+            discounts=quote.discounts,
+        )
+        order = Order(
+            id=order_id,
+            user_id=shopper.user.id,
+            totals=totals,
             shipping_address_id=shopper.address.id,
             billing_address_id=shopper.address.id,
-            payment_method_id=shopper.card.id,
+            psp_token_id=shopper.card.psp_token_id,
             rid=rid,
-            actor=Actor.shopper(shopper.user.id),
+            created_at=now,
+            updated_at=now,
         )
+        line = _Line(order, item, product, shopper)
+        if rid is not None:  # the rewards service records events against the order from payment on
+            self._write(uow, line)
+        self.open[order.id] = line
+        self.stock[variant.id] = self.stock.get(variant.id, 0) - qty
         self.counts["orders"] += 1
-        now = self.clock.now()
         if rng.random() < 0.04:
             self.at(
-                now + timedelta(minutes=rng.uniform(5, 120)),
-                lambda: _done(ft.orders.cancel(order.id, actor=Actor.system())),
+                now + timedelta(minutes=rng.uniform(5, 120)), lambda u: self.move(u, line, OrderStatus.CLOSED)
             )
             return
-        fits = rec.size_label == size
-        self.at(now + timedelta(minutes=rng.uniform(1, 20)), lambda: self.pay_and_ship(order, fits))
+        self.at(now + timedelta(minutes=rng.uniform(1, 20)), lambda u: self.pay_and_ship(u, line))
 
-    def pay_and_ship(self, order: Order, fits: bool) -> None:
-        ft, rng = self.ft, self.rng
-        paid = _pay(ft, order)
+    def move(self, uow: UnitOfWork, line: _Line, target: OrderStatus) -> None:
+        """One legal move of the order state machine, its effects, and the rewards' reaction."""
+        before = line.order
+        after, changes = transition(
+            before,
+            target,
+            at=self.clock.now(),
+            return_window_days=self.ft.context.settings.return_window_days,
+        )
+        for change in changes:
+            if Effect.RELEASE_STOCK in change.effects:
+                self.stock[line.item.variant_id] = (
+                    self.stock.get(line.item.variant_id, 0) + line.item.reserved_qty
+                )
+            if Effect.REFUND in change.effects and before.paid_at is not None:
+                after = attrs.evolve(after, refunded_cents=after.totals.total)
+        line.order = after
+        # The row is written when the order settles (or at the end of the run), in the state
+        # its moves reached: one audited write per order (two for referred orders, which must
+        # exist from payment on); the rewards service reacts to every move.
+        if after.status == OrderStatus.CLOSED:
+            self._write(uow, line)
+            self.open.pop(after.id, None)
+        self.ft.rewards.on_order_moved(uow, before, after)
+
+    def _write(self, uow: UnitOfWork, line: _Line) -> None:
+        """Store the order (and its line) as it stands."""
+        if line.written is None:
+            uow.orders.add(line.order)
+            uow.order_items.add(line.item)
+        elif line.written != line.order.status:
+            uow.orders.update(line.order, expected={"status": line.written})
+        line.written = line.order.status
+
+    def pay_and_ship(self, uow: UnitOfWork, line: _Line) -> None:
+        rng = self.rng
+        self.move(uow, line, OrderStatus.PAID)
         now = self.clock.now()
-        if paid.status != OrderStatus.PAID:
-            return
         sent = now + timedelta(hours=rng.uniform(2, 30))
         shipped = sent + timedelta(days=rng.uniform(0.5, 3))
         delivered = shipped + timedelta(days=rng.uniform(1, 6))
-        self.at(sent, lambda: _done(ft.orders.send_to_brand(order.id, actor=Actor.system())))
-        self.at(shipped, lambda: _done(ft.orders.mark_fulfilled(order.id, actor=Actor.system())))
-        self.at(delivered, lambda: _done(ft.orders.mark_delivered(order.id, actor=Actor.system())))
-        if rng.random() < (0.09 if fits else 0.38):  # wrong sizes come back far more often
-            asked = delivered + timedelta(days=rng.uniform(1, 25))
-            self.at(asked, lambda: self.send_back(order.id))
+        self.at(sent, lambda u: self.move(u, line, OrderStatus.SENT_TO_BRAND))
+        self.at(shipped, lambda u: self.move(u, line, OrderStatus.FULFILLED))
+        self.at(delivered, lambda u: self.deliver(u, line))
 
-    def send_back(self, order_id: Any) -> None:
-        self.ft.orders.request_return(order_id, actor=Actor.system())
+    def deliver(self, uow: UnitOfWork, line: _Line) -> None:
+        rng = self.rng
+        self.move(uow, line, OrderStatus.DELIVERED)
+        now = self.clock.now()
+        product = line.product
+        size = product.chart.labels.index(line.item.size_label)
+        verdict = self.truth.outcome(
+            rng, product.brand, product.garment, product.chart, size, line.shopper.truth
+        )
+        reason: ReturnReason | None = None
+        if verdict is not None:
+            code, zone = verdict
+            reason = ReturnReason(reason=code, zone=zone if rng.random() < self.truth.names_zone else None)
+        elif rng.random() < self.truth.style_returns:
+            reason = ReturnReason(reason=rng.choice(_STYLE_REASONS))
+        if reason is None:  # kept: the weekly job closes it once the return window is over
+            self.at(
+                now + self.window + timedelta(days=rng.uniform(0, 7)),
+                lambda u: self.move(u, line, OrderStatus.CLOSED),
+            )
+            return
+        asked = now + timedelta(days=rng.uniform(1, 25))
+        self.at(asked, lambda u: self.send_back(u, line, reason))
+
+    def send_back(self, uow: UnitOfWork, line: _Line, reason: ReturnReason) -> None:
+        line.item = attrs.evolve(line.item, return_reason=reason)
+        if line.written is not None:
+            uow.order_items.update(line.item)
+        self.move(uow, line, OrderStatus.RETURN_REQUESTED)
         self.counts["returns"] += 1
+        self.counts["size_returns"] += int(reason.about_size)
         received = self.clock.now() + timedelta(days=self.rng.uniform(3, 12))
-        self.at(received, lambda: _done(self.ft.orders.close(order_id, actor=Actor.system())))
-
-    def weekly_jobs(self) -> None:
-        ft = self.ft
-        ft.orders.close_expired_returns(limit=100_000, actor=Actor.system())
-        ft.rewards.release_due(actor=Actor.system())
-        payable = ft.rewards.entries(status="payable", actor=Actor.system())
-        positive = [e.id for e in payable if e.amount_cents > 0]
-        if positive and self.clock.now().day <= 7:  # payouts once a month
-            ft.rewards.mark_paid(positive, actor=Actor.system())
-
-
-def _done(_: object) -> None:
-    """Discard a service call's result (timeline steps return nothing)."""
-
-
-def _pay(ft: FitTwin, order: Order) -> Order:
-    succeed = getattr(ft.context.payments, "succeed", None)
-    if succeed is None or order.payment_intent_ref is None:
-        return ft.orders.mark_paid(order.id, actor=Actor.system())
-    payload, header = succeed(order.payment_intent_ref)
-    paid = ft.orders.handle_payment_webhook(payload, header)
-    return paid if paid is not None else ft.orders.get(order.id, actor=Actor.system())
+        self.at(received, lambda u: self.move(u, line, OrderStatus.CLOSED))
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -507,11 +865,14 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 
 __all__ = [
+    "LINES",
     "PASSWORD",
+    "HiddenTruth",
     "ProgressBar",
     "SyntheticPasswordHasher",
     "SyntheticReport",
     "body",
     "connect_synthetic",
     "generate",
+    "true_body",
 ]

@@ -25,6 +25,7 @@ from fittwin_core.domain import (
     DataKey,
     EventLog,
     FitMap,
+    FitMapProposal,
     IdempotencyRecord,
     Order,
     OrderItem,
@@ -207,6 +208,7 @@ class Repositories(Protocol):
     reward_ledger_entries: Repository[RewardLedgerEntry]
     data_keys: Repository[DataKey]
     idempotency_keys: Repository[IdempotencyRecord]
+    fit_map_proposals: Repository[FitMapProposal]
 
 
 def bind_repositories(uow: Repositories, make: Callable[[Table], object]) -> None:
@@ -340,6 +342,17 @@ class AnalyticsQueries(Protocol):
         brand_id: UUID | None = None,
     ) -> list[dict[str, Any]]:
         """Per product, recommended size and bought size: lines and units bought, delivered, returned."""
+        ...
+
+    def returns_by_reason(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per product, bought size, return reason and zone: returned lines and units."""
         ...
 
 

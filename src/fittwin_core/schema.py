@@ -20,6 +20,7 @@ from fittwin_core.domain import (
     DataKey,
     EventLog,
     FitMap,
+    FitMapProposal,
     IdempotencyRecord,
     Order,
     OrderItem,
@@ -233,6 +234,12 @@ TABLES: Mapping[str, Table] = {
             audited=True,
         ),
         Table("event_logs", EventLog, append_only=True, partitioned=True),
+        Table(
+            "fit_map_proposals",
+            FitMapProposal,
+            foreign_keys=(ForeignKey("fit_map_id", "fit_maps"), ForeignKey("brand_id", "brands")),
+            audited=True,
+        ),
         Table("data_keys", DataKey, key=("owner_id",), secret_columns=frozenset({"wrapped_key"})),
         Table("idempotency_keys", IdempotencyRecord, key=("scope", "key")),
     )

@@ -16,6 +16,8 @@ CHARTS = (
     "orders_by_status",
     "size_recommendations",
     "returns_by_size",
+    "returns_by_reason",
+    "reliability",
 )
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -24,7 +26,9 @@ def test_the_example_notebook_runs_and_saves_its_charts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     figures = tmp_path / "figures"
-    monkeypatch.setenv("FITTWIN_NOTEBOOK_SHOPPERS", "250")  # a smaller shop than the default
+    monkeypatch.setenv(
+        "FITTWIN_NOTEBOOK_SHOPPERS", "600"
+    )  # smaller than the default, big enough to calibrate
     monkeypatch.setenv("FITTWIN_NOTEBOOK_FIGURES", str(figures))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
@@ -41,3 +45,5 @@ def test_the_example_notebook_runs_and_saves_its_charts(
     streams = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "100%" in streams  # the generator's progress bar
     assert "referral funnel" in streams
+    assert "proposals learned from returns" in streams
+    assert "size-return rate before and after" in streams

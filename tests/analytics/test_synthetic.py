@@ -1,25 +1,39 @@
-"""The synthetic shop: plausible bodies, a full year of trade through the services, reproducible,
-with a progress bar; and ``fittwin demo --shoppers N``."""
+"""The synthetic shop: plausible bodies, a year of trade built in bulk under the domain rules,
+outcomes decided by a hidden truth that the library learns back, reproducible, with a progress
+bar; and ``fittwin demo --shoppers N``."""
 
 from __future__ import annotations
 
 import io
 import random
 import statistics
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from fittwin_adapters.cli import main
 from fittwin_adapters.connect import connect
 from fittwin_adapters.synthetic import (
+    LINES,
     PASSWORD,
+    HiddenTruth,
     SyntheticPasswordHasher,
     body,
     connect_synthetic,
     generate,
 )
-from fittwin_core.domain import Actor, ConfigurationError, ValidationError
+from fittwin_core import FitTwin
+from fittwin_core.domain import (
+    Actor,
+    CloseReason,
+    ConfigurationError,
+    OrderStatus,
+    ReturnReasonCode,
+    RewardStatus,
+    ValidationError,
+)
+from fittwin_core.fit import Chart
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -34,10 +48,10 @@ def test_bodies_are_plausible_adults() -> None:
     assert 23 < statistics.median(bmis) < 29
     chests = [b.chest_cm for b, _ in drawn if b.chest_cm is not None]
     assert 0.6 < len(chests) / len(drawn) < 0.9  # the rest is left for the estimator
-    assert 75 < min(chests) and max(chests) < 140
+    assert 75 < min(chests) and max(chests) < 150
 
 
-def test_a_year_of_trade_through_the_services() -> None:
+def test_a_year_of_trade_under_the_domain_rules() -> None:
     ft = connect_synthetic(now=NOW, seed=11)
     bar = io.StringIO()
     report = generate(ft, shoppers=80, months=6, progress=bar)
@@ -105,3 +119,92 @@ def test_demo_refuses_a_bad_shopper_count(capsys: pytest.CaptureFixture[str]) ->
         main(["demo", "--shoppers", "0"])
     assert stopped.value.code == 2
     assert "--shoppers" in capsys.readouterr().err
+
+
+def test_the_bulk_shop_obeys_the_domain_rules() -> None:
+    ft = connect_synthetic(now=NOW, seed=13)
+    report = generate(ft, shoppers=150, months=8, progress=False)
+    assert report.orders > 150 and report.size_returns > 0
+    with ft.context.store.unit_of_work() as uow:
+        orders = {o.id: o for o in uow.orders.where()}
+        items = uow.order_items.where()
+        sold: Counter[object] = Counter()
+        for item in items:
+            order = orders[item.order_id]
+            if order.close_reason != CloseReason.CANCELLED:
+                sold[item.variant_id] += item.reserved_qty
+            if order.status == OrderStatus.RETURN_REQUESTED or order.close_reason == CloseReason.RETURNED:
+                assert item.return_reason is not None  # every returned line says why
+            else:
+                assert item.return_reason is None
+        for variant in uow.product_variants.where():
+            assert variant.inventory == 1_000_000 - sold[variant.id] >= 0
+        for order in orders.values():
+            assert order.totals.total == order.totals.subtotal + order.totals.tax + order.totals.shipping
+            refunded = order.close_reason == CloseReason.RETURNED or (
+                order.close_reason == CloseReason.CANCELLED and order.paid_at is not None
+            )
+            assert order.refunded_cents == (order.totals.total if refunded else 0)
+            if order.status in (
+                OrderStatus.DELIVERED,
+                OrderStatus.RETURN_REQUESTED,
+            ) or order.close_reason in (
+                CloseReason.COMPLETED,
+                CloseReason.RETURNED,
+            ):
+                assert order.paid_at is not None and order.delivered_at is not None
+        for entry in uow.reward_ledger_entries.where():
+            order = orders[entry.order_id]
+            assert order.rid == entry.rid
+            if order.close_reason == CloseReason.RETURNED and entry.amount_cents > 0:
+                assert entry.status in (RewardStatus.CANCELLED, RewardStatus.PAID)
+        conversions = uow.referral_events.where(event_type="conversion")
+        assert {e.order_id for e in conversions} <= {e.order_id for e in uow.reward_ledger_entries.where()}
+
+
+def test_outcomes_come_from_the_hidden_truth_not_from_the_engine() -> None:
+    chart = Chart.from_rules(LINES["tops"][1], garment_type="tops")
+    truth = HiddenTruth(offsets={1: {"chest": -3.0}}, noise_cm=0.0)
+    m = chart.labels.index("M")  # chest 94-102, room 3 cm
+    rng = random.Random(1)
+    fits = {"chest": 103.0, "waist": 84.0}
+    assert truth.outcome(rng, 0, "tops", chart, m, fits) is None  # within the room of a true-to-chart M
+    assert truth.outcome(rng, 1, "tops", chart, m, fits) == (
+        ReturnReasonCode.TOO_SMALL,
+        "chest",
+    )  # 3 cm small
+    assert truth.outcome(rng, 0, "tops", chart, m, {"chest": 90.0, "waist": 84.0}) == (
+        ReturnReasonCode.TOO_LARGE,
+        "chest",
+    )
+
+
+def _size_return_rate(ft: FitTwin, brand_id: object, since: datetime, until: datetime | None = None) -> float:
+    reasons = ft.analytics.returns_by_reason(
+        brand_id=brand_id, since=since, until=until, actor=Actor.system()
+    )
+    size = reasons[reasons["reason"].isin(["too_small", "too_large"])]["lines"].sum()
+    delivered = ft.analytics.returns_by_size(
+        brand_id=brand_id, since=since, until=until, actor=Actor.system()
+    )["delivered_lines"].sum()
+    return float(size / delivered)
+
+
+def test_a_brand_secretly_small_at_the_chest_is_learned_and_accepting_the_proposal_cuts_its_returns() -> None:
+    ft = connect_synthetic(now=NOW, seed=21)
+    truth = HiddenTruth(offsets={1: {"chest": -3.0}})
+    generate(ft, shoppers=1200, months=6, brands=2, lines=("tops",), truth=truth, progress=False, seed=21)
+    platform = Actor.platform(ft.context.ids.new_id())
+    (proposal,) = ft.catalog.propose_fit_offsets("tops", actor=platform)  # nothing for the honest brand
+    small = ft.brands.get(proposal.brand_id, actor=Actor.system())
+    assert small.name == "Fjord & Pine"  # brand 1
+    chest = proposal.evidence["chest"]
+    assert abs(chest["proposed_cm"] - (-3.0)) <= 1.0
+    assert chest["interval_cm"][0] <= chest["proposed_cm"] <= chest["interval_cm"][1]
+    assert set(proposal.evidence) == {"chest"}
+    before = _size_return_rate(ft, small.id, NOW - timedelta(days=183), NOW)
+    ft.catalog.accept_fit_proposal(proposal.id, actor=platform)
+    ft.context.clock.set(NOW + timedelta(days=183))  # type: ignore[attr-defined]
+    generate(ft, shoppers=1200, months=6, brands=2, lines=("tops",), truth=truth, progress=False, seed=22)
+    after = _size_return_rate(ft, small.id, NOW)
+    assert after < before * 0.8  # the brand's size returns fall by a fifth or more

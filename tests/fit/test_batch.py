@@ -21,6 +21,10 @@ from fittwin_core.fit.batch import exp_array
 from tests.fit.samples import JEANS, TOPS, fit_map
 
 FIT_MAP = fit_map({"offset": {"chest": -1}, "stretch": {"waist": 0.02}}, {"slope": 5.0, "intercept": -2.0})
+ISOTONIC_MAP = fit_map(
+    {"offset": {"waist": 1.5}},
+    {"method": "isotonic", "thresholds": [0.2, 0.5, 0.5001, 0.9], "values": [0.31, 0.5, 0.62, 0.88]},
+)
 
 
 @st.composite
@@ -63,15 +67,16 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
 @given(
     populations(),
     st.sampled_from([(TOPS, "tops"), (JEANS, "bottoms/jeans")]),
-    st.booleans(),
+    st.sampled_from([None, FIT_MAP, ISOTONIC_MAP]),
     st.sampled_from(list(FitPreference)),
 )
 def test_batch_equals_scalar(
-    rows: list[dict[str, Any]], chart_spec: Any, with_map: bool, pref: FitPreference
+    rows: list[dict[str, Any]], chart_spec: Any, with_map: Any, pref: FitPreference
 ) -> None:
+    """Bodies span heights and BMIs outside the estimators' ranges too (zones left unassessed)."""
     chart = Chart.from_rules(chart_spec[0], garment_type=chart_spec[1])
     kwargs: dict[str, Any] = {
-        "fit_map": FIT_MAP if with_map else None,
+        "fit_map": with_map,
         "preferences": StylePreferences(fit_prefs=pref),
     }
     batch = recommend_batch(_columns(rows), chart, **kwargs)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from fittwin_core.domain.errors import ValidationError
 from fittwin_core.domain.orders import FitSummary, FitVerdict, ZoneFit
-from fittwin_core.domain.users import FitPreference, Sex, StylePreferences, TorsoLength
+from fittwin_core.domain.users import MEASUREMENT_RANGES, FitPreference, Sex, StylePreferences, TorsoLength
 from fittwin_core.fit import ENGINE_VERSION, Chart, FitRules, recommend
 from fittwin_core.fit.engine import _trusted_zone_fit
 from tests.fit.samples import (
@@ -70,6 +70,37 @@ def test_growing_a_girth_never_yields_a_smaller_size(rules: dict[str, Any], data
     assert recommend(_body_at(chart, centre), chart).size_label == chart.labels[k]
     after = recommend(_body_at(chart, grown), chart).size_label
     assert after is None or chart.labels.index(after) >= k  # "nothing fits" is not a smaller size
+
+
+@PROPERTY
+@given(
+    range_charts(zones=("chest", "waist", "hip", "thigh")),
+    st.sampled_from(["tops", "bottoms/jeans"]),
+    st.data(),
+    st.dictionaries(st.sampled_from(["chest", "waist", "hip", "thigh"]), st.floats(-8, 8), max_size=4),
+    st.sampled_from(list(FitPreference)),
+)
+def test_recommendations_are_monotone_in_every_girth_on_constructed_bodies(
+    rules: dict[str, Any], garment: str, data: Any, offsets: dict[str, float], preference: FitPreference
+) -> None:
+    """No filtering: every zone's tolerance covers the whole chart, so every constructed body gets
+    a label; growing any one girth, with any learned offsets and preference, never gives a
+    smaller size."""
+    span = max(size[z][1] for size in rules["sizes"] for z in rules["zones"]) + 100
+    for spec in rules["zones"].values():
+        spec["tolerance"] = span
+    chart = Chart.from_rules(rules, garment_type=garment)
+    rules_map = FitRules.from_json({"offset": offsets})
+    prefs = StylePreferences(fit_prefs=preference)
+    highest = [MEASUREMENT_RANGES[z.field][1] for z in chart.zones]
+    values = [data.draw(st.floats(40, top)) for top in highest]
+    for zone in range(len(chart.zones)):
+        grown = list(values)
+        grown[zone] = min(grown[zone] + data.draw(st.floats(0.1, 30)), highest[zone])
+        before = recommend(_body_at(chart, values), chart, rules_map, prefs).size_label
+        after = recommend(_body_at(chart, grown), chart, rules_map, prefs).size_label
+        assert before is not None and after is not None
+        assert chart.labels.index(after) >= chart.labels.index(before), chart.zones[zone].name
 
 
 @PROPERTY
@@ -283,7 +314,14 @@ def test_calibration_maps_the_raw_score_through_the_fit_maps_logistic() -> None:
 @pytest.mark.parametrize(
     ("model", "field"),
     [
-        ({"method": "isotonic", "slope": 1, "intercept": 0}, "confidence_model.method"),
+        ({"method": "spline", "slope": 1, "intercept": 0}, "confidence_model.method"),
+        ({"method": "isotonic", "slope": 1, "intercept": 0}, "confidence_model"),
+        (
+            {"method": "isotonic", "thresholds": [0.2, 0.1], "values": [0.1, 0.2]},
+            "confidence_model.thresholds",
+        ),
+        ({"method": "isotonic", "thresholds": [0.1, 0.2], "values": [0.3, 0.2]}, "confidence_model.values"),
+        ({"method": "isotonic", "thresholds": [0.1], "values": [1.5]}, "confidence_model.values[0]"),
         ({"slope": -1, "intercept": 0}, "confidence_model.slope"),
         ({"slope": 1}, "confidence_model"),
         ({"slope": 1, "intercept": 0, "bias": 2}, "confidence_model"),
@@ -315,7 +353,9 @@ def test_zones_explain_the_recommended_size_and_snapshot_into_a_fit_summary() ->
         size_chart_id=CHART_ID,
         fit_map_id=FIT_MAP_ID,
         engine_version=ENGINE_VERSION,
+        score=round(rec.score, 6),
     )
+    assert 0.5 < summary.score <= 1.0  # the uncalibrated score: what calibration is fitted on
 
 
 def test_a_fit_summary_needs_a_stored_chart() -> None:

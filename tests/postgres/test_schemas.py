@@ -16,7 +16,7 @@ from alembic import command
 from sqlalchemy.engine import URL
 
 from fittwin_adapters.postgres import PostgresStore, current_revision, downgrade, upgrade
-from fittwin_adapters.postgres.migrate import MIGRATIONS_DIR, alembic_config
+from fittwin_adapters.postgres.migrate import MIGRATIONS_DIR, alembic_config, history
 from fittwin_core.domain import ConfigurationError
 from fittwin_core.schema import TABLES
 from fittwin_core.testing.contract.store import uniquify
@@ -138,7 +138,7 @@ def test_a_later_revision_with_unqualified_names_lands_in_the_configured_schema(
             from alembic import op
 
             revision = "9001_gift_notes"
-            down_revision = "0001_schema"
+            down_revision = "HEAD"
             branch_labels = None
             depends_on = None
 
@@ -154,7 +154,7 @@ def test_a_later_revision_with_unqualified_names_lands_in_the_configured_schema(
                 op.drop_table("gift_cards")
                 op.drop_column("orders", "gift_note")
             '''
-        )
+        ).replace("HEAD", history()[0][0])  # on top of the newest revision FitTwin ships
     )
     _sql(empty_url, "CREATE TABLE orders (id int PRIMARY KEY)")  # a host's table of the same name
     upgrade(empty_url)  # FitTwin in fittwin, at 0001

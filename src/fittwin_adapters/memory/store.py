@@ -243,6 +243,21 @@ class MemoryStore:
             items, {o.id: o for o in orders}, window=Window(since, until), products=chosen
         )
 
+    def returns_by_reason(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per product, bought size, return reason and zone: returned lines and units."""
+        products, items, orders = self._rows("products", "order_items", "orders")
+        chosen = analytics.product_filter(products, product_id=product_id, brand_id=brand_id)
+        return analytics.returns_by_reason(
+            items, {o.id: o for o in orders}, window=Window(since, until), products=chosen
+        )
+
     def _rows(self, *tables: str) -> list[list[Any]]:
         # One consistent snapshot of committed rows across the tables asked for.
         with self._state:
@@ -478,11 +493,20 @@ class MemoryAppendOnlyRepository(Generic[E]):
         with self._uow.store._state:
             if indexed is None:
                 keys: Iterable[Key] = list(self._data.rows)
+                changed: list[Key] = list(changes)
             else:
                 column, value = indexed
-                keys = list(self._data.index(column).get(self._data.index_value(column, value), ()))
+                wanted = self._data.index_value(column, value)
+                keys = list(self._data.index(column).get(wanted, ()))
+                # Of this unit of work's own writes, only rows holding the indexed value (and
+                # deletions, which may hide committed ones) can match.
+                changed = [
+                    k
+                    for k, row in changes.items()
+                    if row is _DELETED or self._data.index_value(column, getattr(row, column)) == wanted
+                ]
         seen: set[Key] = set()
-        for key in itertools.chain(keys, list(changes)):
+        for key in itertools.chain(keys, changed):
             if key in seen:
                 continue
             seen.add(key)
@@ -517,10 +541,50 @@ class MemoryAppendOnlyRepository(Generic[E]):
         self._uow._writes[self._table.name][key] = entity
         self._uow._audit(self._table, "insert", None, entity)
 
-    def add_many(self, entities: Iterable[E]) -> None:
-        """Insert many rows."""
-        for entity in entities:
-            self.add(entity)
+    def add_many(self, entities: Iterable[E]) -> None:  # noqa: PLR0912 - one pass, every check of add()
+        """Insert many rows (the bulk path: unique keys are checked against one index of the
+        batch and this unit of work's writes, instead of a scan per row)."""
+        rows = list(entities)
+        if not rows:
+            return
+        for entity in rows:
+            self._check_type(entity)
+        self._uow._begin_write()
+        name = self._table.name
+        changes = self._uow._writes[name]
+        taken: dict[str, dict[tuple[Any, ...], Key]] = {u.name: {} for u in self._table.uniques}
+        for other_key, other in changes.items():
+            if other is _DELETED:
+                continue
+            for unique in self._table.uniques:
+                value = _unique_value(unique, other)
+                if value is not None:
+                    taken[unique.name][value] = other_key
+        for entity in rows:
+            key = self._key_of(entity)
+            if self._uow._current(name, key) is not None:
+                raise self._uow._violation(Conflict(f"{name}: a row with this primary key already exists"))
+            for unique in self._table.uniques:
+                value = _unique_value(unique, entity)
+                if value is None:
+                    continue
+                holder = taken[unique.name].get(value)
+                if holder is None:
+                    with self._uow.store._state:
+                        committed = self._data.uniques[unique.name].get(value)
+                    if committed is not None:
+                        current = self._uow._current(name, committed)
+                        holder = (
+                            committed
+                            if current is not None and _unique_value(unique, current) == value
+                            else None
+                        )
+                if holder is not None and holder != key:
+                    raise self._uow._violation(Conflict(f"{name}: {unique.name} is already taken"))
+                taken[unique.name][value] = key
+            self._check_references(entity)
+            changes[key] = entity
+            self._uow._audit(self._table, "insert", None, entity)
 
     def _check_type(self, entity: Any) -> None:
         if not isinstance(entity, self._table.entity):

@@ -299,10 +299,47 @@ def returns_by_size(
     )
 
 
+_REASON = _I.c.return_reason["reason"].astext
+_ZONE = _I.c.return_reason["zone"].astext
+
+
+def returns_by_reason(
+    run: Run,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    product_id: UUID | None,
+    brand_id: UUID | None,
+) -> list[Row]:
+    """Per product, bought size, return reason and zone: returned lines and units."""
+    returned = sa.or_(_O.c.status == "return_requested", _O.c.close_reason == "returned")
+    stmt = (
+        sa.select(_I.c.product_id, _I.c.size_label, _REASON, _ZONE, sa.func.count(), sa.func.sum(_I.c.qty))
+        .select_from(_I.join(_O, _O.c.id == _I.c.order_id))
+        .where(returned, *_products(product_id, brand_id), *_window(_I.c.created_at, since, until))
+        .group_by(_I.c.product_id, _I.c.size_label, _REASON, _ZONE)
+    )
+    return analytics.in_order(
+        "returns_by_reason",
+        (
+            {
+                "product_id": str(product),
+                "bought_size": bought,
+                "reason": reason,
+                "zone": zone,
+                "lines": _int(lines),
+                "units": _int(units),
+            }
+            for product, bought, reason, zone, lines, units in run(stmt)
+        ),
+    )
+
+
 __all__ = [
     "bucket",
     "orders_by_status",
     "referral_funnel",
+    "returns_by_reason",
     "returns_by_size",
     "reward_liability",
     "size_recommendations",

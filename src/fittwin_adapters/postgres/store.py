@@ -897,6 +897,23 @@ class PostgresStore:
             sql_analytics.returns_by_size, since=since, until=until, product_id=product_id, brand_id=brand_id
         )
 
+    def returns_by_reason(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per product, bought size, return reason and zone: returned lines and units (in SQL)."""
+        return self._analytics(
+            sql_analytics.returns_by_reason,
+            since=since,
+            until=until,
+            product_id=product_id,
+            brand_id=brand_id,
+        )
+
     def _analytics(self, query: Any, **filters: Any) -> list[dict[str, Any]]:
         # One read transaction: the funnel's three statements see one snapshot.
         with self._admin(isolation="ISOLATION LEVEL REPEATABLE READ READ ONLY") as conn:

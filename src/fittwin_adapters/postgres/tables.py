@@ -97,6 +97,7 @@ NAMED_INDEXES: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("idx_reward_ledger_rid_status", ("rid", "status")),
         ("idx_reward_ledger_order", ("order_id",)),
     ),
+    "fit_map_proposals": (("idx_fit_map_proposals_fit_map_status", ("fit_map_id", "status")),),
 }
 """The data model's non-unique indexes (its unique ones are in the catalog)."""
 

@@ -14,10 +14,12 @@ from fittwin_core.domain.brands import (
 )
 from fittwin_core.domain.catalog import (
     FitMap,
+    FitMapProposal,
     Product,
     ProductAssets,
     ProductStatus,
     ProductVariant,
+    ProposalStatus,
     SizeChart,
     UnitSystem,
     VariantStatus,
@@ -51,6 +53,8 @@ from fittwin_core.domain.orders import (
     Order,
     OrderItem,
     OrderStatus,
+    ReturnReason,
+    ReturnReasonCode,
     Totals,
     ZoneFit,
 )
@@ -113,6 +117,8 @@ VALUE_OBJECTS: tuple[type, ...] = (
     Actor,
     DataKey,
     IdempotencyRecord,
+    ReturnReason,
+    FitMapProposal,
 )
 """Value objects of the JSON columns, plus the records FitTwin adds to the data model."""
 
@@ -142,6 +148,7 @@ __all__ = [
     "DataKey",
     "EventLog",
     "FitMap",
+    "FitMapProposal",
     "FitPreference",
     "FitSummary",
     "FitTwinError",
@@ -170,10 +177,13 @@ __all__ = [
     "ProductAssets",
     "ProductStatus",
     "ProductVariant",
+    "ProposalStatus",
     "Referral",
     "ReferralEvent",
     "ReferralEventType",
     "ReferralPolicy",
+    "ReturnReason",
+    "ReturnReasonCode",
     "RewardLedgerEntry",
     "RewardStatus",
     "Rounding",

@@ -93,6 +93,12 @@ SORT_KEYS: Mapping[str, Callable[[Row], tuple[Any, ...]]] = {
         _text_key(r["recommended_size"]),
         r["bought_size"],
     ),
+    "returns_by_reason": lambda r: (
+        r["product_id"],
+        r["bought_size"],
+        _text_key(r["reason"]),
+        _text_key(r["zone"]),
+    ),
 }
 """The order each query's rows come in (every store sorts with these keys)."""
 
@@ -311,6 +317,44 @@ def returns_by_size(
     return in_order("returns_by_size", rows.values())
 
 
+def returns_by_reason(
+    items: Iterable[OrderItem],
+    orders: Mapping[UUID, Order],
+    *,
+    window: Window = Window(),
+    products: frozenset[UUID] | None = None,
+) -> list[Row]:
+    """Per product, bought size, return reason and zone: returned lines and units (orders
+    ``return_requested`` or closed as returned). ``reason`` and ``zone`` are ``None`` when the
+    shopper gave none (returns recorded before reasons were)."""
+    rows: dict[tuple[str, str, str | None, str | None], Row] = {}
+    for item in items:
+        if (products is not None and item.product_id not in products) or item.created_at not in window:
+            continue
+        if not is_returned(orders[item.order_id]):
+            continue
+        why = item.return_reason
+        key = (
+            str(item.product_id),
+            item.size_label,
+            None if why is None else why.reason.value,
+            None if why is None else why.zone,
+        )
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = {
+                "product_id": key[0],
+                "bought_size": key[1],
+                "reason": key[2],
+                "zone": key[3],
+                "lines": 0,
+                "units": 0,
+            }
+        row["lines"] += 1
+        row["units"] += item.qty
+    return in_order("returns_by_reason", rows.values())
+
+
 RETURN_COUNTS: tuple[str, ...] = (
     "lines",
     "units",
@@ -407,6 +451,8 @@ def _item_row(i: OrderItem) -> Row:
         "between_sizes": None if f is None else f.between_sizes,
         "size_chart_id": None if f is None else str(f.size_chart_id),
         "fit_engine_version": None if f is None else f.engine_version,
+        "return_reason": None if i.return_reason is None else i.return_reason.reason.value,
+        "return_zone": None if i.return_reason is None else i.return_reason.zone,
         "created_at": i.created_at,
     }
 
@@ -538,6 +584,8 @@ EXPORT_TABLES: Mapping[str, ExportTable] = {
                 "between_sizes:bool",
                 "size_chart_id:string",
                 "fit_engine_version:string",
+                "return_reason:string",
+                "return_zone:string",
                 "created_at:timestamp",
             ),
             _item_row,
@@ -662,6 +710,7 @@ __all__ = [
     "period_start",
     "product_filter",
     "referral_funnel",
+    "returns_by_reason",
     "returns_by_size",
     "reward_liability",
     "size_recommendations",

@@ -195,15 +195,47 @@ class FitMap:
     updated_at: datetime = attrs.field(validator=rules.aware_datetime)
 
 
+class ProposalStatus(StrEnum):
+    """``fit_map_proposals.status``: ``proposed → accepted`` or ``proposed → rejected``."""
+
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+@attrs.frozen(kw_only=True)
+class FitMapProposal:
+    """A learned update of a fit map, waiting for a brand manager (``fit_map_proposals``, an
+    addition to the data model). ``rule_set`` is the fit map's rule set as it would become;
+    ``evidence`` holds, per zone, the current and proposed offset, the 90 % interval and the
+    outcomes it was learned from. Nothing changes until the proposal is accepted."""
+
+    id: UUID = attrs.field(validator=rules.uuid)
+    fit_map_id: UUID = attrs.field(validator=rules.uuid)
+    brand_id: UUID = attrs.field(validator=rules.uuid)
+    garment_type: str = attrs.field(validator=category)
+    status: ProposalStatus = attrs.field(
+        default=ProposalStatus.PROPOSED, validator=rules.member_of(ProposalStatus)
+    )
+    rule_set: JsonMap = attrs.field(converter=rules.to_json_map, validator=rules.json_object)
+    evidence: JsonMap = attrs.field(converter=rules.to_json_map, validator=rules.json_object)
+    decided_by: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
+    decided_at: datetime | None = attrs.field(default=None, validator=rules.optional(rules.aware_datetime))
+    created_at: datetime = attrs.field(validator=rules.aware_datetime)
+    updated_at: datetime = attrs.field(validator=rules.aware_datetime)
+
+
 __all__ = [
     "CATEGORIES",
     "MAX_STOCK",
     "PRODUCT_TRANSITIONS",
     "FitMap",
+    "FitMapProposal",
     "Product",
     "ProductAssets",
     "ProductStatus",
     "ProductVariant",
+    "ProposalStatus",
     "SizeChart",
     "UnitSystem",
     "VariantStatus",

@@ -173,6 +173,45 @@ class FitSummary:
     size_chart_id: UUID = attrs.field(validator=rules.uuid)
     fit_map_id: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
     engine_version: str = attrs.field(validator=rules.text(max_len=32))
+    score: float | None = attrs.field(default=None, validator=rules.optional(rules.number(ge=0, le=1)))
+    """The engine's uncalibrated score of the label (what calibration is fitted on)."""
+    unassessed_zones: tuple[str, ...] = attrs.field(
+        default=(), converter=rules.to_tuple, validator=rules.sequence_of(rules.text(max_len=40))
+    )
+    """Chart zones the body lacked and that had no honest estimate."""
+
+
+class ReturnReasonCode(StrEnum):
+    """Why a shopper sends an order line back."""
+
+    TOO_SMALL = "too_small"
+    TOO_LARGE = "too_large"
+    STYLE = "style"
+    QUALITY = "quality"
+    OTHER = "other"
+
+
+SIZE_REASONS = frozenset({ReturnReasonCode.TOO_SMALL, ReturnReasonCode.TOO_LARGE})
+"""The reasons that say the size was wrong (what fit learning and calibration read)."""
+
+
+@attrs.frozen(kw_only=True)
+class ReturnReason:
+    """``order_items.return_reason`` (an addition to the data model): the reason a line came
+    back and, optionally, the body zone at fault (``{"reason": "too_small", "zone": "chest"}``)."""
+
+    reason: ReturnReasonCode = attrs.field(validator=rules.member_of(ReturnReasonCode))
+    zone: str | None = attrs.field(
+        default=None,
+        validator=rules.optional(
+            rules.text(max_len=40, pattern=r"[a-z]+(?:_[a-z]+)*", rule="must be a zone name")
+        ),
+    )
+
+    @property
+    def about_size(self) -> bool:
+        """Whether the line came back too small or too large."""
+        return self.reason in SIZE_REASONS
 
 
 # ----------------------------------------------------------------------------- entities
@@ -250,6 +289,10 @@ class OrderItem:
         default=None, validator=rules.optional(rules.instance_of(FitSummary))
     )
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
+    return_reason: ReturnReason | None = attrs.field(
+        default=None, validator=rules.optional(rules.instance_of(ReturnReason))
+    )
+    """Why the line came back (set by ``request_return``; an addition to the data model)."""
 
     def __attrs_post_init__(self) -> None:
         if self.reserved_qty > self.qty:
@@ -329,6 +372,7 @@ def transition(
 __all__ = [
     "DEFAULT_RETURN_WINDOW_DAYS",
     "ORDER_TRANSITIONS",
+    "SIZE_REASONS",
     "CloseReason",
     "Effect",
     "FitSummary",
@@ -339,6 +383,8 @@ __all__ = [
     "OrderItem",
     "OrderStatus",
     "OrderStatusChanged",
+    "ReturnReason",
+    "ReturnReasonCode",
     "Totals",
     "Transition",
     "ZoneFit",

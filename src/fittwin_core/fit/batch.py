@@ -25,6 +25,7 @@ from fittwin_core.fit.estimation import (
     MEASURED_SD_CM,
     POOLED,
     SEX_CODES,
+    VALID_RANGES,
 )
 from fittwin_core.fit.fitmaps import FitRules
 
@@ -109,7 +110,7 @@ def _sex_codes(columns: Mapping[str, Any], n: int) -> Any:
     return codes
 
 
-def recommend_batch(
+def recommend_batch(  # noqa: PLR0915 - one pass over the chart's zones, operation for operation
     bodies: Any,
     size_chart: SizeChart | Chart,
     fit_map: FitMap | FitRules | None = None,
@@ -154,9 +155,13 @@ def recommend_batch(
             low, high = MEASUREMENT_RANGES[field]
             estimate = np.minimum(np.maximum((a + b_h * height) + b_w * weight, low), high)
             est_sd = np.array([ESTIMATE_SD_CM[field][k] for k in keys])[sex]
-            value = np.where(missing, estimate, value)
-            sd = np.where(missing | flagged, est_sd, sd)
-            missing = np.zeros(n, dtype=bool)
+            low_h, high_h, low_b, high_b = VALID_RANGES[field]
+            metres = height / 100.0
+            index = weight / (metres * metres)
+            honest = (height >= low_h) & (height <= high_h) & (index >= low_b) & (index <= high_b)
+            value = np.where(missing & honest, estimate, value)
+            sd = np.where((missing & honest) | flagged, est_sd, sd)
+            missing = missing & ~honest
         else:
             sd = np.where(flagged, FLAGGED_ESTIMATE_SD_CM, sd)
         coef = np.where(missing, 0.0, zone_weight / (2.0 * (sd * sd)))
@@ -249,11 +254,14 @@ def _score_chunk(plan: Plan, values: list[tuple[Any, Any]], coefs: list[Any]) ->
     has_label = label >= 0
     safe = np.maximum(label, 0)
     raw = probs[np.arange(rows), safe] * (assessed_weight / plan.total_weight)
-    if plan.calibration is None:
+    calibration = plan.calibration
+    if calibration is None:
         calibrated = raw
+    elif calibration.method == "isotonic":
+        steps = np.searchsorted(np.array(calibration.thresholds), raw, side="right") - 1
+        calibrated = np.array(calibration.values)[np.maximum(steps, 0)]
     else:
-        slope, intercept = plan.calibration
-        calibrated = 1.0 / (1.0 + exp_array(-(slope * raw + intercept)))
+        calibrated = 1.0 / (1.0 + exp_array(-(calibration.slope * raw + calibration.intercept)))
     confidence = np.clip(np.floor(100.0 * calibrated + 0.5), 0, 100).astype(np.int64)
     confidence = np.where(has_label, confidence, 0)
     anchor = scores[np.arange(rows), safe]

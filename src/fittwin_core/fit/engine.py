@@ -6,7 +6,7 @@ How a recommendation is computed (``docs/fit.md`` has the full account):
    and by the shopper's preferences (fit preference on girths, torso length on lengths).
 2. Each zone gets the body value — measured (standard error 1 cm), flagged estimated, or
    estimated from height and weight (standard error from the regression) — or is skipped when
-   the body lacks it and it cannot be estimated.
+   the body lacks it and has no honest estimate (listed in ``unassessed_zones``).
 3. Per size, ``score = -Σ_z weight_z · d_z² / (2 σ_z²)`` where ``d_z`` is the signed distance
    from the body value to the size's range (0 inside). Probabilities are the softmax of the
    scores: the relative likelihood of each size given the measurement uncertainty.
@@ -14,8 +14,9 @@ How a recommendation is computed (``docs/fit.md`` has the full account):
    The label is the eligible size with the highest score (ties go to the larger size); for
    bottoms it is the larger of the waist-driven and hip-driven sizes, if eligible. No eligible
    label → ``size_label=None`` with a reason.
-5. ``confidence`` = calibrated (probability of the label × share of chart weight assessed),
-   0–100; ``between_sizes`` when another size scores within ½ (one standard error) of the label.
+5. ``score`` = probability of the label × share of chart weight assessed; ``confidence`` is
+   the score through the fit map's calibration (``confidence_model``), 0–100;
+   ``between_sizes`` when another size scores within ½ (one standard error) of the label.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ from fittwin_core.fit.estimation import (
     ESTIMATE_SD_CM,
     FLAGGED_ESTIMATE_SD_CM,
     MEASURED_SD_CM,
+    can_estimate,
     estimate_one,
     sex_key,
 )
-from fittwin_core.fit.fitmaps import DEFAULT_RULES, FitRules, parse_fit_map
+from fittwin_core.fit.fitmaps import DEFAULT_RULES, Calibration, FitRules, parse_fit_map
 
 ENGINE_VERSION: Final = "fittwin-fit/1.0.0"
 """Version of the recommendation method, stored in every ``fit_summary``."""
@@ -70,6 +72,10 @@ class SizeRecommendation:
     between_sizes: bool
     reason: str | None = None
     estimated_zones: tuple[str, ...] = ()
+    unassessed_zones: tuple[str, ...] = ()
+    """Chart zones the body lacks and that have no honest estimate: not assessed at all."""
+    score: float = 0.0
+    """The engine's uncalibrated score of the label (0–1; 0 without a label)."""
     size_chart_id: UUID | None = None
     fit_map_id: UUID | None = None
     engine_version: str = ENGINE_VERSION
@@ -88,6 +94,8 @@ class SizeRecommendation:
             size_chart_id=self.size_chart_id,
             fit_map_id=self.fit_map_id,
             engine_version=self.engine_version,
+            score=round(self.score, 6),
+            unassessed_zones=self.unassessed_zones,
         )
 
 
@@ -108,7 +116,7 @@ class Plan:
     highs_tol: tuple[tuple[float, ...], ...]
     total_weight: float
     bottoms: tuple[int, ...]
-    calibration: tuple[float, float] | None
+    calibration: Calibration | None
     size_chart_id: UUID | None
     fit_map_id: UUID | None
 
@@ -180,11 +188,13 @@ def resolve(
     return build_plan(chart, rules, prefs.fit_prefs, prefs.torso_length_pref)
 
 
-def calibrate(raw: float, calibration: tuple[float, float] | None) -> float:
-    """Map the raw score (0–1) through the fit map's logistic calibration (identity without one)."""
+def calibrate(raw: float, calibration: Calibration | None) -> float:
+    """Map the raw score (0–1) through the fit map's calibration (identity without one)."""
     if calibration is None:
         return raw
-    slope, intercept = calibration
+    if calibration.method == "isotonic":
+        return calibration.step(raw)
+    slope, intercept = calibration.slope, calibration.intercept
     return 1.0 / (1.0 + _numerics.exp(-(slope * raw + intercept)))
 
 
@@ -200,7 +210,7 @@ def _body_values(plan: Plan, body: BodyMetrics) -> tuple[list[float | None], lis
         value = getattr(body, field)
         flagged = False
         if value is None:
-            if field in ESTIMABLE:
+            if field in ESTIMABLE and can_estimate(field, body.height_cm, body.weight_kg):
                 key = key or sex_key(body.sex)
                 value = estimate_one(field, body.height_cm, body.weight_kg, key)
                 sd = ESTIMATE_SD_CM[field][key]
@@ -284,6 +294,7 @@ def recommend(
     shown = best if label is None else label
     zones = tuple(_zone_fit(plan, z, shown, values, estimated[z]) for z in assessed)
     confidence = 0
+    raw = 0.0
     between = False
     if label is not None:
         assessed_weight = 0.0
@@ -301,6 +312,8 @@ def recommend(
         between_sizes=between,
         reason=reason,
         estimated_zones=tuple(plan.names[z] for z in assessed if estimated[z]),
+        unassessed_zones=tuple(plan.names[z] for z in zone_range if values[z] is None),
+        score=raw,
         size_chart_id=plan.size_chart_id,
         fit_map_id=plan.fit_map_id,
     )

@@ -12,16 +12,21 @@
       "length_preference": {"short": -2, "regular": 0, "long": 2}    # per torso-length pref.
     }
 
-``confidence_model``: ``{"method": "logistic", "slope": a, "intercept": b}`` maps the engine's
-raw score ``r`` (0–1) to ``1 / (1 + exp(-(a*r + b)))``; an optional ``"notes"`` text says how the
-coefficients were fitted.
+``confidence_model`` maps the engine's raw score ``r`` (0–1) to a confidence, either
+``{"method": "logistic", "slope": a, "intercept": b}`` → ``1 / (1 + exp(-(a*r + b)))``, or
+``{"method": "isotonic", "thresholds": [t0, t1, ...], "values": [v0, v1, ...]}`` → the value of
+the last threshold ``<= r`` (a non-decreasing step function, as pool-adjacent-violators fits it;
+``v0`` below ``t0``). Optional: ``"notes"`` (how it was fitted), ``"samples"`` (outcomes used) and
+``"ece_before"`` / ``"ece_after"`` (expected calibration error on held-back outcomes).
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -87,28 +92,116 @@ def _per_label(key: str, raw: Any, labels: tuple[str, ...], default: Mapping[str
     return out
 
 
-def _confidence_model(confidence_model: Mapping[str, Any]) -> dict[str, Any]:
-    raw = _mapping(_MODEL, thaw_json(confidence_model))
-    unknown = sorted(str(k) for k in raw if k not in {"method", "slope", "intercept", "notes"})
-    if unknown:
-        raise ValidationError(_MODEL, f"has unknown keys: {', '.join(unknown)}")
-    if raw.get("method", "logistic") != "logistic":
-        raise ValidationError(f"{_MODEL}.method", "must be logistic")
-    if "slope" not in raw or "intercept" not in raw:
-        raise ValidationError(_MODEL, "needs slope and intercept")
-    slope = _number(f"{_MODEL}.slope", raw["slope"])
-    if slope <= 0 or slope > 1000:
-        raise ValidationError(f"{_MODEL}.slope", "must be greater than 0 (and at most 1000)")
-    intercept = _number(f"{_MODEL}.intercept", raw["intercept"])
-    if abs(intercept) > 1000:
-        raise ValidationError(f"{_MODEL}.intercept", "must be between -1000 and 1000")
-    model: dict[str, Any] = {"method": "logistic", "slope": slope, "intercept": intercept}
+_MODEL_KEYS = {
+    "method",
+    "slope",
+    "intercept",
+    "thresholds",
+    "values",
+    "notes",
+    "samples",
+    "ece_before",
+    "ece_after",
+}
+MAX_STEPS = 200
+"""Most steps an isotonic calibration may have."""
+
+
+def _unit_numbers(field: str, raw: Any) -> list[float]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
+        raise ValidationError(field, "must be a non-empty list of numbers")
+    if len(raw) > MAX_STEPS:
+        raise ValidationError(field, f"must have at most {MAX_STEPS} entries")
+    out = []
+    for i, value in enumerate(raw):
+        number = _number(f"{field}[{i}]", value)
+        if not 0.0 <= number <= 1.0:
+            raise ValidationError(f"{field}[{i}]", "must be between 0 and 1")
+        out.append(number)
+    return out
+
+
+def _model_extras(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The optional, descriptive keys of a ``confidence_model``, checked."""
+    model: dict[str, Any] = {}
     if "notes" in raw:
         notes = raw["notes"]
         if not isinstance(notes, str) or len(notes) > 500:
             raise ValidationError(f"{_MODEL}.notes", "must be text of at most 500 characters")
         model["notes"] = notes
+    if "samples" in raw:
+        samples = raw["samples"]
+        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
+            raise ValidationError(f"{_MODEL}.samples", "must be a non-negative integer")
+        model["samples"] = samples
+    for key in ("ece_before", "ece_after"):
+        if key in raw:
+            value = _number(f"{_MODEL}.{key}", raw[key])
+            if not 0.0 <= value <= 1.0:
+                raise ValidationError(f"{_MODEL}.{key}", "must be between 0 and 1")
+            model[key] = value
     return model
+
+
+def _confidence_model(confidence_model: Mapping[str, Any]) -> dict[str, Any]:
+    raw = _mapping(_MODEL, thaw_json(confidence_model))
+    unknown = sorted(str(k) for k in raw if k not in _MODEL_KEYS)
+    if unknown:
+        raise ValidationError(_MODEL, f"has unknown keys: {', '.join(unknown)}")
+    method = raw.get("method", "logistic")
+    model: dict[str, Any]
+    if method == "logistic":
+        if "slope" not in raw or "intercept" not in raw:
+            raise ValidationError(_MODEL, "needs slope and intercept")
+        slope = _number(f"{_MODEL}.slope", raw["slope"])
+        if slope <= 0 or slope > 1000:
+            raise ValidationError(f"{_MODEL}.slope", "must be greater than 0 (and at most 1000)")
+        intercept = _number(f"{_MODEL}.intercept", raw["intercept"])
+        if abs(intercept) > 1000:
+            raise ValidationError(f"{_MODEL}.intercept", "must be between -1000 and 1000")
+        model = {"method": "logistic", "slope": slope, "intercept": intercept}
+    elif method == "isotonic":
+        if "thresholds" not in raw or "values" not in raw:
+            raise ValidationError(_MODEL, "needs thresholds and values")
+        thresholds = _unit_numbers(f"{_MODEL}.thresholds", raw["thresholds"])
+        values = _unit_numbers(f"{_MODEL}.values", raw["values"])
+        if len(values) != len(thresholds):
+            raise ValidationError(f"{_MODEL}.values", "must have one value per threshold")
+        if any(b <= a for a, b in itertools.pairwise(thresholds)):
+            raise ValidationError(f"{_MODEL}.thresholds", "must increase strictly")
+        if any(b < a for a, b in itertools.pairwise(values)):
+            raise ValidationError(
+                f"{_MODEL}.values", "must not decrease (a higher score never lowers confidence)"
+            )
+        model = {"method": "isotonic", "thresholds": thresholds, "values": values}
+    else:
+        raise ValidationError(f"{_MODEL}.method", "must be logistic or isotonic")
+    model.update(_model_extras(raw))
+    return model
+
+
+@attrs.frozen(cache_hash=True)
+class Calibration:
+    """A parsed ``confidence_model``: logistic (``slope``, ``intercept``) or isotonic
+    (``thresholds``, ``values``: a non-decreasing step function)."""
+
+    method: str
+    slope: float = 1.0
+    intercept: float = 0.0
+    thresholds: tuple[float, ...] = ()
+    values: tuple[float, ...] = ()
+
+    @classmethod
+    def from_model(cls, model: Mapping[str, Any]) -> Calibration:
+        """From a validated ``confidence_model``."""
+        if model["method"] == "isotonic":
+            return cls("isotonic", thresholds=tuple(model["thresholds"]), values=tuple(model["values"]))
+        return cls("logistic", slope=model["slope"], intercept=model["intercept"])
+
+    def step(self, raw: float) -> float:
+        """The isotonic value for ``raw`` (the last threshold at or below it; the first value below all)."""
+        i = bisect.bisect_right(self.thresholds, raw) - 1
+        return self.values[max(i, 0)]
 
 
 def validate_fit_map(
@@ -153,7 +246,7 @@ class FitRules:
     ease: tuple[tuple[str, float], ...] = ()
     preference_ease: tuple[tuple[str, float], ...] = tuple(DEFAULT_PREFERENCE_EASE.items())
     length_preference: tuple[tuple[str, float], ...] = tuple(DEFAULT_LENGTH_PREFERENCE.items())
-    calibration: tuple[float, float] | None = None
+    calibration: Calibration | None = None
     fit_map_id: Any = None
 
     @classmethod
@@ -171,7 +264,7 @@ class FitRules:
             ease=tuple(rules.get("ease", {}).items()),
             preference_ease=tuple(rules.get("preference_ease", DEFAULT_PREFERENCE_EASE).items()),
             length_preference=tuple(rules.get("length_preference", DEFAULT_LENGTH_PREFERENCE).items()),
-            calibration=None if model is None else (model["slope"], model["intercept"]),
+            calibration=None if model is None else Calibration.from_model(model),
             fit_map_id=fit_map_id,
         )
 
@@ -192,6 +285,8 @@ __all__ = [
     "DEFAULT_LENGTH_PREFERENCE",
     "DEFAULT_PREFERENCE_EASE",
     "DEFAULT_RULES",
+    "MAX_STEPS",
+    "Calibration",
     "FitRules",
     "parse_fit_map",
     "validate_fit_map",

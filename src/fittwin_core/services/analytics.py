@@ -62,11 +62,23 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
         "between_sizes",
     ),
     "returns_by_size": ("product_id", "recommended_size", "bought_size", *analytics.RETURN_COUNTS),
+    "returns_by_reason": ("product_id", "bought_size", "reason", "zone", "lines", "units"),
 }
 """The columns of each query's rows, in order (a query with no rows still has them)."""
 
 
-_TEXT = frozenset({"referrer_user_id", "product_id", "status", "currency", "recommended_size", "bought_size"})
+_TEXT = frozenset(
+    {
+        "referrer_user_id",
+        "product_id",
+        "status",
+        "currency",
+        "recommended_size",
+        "bought_size",
+        "reason",
+        "zone",
+    }
+)
 
 
 def _pandas() -> Any:
@@ -293,6 +305,27 @@ class Analytics(Service):
         frame["matches"] = same.fillna(False).astype("bool")  # no recommendation: not a match
         delivered = frame["delivered_units"].where(frame["delivered_units"] > 0)
         frame["return_rate"] = (frame["returned_units"] / delivered).astype("float64")
+        return frame
+
+    def returns_by_reason(
+        self,
+        *,
+        since: datetime | date | None = None,
+        until: datetime | date | None = None,
+        product_id: UUID | None = None,
+        brand_id: UUID | None = None,
+        actor: Actor,
+    ) -> pd.DataFrame:
+        """Why lines came back, per product and bought size: the reason (``too_small``,
+        ``too_large``, ``style``, ``quality``, ``other``; missing when none was given), the body
+        zone the shopper named, returned lines and units, and ``share`` of the product's
+        returned lines."""
+        start, end = _window(since, until)
+        pid, bid = self._fit_scope(actor, product_id, brand_id)
+        rows = self._queries.returns_by_reason(since=start, until=end, product_id=pid, brand_id=bid)
+        frame = self._frame("returns_by_reason", rows)
+        lines = frame.groupby("product_id")["lines"].transform("sum")
+        frame["share"] = (frame["lines"] / lines).astype("float64")
         return frame
 
     def _fit_scope(

@@ -14,22 +14,41 @@ from fittwin_core.domain import (
     Actor,
     Conflict,
     FitMap,
+    FitMapProposal,
     InvalidTransition,
     Product,
     ProductAssets,
     ProductStatus,
     ProductVariant,
+    ProposalStatus,
     SizeChart,
     UnitSystem,
     VariantStatus,
 )
 from fittwin_core.domain.catalog import PRODUCT_TRANSITIONS, category, size_label, sku, stock
 from fittwin_core.domain.money import cents, currency
-from fittwin_core.domain.rules import JsonMap, json_object_from, parse_enum
-from fittwin_core.ports import UnitOfWork
+from fittwin_core.domain.rules import JsonMap, json_object_from, parse_enum, thaw_json
+from fittwin_core.ports import UnitOfWork, one_of
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, coerce, require
 from fittwin_core.services.brands import BrandEvent, Brands
 from fittwin_core.services.permissions import authorize
+
+MIN_CALIBRATION_OUTCOMES = 50
+"""Fewest known outcomes :meth:`Catalog.calibrate_confidence` fits a calibration on."""
+MIN_OFFSET_CHANGE_CM = 0.5
+"""Smallest change of a zone offset worth proposing."""
+
+
+@attrs.frozen
+class CalibrationReport:
+    """What :meth:`Catalog.calibrate_confidence` fitted: the fit maps it wrote, the outcomes it
+    fitted on and held back, and the expected calibration error on the held-back ones."""
+
+    fit_map_ids: tuple[UUID, ...]
+    samples: int
+    held_back: int
+    ece_before: float | None
+    ece_after: float | None
 
 
 def next_variant_status(variant: ProductVariant) -> VariantStatus:
@@ -356,6 +375,212 @@ class Catalog(Service):
             ]
         return []
 
+    # ------------------------------------------------------------------ learning from outcomes
+
+    def calibrate_confidence(self, brand_id: UUID, garment_type: str, *, actor: Actor) -> CalibrationReport:
+        """Fit the confidence calibration of the brand's fit maps for ``garment_type`` from
+        outcomes, and store it in their ``confidence_model`` (managers and owners; a job).
+
+        Lines bought in the recommended size whose outcome is known (kept, or returned too small
+        or too large; see :mod:`fittwin_core.fit.outcomes`) are split: every fifth (by id) is held
+        back, the rest fit an isotonic map from the engine's score to the share kept. The held-back
+        lines give the expected calibration error before (the confidences shoppers were shown) and
+        after; both are stored with the model. :class:`ValidationError` without a fit map for
+        the garment type or with fewer than ``MIN_CALIBRATION_OUTCOMES`` outcomes to fit.
+        """
+        bid = as_uuid(brand_id, "brand_id")
+        category.check("garment_type", garment_type)
+
+        def work(uow: UnitOfWork) -> CalibrationReport:
+            authorize(actor, "catalog.calibrate_confidence", uow=uow, brand_ids={bid})
+            maps = uow.fit_maps.where(brand_id=bid, garment_type=garment_type, order_by="id")
+            require(bool(maps), "garment_type", "has no fit map for this brand: create one first")
+            map_ids = {m.id for m in maps}
+            products = [p.id for p in uow.products.where(brand_id=bid) if p.fit_map_id in map_ids]
+            items = uow.order_items.where(product_id=one_of(products)) if products else []
+            orders = {o.id: o for o in uow.orders.get_many({i.order_id for i in items})}
+            fitted: list[tuple[float, bool]] = []
+            held: list[tuple[float, float, bool]] = []
+            for item in items:
+                known = fit.outcomes.kept_recommended(orders[item.order_id], item)
+                if known is None:
+                    continue
+                shown, score, kept = known
+                if item.id.int % 5 == 0:
+                    held.append((shown, score, kept))
+                else:
+                    fitted.append((score, kept))
+            require(
+                len(fitted) >= MIN_CALIBRATION_OUTCOMES,
+                "brand_id",
+                f"has {len(fitted)} known outcomes to calibrate on; "
+                f"at least {MIN_CALIBRATION_OUTCOMES} are needed",
+            )
+            model = fit.learning.fit_isotonic([s for s, _ in fitted], [k for _, k in fitted])
+            before = after = None
+            if held:
+                outcomes = [k for _, _, k in held]
+                before = fit.learning.expected_calibration_error([c for c, _, _ in held], outcomes)
+                after = fit.learning.expected_calibration_error(
+                    [fit.learning.apply_isotonic(model, s) for _, s, _ in held], outcomes
+                )
+                model["ece_before"], model["ece_after"] = round(before, 4), round(after, 4)
+            model["notes"] = (
+                f"isotonic (pool-adjacent-violators) on {len(fitted)} outcomes, {len(held)} held back"
+            )
+            _, checked = fit.validate_fit_map(None, model)
+            now = self.now()
+            for fit_map in maps:
+                current = uow.fit_maps.lock(fit_map.id)
+                uow.fit_maps.update(
+                    attrs.evolve(current, confidence_model=JsonMap(checked or {}), updated_at=now)
+                )
+            return CalibrationReport(
+                fit_map_ids=tuple(m.id for m in maps),
+                samples=len(fitted),
+                held_back=len(held),
+                ece_before=before,
+                ece_after=after,
+            )
+
+        return self.transaction(work, actor=actor)
+
+    def propose_fit_offsets(self, garment_type: str, *, actor: Actor) -> list[FitMapProposal]:
+        """Learn, per brand, the zone offsets that best explain keeps and size returns of
+        ``garment_type`` and store them as **proposals** (staff only: a job that reads every
+        brand's outcomes). Nothing changes until a brand manager accepts one
+        (:meth:`accept_fit_proposal`).
+
+        A zone is proposed when the brand has size returns in it, the learned offset differs from
+        the fit map's by at least ``MIN_OFFSET_CHANGE_CM`` and its 90 % interval excludes the
+        current offset. Offsets are bounded by ``fittwin_core.fit.learning.MAX_OFFSET_CM``. A
+        newer proposal supersedes (rejects) the open one of the same fit map.
+        """
+        category.check("garment_type", garment_type)
+        authorize(actor, "catalog.propose_fit_offsets")
+
+        def work(uow: UnitOfWork) -> list[FitMapProposal]:
+            maps = {m.id: m for m in uow.fit_maps.where(garment_type=garment_type, order_by="id")}
+            products = [p for p in uow.products.where() if p.fit_map_id in maps]
+            by_product = {p.id: p for p in products}
+            items = uow.order_items.where(product_id=one_of(list(by_product))) if by_product else []
+            orders = {o.id: o for o in uow.orders.get_many({i.order_id for i in items})}
+            chart_ids = {i.fit_summary.size_chart_id for i in items if i.fit_summary is not None}
+            charts = {c.id: fit.parse_chart(c) for c in uow.size_charts.get_many(chart_ids)}
+            per_zone: dict[str, dict[str, list[fit.learning.FitObservation]]] = {}
+            for fit_map_id in maps:
+                lines = [i for i in items if by_product[i.product_id].fit_map_id == fit_map_id]
+                for zone, found in fit.outcomes.observations(lines, orders, charts).items():
+                    per_zone.setdefault(zone, {})[str(fit_map_id)] = found
+            learned = {zone: fit.learning.learn_offsets(groups) for zone, groups in per_zone.items()}
+            now = self.now()
+            made: list[FitMapProposal] = []
+            for fit_map_id, fit_map in maps.items():
+                rules = fit.parse_fit_map(fit_map)
+                offsets, eases = dict(rules.offset), dict(rules.ease)
+                evidence: dict[str, Any] = {}
+                proposed = dict(offsets)
+                for zone, estimates in sorted(learned.items()):
+                    estimate = estimates.get(str(fit_map_id))
+                    if estimate is None or estimate.size_returns == 0:
+                        continue
+                    current = offsets.get(zone, 0.0)
+                    target = round(estimate.offset_cm + eases.get(zone, 0.0), 1)
+                    low = estimate.low_cm + eases.get(zone, 0.0)
+                    high = estimate.high_cm + eases.get(zone, 0.0)
+                    if abs(target - current) < MIN_OFFSET_CHANGE_CM or low <= current <= high:
+                        continue
+                    proposed[zone] = target
+                    evidence[zone] = {
+                        "current_cm": current,
+                        "proposed_cm": target,
+                        "interval_cm": [round(low, 2), round(high, 2)],
+                        "observations": estimate.observations,
+                        "too_small": estimate.too_small,
+                        "too_large": estimate.too_large,
+                        "margin_cm": estimate.margin_cm,
+                        "scale_cm": estimate.scale_cm,
+                    }
+                if not evidence:
+                    continue
+                rule_set = {**thaw_json(fit_map.rule_set), "offset": proposed}
+                checked, _ = fit.validate_fit_map(rule_set)
+                for open_one in uow.fit_map_proposals.where(
+                    fit_map_id=fit_map_id, status=ProposalStatus.PROPOSED
+                ):
+                    uow.fit_map_proposals.update(
+                        attrs.evolve(
+                            open_one,
+                            status=ProposalStatus.REJECTED,
+                            decided_by=actor.id,
+                            decided_at=now,
+                            updated_at=now,
+                        ),
+                        expected={"status": ProposalStatus.PROPOSED},
+                    )
+                proposal = FitMapProposal(
+                    id=self._ctx.ids.new_id(),
+                    fit_map_id=fit_map_id,
+                    brand_id=fit_map.brand_id,
+                    garment_type=garment_type,
+                    rule_set=JsonMap(checked),
+                    evidence=JsonMap(evidence),
+                    created_at=now,
+                    updated_at=now,
+                )
+                uow.fit_map_proposals.add(proposal)
+                made.append(proposal)
+            return made
+
+        return self.transaction(work, actor=actor)
+
+    def fit_proposals(
+        self, brand_id: UUID, *, status: ProposalStatus | str | None = None, actor: Actor
+    ) -> list[FitMapProposal]:
+        """A brand's fit-map proposals, oldest first (analysts and above, or staff)."""
+        bid = as_uuid(brand_id, "brand_id")
+        filters: dict[str, Any] = {"brand_id": bid}
+        if status is not None:
+            filters["status"] = parse_enum(ProposalStatus, status, "status")
+
+        def work(uow: UnitOfWork) -> list[FitMapProposal]:
+            authorize(actor, "catalog.read_fit_proposals", uow=uow, brand_ids={bid})
+            return uow.fit_map_proposals.where(order_by="id", **filters)
+
+        return self.read(work, actor=actor)
+
+    def accept_fit_proposal(self, proposal_id: UUID, *, actor: Actor) -> FitMap:
+        """Apply a proposal to its fit map (managers and owners of the brand, or staff): the fit
+        map's ``rule_set`` becomes the proposal's, audited like any fit-map change, and the
+        proposal is marked ``accepted``. A proposal already decided is an :class:`InvalidTransition`."""
+        return self._decide(proposal_id, ProposalStatus.ACCEPTED, actor)
+
+    def reject_fit_proposal(self, proposal_id: UUID, *, actor: Actor) -> FitMap:
+        """Decline a proposal (managers and owners, or staff); the fit map stays as it is."""
+        return self._decide(proposal_id, ProposalStatus.REJECTED, actor)
+
+    def _decide(self, proposal_id: UUID, target: ProposalStatus, actor: Actor) -> FitMap:
+        pid = as_uuid(proposal_id, "proposal_id")
+
+        def work(uow: UnitOfWork) -> FitMap:
+            proposal = uow.fit_map_proposals.lock(pid)
+            authorize(actor, "catalog.decide_fit_proposals", uow=uow, brand_ids={proposal.brand_id})
+            if proposal.status != ProposalStatus.PROPOSED:
+                raise InvalidTransition("fit map proposal", proposal.status, target)
+            now = self.now()
+            fit_map = uow.fit_maps.lock(proposal.fit_map_id)
+            if target == ProposalStatus.ACCEPTED:
+                rules, _ = fit.validate_fit_map(proposal.rule_set)
+                fit_map = attrs.evolve(fit_map, rule_set=JsonMap(rules), updated_at=now)
+                uow.fit_maps.update(fit_map)
+            uow.fit_map_proposals.update(
+                attrs.evolve(proposal, status=target, decided_by=actor.id, decided_at=now, updated_at=now),
+                expected={"status": ProposalStatus.PROPOSED},
+            )
+            return fit_map
+
+        return self.transaction(work, actor=actor)
+
 
 def _check_variant_fields(
     sku_value: object, label: object, price: object, code: object, count: object
@@ -367,4 +592,10 @@ def _check_variant_fields(
     stock.check("inventory", count)
 
 
-__all__ = ["Catalog", "next_variant_status"]
+__all__ = [
+    "MIN_CALIBRATION_OUTCOMES",
+    "MIN_OFFSET_CHANGE_CM",
+    "CalibrationReport",
+    "Catalog",
+    "next_variant_status",
+]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -40,6 +40,8 @@ from fittwin_core.domain import (
     OrderStatus,
     PaymentError,
     ProductStatus,
+    ReturnReason,
+    ReturnReasonCode,
     Totals,
     ValidationError,
     VariantStatus,
@@ -441,9 +443,34 @@ class Orders(Service):
         """``fulfilled → delivered``: the return window starts now."""
         return self._move(order_id, OrderStatus.DELIVERED, actor, frozenset({"deliver"}))
 
-    def request_return(self, order_id: UUID, *, actor: Actor) -> Order:
-        """``delivered → return_requested`` within the return window (else :class:`InvalidTransition`)."""
-        return self._move(order_id, OrderStatus.RETURN_REQUESTED, actor, frozenset({"request_return"}))
+    def request_return(
+        self,
+        order_id: UUID,
+        *,
+        actor: Actor,
+        reasons: Mapping[UUID, ReturnReason | ReturnReasonCode | str | Mapping[str, Any]] | None = None,
+    ) -> Order:
+        """``delivered → return_requested`` within the return window (else :class:`InvalidTransition`).
+
+        ``reasons`` maps order item ids to why each line comes back: ``"too_small"``,
+        ``"too_large"``, ``"style"``, ``"quality"`` or ``"other"``, or ``{"reason": "too_small",
+        "zone": "chest"}`` naming the body zone at fault (a zone of the fit engine). They are
+        stored on the lines (``order_items.return_reason``) in the same transaction as the move.
+        """
+        parsed = _parse_reasons(reasons)
+
+        def record(uow: UnitOfWork, order: Order) -> None:
+            if not parsed:
+                return
+            lines = {item.id: item for item in uow.order_items.where(order_id=order.id)}
+            for item_id, reason in parsed.items():
+                if item_id not in lines:
+                    raise ValidationError(f"reasons.{item_id}", "is not a line of this order")
+                uow.order_items.update(attrs.evolve(lines[item_id], return_reason=reason))
+
+        return self._move(
+            order_id, OrderStatus.RETURN_REQUESTED, actor, frozenset({"request_return"}), before_apply=record
+        )
 
     def close(self, order_id: UUID, *, actor: Actor) -> Order:
         """``delivered → closed`` (kept), or ``return_requested → closed`` (return received:
@@ -469,10 +496,19 @@ class Orders(Service):
         )
         return [self._move(order.id, OrderStatus.CLOSED, actor, frozenset({"close"})) for order in candidates]
 
-    def _move(self, order_id: UUID, target: OrderStatus, actor: Actor, actions: frozenset[str]) -> Order:
+    def _move(
+        self,
+        order_id: UUID,
+        target: OrderStatus,
+        actor: Actor,
+        actions: frozenset[str],
+        *,
+        before_apply: Callable[[UnitOfWork, Order], None] | None = None,
+    ) -> Order:
         """Move the order to ``target`` by one of the transition-table ``actions`` this method
         makes; the actor needs the matrix's ``orders.<action>`` for the step taken (for a no-op,
-        for any of ``actions``)."""
+        for any of ``actions``). ``before_apply`` runs in the move's unit of work once the move
+        is authorised, before it is applied."""
         oid = as_uuid(order_id, "order_id")
         events: list[BrandEvent] = []
 
@@ -487,6 +523,8 @@ class Orders(Service):
                 self._authorize_any(uow, actor, order, actions)
                 raise InvalidTransition("order", order.status, target)
             self._authorize(uow, actor, order, f"orders.{step.action}")
+            if before_apply is not None:
+                before_apply(uow, order)
             return self._apply(uow, order, target, events)
 
         moved = self.transaction(work, actor=actor)
@@ -586,6 +624,36 @@ def _parse_lines(items: Iterable[tuple[UUID, int]]) -> list[_Line]:
         all(q <= 32767 for q in merged.values()), "items", "must not ask for more than 32767 of one variant"
     )
     return [_Line(variant_id, merged[variant_id]) for variant_id in sorted(merged)]
+
+
+def _parse_reasons(reasons: object) -> dict[UUID, ReturnReason]:
+    """``request_return``'s ``reasons``, checked (item ids, reason codes, zone names)."""
+    if reasons is None:
+        return {}
+    if not isinstance(reasons, Mapping):
+        raise ValidationError("reasons", "must map order item ids to reasons")
+    out: dict[UUID, ReturnReason] = {}
+    for key, value in reasons.items():
+        item_id = as_uuid(key, "reasons")
+        field = f"reasons.{item_id}"
+        if isinstance(value, ReturnReason):
+            reason = value
+        else:
+            raw = value if isinstance(value, Mapping) else {"reason": value}
+            unknown = sorted(str(k) for k in raw if k not in ("reason", "zone"))
+            if unknown:
+                raise ValidationError(field, f"has unknown keys: {', '.join(unknown)}")
+            code = raw.get("reason")
+            if code not in {c.value for c in ReturnReasonCode}:
+                raise ValidationError(
+                    f"{field}.reason", f"must be one of {', '.join(c.value for c in ReturnReasonCode)}"
+                )
+            zone = raw.get("zone")
+            if zone is not None and zone not in fit.ZONE_FIELDS:
+                raise ValidationError(f"{field}.zone", f"is not a body zone ({', '.join(fit.ZONE_FIELDS)})")
+            reason = ReturnReason(reason=ReturnReasonCode(code), zone=zone)
+        out[item_id] = reason
+    return out
 
 
 def _totals(subtotal: int, currency: str, quote: Quote) -> Totals:

@@ -103,6 +103,10 @@ PERMISSIONS: Mapping[str, frozenset[Grant]] = {
     "catalog.add_variant": frozenset({_ADMIN, _SYSTEM, _OWNER, _MANAGER}),
     "catalog.set_inventory": frozenset({_ADMIN, _SYSTEM, _OWNER, _MANAGER}),
     "catalog.set_backorder": frozenset({_ADMIN, _SYSTEM, _OWNER, _MANAGER}),
+    "catalog.calibrate_confidence": frozenset({_ADMIN, _SYSTEM, _OWNER, _MANAGER}),
+    "catalog.propose_fit_offsets": frozenset({_ADMIN, _SYSTEM}),
+    "catalog.read_fit_proposals": frozenset({_ADMIN, _SYSTEM, _OWNER, _MANAGER, _ANALYST}),
+    "catalog.decide_fit_proposals": frozenset({_ADMIN, _SYSTEM, _OWNER, _MANAGER}),
     # fit
     "fit.recommend": frozenset({_ADMIN, _SYSTEM, _SELF}),
     # orders: the order's shopper is "self"; the brands of its products are "this brand"

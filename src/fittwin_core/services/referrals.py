@@ -211,9 +211,13 @@ class Referrals(Service):
             for n, click in enumerate(hashed):
                 self._check_live(referrals.get(click.rid), click, f"clicks[{n}].rid")
             seen: dict[tuple[str, str, str | None], list[datetime]] = {}
+            first_at: dict[str, datetime] = {}
+            for click in hashed:  # one pass: the earliest click of each rid in the batch
+                if click.rid not in first_at or click.at < first_at[click.rid]:
+                    first_at[click.rid] = click.at
             for rid, referral in referrals.items():
                 window = timedelta(seconds=referral.policy_snapshot.click_dedup_seconds)
-                earliest = min(c.at for c in hashed if c.rid == rid) - window
+                earliest = first_at[rid] - window
                 for event in uow.referral_events.where(
                     rid=rid, event_type=ReferralEventType.CLICK, created_at=at_least(earliest)
                 ):

@@ -46,6 +46,7 @@ from fittwin_core.domain import (
     DataKey,
     EventLog,
     FitMap,
+    FitMapProposal,
     FitPreference,
     FitSummary,
     FitVerdict,
@@ -65,10 +66,13 @@ from fittwin_core.domain import (
     ProductAssets,
     ProductStatus,
     ProductVariant,
+    ProposalStatus,
     Referral,
     ReferralEvent,
     ReferralEventType,
     ReferralPolicy,
+    ReturnReason,
+    ReturnReasonCode,
     RewardLedgerEntry,
     RewardStatus,
     Rounding,
@@ -549,6 +553,24 @@ def fit_maps(**overrides: S[Any]) -> S[FitMap]:
     return _entity(FitMap, fields, overrides)
 
 
+def fit_map_proposals(**overrides: S[Any]) -> S[FitMapProposal]:
+    """Fit map proposal rows."""
+    fields = _stamped(
+        {
+            "id": uuid7s(),
+            "fit_map_id": uuid7s(),
+            "brand_id": uuid7s(),
+            "garment_type": categories(),
+            "status": st.sampled_from(ProposalStatus),
+            "rule_set": json_objects(),
+            "evidence": json_objects(),
+            "decided_by": _optional(uuid7s()),
+            "decided_at": _optional(aware_datetimes()),
+        }
+    )
+    return _entity(FitMapProposal, fields, overrides)
+
+
 # ---------------------------------------------------------------------------- orders
 
 
@@ -632,6 +654,19 @@ def fit_summaries() -> S[FitSummary]:
         size_chart_id=uuid7s(),
         fit_map_id=_optional(uuid7s()),
         engine_version=st.just("1.0"),
+        score=_optional(st.floats(0, 1)),
+        unassessed_zones=st.lists(st.sampled_from(["neck", "inseam", "waist"]), max_size=2, unique=True).map(
+            tuple
+        ),
+    )
+
+
+def return_reasons() -> S[ReturnReason]:
+    """Return reasons of order lines, with or without a zone."""
+    return st.builds(
+        ReturnReason,
+        reason=st.sampled_from(ReturnReasonCode),
+        zone=_optional(st.sampled_from(["chest", "waist", "hip", "thigh", "foot_length"])),
     )
 
 
@@ -652,6 +687,7 @@ def order_items(draw: st.DrawFn, /, **overrides: S[Any]) -> OrderItem:
         "currency": currencies(),
         "fit_summary": _optional(fit_summaries()),
         "created_at": aware_datetimes(),
+        "return_reason": _optional(return_reasons()),
     }
     return draw(_entity(OrderItem, fields, overrides))
 
@@ -808,6 +844,8 @@ STRATEGIES: dict[type[Any], Callable[..., S[Any]]] = {
     Actor: actors,
     DataKey: data_keys,
     IdempotencyRecord: idempotency_records,
+    FitMapProposal: fit_map_proposals,
+    ReturnReason: return_reasons,
 }
 """Entity or value-object class → the function building its strategy."""
 
@@ -841,6 +879,7 @@ __all__ = [
     "dates",
     "emails",
     "event_logs",
+    "fit_map_proposals",
     "fit_maps",
     "fit_summaries",
     "for_type",
@@ -866,6 +905,7 @@ __all__ = [
     "referral_policies",
     "referrals",
     "regions",
+    "return_reasons",
     "rids",
     "sealed",
     "size_charts",

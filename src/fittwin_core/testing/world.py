@@ -26,6 +26,7 @@ from fittwin_core.domain import (
     Consents,
     DataKey,
     FitMap,
+    FitMapProposal,
     IdempotencyRecord,
     Order,
     OrderItem,
@@ -88,6 +89,7 @@ def build_world(tag: str = "w") -> World:
                 "item",
                 "event",
                 "reward",
+                "proposal",
             ]
         )
     }
@@ -231,6 +233,16 @@ def build_world(tag: str = "w") -> World:
     idempotency = IdempotencyRecord(
         scope="orders.place", key=f"{tag}-key", request_hash="a" * 64, result_id=order.id, created_at=t
     )
+    proposal = FitMapProposal(
+        id=ids["proposal"],
+        fit_map_id=fit_map.id,
+        brand_id=brand.id,
+        garment_type="tops",
+        rule_set={"offset": {"chest": -1.0}},
+        evidence={"chest": {"current_cm": 0.0, "proposed_cm": -1.0}},
+        created_at=t,
+        updated_at=t,
+    )
     rows: dict[str, Any] = {
         "user_profiles": user,
         "addresses": address,
@@ -249,6 +261,7 @@ def build_world(tag: str = "w") -> World:
         "reward_ledger_entries": reward,
         "data_keys": data_key,
         "idempotency_keys": idempotency,
+        "fit_map_proposals": proposal,
     }
     return World(rows)
 

@@ -184,7 +184,12 @@ def build_story(ft: FitTwin, clock: FrozenClock) -> Story:
     ft.orders.send_to_brand(o["wrong_size"].id, actor=Actor.system())
     ft.orders.mark_fulfilled(o["wrong_size"].id, actor=Actor.system())
     ft.orders.mark_delivered(o["wrong_size"].id, actor=Actor.system())
-    ft.orders.request_return(o["wrong_size"].id, actor=Actor.system())
+    (wrong_line,) = ft.orders.items(o["wrong_size"].id, actor=Actor.system())
+    ft.orders.request_return(
+        o["wrong_size"].id,
+        reasons={wrong_line.id: {"reason": "too_small", "zone": "chest"}},
+        actor=Actor.system(),
+    )
     o["wrong_size"] = ft.orders.close(o["wrong_size"].id, actor=Actor.system())  # the return is received
     ft.referrals.create(story.bob.id, actor=Actor.shopper(story.bob.id))  # a link nobody clicked
     return story
@@ -228,6 +233,8 @@ def reference_rows(uow: UnitOfWork, query: str, **filters: Any) -> list[dict[str
     if query == "size_recommendations":
         return analytics.size_recommendations(uow.order_items.where(), window=window, products=chosen)
     orders = {o.id: o for o in uow.orders.where()}
+    if query == "returns_by_reason":
+        return analytics.returns_by_reason(uow.order_items.where(), orders, window=window, products=chosen)
     return analytics.returns_by_size(uow.order_items.where(), orders, window=window, products=chosen)
 
 
@@ -247,7 +254,7 @@ def _filters(story: Story) -> list[tuple[str, dict[str, Any]]]:
             out.append(("referral_funnel", {**window, "referrer_user_id": who}))
             out.append(("reward_liability", {**window, "referrer_user_id": who}))
         for product_id, brand_id in ((None, None), (story.tee.id, None), (None, story.south.id)):
-            for query in ("size_recommendations", "returns_by_size"):
+            for query in ("size_recommendations", "returns_by_size", "returns_by_reason"):
                 out.append((query, {**window, "product_id": product_id, "brand_id": brand_id}))
     return out
 
@@ -278,6 +285,7 @@ class AnalyticsContract:
         assert queries.orders_by_status() == []
         assert queries.size_recommendations() == []
         assert queries.returns_by_size() == []
+        assert queries.returns_by_reason() == []
 
     def test_referral_funnel_counts_each_step_in_its_month(
         self, queries: AnalyticsQueries, story: Story
@@ -374,6 +382,25 @@ class AnalyticsContract:
         assert rows[("L", "L")]["delivered_units"] == 2
         assert rows[("S", "M")]["returned_lines"] == 1  # cy bought M against an S recommendation
         assert rows[("M", "M")]["delivered_lines"] == 0
+
+    def test_returns_by_reason_count_each_returned_line_under_its_reason(
+        self, queries: AnalyticsQueries, story: Story
+    ) -> None:
+        tee = str(story.tee.id)
+        assert queries.returns_by_reason(product_id=story.tee.id) == [
+            # cy's January return gave no reason; bob's S came back too small at the chest
+            {"product_id": tee, "bought_size": "M", "reason": None, "zone": None, "lines": 1, "units": 1},
+            {
+                "product_id": tee,
+                "bought_size": "S",
+                "reason": "too_small",
+                "zone": "chest",
+                "lines": 1,
+                "units": 1,
+            },
+        ]
+        assert queries.returns_by_reason(brand_id=story.south.id) == []
+        assert queries.returns_by_reason(since=MAR) == queries.returns_by_reason(product_id=story.tee.id)[1:]
 
     def test_every_query_matches_the_reference(
         self, ft: FitTwin, queries: AnalyticsQueries, story: Story

@@ -1,0 +1,81 @@
+"""How fast the synthetic shop builds: a year of trade with about ``--orders`` orders on the
+memory store, the bulk path of ``fittwin_adapters.synthetic.generate``.
+
+    python bench/synthetic.py [--orders 100000] [--write docs/benchmarks.md]
+
+Prints the time, the rows written and the shop's size returns; ``--write`` replaces the
+``## Synthetic shop`` section of the file (or appends it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sections import write_section
+
+from fittwin_adapters.synthetic import connect_synthetic, generate
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+AIM_SECONDS = 60.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000, help="orders to generate (about)")
+    parser.add_argument("--write", type=Path, help="write the result into this markdown file")
+    args = parser.parse_args()
+    ft = connect_synthetic(now=NOW, seed=2026)
+    started = time.perf_counter()
+    report = generate(ft, shoppers=max(args.orders * 10 // 19, 1), months=12, progress=sys.stderr)
+    seconds = time.perf_counter() - started
+    store = ft.context.store
+    rows = {
+        t: len(store.raw_rows(t))
+        for t in (
+            "user_profiles",
+            "orders",
+            "order_items",
+            "referral_events",
+            "reward_ledger_entries",
+            "event_logs",
+        )
+    }  # type: ignore[attr-defined]
+    line = (
+        f"{report.orders:,} orders, {report.shoppers:,} shoppers, {report.clicks:,} clicks, "
+        f"{report.returns:,} returns ({report.size_returns:,} for size) in {seconds:.1f} s "
+        f"({report.orders / seconds:,.0f} orders/s); aim {AIM_SECONDS:.0f} s"
+    )
+    print(line)
+    print(", ".join(f"{n:,} {t}" for t, n in rows.items()))
+    if args.write:
+        machine = f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
+        load = os.getloadavg()[0]
+        verdict = "reached" if seconds < AIM_SECONDS else "**not reached**"
+        section = (
+            "## Synthetic shop\n\n"
+            f"Command: `python bench/synthetic.py --orders {args.orders}` ({machine}, shared with "
+            f"other jobs: load average {load:.1f} at the end of the run; memory store; "
+            f"run {datetime.now(UTC):%Y-%m-%d}).\n\n"
+            f"{line}.\n\nRows written: " + ", ".join(f"{n:,} {t}" for t, n in rows.items()) + ".\n\n"
+            f"Aim: under {AIM_SECONDS:.0f} s — {verdict} here (447 s before, when the shop was played "
+            "through one service call per row). The generator builds entities with the domain's own rules "
+            "(status moves through `transition`, totals through the pricing port, fit summaries through "
+            "the engine, rewards through the rewards service's reaction to each move) and writes them in "
+            "bulk units of work; an order and its line are written once, when the order settles (referred "
+            "orders from placement, as the rewards service records against them). Profiles of smaller "
+            "runs put about 10 % of the time in sign-ups (every address sealed under a per-shopper data "
+            "key), and of the rest roughly a third in the memory store's audit rows (each write to an "
+            "audited table is diffed and frozen into `event_logs`, as PostgreSQL's triggers do) and a "
+            "quarter in attrs validation of the entities each move re-creates.\n"
+        )
+        write_section(args.write, "Synthetic shop", section)
+
+
+if __name__ == "__main__":
+    main()

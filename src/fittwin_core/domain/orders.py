@@ -278,6 +278,9 @@ class OrderItem:
     id: UUID = attrs.field(validator=rules.uuid)
     order_id: UUID = attrs.field(validator=rules.uuid)
     product_id: UUID = attrs.field(validator=rules.uuid)
+    brand_id: UUID = attrs.field(validator=rules.uuid)
+    """The brand of ``product_id`` when the line was placed (an addition to the data model: it
+    lets ``orders.for_brand`` read one page of a brand's orders through one index)."""
     variant_id: UUID = attrs.field(validator=rules.uuid)
     sku: str = attrs.field(validator=rules.text(max_len=64))
     size_label: str = attrs.field(validator=rules.text(max_len=32))

@@ -278,9 +278,6 @@ class OrderItem:
     id: UUID = attrs.field(validator=rules.uuid)
     order_id: UUID = attrs.field(validator=rules.uuid)
     product_id: UUID = attrs.field(validator=rules.uuid)
-    brand_id: UUID = attrs.field(validator=rules.uuid)
-    """The brand of ``product_id`` when the line was placed (an addition to the data model: it
-    lets ``orders.for_brand`` read one page of a brand's orders through one index)."""
     variant_id: UUID = attrs.field(validator=rules.uuid)
     sku: str = attrs.field(validator=rules.text(max_len=64))
     size_label: str = attrs.field(validator=rules.text(max_len=32))
@@ -296,6 +293,9 @@ class OrderItem:
         default=None, validator=rules.optional(rules.instance_of(ReturnReason))
     )
     """Why the line came back (set by ``request_return``; an addition to the data model)."""
+    brand_id: UUID = attrs.field(validator=rules.uuid)
+    """The brand of ``product_id`` when the line was placed (an addition to the data model: it
+    lets ``orders.for_brand`` read one page of a brand's orders through one index)."""
 
     def __attrs_post_init__(self) -> None:
         if self.reserved_qty > self.qty:

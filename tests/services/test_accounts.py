@@ -323,7 +323,9 @@ def test_payment_methods_and_defaults(ft: FitTwin) -> None:
         ft.accounts.remove_payment_method(second.id, actor=Actor.shopper(bob.id))
     ft.accounts.remove_payment_method(second.id, actor=Actor.shopper(ada.id))
     assert ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).default_payment_method_id is None
-    assert [m.id for m in ft.accounts.payment_methods(ada.id, actor=Actor.shopper(ada.id)).items] == [first.id]
+    assert [m.id for m in ft.accounts.payment_methods(ada.id, actor=Actor.shopper(ada.id)).items] == [
+        first.id
+    ]
     with pytest.raises(ValidationError) as raised:
         ft.accounts.add_payment_method(ada.id, "pm_3", last4="12", actor=Actor.shopper(ada.id))
     assert raised.value.field == "last4"

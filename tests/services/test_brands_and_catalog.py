@@ -71,7 +71,9 @@ def test_roles_and_invitations(shop: Shop) -> None:
         ft.brands.invite_user(shop.brand.id, "x@shop.example", "analyst", actor=Actor.brand_user(analyst.id))
     with pytest.raises(Conflict):
         ft.brands.invite_user(shop.brand.id, "M@shop.example", "analyst", actor=owner)
-    assert {u.role.value for u in ft.brands.users(shop.brand.id, actor=Actor.brand_user(analyst.id)).items} == {
+    assert {
+        u.role.value for u in ft.brands.users(shop.brand.id, actor=Actor.brand_user(analyst.id)).items
+    } == {
         "owner",
         "manager",
         "analyst",
@@ -212,7 +214,9 @@ def test_products_and_variants(shop: Shop) -> None:
     ft.catalog.add_variant(
         draft.id, sku="D-M", size_label="M", price_cents=100, currency="EUR", inventory=0, actor=owner
     )
-    assert ft.catalog.variants(draft.id, actor=Actor.anonymous()).items[0].status == VariantStatus.OUT_OF_STOCK
+    assert (
+        ft.catalog.variants(draft.id, actor=Actor.anonymous()).items[0].status == VariantStatus.OUT_OF_STOCK
+    )
     with pytest.raises(ValidationError, match="currency"):
         ft.catalog.add_variant(
             draft.id, sku="D-L", size_label="L", price_cents=100, currency="USD", inventory=1, actor=owner
@@ -226,9 +230,9 @@ def test_products_and_variants(shop: Shop) -> None:
     )
     assert (restocked.inventory, restocked.status) == (4, VariantStatus.ACTIVE)
     assert ft.catalog.set_backorder(restocked.id, True, actor=owner).status == VariantStatus.BACKORDER
-    assert [p.id for p in ft.catalog.products(shop.brand.id, status="archived", actor=Actor.anonymous()).items] == [
-        draft.id
-    ]
+    assert [
+        p.id for p in ft.catalog.products(shop.brand.id, status="archived", actor=Actor.anonymous()).items
+    ] == [draft.id]
     with pytest.raises(NotFound):
         ft.catalog.product(shop.shopper.id, actor=Actor.anonymous())
 

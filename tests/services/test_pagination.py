@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest

@@ -221,7 +221,9 @@ def test_no_click_in_the_window_or_an_expired_link_earns_nothing(shop: Shop, clo
     assert shop.ft.rewards.entries(order_id=order.id, actor=Actor.system()).items == ()
     unclicked = shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
     assert (
-        shop.ft.rewards.entries(order_id=buy_through(shop, unclicked.rid, friend).id, actor=Actor.system()).items
+        shop.ft.rewards.entries(
+            order_id=buy_through(shop, unclicked.rid, friend).id, actor=Actor.system()
+        ).items
         == ()
     )
     expiring = shop.ft.referrals.create(

@@ -35,9 +35,9 @@ from fittwin_adapters import connect
 from fittwin_adapters.crypto import Argon2PasswordHasher
 from fittwin_adapters.demo import brand_onboarding, catalog, run_story
 from fittwin_core import AuthenticationFailed, FitTwin, FitTwinError, Page
+from fittwin_core.app import Transaction
 from fittwin_core.domain import Actor, BodyMetrics, Order
 from fittwin_core.pagination import DEFAULT_LIMIT
-from fittwin_core.services.base import Session
 
 PROBLEM = "application/problem+json"
 RETRY_AFTER_SECONDS = "1"
@@ -127,7 +127,7 @@ def fittwin(request: Request) -> FitTwin:
 
 def transaction(
     ft: Annotated[FitTwin, Depends(fittwin)], actor: Annotated[Actor, Depends(current_actor)]
-) -> Iterator[Session]:
+) -> Iterator[Transaction]:
     """One ``ft.transaction`` per request. Everything the endpoint does through ``tx`` commits
     once, after it returns and before the response is sent; an exception anywhere rolls it all
     back (and becomes the error response)."""
@@ -139,7 +139,7 @@ ActorDep = Annotated[Actor, Depends(current_actor)]
 FitTwinDep = Annotated[FitTwin, Depends(fittwin)]
 # scope="function": the dependency's exit (the commit) runs before the response is sent, so a
 # failed commit is answered as an error, never after a 2xx went out.
-TxDep = Annotated[Session, Depends(transaction, scope="function")]
+TxDep = Annotated[Transaction, Depends(transaction, scope="function")]
 
 
 def create_app(ft: FitTwin) -> FastAPI:

@@ -56,7 +56,7 @@ PLAN_NOTE = (
 def build(orders: int) -> Any:
     """A synthetic year on the memory store with at least ``orders`` orders."""
     ft = connect_synthetic(now=NOW, seed=2026)
-    report = generate(ft, shoppers=max(orders * 10 // 19, 1), months=12, progress=sys.stderr)
+    report = generate(ft, shoppers=max(orders * 10 // 19, 1), months=12, progress=True)
     print(
         f"generated {report.orders:,} orders, {report.shoppers:,} shoppers, {report.clicks:,} clicks "
         f"through the services in {report.seconds:.0f} s",

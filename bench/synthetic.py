@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     ft = connect_synthetic(now=NOW, seed=2026)
     started = time.perf_counter()
-    report = generate(ft, shoppers=max(args.orders * 10 // 19, 1), months=12, progress=sys.stderr)
+    report = generate(ft, shoppers=max(args.orders * 10 // 19, 1), months=12, progress=True)
     seconds = time.perf_counter() - started
     store = ft.context.store
     rows = {

@@ -101,7 +101,7 @@ def main() -> None:
         print("chart (stored in cm): waist", ", ".join(f"{low:g}–{high:g}" for low, high in waist))
         product = made["product"]
         print(f"product: {product.title}, {len(made['variants'])} variants, {product.status.value}")
-        records = ft.audit.events(entity_type="product_variants", actor=platform)
+        records = ft.audit.events(entity_type="product_variants", actor=platform).items
         print(f"audit: {len(records)} variant records")
 
 

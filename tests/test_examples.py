@@ -24,6 +24,11 @@ def test_the_checkout_app_checks_out_over_http() -> None:
     assert "order status: paid" in out and "checkout flow ok" in out
 
 
+def test_the_fastapi_app_checks_out_through_its_test_client() -> None:
+    out = run("examples/fastapi_app.py", "--self-test")
+    assert "order status: paid" in out and "fastapi flow ok" in out
+
+
 def test_the_brand_onboarding_script() -> None:
     out = run("examples/brand_onboarding.py")
     assert "Fjord Denim (active)" in out and "3 variants, active" in out

@@ -113,6 +113,7 @@ def test_an_order_line_reserves_at_most_its_quantity() -> None:
         "id": uuid7(1, 5),
         "order_id": uuid7(1, 1),
         "product_id": uuid7(1, 6),
+        "brand_id": uuid7(1, 8),
         "variant_id": uuid7(1, 7),
         "sku": "TEE-M",
         "size_label": "M",

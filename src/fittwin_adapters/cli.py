@@ -118,8 +118,8 @@ def _synthetic_history(ft: Any, shoppers: int) -> None:
     """A year of synthetic trade before the story, with a progress bar on stderr."""
     from fittwin_adapters.synthetic import generate
 
-    print(f"Synthetic shop: {shoppers} shoppers over the last 12 months (progress on stderr)")
-    report = generate(ft, shoppers=shoppers, months=12, progress=sys.stderr)
+    print(f"Synthetic shop: {shoppers} shoppers over the last 12 months")
+    report = generate(ft, shoppers=shoppers, months=12, progress=True)
     print(
         f"  {report.brands} brands, {report.products} products, {report.orders} orders, "
         f"{report.referral_links} referral links, {report.clicks} clicks, {report.returns} returns "

@@ -223,7 +223,7 @@ def lifecycle(ft: FitTwin, story: Story, cast: Cast) -> None:
         str(ft.catalog.variant(item.variant_id, actor=Actor.anonymous()).inventory),
     )
     trail = ft.audit.events(entity_id=order.id, actor=cast.platform)
-    story.say("Audit trail of the order", f"{len(trail)} records")
+    story.say("Audit trail of the order", f"{len(trail.items)} records")
     cast.order = order
     cast.summary.append(("order", f"{order.total.format()} → {order.status.value}"))
 
@@ -276,7 +276,7 @@ def referral(ft: FitTwin, story: Story, cast: Cast) -> None:
         rid=link.rid,
     )
     order = pay(ft, order)
-    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
+    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system()).items
     story.say(
         f"Grace buys two tees in {rec.size_label} ({rec.confidence}% confident)",
         f"{order.total.format()}, paid",
@@ -285,7 +285,7 @@ def referral(ft: FitTwin, story: Story, cast: Cast) -> None:
     ft.orders.send_to_brand(order.id, actor=Actor.system())
     ft.orders.mark_fulfilled(order.id, actor=Actor.system())
     ft.orders.mark_delivered(order.id, actor=Actor.system())
-    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
+    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system()).items
     story.say("Delivered: the reward waits out the return window", f"until {entry.hold_until}")
     advance = getattr(ft.context.clock, "advance", None)
     if advance is not None:
@@ -303,7 +303,7 @@ def referral(ft: FitTwin, story: Story, cast: Cast) -> None:
         link.rid, ip="198.51.100.4", user_agent="Mozilla/5.0 (demo)", actor=Actor.anonymous()
     )
     pay(ft, place(ft, cast, [(cast.variants["S"].id, 1)], rid=link.rid))
-    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system())
+    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system()).items
     story.say("Ada buys through her own link", f"flagged: {flag.metadata['reason']}")
     cast.summary.append(
         ("referral", f"{entry.amount.format()} paid to @{cast.shopper.username}; 1 self-referral flagged")
@@ -355,7 +355,8 @@ def data_rights(ft: FitTwin, story: Story, cast: Cast) -> None:
     sections = [name for name, rows in export.items() if isinstance(rows, list) and rows]
     story.say("Ada exports everything held about her", f"{size:,} bytes of JSON, {len(sections)} kinds")
     story.table([(name, str(len(export[name]))) for name in sections])
-    totals = sorted((o.id, o.totals.total) for o in ft.orders.for_user(user.id, actor=Actor.shopper(user.id)))
+    own = Actor.shopper(user.id)
+    totals = sorted((o.id, o.totals.total) for o in ft.orders.for_user(user.id, actor=own).items)
     report = ft.privacy.erase_user(user.id, actor=cast.platform)
     story.say(
         "A platform admin erases her data",
@@ -366,7 +367,7 @@ def data_rights(ft: FitTwin, story: Story, cast: Cast) -> None:
         story.say("Ada tries to sign in", "SIGNED IN")
     except AuthenticationFailed:
         story.say("Ada tries to sign in", "refused")
-    kept = sorted((o.id, o.totals.total) for o in ft.orders.for_user(user.id, actor=Actor.shopper(user.id)))
+    kept = sorted((o.id, o.totals.total) for o in ft.orders.for_user(user.id, actor=own).items)
     total = sum(amount for _, amount in kept)
     currency = cast.variants["M"].currency if cast.variants else "EUR"
     story.say(

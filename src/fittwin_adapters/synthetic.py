@@ -20,7 +20,7 @@ be checked against what was hidden.
 Shoppers: sex, height and BMI drawn around adult survey means; true girths from the fit
 engine's equations plus personal variation; most shoppers type some of them in (with tape
 error), the rest are left to the estimator. Everything is seeded: the same arguments give the
-same shop. A text progress bar goes to stderr (or any stream given).
+same shop. A tqdm progress bar shows on a terminal's stderr (or on any stream given).
 
 Payments are not opened at a provider (orders carry no payment intent; refunds are recorded on
 the order), and brand webhooks are not sent.
@@ -34,6 +34,7 @@ import math
 import random
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
@@ -67,6 +68,7 @@ from fittwin_core.domain import (
 )
 from fittwin_core.domain.orders import Effect, transition
 from fittwin_core.fit.estimation import COEFFICIENTS, estimate_one
+from fittwin_core.pagination import MAX_LIMIT, every
 from fittwin_core.ports import PasswordHasher, PriceLine, UnitOfWork
 from fittwin_core.services.referrals import Click
 from fittwin_core.testing.clock import FrozenClock, SequentialIds
@@ -215,34 +217,54 @@ def connect_synthetic(
 
 
 class ProgressBar:
-    """A one-line text progress bar (``[#####-----]  50%  label``) redrawn in place."""
+    """The generator's progress bar, drawn by tqdm.
 
-    def __init__(self, out: TextIO | None, width: int = 30) -> None:
-        self.out = out
-        self.width = width
-        self._shown = -1.0
-        self._started = time.perf_counter()
+    On the process's stderr (``auto``) it is ``tqdm.auto``'s: a widget in a notebook with
+    ipywidgets, a text bar in a terminal, and nothing at all when stderr is not a terminal (a
+    log, a CI run, a notebook without widgets). On a stream given explicitly it is always drawn.
+    """
+
+    def __init__(self, out: TextIO | None, *, auto: bool = False) -> None:
+        self._bar: Any = None
+        if out is None:
+            return
+        if auto:
+            with warnings.catch_warnings():  # tqdm.auto warns in a notebook without ipywidgets
+                warnings.simplefilter("ignore")
+                from tqdm.auto import tqdm
+            widget = any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)
+            disable = False if widget else None  # None: quiet unless the stream is a terminal
+        else:
+            from tqdm import tqdm
+
+            disable = False
+        self._bar = tqdm(
+            total=100,
+            file=out,
+            disable=disable,
+            leave=True,
+            bar_format="{percentage:3.0f}%|{bar:30}| {desc}  {elapsed}",
+        )
 
     def update(self, fraction: float, label: str = "", *, force: bool = False) -> None:
-        """Show ``fraction`` (0–1) done; redrawn at most once per percent."""
-        if self.out is None:
+        """Show ``fraction`` (0–1) done, with ``label``; tqdm redraws at most ten times a second
+        (``force`` redraws now)."""
+        if self._bar is None:
             return
-        fraction = min(max(fraction, 0.0), 1.0)
-        if not force and fraction - self._shown < 0.01:
+        done = round(min(max(fraction, 0.0), 1.0) * 100)
+        if done == self._bar.n and not force:
             return
-        self._shown = fraction
-        filled = round(fraction * self.width)
-        bar = "#" * filled + "-" * (self.width - filled)
-        elapsed = time.perf_counter() - self._started
-        self.out.write(f"\r[{bar}] {fraction:4.0%}  {label}  {elapsed:5.1f} s")
-        self.out.flush()
+        self._bar.set_description_str(label, refresh=False)
+        self._bar.update(done - self._bar.n)
+        if force:
+            self._bar.refresh()
 
     def close(self, label: str = "") -> None:
-        """Show 100 % and end the line."""
+        """Show 100 % and end the bar."""
+        if self._bar is None:
+            return
         self.update(1.0, label, force=True)
-        if self.out is not None:
-            self.out.write("\n")
-            self.out.flush()
+        self._bar.close()
 
 
 @attrs.frozen
@@ -311,7 +333,8 @@ def generate(
     lines: Sequence[str] = tuple(LINES),
 ) -> SyntheticReport:
     """Play ``months`` of trade with ``shoppers`` new shoppers on ``ft``, ending at the clock's
-    current time; a progress bar goes to stderr (``progress=False`` for none, or a stream).
+    current time. ``progress``: ``True`` shows a tqdm bar on stderr when it is a terminal (a
+    widget in a notebook with ipywidgets; nothing in logs), a stream draws it there, ``False`` none.
     ``ft`` needs a movable clock (``set``): build it with :func:`connect_synthetic`.
 
     The first call opens the brands (``brands`` of them, selling the garment ``lines``); a later
@@ -338,8 +361,8 @@ def generate(
     unknown = [line for line in lines if line not in LINES]
     if unknown or not lines:
         raise ValidationError("lines", f"must name garment lines among {', '.join(LINES)}")
-    out = sys.stderr if progress is True else (progress or None)
-    run = _Run(ft, clock, random.Random(seed), ProgressBar(out), truth or HiddenTruth())  # noqa: S311
+    bar = ProgressBar(sys.stderr, auto=True) if progress is True else ProgressBar(progress or None)
+    run = _Run(ft, clock, random.Random(seed), bar, truth or HiddenTruth())  # noqa: S311
     return run.play(
         shoppers=shoppers, months=months, orders_per_shopper=orders_per_shopper, brands=brands, lines=lines
     )
@@ -675,9 +698,12 @@ class _Run:
         ft = self.ft
         ft.rewards.release_due(actor=Actor.system())
         if self.clock.now().day <= 7:
-            payable = [
-                e.id for e in ft.rewards.entries(status="payable", actor=Actor.system()) if e.amount_cents > 0
-            ]
+            entries = every(
+                lambda after: ft.rewards.entries(
+                    status="payable", actor=Actor.system(), limit=MAX_LIMIT, after=after
+                )
+            )
+            payable = [e.id for e in entries if e.amount_cents > 0]
             if payable:
                 ft.rewards.mark_paid(payable, actor=Actor.system())
 
@@ -719,6 +745,7 @@ class _Run:
             id=ft.context.ids.new_id(),
             order_id=order_id,
             product_id=product.product.id,
+            brand_id=product.product.brand_id,
             variant_id=variant.id,
             sku=variant.sku,
             size_label=size,

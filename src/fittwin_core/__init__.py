@@ -26,6 +26,7 @@ from fittwin_core.domain import (
 
 if TYPE_CHECKING:
     from fittwin_core.app import FitTwin
+    from fittwin_core.pagination import Page
 
 __version__ = "0.1.0.dev0"
 
@@ -36,6 +37,10 @@ def __getattr__(name: str) -> Any:
         from fittwin_core.app import FitTwin
 
         return FitTwin
+    if name == "Page":
+        from fittwin_core.pagination import Page
+
+        return Page
     raise AttributeError(f"module 'fittwin_core' has no attribute {name!r}")
 
 
@@ -52,6 +57,7 @@ __all__ = [
     "InsufficientInventory",
     "InvalidTransition",
     "NotFound",
+    "Page",
     "PaymentError",
     "PaymentProviderUnavailable",
     "PermissionDenied",

@@ -29,6 +29,7 @@ from fittwin_core.domain import (
     IdempotencyRecord,
     Order,
     OrderItem,
+    OrderStatus,
     PaymentMethod,
     Product,
     ProductVariant,
@@ -47,7 +48,7 @@ E = TypeVar("E")
 # ============================================================================ store
 
 
-Operator = Literal["<", "<=", ">", ">=", "!=", "in", "not in"]
+Operator = Literal["<", "<=", ">", ">=", "!=", "in", "not in", "within"]
 
 
 @attrs.frozen
@@ -76,6 +77,11 @@ def after(value: Any) -> Compare:
 def at_least(value: Any) -> Compare:
     """Column ``>= value``."""
     return Compare(">=", value)
+
+
+def within(start: Any, stop: Any) -> Compare:
+    """``start <= column < stop`` (a half-open range, as Python's ``range``)."""
+    return Compare("within", (start, stop))
 
 
 def not_equal(value: Any) -> Compare:
@@ -183,6 +189,23 @@ class VariantRepository(Repository[ProductVariant], Protocol):
         ...
 
 
+class OrderRepository(Repository[Order], Protocol):
+    """``orders`` with the one query that needs their lines: orders by brand."""
+
+    def for_brand(
+        self,
+        brand_id: UUID,
+        *,
+        status: OrderStatus | None = None,
+        after: UUID | None = None,
+        limit: int | None = None,
+    ) -> list[Order]:
+        """Orders with at least one line of ``brand_id`` (``order_items.brand_id``), in ``id``
+        order, only those of ``status`` when given and with an id above ``after``; at most
+        ``limit``. The store reads that many orders, not every line of the brand."""
+        ...
+
+
 class Repositories(Protocol):
     """A repository per table of :data:`fittwin_core.schema.TABLES`, named after the table.
 
@@ -198,7 +221,7 @@ class Repositories(Protocol):
     product_variants: VariantRepository
     size_charts: Repository[SizeChart]
     fit_maps: Repository[FitMap]
-    orders: Repository[Order]
+    orders: OrderRepository
     order_items: Repository[OrderItem]
     addresses: Repository[Address]
     payment_methods: Repository[PaymentMethod]
@@ -704,6 +727,7 @@ __all__ = [
     "Ids",
     "KeyRing",
     "ObjectStore",
+    "OrderRepository",
     "OutgoingWebhook",
     "PasswordHasher",
     "PaymentEvent",
@@ -733,4 +757,5 @@ __all__ = [
     "none_of",
     "not_equal",
     "one_of",
+    "within",
 ]

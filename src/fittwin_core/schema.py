@@ -218,6 +218,7 @@ TABLES: Mapping[str, Table] = {
             foreign_keys=(
                 ForeignKey("order_id", "orders"),
                 ForeignKey("product_id", "products"),
+                ForeignKey("brand_id", "brands"),
                 ForeignKey("variant_id", "product_variants"),
             ),
         ),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import random
 import statistics
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -111,7 +112,23 @@ def test_demo_with_synthetic_shoppers_prints_the_analytics(capsys: pytest.Captur
     assert "Synthetic shop: 40 shoppers" in captured.out
     assert "\nAnalytics\n" in captured.out and "referral funnel" in captured.out
     assert "bought the recommended size" in captured.out
-    assert "100%" in captured.err  # the progress bar
+    assert captured.err == ""  # stderr is not a terminal here: no progress frames
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_progress_bar_shows_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch, terminal: bool) -> None:
+    err = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    report = generate(connect_synthetic(now=NOW, seed=3), shoppers=5, months=1)
+    if terminal:
+        assert "100%" in err.getvalue().split("\r")[-1] and f"{report.orders} orders" in err.getvalue()
+    else:
+        assert err.getvalue() == ""
 
 
 def test_demo_refuses_a_bad_shopper_count(capsys: pytest.CaptureFixture[str]) -> None:

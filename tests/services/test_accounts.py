@@ -270,19 +270,19 @@ def test_addresses_and_blind_index_search(ft: FitTwin) -> None:
     )
     assert ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).billing_address_id == home.id
     staff = Actor.platform(ada.id)
-    found = ft.accounts.find_addresses(country="GB", postal_code="SW1A 1AA", actor=staff)
+    found = ft.accounts.find_addresses(country="GB", postal_code="SW1A 1AA", actor=staff).items
     assert {a.user_id for a in found} == {ada.id, bob.id}
     opened = ft.accounts.address_details(home.id, actor=Actor.shopper(ada.id))
     assert (opened.postal_code, opened.country, opened.city) == ("SW1A1AA", "GB", "London")
     with pytest.raises(PermissionDenied):
         ft.accounts.address_details(home.id, actor=Actor.shopper(bob.id))
     with pytest.raises(PermissionDenied):
-        ft.accounts.find_addresses(country="GB", postal_code="SW1A1AA", actor=Actor.shopper(ada.id))
+        ft.accounts.find_addresses(country="GB", postal_code="SW1A1AA", actor=Actor.shopper(ada.id)).items
     ft.accounts.remove_address(home.id, actor=Actor.shopper(ada.id))
     assert ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).billing_address_id is None
-    assert ft.accounts.addresses(ada.id, actor=Actor.shopper(ada.id)) == []
-    assert len(ft.accounts.addresses(ada.id, include_deleted=True, actor=Actor.shopper(ada.id))) == 1
-    assert len(ft.accounts.find_addresses(country="GB", postal_code="SW1A1AA", actor=staff)) == 1
+    assert ft.accounts.addresses(ada.id, actor=Actor.shopper(ada.id)).items == ()
+    assert len(ft.accounts.addresses(ada.id, include_deleted=True, actor=Actor.shopper(ada.id)).items) == 1
+    assert len(ft.accounts.find_addresses(country="GB", postal_code="SW1A1AA", actor=staff).items) == 1
     with pytest.raises(ValidationError) as raised:
         ft.accounts.add_address(
             ada.id,
@@ -323,7 +323,9 @@ def test_payment_methods_and_defaults(ft: FitTwin) -> None:
         ft.accounts.remove_payment_method(second.id, actor=Actor.shopper(bob.id))
     ft.accounts.remove_payment_method(second.id, actor=Actor.shopper(ada.id))
     assert ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).default_payment_method_id is None
-    assert [m.id for m in ft.accounts.payment_methods(ada.id, actor=Actor.shopper(ada.id))] == [first.id]
+    assert [m.id for m in ft.accounts.payment_methods(ada.id, actor=Actor.shopper(ada.id)).items] == [
+        first.id
+    ]
     with pytest.raises(ValidationError) as raised:
         ft.accounts.add_payment_method(ada.id, "pm_3", last4="12", actor=Actor.shopper(ada.id))
     assert raised.value.field == "last4"

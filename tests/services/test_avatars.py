@@ -95,7 +95,7 @@ def test_versions_count_up_per_shopper(ft: FitTwin) -> None:
     assert (first.version, second.version, bobs.version) == (1, 2, 1)
     assert first.status == AvatarStatus.PROCESSING and first.mesh_ref is None
     assert first.sources.quick_estimate and first.sources.measurements == {"chest_cm": 97.0}
-    assert [a.version for a in ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id))] == [1, 2]
+    assert [a.version for a in ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id)).items] == [1, 2]
 
 
 def test_concurrent_requests_get_distinct_versions(ft: FitTwin) -> None:
@@ -136,7 +136,7 @@ def test_sources_are_validated(ft: FitTwin) -> None:
         ft.avatars.request(ada.id, {"measurements": {"chest_cm": 900}}, actor=Actor.shopper(ada.id))
 
     assert raised.value.field.startswith("sources.measurements")
-    assert ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id)) == []
+    assert ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id)).items == ()
 
 
 # ---------------------------------------------------------------------------- completion
@@ -180,7 +180,7 @@ def test_regeneration_deletes_earlier_meshes_and_clears_their_refs(ft: FitTwin) 
         actor=Actor.system(),
     )
 
-    versions = {a.version: a for a in ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id))}
+    versions = {a.version: a for a in ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id)).items}
     assert versions[1].mesh_ref is None and versions[2].mesh_ref is None
     assert versions[3].mesh_ref == third.mesh_ref
     assert [has_object(ft, ada, v) for v in (1, 2, 3)] == [False, False, True]
@@ -437,8 +437,8 @@ def test_soft_delete_clears_the_mesh_and_hides_the_version(ft: FitTwin) -> None:
 
     assert removed.deleted_at is not None and removed.mesh_ref is None
     assert not has_object(ft, ada, 1)
-    assert ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id)) == []
-    assert ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id)) == [removed]
+    assert ft.avatars.for_user(ada.id, actor=Actor.shopper(ada.id)).items == ()
+    assert ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id)).items == (removed,)
     assert ft.avatars.current(ada.id, actor=Actor.shopper(ada.id)) is None
     with pytest.raises(NotFound):
         ft.avatars.mesh(avatar.id, actor=Actor.system())
@@ -543,7 +543,7 @@ def test_every_mesh_ref_names_a_stored_object_and_nothing_else_is_stored(
     ada = shopper(ft)
     for action, pick in steps:
         clock.advance(seconds=1)
-        versions = ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id))
+        versions = ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id)).items
         target = versions[pick % len(versions)] if versions else None
         try:
             if action == "request" or target is None:
@@ -557,7 +557,7 @@ def test_every_mesh_ref_names_a_stored_object_and_nothing_else_is_stored(
                 ft.avatars.delete(target.id, actor=Actor.system())
         except (StoreUnavailable, InvalidTransition, Conflict):
             pass
-    versions = ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id))
+    versions = ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id)).items
     for avatar in versions:
         stored = has_object(ft, ada, avatar.version)
         assert stored == (avatar.mesh_ref is not None), (avatar.version, avatar.status)

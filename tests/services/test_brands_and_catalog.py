@@ -48,7 +48,7 @@ def test_onboarding_walks_the_state_machine(ft: FitTwin) -> None:
         ft.brands.create("Acme", {"email": "x@acme.example"}, actor=platform)
     with pytest.raises(PermissionDenied):
         ft.brands.create("Rogue", {"email": "x@rogue.example"}, actor=Actor.shopper(platform.id))
-    records = ft.audit.events(entity_id=brand.id, actor=platform)
+    records = ft.audit.events(entity_id=brand.id, actor=platform).items
     assert [r.action for r in records] == ["insert"] + ["update"] * 4
     assert all(r.actor_id == platform.id for r in records)
 
@@ -71,7 +71,9 @@ def test_roles_and_invitations(shop: Shop) -> None:
         ft.brands.invite_user(shop.brand.id, "x@shop.example", "analyst", actor=Actor.brand_user(analyst.id))
     with pytest.raises(Conflict):
         ft.brands.invite_user(shop.brand.id, "M@shop.example", "analyst", actor=owner)
-    assert {u.role.value for u in ft.brands.users(shop.brand.id, actor=Actor.brand_user(analyst.id))} == {
+    assert {
+        u.role.value for u in ft.brands.users(shop.brand.id, actor=Actor.brand_user(analyst.id)).items
+    } == {
         "owner",
         "manager",
         "analyst",
@@ -82,7 +84,7 @@ def test_roles_and_invitations(shop: Shop) -> None:
         ft.brands.revoke_user(shop.owner.id, actor=Actor.brand_user(manager.id))
     revoked = ft.brands.revoke_user(analyst.id, actor=Actor.brand_user(manager.id))
     with pytest.raises(PermissionDenied, match="not active"):
-        ft.brands.users(shop.brand.id, actor=Actor.brand_user(revoked.id))
+        ft.brands.users(shop.brand.id, actor=Actor.brand_user(revoked.id)).items
 
 
 def test_cross_brand_and_under_role_calls_change_nothing(shop: Shop) -> None:
@@ -212,7 +214,9 @@ def test_products_and_variants(shop: Shop) -> None:
     ft.catalog.add_variant(
         draft.id, sku="D-M", size_label="M", price_cents=100, currency="EUR", inventory=0, actor=owner
     )
-    assert ft.catalog.variants(draft.id, actor=Actor.anonymous())[0].status == VariantStatus.OUT_OF_STOCK
+    assert (
+        ft.catalog.variants(draft.id, actor=Actor.anonymous()).items[0].status == VariantStatus.OUT_OF_STOCK
+    )
     with pytest.raises(ValidationError, match="currency"):
         ft.catalog.add_variant(
             draft.id, sku="D-L", size_label="L", price_cents=100, currency="USD", inventory=1, actor=owner
@@ -222,13 +226,13 @@ def test_products_and_variants(shop: Shop) -> None:
     with pytest.raises(InvalidTransition):
         ft.catalog.publish_product(draft.id, actor=owner)
     restocked = ft.catalog.set_inventory(
-        ft.catalog.variants(draft.id, actor=Actor.anonymous())[0].id, 4, actor=owner
+        ft.catalog.variants(draft.id, actor=Actor.anonymous()).items[0].id, 4, actor=owner
     )
     assert (restocked.inventory, restocked.status) == (4, VariantStatus.ACTIVE)
     assert ft.catalog.set_backorder(restocked.id, True, actor=owner).status == VariantStatus.BACKORDER
-    assert [p.id for p in ft.catalog.products(shop.brand.id, status="archived", actor=Actor.anonymous())] == [
-        draft.id
-    ]
+    assert [
+        p.id for p in ft.catalog.products(shop.brand.id, status="archived", actor=Actor.anonymous()).items
+    ] == [draft.id]
     with pytest.raises(NotFound):
         ft.catalog.product(shop.shopper.id, actor=Actor.anonymous())
 

@@ -119,7 +119,7 @@ def test_a_proposal_is_only_applied_when_a_brand_manager_accepts_it(traded: FitT
     platform = Actor.platform(ft.context.ids.new_id())
     with pytest.raises(PermissionDenied):
         ft.catalog.propose_fit_offsets(
-            "tops", actor=_manager(ft, ft.catalog.products(_brand(ft, 1), actor=STAFF)[0].brand_id)
+            "tops", actor=_manager(ft, ft.catalog.products(_brand(ft, 1), actor=STAFF).items[0].brand_id)
         )
     (proposal,) = ft.catalog.propose_fit_offsets("tops", actor=platform)
     small = _brand(ft, 1)
@@ -127,7 +127,7 @@ def test_a_proposal_is_only_applied_when_a_brand_manager_accepts_it(traded: FitT
     assert proposal.evidence["chest"]["proposed_cm"] < -2.0
     fit_map_before = ft.catalog.fit_map(proposal.fit_map_id, actor=STAFF)
     assert dict(fit_map_before.rule_set) == {}  # nothing applied silently
-    assert [p.id for p in ft.catalog.fit_proposals(small, actor=platform)] == [proposal.id]
+    assert [p.id for p in ft.catalog.fit_proposals(small, actor=platform).items] == [proposal.id]
 
     with pytest.raises(PermissionDenied):
         ft.catalog.accept_fit_proposal(proposal.id, actor=_manager(ft, small, "analyst"))
@@ -136,12 +136,12 @@ def test_a_proposal_is_only_applied_when_a_brand_manager_accepts_it(traded: FitT
     manager = _manager(ft, small)
     fit_map = ft.catalog.accept_fit_proposal(proposal.id, actor=manager)
     assert fit_map.rule_set["offset"]["chest"] == proposal.evidence["chest"]["proposed_cm"]
-    assert ft.catalog.fit_proposals(small, status="accepted", actor=manager)[0].decided_by == manager.id
+    assert ft.catalog.fit_proposals(small, status="accepted", actor=manager).items[0].decided_by == manager.id
     with pytest.raises(InvalidTransition):
         ft.catalog.accept_fit_proposal(proposal.id, actor=manager)
     changes = [
         e
-        for e in ft.audit.events(entity_type="fit_maps", entity_id=fit_map.id, actor=STAFF)
+        for e in ft.audit.events(entity_type="fit_maps", entity_id=fit_map.id, actor=STAFF).items
         if e.metadata["op"] == "update"
     ]
     assert changes[-1].actor_id == manager.id
@@ -160,7 +160,7 @@ def test_calibration_is_fitted_from_outcomes_and_applied_by_the_recommender(trad
     model = ft.catalog.fit_map(fit_map_id, actor=STAFF).confidence_model
     assert model is not None and model["method"] == "isotonic" and model["samples"] == report.samples
     shopper = ft.accounts.authenticate("shopper0@synthetic.example", "synthetic shopper password")
-    product = next(p for p in ft.catalog.products(small, actor=STAFF) if p.fit_map_id == fit_map_id)
+    product = next(p for p in ft.catalog.products(small, actor=STAFF).items if p.fit_map_id == fit_map_id)
     rec = ft.fit.recommend(shopper.id, product.id, actor=Actor.shopper(shopper.id))
     if rec.size_label is not None:
         values = model["values"]

@@ -85,7 +85,7 @@ def test_concurrent_checkouts_with_one_key_place_one_order(fittwins: list[FitTwi
         with ThreadPoolExecutor(WORKERS) as pool:
             responses: list[Any] = list(pool.map(checkout, fittwins))
 
-        placed = fittwins[0].orders.for_user(shop.shopper.id, actor=Actor.system())
+        placed = fittwins[0].orders.for_user(shop.shopper.id, actor=Actor.system()).items
         assert len(placed) == round_ + 1, "one order per key"
         order = placed[-1]
         for response in responses:

@@ -70,9 +70,9 @@ def test_a_checkout_killed_mid_transaction_leaves_nothing_and_a_retry_places_one
         first = shop.place(idempotency_key="dying-checkout")
         again = shop.place(idempotency_key="dying-checkout")
         assert again.id == first.id
-        assert [o.id for o in ft.orders.for_user(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))] == [
-            first.id
-        ]
+        assert [
+            o.id for o in ft.orders.for_user(shop.shopper.id, actor=Actor.shopper(shop.shopper.id)).items
+        ] == [first.id]
         assert ft.catalog.variant(shop.variants["M"].id, actor=Actor.anonymous()).inventory == 9
     finally:
         ft.close()

@@ -29,6 +29,7 @@ from fittwin_adapters.memory import FakePayments, MemoryStore
 from fittwin_adapters.objectstore import FsspecObjectStore
 from fittwin_core import Actor, FitTwin
 from fittwin_core.domain import BodyMetrics, InvalidTransition, NotFound, PermissionDenied
+from fittwin_core.pagination import every
 from fittwin_core.testing.clock import FrozenClock, SequentialIds
 from tests.support.shop import PASSWORD, Shop, open_shop
 
@@ -99,6 +100,8 @@ EXPECTED: dict[str, set[str]] = {
     "orders.close": STAFF,
     "orders.receive_return": MANAGERS,
     "orders.close_expired_returns": STAFF,
+    # pagination: a brand's orders are read by that brand's users (any role) and staff
+    "orders.list_for_brand": BRAND_READERS,
     "referrals.create": SELF,
     "referrals.read": SELF,
     "referrals.record_click": EVERYONE,
@@ -403,6 +406,7 @@ SCENARIOS: dict[str, Scenario] = {
     "orders.close": _move("close", *DELIVERED),
     "orders.receive_return": _move("close", *DELIVERED, "request_return"),
     "orders.close_expired_returns": Scenario(lambda w: lambda a: w.ft.orders.close_expired_returns(actor=a)),
+    "orders.list_for_brand": Scenario(lambda w: lambda a: w.ft.orders.for_brand(A(w), limit=1, actor=a)),
     "referrals.create": Scenario(lambda w: lambda a: w.ft.referrals.create(X(w), actor=a)),
     "referrals.read": Scenario(given(_link, lambda w, link, a: w.ft.referrals.get(link.rid, actor=a))),
     "referrals.record_click": Scenario(
@@ -478,9 +482,8 @@ def test_secrets_are_shown_to_staff_only(world: World) -> None:
         assert shown.startswith("$argon2id$") == (name in STAFF)
     pending = ft.brands.invite_user(shop.brand.id, f"{world.tag()}@brand.example", "analyst", actor=SYSTEM)
     for name in sorted(BRAND_READERS):
-        (listed,) = [
-            u for u in ft.brands.users(shop.brand.id, actor=world.actors[name]) if u.id == pending.id
-        ]
+        members = every(lambda after: ft.brands.users(shop.brand.id, actor=world.actors[name], after=after))
+        (listed,) = [u for u in members if u.id == pending.id]
         assert (listed.invite_token == pending.invite_token) == (name in STAFF), name
         assert (listed.invite_token is None) == (name not in STAFF), name
 

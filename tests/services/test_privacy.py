@@ -262,7 +262,7 @@ def test_only_the_shopper_or_staff_may_export(world: World) -> None:
 
     ft.privacy.export_user(world.ada.id, actor=STAFF)
 
-    (logged,) = ft.audit.events(action="user.export", actor_id=STAFF.id, actor=Actor.system())
+    (logged,) = ft.audit.events(action="user.export", actor_id=STAFF.id, actor=Actor.system()).items
     assert logged.entity_id == world.ada.id and "Ada" not in json.dumps(thaw_json(logged.metadata))
 
 
@@ -331,13 +331,13 @@ def test_erasure_anonymises_the_profile_and_login_fails(world: World) -> None:
     with pytest.raises(AuthenticationFailed):
         ft.accounts.authenticate(profile.email, PASSWORD)
     assert (
-        ft.accounts.addresses(ada.id, actor=Actor.shopper(ada.id)) == []
-        and ft.accounts.payment_methods(ada.id, actor=Actor.shopper(ada.id)) == []
+        ft.accounts.addresses(ada.id, actor=Actor.shopper(ada.id)).items == ()
+        and ft.accounts.payment_methods(ada.id, actor=Actor.shopper(ada.id)).items == ()
     )
-    removed = ft.accounts.addresses(ada.id, include_deleted=True, actor=Actor.shopper(ada.id))
+    removed = ft.accounts.addresses(ada.id, include_deleted=True, actor=Actor.shopper(ada.id)).items
     assert len(removed) == 2 and all(a.postal_code_bidx is None and a.country_bidx is None for a in removed)
-    assert ft.accounts.find_addresses(country="GB", postal_code="SW1A 1AA", actor=STAFF) == []
-    avatars = ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id))
+    assert ft.accounts.find_addresses(country="GB", postal_code="SW1A 1AA", actor=STAFF).items == ()
+    avatars = ft.avatars.for_user(ada.id, include_deleted=True, actor=Actor.shopper(ada.id)).items
     assert all(a.deleted_at and a.mesh_ref is None and not a.sources.photos for a in avatars)
     with pytest.raises(ValidationError):
         ft.avatars.request(ada.id, {"quick_estimate": True}, actor=Actor.shopper(ada.id))
@@ -372,11 +372,11 @@ def test_erased_profiles_get_distinct_replacements(world: World) -> None:
 
 def test_orders_keep_their_totals_and_references(world: World) -> None:
     ft, ada = world.ft, world.ada
-    before = {o.id: o for o in ft.orders.for_user(ada.id, actor=Actor.shopper(ada.id))}
+    before = {o.id: o for o in ft.orders.for_user(ada.id, actor=Actor.shopper(ada.id)).items}
 
     ft.privacy.erase_user(ada.id, actor=STAFF)
 
-    after = {o.id: o for o in ft.orders.for_user(ada.id, actor=Actor.shopper(ada.id))}
+    after = {o.id: o for o in ft.orders.for_user(ada.id, actor=Actor.shopper(ada.id)).items}
     assert after.keys() == before.keys()
     for order_id, order in after.items():
         assert order.totals == before[order_id].totals and order.status == before[order_id].status
@@ -388,7 +388,7 @@ def test_orders_keep_their_totals_and_references(world: World) -> None:
             == order.totals.subtotal
         )
     # The order Ada bought through Bob's link still earns Bob his reward.
-    assert len(ft.rewards.entries(order_id=world.ada_orders[0].id, actor=Actor.system())) == 1
+    assert len(ft.rewards.entries(order_id=world.ada_orders[0].id, actor=Actor.system()).items) == 1
 
 
 def test_other_shoppers_are_untouched(world: World) -> None:
@@ -411,26 +411,26 @@ def test_other_shoppers_are_untouched(world: World) -> None:
 
     assert bobs() == kept
     assert ft.accounts.details(bob.id, actor=Actor.shopper(bob.id)).profile.username == "bob"
-    (address,) = ft.accounts.addresses(bob.id, actor=Actor.shopper(bob.id))
+    (address,) = ft.accounts.addresses(bob.id, actor=Actor.shopper(bob.id)).items
     assert ft.accounts.address_details(address.id, actor=STAFF).line1 == "bob street 1"
     ft.accounts.authenticate("bob@example.com", PASSWORD)
 
 
 def test_referral_hashes_of_the_shopper_are_cleared(world: World) -> None:
     ft = world.ft
-    bob_link = ft.referrals.for_referrer(world.bob.id, actor=Actor.shopper(world.bob.id))[0]
+    bob_link = ft.referrals.for_referrer(world.bob.id, actor=Actor.shopper(world.bob.id)).items[0]
     ft.referrals.record_click(
         bob_link.rid, ip="192.0.2.55", user_agent="someone-else", actor=Actor.anonymous()
     )
 
     ft.privacy.erase_user(world.ada.id, actor=STAFF)
 
-    ada_events = ft.referrals.events(world.ada_referral.rid, actor=Actor.system())
+    ada_events = ft.referrals.events(world.ada_referral.rid, actor=Actor.system()).items
     assert ada_events and all(e.ip_hash is None and e.device_fingerprint is None for e in ada_events)
     assert all("user_agent" not in e.metadata for e in ada_events)
-    (conversion,) = ft.referrals.events(bob_link.rid, event_type="conversion", actor=Actor.system())
+    (conversion,) = ft.referrals.events(bob_link.rid, event_type="conversion", actor=Actor.system()).items
     assert conversion.order_id == world.ada_orders[0].id and conversion.ip_hash is None
-    others = [e for e in ft.referrals.events(bob_link.rid, event_type="click", actor=Actor.system())]
+    others = [e for e in ft.referrals.events(bob_link.rid, event_type="click", actor=Actor.system()).items]
     assert sum(e.ip_hash is not None for e in others) == 1  # the stranger's click keeps its hash
 
 
@@ -439,7 +439,7 @@ def test_the_erasure_is_recorded_without_personal_data(world: World) -> None:
 
     ft.privacy.erase_user(world.ada.id, actor=STAFF)
 
-    (record,) = ft.audit.events(action="user.erase", actor=Actor.system())
+    (record,) = ft.audit.events(action="user.erase", actor=Actor.system()).items
     assert record.entity_id == world.ada.id and record.actor == STAFF
     assert set(record.metadata["erased"]) >= {
         "profile",
@@ -480,7 +480,7 @@ def test_a_repeat_erases_what_was_added_since(world: World, clock: FrozenClock) 
 
     assert report.already_erased and report.payment_methods == 1
     assert ft.accounts.get(ada.id, actor=Actor.shopper(ada.id)).default_payment_method_id is None
-    assert ft.accounts.payment_methods(ada.id, actor=STAFF) == []
+    assert ft.accounts.payment_methods(ada.id, actor=STAFF).items == ()
 
 
 def test_a_repeat_finishes_what_an_unreachable_object_store_left(world: World) -> None:
@@ -564,7 +564,7 @@ def test_retention_purges_closed_orders_once_rewards_are_settled(world: World, c
 
     # The holds end, the rewards are paid out: now those orders may go too.
     ft.rewards.release_due(actor=Actor.system())
-    payable = ft.rewards.entries(status="payable", actor=Actor.system())
+    payable = ft.rewards.entries(status="payable", actor=Actor.system()).items
     ft.rewards.mark_paid([e.id for e in payable], actor=Actor.system())
     report = ft.privacy.purge_expired(policy=POLICY, actor=STAFF)
 
@@ -579,8 +579,8 @@ def test_retention_purges_closed_orders_once_rewards_are_settled(world: World, c
 
 
 def _bob_things(ft: FitTwin, bob: Any) -> tuple[Any, Any]:
-    (address,) = ft.accounts.addresses(bob.id, actor=Actor.shopper(bob.id))
-    (card,) = ft.accounts.payment_methods(bob.id, actor=Actor.shopper(bob.id))
+    (address,) = ft.accounts.addresses(bob.id, actor=Actor.shopper(bob.id)).items
+    (card,) = ft.accounts.payment_methods(bob.id, actor=Actor.shopper(bob.id)).items
     return address, card
 
 
@@ -590,7 +590,7 @@ def test_settled_ledger_entries_go_after_their_own_period(world: World, clock: F
     for move in (ft.orders.send_to_brand, ft.orders.mark_fulfilled, ft.orders.mark_delivered):
         move(order.id, actor=Actor.system())
     ft.orders.request_return(order.id, actor=Actor.shopper(world.ada.id))  # the reward is cancelled
-    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
+    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system()).items
     assert entry.status == RewardStatus.CANCELLED
     clock.advance(days=89)
     assert ft.privacy.purge_expired(policy=POLICY, actor=STAFF).reward_ledger_entries == 0
@@ -599,7 +599,7 @@ def test_settled_ledger_entries_go_after_their_own_period(world: World, clock: F
     report = ft.privacy.purge_expired(policy=POLICY, actor=STAFF)
 
     assert report.reward_ledger_entries == 1 and report.orders == 0
-    assert ft.rewards.entries(order_id=order.id, actor=Actor.system()) == []
+    assert ft.rewards.entries(order_id=order.id, actor=Actor.system()).items == ()
     assert ft.orders.get(order.id, actor=Actor.system()).status == OrderStatus.RETURN_REQUESTED
 
 

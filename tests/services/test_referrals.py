@@ -127,7 +127,7 @@ def test_clicks_keep_only_keyed_hashes_and_count_once_per_window(shop: Shop, clo
         )
         is not None
     )
-    assert len(shop.ft.referrals.events(referral.rid, event_type="click", actor=Actor.system())) == 3
+    assert len(shop.ft.referrals.events(referral.rid, event_type="click", actor=Actor.system()).items) == 3
     store = shop.ft.context.store
     assert isinstance(store, RawRows)
     everything = json.dumps(
@@ -171,7 +171,7 @@ def test_bulk_ingest(shop: Shop, clock: FrozenClock) -> None:
         Click(rid=link.rid, ip="198.51.100.2", at=now + timedelta(minutes=61)),
     ]
     assert shop.ft.referrals.record_clicks(clicks, actor=Actor.system()) == 3
-    assert len(shop.ft.referrals.events(link.rid, actor=Actor.system())) == 3
+    assert len(shop.ft.referrals.events(link.rid, actor=Actor.system()).items) == 3
     before = snapshot(shop.ft.context.store)
     with pytest.raises(NotFound):
         shop.ft.referrals.record_clicks(
@@ -201,9 +201,9 @@ def test_a_paid_order_through_a_clicked_link_converts_once(shop: Shop) -> None:
     for _ in range(3):
         assert shop.ft.orders.handle_payment_webhook(payload, header) is None
         shop.ft.orders.mark_paid(order.id, actor=Actor.system())
-    conversions = shop.ft.referrals.events(link.rid, event_type="conversion", actor=Actor.system())
+    conversions = shop.ft.referrals.events(link.rid, event_type="conversion", actor=Actor.system()).items
     assert [c.order_id for c in conversions] == [order.id]
-    (entry,) = shop.ft.rewards.entries(order_id=order.id, actor=Actor.system())
+    (entry,) = shop.ft.rewards.entries(order_id=order.id, actor=Actor.system()).items
     assert (entry.status, entry.amount_cents, entry.currency, entry.hold_until) == (
         RewardStatus.PENDING_HOLD,
         750,
@@ -218,11 +218,13 @@ def test_no_click_in_the_window_or_an_expired_link_earns_nothing(shop: Shop, clo
     shop.ft.referrals.record_click(stale.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     clock.advance(days=31)
     order = buy_through(shop, stale.rid, friend)
-    assert shop.ft.rewards.entries(order_id=order.id, actor=Actor.system()) == []
+    assert shop.ft.rewards.entries(order_id=order.id, actor=Actor.system()).items == ()
     unclicked = shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
     assert (
-        shop.ft.rewards.entries(order_id=buy_through(shop, unclicked.rid, friend).id, actor=Actor.system())
-        == []
+        shop.ft.rewards.entries(
+            order_id=buy_through(shop, unclicked.rid, friend).id, actor=Actor.system()
+        ).items
+        == ()
     )
     expiring = shop.ft.referrals.create(
         shop.shopper.id, expires_at=clock.now() + timedelta(hours=1), actor=Actor.shopper(shop.shopper.id)
@@ -237,8 +239,8 @@ def test_no_click_in_the_window_or_an_expired_link_earns_nothing(shop: Shop, clo
     )
     clock.advance(hours=2)
     shop.pay(placed)
-    assert shop.ft.rewards.entries(order_id=placed.id, actor=Actor.system()) == []
-    assert shop.ft.referrals.events(expiring.rid, event_type="conversion", actor=Actor.system()) == []
+    assert shop.ft.rewards.entries(order_id=placed.id, actor=Actor.system()).items == ()
+    assert shop.ft.referrals.events(expiring.rid, event_type="conversion", actor=Actor.system()).items == ()
 
 
 def test_the_last_click_wins(shop: Shop, clock: FrozenClock) -> None:
@@ -251,7 +253,7 @@ def test_the_last_click_wins(shop: Shop, clock: FrozenClock) -> None:
     )
     clock.advance(hours=1)
     buy_through(shop, link.rid, friend)
-    (conversion,) = shop.ft.referrals.events(link.rid, event_type="conversion", actor=Actor.system())
+    (conversion,) = shop.ft.referrals.events(link.rid, event_type="conversion", actor=Actor.system()).items
     assert last is not None and conversion.metadata["click_id"] == str(last.id)
     assert conversion.ip_hash == last.ip_hash
 
@@ -260,10 +262,10 @@ def test_self_referral_is_flagged_without_reward(shop: Shop) -> None:
     link = shop.ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
     shop.ft.referrals.record_click(link.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     order = buy_through(shop, link.rid)
-    (flag,) = shop.ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system())
+    (flag,) = shop.ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system()).items
     assert (flag.order_id, flag.metadata["kind"], flag.metadata["score"]) == (order.id, "self_referral", 100)
-    assert shop.ft.rewards.entries(order_id=order.id, actor=Actor.system()) == []
-    assert shop.ft.referrals.events(link.rid, event_type="conversion", actor=Actor.system()) == []
+    assert shop.ft.rewards.entries(order_id=order.id, actor=Actor.system()).items == ()
+    assert shop.ft.referrals.events(link.rid, event_type="conversion", actor=Actor.system()).items == ()
 
 
 def test_paying_with_the_referrers_card_is_self_referral(shop: Shop) -> None:
@@ -275,9 +277,9 @@ def test_paying_with_the_referrers_card_is_self_referral(shop: Shop) -> None:
     user, address, _ = shop.new_shopper("mallory")
     stolen = ft.accounts.add_payment_method(user.id, shop.card.psp_token_id, actor=Actor.shopper(user.id))
     order = buy_through(shop, link.rid, (user, address, stolen))
-    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system())
+    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system()).items
     assert flag.order_id == order.id and "card" in flag.metadata["reason"]
-    assert ft.rewards.entries(order_id=order.id, actor=Actor.system()) == []
+    assert ft.rewards.entries(order_id=order.id, actor=Actor.system()).items == ()
 
 
 def test_velocity_flags_and_cancels_then_a_platform_admin_reinstates(shop: Shop) -> None:
@@ -290,22 +292,22 @@ def test_velocity_flags_and_cancels_then_a_platform_admin_reinstates(shop: Shop)
             link.rid, ip=IP, user_agent="bot", device_fingerprint=f"dev{n}", actor=Actor.anonymous()
         )
         orders.append(buy_through(shop, link.rid, buyer))
-    statuses = [ft.rewards.entries(order_id=o.id, actor=Actor.system())[0].status for o in orders]
+    statuses = [ft.rewards.entries(order_id=o.id, actor=Actor.system()).items[0].status for o in orders]
     assert statuses == [RewardStatus.PENDING_HOLD] * 3 + [RewardStatus.CANCELLED]
-    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system())
+    (flag,) = ft.referrals.events(link.rid, event_type="fraud_flag", actor=Actor.system()).items
     assert (
         flag.metadata["kind"] == "velocity"
         and flag.metadata["score"] >= 50
         and "4 conversions" in flag.metadata["reason"]
     )
-    flagged = ft.rewards.entries(order_id=orders[3].id, actor=Actor.system())[0]
+    flagged = ft.rewards.entries(order_id=orders[3].id, actor=Actor.system()).items[0]
     with pytest.raises(PermissionDenied):
         ft.rewards.reinstate(flagged.id, actor=Actor.system())
     reinstated = ft.rewards.reinstate(flagged.id, actor=shop.platform)
     assert reinstated.status == RewardStatus.PENDING_HOLD
     with pytest.raises(InvalidTransition):
         ft.rewards.reinstate(
-            ft.rewards.entries(order_id=orders[0].id, actor=Actor.system())[0].id, actor=shop.platform
+            ft.rewards.entries(order_id=orders[0].id, actor=Actor.system()).items[0].id, actor=shop.platform
         )
 
 
@@ -318,7 +320,7 @@ def test_hold_release_payout_and_balance(shop: Shop, clock: FrozenClock) -> None
     link = ft.referrals.create(shop.shopper.id, actor=Actor.shopper(shop.shopper.id))
     ft.referrals.record_click(link.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     order = deliver(shop, buy_through(shop, link.rid, friend, qty=2))
-    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
+    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system()).items
     assert entry.hold_until == clock.now().date() + timedelta(days=30)
     with pytest.raises(ValidationError, match="after the current date"):
         ft.rewards.release_due(entry.hold_until, actor=Actor.system())
@@ -351,7 +353,7 @@ def test_a_return_cancels_a_held_reward(shop: Shop, clock: FrozenClock) -> None:
     ft.referrals.record_click(link.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     order = deliver(shop, buy_through(shop, link.rid, friend))
     ft.orders.request_return(order.id, actor=Actor.system())
-    assert [e.status for e in ft.rewards.entries(order_id=order.id, actor=Actor.system())] == [
+    assert [e.status for e in ft.rewards.entries(order_id=order.id, actor=Actor.system()).items] == [
         RewardStatus.CANCELLED
     ]
     clock.advance(days=60)
@@ -364,13 +366,13 @@ def test_a_return_after_payout_is_clawed_back_once(shop: Shop, clock: FrozenCloc
     link = ft.referrals.create(shop.shopper.id, expires_at=None, actor=Actor.shopper(shop.shopper.id))
     ft.referrals.record_click(link.rid, ip=IP, user_agent="x", actor=Actor.anonymous())
     order = deliver(shop, buy_through(shop, link.rid, friend))
-    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
+    (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system()).items
     clock.advance(days=30)
     ft.rewards.release_due(actor=Actor.system())
     ft.rewards.mark_paid([entry.id], actor=Actor.system())
     ft.orders.request_return(order.id, actor=Actor.system())
     ft.orders.close(order.id, actor=Actor.system())
-    entries = ft.rewards.entries(order_id=order.id, actor=Actor.system())
+    entries = ft.rewards.entries(order_id=order.id, actor=Actor.system()).items
     assert sorted((e.amount_cents, e.status) for e in entries) == [
         (-250, RewardStatus.PAYABLE),
         (250, RewardStatus.PAID),
@@ -419,5 +421,5 @@ def test_rewards_round_per_policy(store: Any, clock: FrozenClock, ids: Any) -> N
                 rid=link.rid,
             )
         )
-        (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system())
+        (entry,) = ft.rewards.entries(order_id=order.id, actor=Actor.system()).items
         assert entry.amount_cents == expected  # 5 % of 10.50 EUR is 52.5 cents

@@ -254,7 +254,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def pay_out(self) -> None:
-        payable = self.ft.rewards.entries(status="payable", referrer_user_id=self.referrer, actor=STAFF)
+        payable = self.ft.rewards.entries(status="payable", referrer_user_id=self.referrer, actor=STAFF).items
         self.ft.rewards.mark_paid([e.id for e in payable], actor=STAFF)
         for entries in self.entries.values():
             for entry in entries:
@@ -264,7 +264,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_ledger_agrees_with_the_model(self) -> None:
-        stored = self.ft.rewards.entries(referrer_user_id=self.referrer, actor=self.as_referrer)
+        stored = self.ft.rewards.entries(referrer_user_id=self.referrer, actor=self.as_referrer).items
         by_order: dict[Any, list[list[Any]]] = {}
         for entry in stored:
             by_order.setdefault(entry.order_id, []).append(

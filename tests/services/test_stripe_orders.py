@@ -73,7 +73,7 @@ def test_a_stripe_webhook_pays_once_however_often_it_arrives(
     assert [r.status if r else None for r in results] == [OrderStatus.PAID, None, None]
     paid = [
         e
-        for e in stripe_ft.audit.events(entity_id=order.id, actor=Actor.system())
+        for e in stripe_ft.audit.events(entity_id=order.id, actor=Actor.system()).items
         if e.metadata.get("new", {}).get("status") == "paid"
     ]
     assert len(paid) == 1

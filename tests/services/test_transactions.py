@@ -52,7 +52,7 @@ def test_a_failing_last_call_leaves_nothing_written(ft: FitTwin) -> None:
         address(tx, user, me)
         tx.accounts.add_payment_method(user.id, "pm_newbie", actor=me)
     assert ft.accounts.authenticate("newbie@example.com", PASSWORD).id == user.id
-    assert [m.psp_token_id for m in ft.accounts.payment_methods(user.id, actor=me)] == ["pm_newbie"]
+    assert [m.psp_token_id for m in ft.accounts.payment_methods(user.id, actor=me).items] == ["pm_newbie"]
 
 
 def test_a_validation_error_in_the_middle_rolls_back_the_block(ft: FitTwin) -> None:
@@ -68,11 +68,11 @@ def test_nothing_is_visible_before_the_commit_and_everything_after(ft: FitTwin) 
     with ft.transaction(actor=VISITOR) as tx:
         user, me = sign_up(tx, "ada")
         home = address(tx, user, me)
-        assert tx.accounts.addresses(user.id, actor=me) == [home]  # the block sees its own writes
+        assert tx.accounts.addresses(user.id, actor=me).items == (home,)  # the block sees its own writes
         with pytest.raises(AuthenticationFailed):  # another unit of work does not, yet
             ft.accounts.authenticate("ada@example.com", PASSWORD)
     assert ft.accounts.authenticate("ada@example.com", PASSWORD).id == user.id
-    assert ft.accounts.addresses(user.id, actor=me) == [home]
+    assert ft.accounts.addresses(user.id, actor=me).items == (home,)
 
 
 def test_each_call_checks_its_own_actor(ft: FitTwin) -> None:
@@ -91,7 +91,7 @@ def test_arguments_refused_before_any_write_leave_the_transaction_usable(ft: Fit
         with pytest.raises(ValidationError):
             address(tx, user, me, country="nowhere")
         address(tx, user, me)
-    assert len(ft.accounts.addresses(user.id, actor=me)) == 1
+    assert len(ft.accounts.addresses(user.id, actor=me).items) == 1
 
 
 def test_a_caught_error_still_dooms_the_transaction(ft: FitTwin) -> None:
@@ -114,7 +114,7 @@ def test_audit_rows_record_the_actor_of_each_call(ft: FitTwin) -> None:
         tx.catalog.set_inventory(shop.variants["L"].id, 8, actor=platform)
     rows = {
         e.entity_id: e
-        for e in ft.audit.events(entity_type="product_variants", action="update", actor=platform)
+        for e in ft.audit.events(entity_type="product_variants", action="update", actor=platform).items
     }
     assert rows[shop.variants["S"].id].actor == shop.owner_actor
     assert rows[shop.variants["L"].id].actor == platform

@@ -34,6 +34,8 @@ from fittwin_core.domain import (
     InsufficientInventory,
     JsonMap,
     NotFound,
+    Order,
+    OrderStatus,
     ProductVariant,
     TransientConflict,
     ValidationError,
@@ -322,6 +324,8 @@ class MemoryUnitOfWork(Repositories):
     def _repository(self, table: Table) -> object:
         if table.name == "product_variants":
             return MemoryVariantRepository(self, table.name)
+        if table.name == "orders":
+            return MemoryOrderRepository(self, table.name)
         if table.append_only:
             return MemoryAppendOnlyRepository[Any](self, table.name)
         return MemoryRepository[Any](self, table.name)
@@ -658,6 +662,24 @@ class MemoryRepository(MemoryAppendOnlyRepository[E]):
         self._uow._audit(self._table, "delete", current, None)
 
 
+class MemoryOrderRepository(MemoryRepository[Order]):
+    """``orders`` with orders by brand (see the port)."""
+
+    def for_brand(
+        self,
+        brand_id: UUID,
+        *,
+        status: OrderStatus | None = None,
+        after: UUID | None = None,
+        limit: int | None = None,
+    ) -> list[Order]:
+        """Orders with a line of ``brand_id``, in id order (see the port's ``OrderRepository``)."""
+        lines = self._uow.order_items.where(brand_id=brand_id)
+        ids = sorted({line.order_id for line in lines if after is None or line.order_id > after})
+        found = [order for order in self.get_many(ids) if status is None or order.status == status]
+        return found if limit is None else found[:limit]
+
+
 class MemoryVariantRepository(MemoryRepository[ProductVariant]):
     """``product_variants`` with guarded stock changes."""
 
@@ -709,6 +731,9 @@ def _satisfies(value: Any, condition: Any) -> bool:
         return value in target
     if op == "not in":
         return None not in target and value not in target
+    if op == "within":
+        start, stop = target
+        return start is not None and stop is not None and bool(start <= value < stop)
     if target is None:
         return False
     if op == "<":
@@ -724,6 +749,7 @@ def _satisfies(value: Any, condition: Any) -> bool:
 
 __all__ = [
     "MemoryAppendOnlyRepository",
+    "MemoryOrderRepository",
     "MemoryRepository",
     "MemoryStore",
     "MemoryUnitOfWork",

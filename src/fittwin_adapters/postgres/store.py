@@ -48,6 +48,8 @@ from fittwin_adapters.postgres.tables import column_kind, tables
 from fittwin_adapters.postgres.watchdog import UNBOUNDED, WATCHDOG, Deadline, Unbounded
 from fittwin_core.domain import (
     Actor,
+    Order,
+    OrderStatus,
     ProductVariant,
 )
 from fittwin_core.domain.analytics import Period
@@ -268,6 +270,10 @@ class PostgresReadRepository(Generic[E]):
                     excluded = sa.or_(column.not_in(present), column.is_(None))
                     conditions.append(sa.and_(excluded, column.is_not(None)) if has_null else excluded)
                 continue
+            if value.op == "within":
+                start, stop = (self._s.scalar(name, v) for v in value.value)
+                conditions.append(sa.and_(column >= start, column < stop))
+                continue
             operand = self._s.scalar(name, value.value)
             if value.op == "!=":
                 conditions.append(column.is_distinct_from(operand))
@@ -378,6 +384,46 @@ class PostgresVariantRepository(PostgresRepository[ProductVariant]):
         return self._s.entity_of(row), delta
 
 
+_ORDERS, _ORDER_ITEMS = tables["orders"], tables["order_items"]
+
+
+class PostgresOrderRepository(PostgresRepository[Order]):
+    """``orders`` with orders by brand in one statement."""
+
+    def for_brand(
+        self,
+        brand_id: UUID,
+        *,
+        status: OrderStatus | None = None,
+        after: UUID | None = None,
+        limit: int | None = None,
+    ) -> list[Order]:
+        """Orders with a line of ``brand_id``, in id order (see the port's ``OrderRepository``).
+
+        The brand's distinct order ids are read in order from ``idx_order_items_brand_order``
+        and joined to ``orders`` by primary key, so ``LIMIT`` stops the walk after one page.
+        """
+        wanted = [_ORDER_ITEMS.c.brand_id == brand_id]
+        if after is not None:
+            wanted.append(_ORDER_ITEMS.c.order_id > after)
+        ids = (
+            sa.select(_ORDER_ITEMS.c.order_id)
+            .where(*wanted)
+            .distinct()
+            .order_by(_ORDER_ITEMS.c.order_id)
+            .subquery("brand_orders")
+        )
+        stmt = sa.select(_ORDERS).join(ids, _ORDERS.c.id == ids.c.order_id).order_by(ids.c.order_id)
+        if status is not None:
+            stmt = stmt.where(_ORDERS.c.status == self._s.scalar("status", status))
+        if limit is not None:
+            if limit < 0:
+                raise ValueError("limit must not be negative")
+            stmt = stmt.limit(limit)
+        rows = self._uow.execute(stmt, table=self._s.name).mappings().all()
+        return [self._s.entity_of(row) for row in rows]
+
+
 # ============================================================================ unit of work
 
 
@@ -428,6 +474,8 @@ class PostgresUnitOfWork(Repositories):
         statements = STATEMENTS[table.name]
         if table.name == "product_variants":
             return PostgresVariantRepository(self, statements)
+        if table.name == "orders":
+            return PostgresOrderRepository(self, statements)
         if table.append_only:
             return PostgresAppendOnlyRepository[Any](self, statements)
         return PostgresRepository[Any](self, statements)
@@ -961,6 +1009,7 @@ def _discard(conn: sa.Connection) -> None:
 __all__ = [
     "STATEMENTS",
     "PostgresAppendOnlyRepository",
+    "PostgresOrderRepository",
     "PostgresReadRepository",
     "PostgresRepository",
     "PostgresStore",

@@ -73,6 +73,7 @@ NAMED_INDEXES: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "order_items": (
         ("idx_order_items_order", ("order_id",)),
         ("idx_order_items_variant", ("variant_id",)),
+        ("idx_order_items_brand_order", ("brand_id", "order_id")),  # an addition: orders.for_brand
     ),
     "addresses": (
         ("idx_addresses_user_type", ("user_id", "type")),

@@ -293,6 +293,9 @@ class OrderItem:
         default=None, validator=rules.optional(rules.instance_of(ReturnReason))
     )
     """Why the line came back (set by ``request_return``; an addition to the data model)."""
+    brand_id: UUID = attrs.field(validator=rules.uuid)
+    """The brand of ``product_id`` when the line was placed (an addition to the data model: it
+    lets ``orders.for_brand`` read one page of a brand's orders through one index)."""
 
     def __attrs_post_init__(self) -> None:
         if self.reserved_qty > self.qty:

@@ -34,6 +34,7 @@ from fittwin_core.domain import (
 from fittwin_core.domain.audit import REDACTED
 from fittwin_core.domain.rules import json_object_from, parse_enum, redacted
 from fittwin_core.domain.users import normalize_email, normalize_username, region_name
+from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork
 from fittwin_core.services.base import (
     UNSET,
@@ -511,38 +512,57 @@ class Accounts(Service):
             open_("country", address.country) or "",
         )
 
-    def addresses(self, user_id: UUID, *, actor: Actor, include_deleted: bool = False) -> list[Address]:
-        """The shopper's addresses, oldest first (removed ones only when asked)."""
+    def addresses(
+        self,
+        user_id: UUID,
+        *,
+        actor: Actor,
+        include_deleted: bool = False,
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
+    ) -> Page[Address]:
+        """A page of the shopper's addresses, oldest first (removed ones only when asked)."""
         uid = as_uuid(user_id, "user_id")
+        window = PageRequest.of(limit, after)
         acting = actor
         authorize(acting, "accounts.read", user_id=uid)
 
-        def work(uow: UnitOfWork) -> list[Address]:
+        def work(uow: UnitOfWork) -> Page[Address]:
             if include_deleted:
-                return uow.addresses.where(user_id=uid, order_by="id")
-            return uow.addresses.where(user_id=uid, deleted_at=None, order_by="id")
+                return window.read(uow.addresses, user_id=uid)
+            return window.read(uow.addresses, user_id=uid, deleted_at=None)
 
         return self.read(work, actor=acting)
 
-    def find_addresses(self, *, country: str, postal_code: str, actor: Actor) -> list[Address]:
-        """Live addresses in ``country`` with ``postal_code`` (staff only), found through the blind
-        indexes and confirmed by decrypting (so an index collision never returns a wrong row)."""
+    def find_addresses(
+        self,
+        *,
+        country: str,
+        postal_code: str,
+        actor: Actor,
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
+    ) -> Page[Address]:
+        """A page of the live addresses in ``country`` with ``postal_code`` (staff only), found
+        through the blind indexes and confirmed by decrypting (so an index collision never
+        returns a wrong row: such a page holds fewer than ``limit`` and still has a ``next``)."""
+        window = PageRequest.of(limit, after)
         authorize(actor, "accounts.find_addresses")
         wanted_country, wanted_code = _country(country), normalize_postal_code(postal_code)
 
-        def work(uow: UnitOfWork) -> list[Address]:
-            candidates = uow.addresses.where(
+        def work(uow: UnitOfWork) -> Page[Address]:
+            candidates = window.read(
+                uow.addresses,
                 country_bidx=self.vault.blind_index("addresses.country", wanted_country),
                 postal_code_bidx=self.vault.blind_index("addresses.postal_code", wanted_code),
                 deleted_at=None,
-                order_by="id",
             )
             found = []
-            for address in candidates:
+            for address in candidates.items:
                 opened = self._open_address(uow, address)
                 if opened.country == wanted_country and opened.postal_code == wanted_code:
                     found.append(address)
-            return found
+            return Page(tuple(found), candidates.next)
 
         return self.read(work, actor=actor)
 
@@ -635,12 +655,15 @@ class Accounts(Service):
 
         return self.transaction(work, actor=acting)
 
-    def payment_methods(self, user_id: UUID, *, actor: Actor) -> list[PaymentMethod]:
-        """The shopper's payment methods, oldest first."""
+    def payment_methods(
+        self, user_id: UUID, *, actor: Actor, limit: int = DEFAULT_LIMIT, after: str | None = None
+    ) -> Page[PaymentMethod]:
+        """A page of the shopper's payment methods, oldest first."""
         uid = as_uuid(user_id, "user_id")
+        window = PageRequest.of(limit, after)
         acting = actor
         authorize(acting, "accounts.read", user_id=uid)
-        return self.read(lambda uow: uow.payment_methods.where(user_id=uid, order_by="id"), actor=acting)
+        return self.read(lambda uow: window.read(uow.payment_methods, user_id=uid), actor=acting)
 
     def set_default_payment_method(
         self, user_id: UUID, payment_method_id: UUID | None, *, actor: Actor

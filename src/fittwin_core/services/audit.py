@@ -7,7 +7,8 @@ from typing import Any
 from uuid import UUID
 
 from fittwin_core.domain import Actor, EventLog, ValidationError
-from fittwin_core.ports import at_least, before
+from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
+from fittwin_core.ports import at_least, before, within
 from fittwin_core.services.base import Service, as_uuid
 from fittwin_core.services.permissions import authorize
 
@@ -24,18 +25,21 @@ class Audit(Service):
         action: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        limit: int | None = 1000,
         actor: Actor,
-    ) -> list[EventLog]:
-        """Event log records matching every given filter, oldest first (staff only)."""
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
+    ) -> Page[EventLog]:
+        """A page of the event log records matching every given filter, oldest first (by id:
+        the records' UUIDv7 order), ``since`` inclusive and ``until`` exclusive (staff only)."""
+        window = PageRequest.of(limit, after)
         authorize(actor, "audit.read")
         for name, moment in (("since", since), ("until", until)):
             if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
                 raise ValidationError(name, "must be a datetime with a time zone")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise ValidationError("limit", "must be a positive integer or None")
         filters: dict[str, Any] = {}
         if entity_type is not None:
+            if not isinstance(entity_type, str):
+                raise ValidationError("entity_type", "must be a string")
             filters["entity_type"] = entity_type
         if entity_id is not None:
             filters["entity_id"] = as_uuid(entity_id, "entity_id")
@@ -45,24 +49,13 @@ class Audit(Service):
             if not isinstance(action, str):
                 raise ValidationError("action", "must be a string")
             filters["action"] = action
-        if entity_type is not None and not isinstance(entity_type, str):
-            raise ValidationError("entity_type", "must be a string")
         if since is not None and until is not None:
-            rows = self.read(
-                lambda uow: uow.event_logs.where(
-                    created_at=at_least(since), order_by="created_at", **filters
-                ),
-                actor=actor,
-            )
-            return [r for r in rows if r.created_at < until][:limit]
-        if since is not None:
+            filters["created_at"] = within(since, until)
+        elif since is not None:
             filters["created_at"] = at_least(since)
         elif until is not None:
             filters["created_at"] = before(until)
-        return self.read(
-            lambda uow: uow.event_logs.where(order_by=("created_at", "id"), limit=limit, **filters),
-            actor=actor,
-        )
+        return self.read(lambda uow: window.read(uow.event_logs, **filters), actor=actor)
 
 
 __all__ = ["Audit"]

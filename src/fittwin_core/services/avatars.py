@@ -33,6 +33,7 @@ from fittwin_core.domain import (
     ValidationError,
     rules,
 )
+from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork, after, before, not_equal
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, coerce, require
 from fittwin_core.services.permissions import authorize
@@ -84,25 +85,47 @@ class Avatars(Service):
 
         return self.read(work, actor=actor)
 
-    def for_user(self, user_id: UUID, *, include_deleted: bool = False, actor: Actor) -> list[Avatar]:
-        """The shopper's avatar versions, oldest first (soft-deleted ones only when asked)."""
+    def for_user(
+        self,
+        user_id: UUID,
+        *,
+        include_deleted: bool = False,
+        actor: Actor,
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
+    ) -> Page[Avatar]:
+        """A page of the shopper's avatar versions, oldest first (soft-deleted ones only when asked)."""
         uid = as_uuid(user_id, "user_id")
+        window = PageRequest.of(limit, after)
         acting = actor
         authorize(acting, "avatars.read", user_id=uid)
 
-        def work(uow: UnitOfWork) -> list[Avatar]:
+        def work(uow: UnitOfWork) -> Page[Avatar]:
             self.shopper(uow, uid)
             if include_deleted:
-                return uow.avatars.where(user_id=uid, order_by="version")
-            return uow.avatars.where(user_id=uid, deleted_at=None, order_by="version")
+                return window.read(uow.avatars, user_id=uid)
+            return window.read(uow.avatars, user_id=uid, deleted_at=None)
 
         return self.read(work, actor=acting)
 
     def current(self, user_id: UUID, *, actor: Actor) -> Avatar | None:
         """The shopper's newest ``ready`` avatar, or ``None``."""
-        versions = self.for_user(user_id, actor=actor)
-        ready = [a for a in versions if a.status == AvatarStatus.READY and a.mesh_ref is not None]
-        return ready[-1] if ready else None
+        uid = as_uuid(user_id, "user_id")
+        authorize(actor, "avatars.read", user_id=uid)
+
+        def work(uow: UnitOfWork) -> Avatar | None:
+            self.shopper(uow, uid)
+            newest = uow.avatars.where(
+                user_id=uid,
+                deleted_at=None,
+                status=AvatarStatus.READY,
+                mesh_ref=not_equal(None),
+                order_by="-version",
+                limit=1,
+            )
+            return newest[0] if newest else None
+
+        return self.read(work, actor=actor)
 
     def mesh(self, avatar_id: UUID, *, actor: Actor) -> bytes:
         """The mesh bytes of a ``ready`` avatar (:class:`NotFound` when it has none)."""

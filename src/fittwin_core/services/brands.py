@@ -35,6 +35,7 @@ from fittwin_core.domain.converter import format_datetime
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import parse_enum, redacted
 from fittwin_core.domain.users import normalize_email
+from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import OutgoingWebhook, UnitOfWork
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_list, as_uuid, coerce, require
 from fittwin_core.services.permissions import allowed, authorize
@@ -227,17 +228,22 @@ class Brands(Service):
 
         return self.transaction(work, actor=actor)
 
-    def users(self, brand_id: UUID, *, actor: Actor) -> list[BrandUser]:
-        """The brand's users (any role of that brand may read them). Pending invitation tokens
-        are shown to staff only (an invitation's token is handed out once, by :meth:`invite_user`)."""
+    def users(
+        self, brand_id: UUID, *, actor: Actor, limit: int = DEFAULT_LIMIT, after: str | None = None
+    ) -> Page[BrandUser]:
+        """A page of the brand's users, oldest first (any role of that brand may read them).
+        Pending invitation tokens are shown to staff only (an invitation's token is handed out
+        once, by :meth:`invite_user`)."""
         bid = as_uuid(brand_id, "brand_id")
+        window = PageRequest.of(limit, after)
 
-        def work(uow: UnitOfWork) -> list[BrandUser]:
+        def work(uow: UnitOfWork) -> Page[BrandUser]:
             authorize(actor, "brands.list_users", uow=uow, brand_ids={bid})
-            members = uow.brand_users.where(brand_id=bid, order_by="id")
+            members = window.read(uow.brand_users, brand_id=bid)
             if allowed(actor, "brands.read_invite_tokens"):
                 return members
-            return [attrs.evolve(m, invite_token=None) for m in members]
+            hidden = tuple(attrs.evolve(m, invite_token=None) for m in members.items)
+            return attrs.evolve(members, items=hidden)
 
         return self.read(work, actor=actor)
 

@@ -28,6 +28,7 @@ from fittwin_core.domain import (
 from fittwin_core.domain.catalog import PRODUCT_TRANSITIONS, category, size_label, sku, stock
 from fittwin_core.domain.money import cents, currency
 from fittwin_core.domain.rules import JsonMap, json_object_from, parse_enum, thaw_json
+from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork, one_of
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, coerce, require
 from fittwin_core.services.brands import BrandEvent, Brands
@@ -236,15 +237,22 @@ class Catalog(Service):
         return self.read(lambda uow: uow.products.get(pid), actor=actor)
 
     def products(
-        self, brand_id: UUID, *, status: ProductStatus | str | None = None, actor: Actor
-    ) -> list[Product]:
-        """A brand's products, oldest first, optionally of one status."""
+        self,
+        brand_id: UUID,
+        *,
+        status: ProductStatus | str | None = None,
+        actor: Actor,
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
+    ) -> Page[Product]:
+        """A page of a brand's products, oldest first, optionally of one status."""
         bid = as_uuid(brand_id, "brand_id")
+        window = PageRequest.of(limit, after)
         authorize(actor, "catalog.read")
         filters: dict[str, Any] = {"brand_id": bid}
         if status is not None:
             filters["status"] = parse_enum(ProductStatus, status, "status")
-        return self.read(lambda uow: uow.products.where(order_by="id", **filters), actor=actor)
+        return self.read(lambda uow: window.read(uow.products, **filters), actor=actor)
 
     # ------------------------------------------------------------------ variants and stock
 
@@ -354,11 +362,14 @@ class Catalog(Service):
         authorize(actor, "catalog.read")
         return self.read(lambda uow: uow.product_variants.get(vid), actor=actor)
 
-    def variants(self, product_id: UUID, *, actor: Actor) -> list[ProductVariant]:
-        """A product's variants, oldest first."""
+    def variants(
+        self, product_id: UUID, *, actor: Actor, limit: int = DEFAULT_LIMIT, after: str | None = None
+    ) -> Page[ProductVariant]:
+        """A page of a product's variants, oldest first."""
         pid = as_uuid(product_id, "product_id")
+        window = PageRequest.of(limit, after)
         authorize(actor, "catalog.read")
-        return self.read(lambda uow: uow.product_variants.where(product_id=pid, order_by="id"), actor=actor)
+        return self.read(lambda uow: window.read(uow.product_variants, product_id=pid), actor=actor)
 
     def low_stock_events(
         self, brand_id: UUID, before: ProductVariant, after: ProductVariant
@@ -535,17 +546,24 @@ class Catalog(Service):
         return self.transaction(work, actor=actor)
 
     def fit_proposals(
-        self, brand_id: UUID, *, status: ProposalStatus | str | None = None, actor: Actor
-    ) -> list[FitMapProposal]:
-        """A brand's fit-map proposals, oldest first (analysts and above, or staff)."""
+        self,
+        brand_id: UUID,
+        *,
+        status: ProposalStatus | str | None = None,
+        actor: Actor,
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
+    ) -> Page[FitMapProposal]:
+        """A page of a brand's fit-map proposals, oldest first (analysts and above, or staff)."""
         bid = as_uuid(brand_id, "brand_id")
+        window = PageRequest.of(limit, after)
         filters: dict[str, Any] = {"brand_id": bid}
         if status is not None:
             filters["status"] = parse_enum(ProposalStatus, status, "status")
 
-        def work(uow: UnitOfWork) -> list[FitMapProposal]:
+        def work(uow: UnitOfWork) -> Page[FitMapProposal]:
             authorize(actor, "catalog.read_fit_proposals", uow=uow, brand_ids={bid})
-            return uow.fit_map_proposals.where(order_by="id", **filters)
+            return window.read(uow.fit_map_proposals, **filters)
 
         return self.read(work, actor=actor)
 

@@ -48,6 +48,8 @@ from fittwin_core.domain import (
 )
 from fittwin_core.domain.ids import is_rid
 from fittwin_core.domain.orders import ORDER_TRANSITIONS, Effect, transition
+from fittwin_core.domain.rules import parse_enum
+from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import PaymentEvent, PriceLine, Quote, UnitOfWork
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, require
 from fittwin_core.services.brands import BrandEvent, Brands
@@ -106,7 +108,8 @@ class Orders(Service):
         return self.read(work, actor=actor)
 
     def items(self, order_id: UUID, *, actor: Actor) -> list[OrderItem]:
-        """An order's lines, in the order they were placed (readers as for :meth:`get`)."""
+        """An order's lines, in the order they were placed (readers as for :meth:`get`). A list,
+        not a page: an order has at most ``MAX_LINES`` lines."""
         oid = as_uuid(order_id, "order_id")
 
         def work(uow: UnitOfWork) -> list[OrderItem]:
@@ -116,15 +119,46 @@ class Orders(Service):
         return self.read(work, actor=actor)
 
     def for_user(
-        self, user_id: UUID, *, status: OrderStatus | str | None = None, actor: Actor
-    ) -> list[Order]:
-        """A shopper's orders, oldest first (for the shopper and staff)."""
+        self,
+        user_id: UUID,
+        *,
+        status: OrderStatus | str | None = None,
+        actor: Actor,
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
+    ) -> Page[Order]:
+        """A page of a shopper's orders, oldest first (for the shopper and staff); pass the
+        page's ``next`` as ``after`` for the following one (:mod:`fittwin_core.pagination`)."""
         uid = as_uuid(user_id, "user_id")
+        window = PageRequest.of(limit, after)
         authorize(actor, "orders.read", user_id=uid)
         filters: dict[str, Any] = {"user_id": uid}
         if status is not None:
-            filters["status"] = OrderStatus(status)
-        return self.read(lambda uow: uow.orders.where(order_by="id", **filters), actor=actor)
+            filters["status"] = parse_enum(OrderStatus, status, "status")
+        return self.read(lambda uow: window.read(uow.orders, **filters), actor=actor)
+
+    def for_brand(
+        self,
+        brand_id: UUID,
+        *,
+        status: OrderStatus | str | None = None,
+        actor: Actor,
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
+    ) -> Page[Order]:
+        """A page of the orders holding a product of the brand, oldest first, optionally of one
+        status (for the brand's owners, managers and analysts, and staff). An order with lines
+        of several brands is listed for each of them; :meth:`items` shows all its lines."""
+        bid = as_uuid(brand_id, "brand_id")
+        window = PageRequest.of(limit, after)
+        wanted = None if status is None else parse_enum(OrderStatus, status, "status")
+
+        def work(uow: UnitOfWork) -> Page[Order]:
+            authorize(actor, "orders.list_for_brand", uow=uow, brand_ids={bid})
+            found = uow.orders.for_brand(bid, status=wanted, after=window.after_id, limit=window.limit + 1)
+            return window.page(found)
+
+        return self.read(work, actor=actor)
 
     # ------------------------------------------------------------------ placing
 
@@ -274,6 +308,7 @@ class Orders(Service):
                     id=self._ctx.ids.new_id(),
                     order_id=order_id,
                     product_id=product.id,
+                    brand_id=brand.id,
                     variant_id=variant.id,
                     sku=variant.sku,
                     size_label=variant.size_label,
@@ -377,12 +412,12 @@ class Orders(Service):
 
     def handle_payment_webhook(self, payload: bytes | str, signature_header: str) -> Order | None:
         """Apply a payment provider webhook; returns the affected order (``None`` for a
-        duplicate delivery, which changes nothing).
+        duplicate delivery and for an event type FitTwin does not handle, which change nothing:
+        answer them 2xx so the provider stops resending).
 
         The signature and timestamp are verified by the gateway (:class:`AuthenticationFailed`);
-        event types FitTwin does not handle and payments it does not know are rejected with
-        :class:`ValidationError` / :class:`NotFound`, recording nothing. Each event id is
-        applied once however many times it arrives.
+        payments FitTwin does not know are rejected with :class:`NotFound`, recording nothing.
+        Each event id is applied once however many times it arrives.
         """
         if isinstance(payload, str):
             payload = payload.encode()
@@ -393,7 +428,7 @@ class Orders(Service):
         payload = bytes(payload)
         event = self._ctx.payments.parse_webhook(payload, signature_header)
         if event.type not in HANDLED_PAYMENT_EVENTS:
-            raise ValidationError("event.type", f"'{event.type}' is not an event FitTwin handles")
+            return None
         digest = hashlib.sha256(payload).hexdigest()
 
         def work(uow: UnitOfWork) -> Order | None:

@@ -111,6 +111,7 @@ PERMISSIONS: Mapping[str, frozenset[Grant]] = {
     "fit.recommend": frozenset({_ADMIN, _SYSTEM, _SELF}),
     # orders: the order's shopper is "self"; the brands of its products are "this brand"
     "orders.read": frozenset({_ADMIN, _SYSTEM, _SELF, _OWNER, _MANAGER, _ANALYST}),
+    "orders.list_for_brand": frozenset({_ADMIN, _SYSTEM, _OWNER, _MANAGER, _ANALYST}),
     "orders.place": frozenset({_ADMIN, _SYSTEM, _SELF}),
     "orders.pay": frozenset({_ADMIN, _SYSTEM}),
     "orders.cancel": frozenset({_ADMIN, _SYSTEM, _SELF}),

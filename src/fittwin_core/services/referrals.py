@@ -28,6 +28,7 @@ from fittwin_core.domain import (
 )
 from fittwin_core.domain.ids import is_rid
 from fittwin_core.domain.rules import parse_enum
+from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork, at_least
 from fittwin_core.services.base import Service, as_list, as_uuid
 from fittwin_core.services.permissions import authorize
@@ -130,27 +131,38 @@ class Referrals(Service):
 
         return self.read(work, actor=actor)
 
-    def for_referrer(self, user_id: UUID, *, actor: Actor) -> list[Referral]:
-        """The shopper's share links, oldest first."""
+    def for_referrer(
+        self, user_id: UUID, *, actor: Actor, limit: int = DEFAULT_LIMIT, after: str | None = None
+    ) -> Page[Referral]:
+        """A page of the shopper's share links, oldest first (by ``created_at``, then rid: a
+        link has no creation-ordered id)."""
         uid = as_uuid(user_id, "user_id")
+        window = PageRequest.by_time(limit, after)
         authorize(actor, "referrals.read", user_id=uid)
         return self.read(
-            lambda uow: uow.referrals.where(referrer_user_id=uid, order_by="created_at"), actor=actor
+            lambda uow: window.read_by_time(uow.referrals, "rid", referrer_user_id=uid), actor=actor
         )
 
     def events(
-        self, rid: str, *, event_type: ReferralEventType | str | None = None, actor: Actor
-    ) -> list[ReferralEvent]:
-        """What happened to a link (clicks, conversions, fraud flags), oldest first (for its
-        referrer and staff)."""
+        self,
+        rid: str,
+        *,
+        event_type: ReferralEventType | str | None = None,
+        actor: Actor,
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
+    ) -> Page[ReferralEvent]:
+        """A page of what happened to a link (clicks, conversions, fraud flags), oldest first
+        (for its referrer and staff)."""
         _check_rid(rid)
+        window = PageRequest.of(limit, after)
         filters: dict[str, Any] = {"rid": rid}
         if event_type is not None:
             filters["event_type"] = parse_enum(ReferralEventType, event_type, "event_type")
 
-        def work(uow: UnitOfWork) -> list[ReferralEvent]:
+        def work(uow: UnitOfWork) -> Page[ReferralEvent]:
             authorize(actor, "referrals.read", user_id=uow.referrals.get(rid).referrer_user_id)
-            return uow.referral_events.where(order_by=("created_at", "id"), **filters)
+            return window.read(uow.referral_events, **filters)
 
         return self.read(work, actor=actor)
 

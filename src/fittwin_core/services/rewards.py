@@ -41,6 +41,7 @@ from fittwin_core.domain import (
 from fittwin_core.domain.referrals import Attribution, Verdict, attribute
 from fittwin_core.domain.rewards import REINSTATEMENT, clawback_cents, hold_until, move, reward_amount
 from fittwin_core.domain.rules import parse_enum
+from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork, at_least, at_most, one_of
 from fittwin_core.services.base import Service, as_list, as_uuid
 from fittwin_core.services.permissions import authorize
@@ -283,10 +284,13 @@ class Rewards(Service):
         referrer_user_id: UUID | None = None,
         status: RewardStatus | str | None = None,
         actor: Actor,
-    ) -> list[RewardLedgerEntry]:
-        """Ledger entries matching every given filter, oldest first. Staff may list any; a
-        shopper only their own (``referrer_user_id`` set to their id)."""
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
+    ) -> Page[RewardLedgerEntry]:
+        """A page of the ledger entries matching every given filter, oldest first. Staff may
+        list any; a shopper only their own (``referrer_user_id`` set to their id)."""
         referrer = None if referrer_user_id is None else as_uuid(referrer_user_id, "referrer_user_id")
+        window = PageRequest.of(limit, after)
         authorize(actor, "rewards.read", user_id=referrer)
         filters: dict[str, Any] = {}
         if order_id is not None:
@@ -296,13 +300,13 @@ class Rewards(Service):
         if status is not None:
             filters["status"] = parse_enum(RewardStatus, status, "status")
 
-        def work(uow: UnitOfWork) -> list[RewardLedgerEntry]:
+        def work(uow: UnitOfWork) -> Page[RewardLedgerEntry]:
             if referrer is not None:
                 rids = [r.rid for r in uow.referrals.where(referrer_user_id=referrer)]
                 if not rids:
-                    return []
+                    return Page(())
                 filters["rid"] = one_of(rids) if "rid" not in filters else filters["rid"]
-            return uow.reward_ledger_entries.where(order_by="id", **filters)
+            return window.read(uow.reward_ledger_entries, **filters)
 
         return self.read(work, actor=actor)
 

@@ -678,6 +678,7 @@ def order_items(draw: st.DrawFn, /, **overrides: S[Any]) -> OrderItem:
         "id": uuid7s(),
         "order_id": uuid7s(),
         "product_id": uuid7s(),
+        "brand_id": uuid7s(),
         "variant_id": uuid7s(),
         "sku": skus(),
         "size_label": st.sampled_from(["S", "M", "L"]),

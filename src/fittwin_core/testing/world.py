@@ -201,6 +201,7 @@ def build_world(tag: str = "w") -> World:
         id=ids["item"],
         order_id=order.id,
         product_id=product.id,
+        brand_id=product.brand_id,
         variant_id=variant.id,
         sku=variant.sku,
         size_label="M",

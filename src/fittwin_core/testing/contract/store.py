@@ -42,7 +42,17 @@ from fittwin_core.domain import (
 from fittwin_core.domain.audit import audit_diff
 from fittwin_core.domain.converter import unstructure
 from fittwin_core.domain.ids import encode_rid, uuid7
-from fittwin_core.ports import EventLogRetention, RawRows, Store, after, at_most, before, not_equal, one_of
+from fittwin_core.ports import (
+    EventLogRetention,
+    RawRows,
+    Store,
+    after,
+    at_most,
+    before,
+    not_equal,
+    one_of,
+    within,
+)
 from fittwin_core.schema import TABLES, ForeignKey, Table, UniqueKey
 from fittwin_core.testing import strategies as fst
 from fittwin_core.testing.world import WORLD_TIME, World, seed_world
@@ -482,9 +492,44 @@ class StoreContract:
             assert {v.inventory for v in repo.where(product_id=product, inventory=before(2))} == {0, 1}
             assert {v.inventory for v in repo.where(product_id=product, inventory=after(4))} == {5, 10}
             assert repo.count(product_id=product, color=not_equal("c2")) == 6
+            assert {v.inventory for v in repo.where(product_id=product, inventory=within(1, 4))} == {1, 2, 3}
+            assert repo.where(product_id=product, inventory=within(3, 3)) == []
             assert repo.where(product_id=fresh_id()) == []
             with pytest.raises(ValueError, match="no column"):
                 repo.where(nope=1)
+
+    def test_orders_by_brand(self, store: Store, world: World) -> None:
+        brand, product, item = world["brands"], world["products"], world["order_items"]
+        rival = uniquify(TABLES["brands"], brand)
+        rival_product = attrs.evolve(uniquify(TABLES["products"], product), brand_id=rival.id)
+        orders = [
+            attrs.evolve(uniquify(TABLES["orders"], world["orders"]), status=status)
+            for status in [OrderStatus.CREATED, OrderStatus.PAID] * 3
+        ]
+
+        def line(order: Any, of: Any) -> Any:
+            fresh = uniquify(TABLES["order_items"], item)
+            return attrs.evolve(fresh, order_id=order.id, product_id=of.id, brand_id=of.brand_id)
+
+        lines = [line(orders[0], product), line(orders[0], product), line(orders[1], rival_product)]
+        lines += [line(orders[2], product), line(orders[2], rival_product)]
+        lines += [line(o, product) for o in orders[3:5]] + [line(orders[5], rival_product)]
+        with store.unit_of_work() as uow:
+            uow.brands.add(rival)
+            uow.products.add(rival_product)
+            uow.orders.add_many(orders)
+            uow.order_items.add_many(lines)
+            uow.commit()
+        mine = [world["orders"].id, orders[0].id, orders[2].id, orders[3].id, orders[4].id]
+        with store.unit_of_work() as uow:
+            assert [o.id for o in uow.orders.for_brand(brand.id)] == mine  # each order once, by id
+            assert [o.id for o in uow.orders.for_brand(brand.id, limit=2)] == mine[:2]
+            assert [o.id for o in uow.orders.for_brand(brand.id, after=mine[1], limit=2)] == mine[2:4]
+            assert [o.id for o in uow.orders.for_brand(brand.id, status=OrderStatus.PAID)] == [orders[3].id]
+            rivals = [orders[1].id, orders[2].id, orders[5].id]
+            assert [o.id for o in uow.orders.for_brand(rival.id)] == rivals
+            assert uow.orders.for_brand(rival.id, after=orders[5].id) == []
+            assert uow.orders.for_brand(fresh_id()) == []
 
     def test_where_sees_own_uncommitted_changes(self, store: Store, world: World) -> None:
         variant = world["product_variants"]

@@ -1,6 +1,6 @@
 """Orders by brand: ``order_items.brand_id`` and its index.
 
-Revision ID: 0006_brand_orders
+Revision ID: 0003_brand_orders
 Revises: 0002_fit_outcomes
 Create Date: 2027-01-15
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_brand_orders"
+revision = "0003_brand_orders"
 down_revision = "0002_fit_outcomes"
 branch_labels = None
 depends_on = None

@@ -253,7 +253,7 @@ class Accounts(Service):
         new_hash = self._ctx.hasher.hash(new_password)
 
         def work(uow: UnitOfWork) -> None:
-            current = uow.user_profiles.lock(profile.id)
+            current = self.live_shopper(uow, profile.id)
             uow.user_profiles.update(attrs.evolve(current, password_hash=new_hash, updated_at=self.now()))
 
         self.transaction(work, actor=actor)
@@ -303,7 +303,7 @@ class Accounts(Service):
         authorize(actor, "accounts.verify_phone")
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.lock(user_id)
+            profile = self.live_shopper(uow, user_id)
             require(profile.phone is not None, "phone", "is not set")
             updated = attrs.evolve(profile, phone_verified_at=self.now(), updated_at=self.now())
             uow.user_profiles.update(updated)
@@ -388,7 +388,7 @@ class Accounts(Service):
         clean_phone = UNSET if phone is UNSET else _phone(phone)
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.lock(uid)
+            profile = self.live_shopper(uow, uid)
             if "username" in changes and changes["username"].lower() != profile.username.lower():
                 taken = uow.user_profiles.where(username=changes["username"])
                 if any(u.id != uid for u in taken):
@@ -415,7 +415,7 @@ class Accounts(Service):
         normalized = normalize_email(new_email)
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.lock(uid)
+            profile = self.live_shopper(uow, uid)
             if any(u.id != uid for u in uow.user_profiles.where(email=normalized)):
                 raise Conflict("an account with this email already exists")
             updated = attrs.evolve(profile, email=normalized, email_verified_at=None, updated_at=self.now())
@@ -457,8 +457,7 @@ class Accounts(Service):
         extra = None if metadata is None else json_object_from(metadata, "metadata")
 
         def work(uow: UnitOfWork) -> Address:
-            profile = self.shopper(uow, uid)
-            require(not profile.erased, "user_id", "refers to an erased account")
+            profile = self.live_shopper(uow, uid)  # serialised with erasure: no address outlives it
             address_id = self._ctx.ids.new_id()
             now = self.now()
             sealed: dict[str, Any] = {
@@ -594,7 +593,7 @@ class Accounts(Service):
         aid = None if address_id is None else as_uuid(address_id, "address_id")
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.lock(uid)
+            profile = self.live_shopper(uow, uid)
             if aid is not None:
                 own_live_address(uow, uid, aid, "address_id")
             updated = attrs.evolve(profile, billing_address_id=aid, updated_at=self.now())
@@ -628,8 +627,7 @@ class Accounts(Service):
         address_id = None if billing_address_id is None else as_uuid(billing_address_id, "billing_address_id")
 
         def work(uow: UnitOfWork) -> PaymentMethod:
-            profile = self.shopper(uow, uid, lock=True)
-            require(not profile.erased, "user_id", "refers to an erased account")
+            profile = self.live_shopper(uow, uid)
             if address_id is not None:
                 own_live_address(uow, uid, address_id, "billing_address_id")
             if uow.payment_methods.where(psp_token_id=token, limit=1):
@@ -675,7 +673,7 @@ class Accounts(Service):
         pm_id = None if payment_method_id is None else as_uuid(payment_method_id, "payment_method_id")
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.lock(uid)
+            profile = self.live_shopper(uow, uid)
             if pm_id is not None:
                 own_payment_method(uow, uid, pm_id)
             updated = attrs.evolve(profile, default_payment_method_id=pm_id, updated_at=self.now())

@@ -245,6 +245,7 @@ class Accounts(Service):
         uid = as_uuid(user_id, "user_id")
         authorize(actor, "accounts.change_password", user_id=uid)
         profile = self.read(lambda uow: self.shopper(uow, uid), actor=actor)
+        require(not profile.erased, "user_id", "refers to an erased account")
         if not isinstance(current_password, str) or not self._ctx.hasher.verify(
             profile.password_hash, current_password
         ):

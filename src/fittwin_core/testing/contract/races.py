@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
@@ -235,8 +236,10 @@ def erase(ft: FitTwin, user_id: str) -> int:
     return ft.privacy.erase_user(UUID(user_id), actor=Actor.system()).addresses
 
 
-def add_address(ft: FitTwin, user_id: str) -> str:
-    """Add an address for the shopper, as they would."""
+def add_address(ft: FitTwin, arg: tuple[str, float]) -> str:
+    """After ``arg[1]`` seconds, add an address for the shopper ``arg[0]``, as they would."""
+    user_id, delay = arg
+    time.sleep(delay)
     uid = UUID(user_id)
     address = ft.accounts.add_address(
         uid,
@@ -250,15 +253,18 @@ def add_address(ft: FitTwin, user_id: str) -> str:
     return str(address.id)
 
 
-def update_name(ft: FitTwin, user_id: str) -> str:
-    """Set the shopper's name, as they would."""
+def update_name(ft: FitTwin, arg: tuple[str, float]) -> str:
+    """After ``arg[1]`` seconds, set the name of shopper ``arg[0]``, as they would."""
+    user_id, delay = arg
+    time.sleep(delay)
     uid = UUID(user_id)
     ft.accounts.update_profile(uid, name="Racing Name", actor=Actor.shopper(uid))
     return "updated"
 
 
-def release_due(ft: FitTwin, _: object) -> tuple[int, int]:
-    """Run the nightly release job: entries released and skipped."""
+def release_due(ft: FitTwin, delay: float) -> tuple[int, int]:
+    """After ``delay`` seconds, run the nightly release job: entries released and skipped."""
+    time.sleep(delay)
     released = ft.rewards.release_due(actor=Actor.system())
     return len(released), len(released.skipped)
 
@@ -475,7 +481,12 @@ class RaceContract:
             user, _, _ = self._shopper(ft, f"erased{trial}")
             uid = str(user)
 
-            outcomes = race.racers.run([(erase, uid), (add_address, uid), (update_name, uid)])
+            # Staggered starts, so that across the trials the writes land before, inside and
+            # after the erasure's transaction (it first hashes a password, outside of it).
+            delay = (trial % 10) * 0.01
+            outcomes = race.racers.run(
+                [(erase, uid), (add_address, (uid, delay)), (update_name, (uid, delay))]
+            )
 
             assert outcomes[0].error is None, outcomes
             assert {o.error for o in outcomes[1:]} <= {None, "ValidationError"}, outcomes
@@ -526,7 +537,7 @@ class RaceContract:
         for trial in range(3):
             link = ft.referrals.create(referrer[0], actor=Actor.shopper(referrer[0]))
             orders = []
-            for n in range(6):  # one click per order: under the velocity limit
+            for n in range(8):  # one click per order: under the velocity limit
                 ft.referrals.record_click(
                     link.rid,
                     ip=f"192.0.2.{trial * 10 + n}",
@@ -543,11 +554,19 @@ class RaceContract:
                 ):
                     step(order_id, actor=Actor.system())
                 orders.append(order_id)
-            returned = [str(o) for o in orders[::2]]
+            returned = [str(o) for o in reversed(orders[::2])]  # against the job's id order
+            # Two runs of the job overlap (a re-run while the first is still going) and two
+            # shoppers return orders meanwhile.
+            parts: list[tuple[Part, Any]] = [
+                (release_due, 0.0),
+                (release_due, 0.005 * trial),
+                (request_returns, returned[::2]),
+                (request_returns, returned[1::2]),
+            ]
 
-            outcomes = race.racers.run([(release_due, None), (request_returns, returned)])
+            outcomes = race.racers.run(parts)
 
-            assert [o.error for o in outcomes] == [None, None], (trial, outcomes)  # the batch completed
+            assert [o.error for o in outcomes] == [None] * 4, (trial, outcomes)  # every batch completed
             ft.rewards.release_due(actor=Actor.system())  # a re-run picks up anything skipped
             with ft.context.store.unit_of_work() as uow:
                 for order_id in orders:

@@ -231,6 +231,8 @@ class Accounts(Service):
 
             def work(uow: UnitOfWork) -> UserProfile:
                 current = uow.user_profiles.lock(profile.id)
+                if current.erased or current.password_hash != profile.password_hash:
+                    raise AuthenticationFailed("invalid email or password")  # erased or changed meanwhile
                 updated = attrs.evolve(current, password_hash=rehashed, updated_at=self.now())
                 uow.user_profiles.update(updated)
                 return updated
@@ -283,7 +285,9 @@ class Accounts(Service):
             raise AuthenticationFailed("invalid verification token") from None
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.find(user_id)
+            # Locked: an erasure running meanwhile is either seen (the email, and so the MAC,
+            # changed) or waits; the profile written back is never one read before it.
+            profile = uow.user_profiles.lock(user_id) if uow.user_profiles.find(user_id) else None
             if profile is None or not hmac.compare_digest(mac, self._email_mac(profile, expires)):
                 raise AuthenticationFailed("invalid verification token")
             if self.now().timestamp() > expires:
@@ -571,6 +575,9 @@ class Accounts(Service):
         aid = as_uuid(address_id, "address_id")
 
         def work(uow: UnitOfWork) -> Address:
+            owner = uow.addresses.get(aid).user_id
+            # The shopper's row before the address, in the order erasure takes them.
+            profile = None if owner is None else uow.user_profiles.lock(owner)
             address = uow.addresses.lock(aid)
             authorize(actor, "accounts.manage_addresses", user_id=address.user_id)
             if address.deleted_at is not None:
@@ -578,10 +585,8 @@ class Accounts(Service):
             now = self.now()
             removed = attrs.evolve(address, deleted_at=now, updated_at=now)
             uow.addresses.update(removed)
-            if address.user_id is not None:
-                profile = uow.user_profiles.lock(address.user_id)
-                if profile.billing_address_id == aid:
-                    uow.user_profiles.update(attrs.evolve(profile, billing_address_id=None, updated_at=now))
+            if profile is not None and profile.billing_address_id == aid:
+                uow.user_profiles.update(attrs.evolve(profile, billing_address_id=None, updated_at=now))
             return removed
 
         return self.transaction(work, actor=actor)
@@ -688,9 +693,10 @@ class Accounts(Service):
         pm_id = as_uuid(payment_method_id, "payment_method_id")
 
         def work(uow: UnitOfWork) -> None:
+            # The shopper's row before the method, in the order erasure takes them.
+            profile = uow.user_profiles.lock(uow.payment_methods.get(pm_id).user_id)
             method = uow.payment_methods.lock(pm_id)
             authorize(actor, "accounts.manage_payment_methods", user_id=method.user_id)
-            profile = uow.user_profiles.lock(method.user_id)
             if profile.default_payment_method_id == pm_id:
                 uow.user_profiles.update(
                     attrs.evolve(profile, default_payment_method_id=None, updated_at=self.now())

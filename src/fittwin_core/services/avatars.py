@@ -351,7 +351,7 @@ class Avatars(Service):
             uploaded = region is not None and self._ctx.objects.exists(key, region=region)
             try:
                 self.fail(avatar.id, "timed out while processing", actor=acting)  # deletes the upload
-            except (Conflict, InvalidTransition):  # completed or failed meanwhile
+            except (Conflict, InvalidTransition, TransientConflict):  # moved or held meanwhile: next run
                 continue
             failed += 1
             removed += uploaded

@@ -218,6 +218,13 @@ def mark_paid(ft: FitTwin, order_ids: list[str]) -> int:
     return len(order_ids)
 
 
+def deliver_webhooks(ft: FitTwin, webhooks: list[tuple[bytes, str]]) -> int:
+    """Deliver signed payment webhooks (payload, signature header); how many."""
+    for payload, header in webhooks:
+        ft.orders.handle_payment_webhook(payload, header)
+    return len(webhooks)
+
+
 def revoke(ft: FitTwin, arg: tuple[str, str]) -> str:
     """Brand user ``arg[0]`` revokes brand user ``arg[1]``."""
     by, target = arg
@@ -371,6 +378,20 @@ class RaceContract:
         )
         return order.id
 
+    def _payments(self, ft: FitTwin, orders: list[UUID], workers: int) -> list[tuple[Part, Any]]:
+        """The orders' payments shared out between ``workers``: signed ``payment_intent.succeeded``
+        webhooks where the gateway can play them (the fake), otherwise ``mark_paid``."""
+        succeed = getattr(ft.context.payments, "succeed", None)
+        if succeed is None:
+            ids = [str(o) for o in orders]
+            return [(mark_paid, ids[n::workers]) for n in range(workers)]
+        hooks = []
+        for order_id in orders:
+            intent = ft.orders.get(order_id, actor=Actor.system()).payment_intent_ref
+            payload, header = succeed(intent)
+            hooks.append((bytes(payload), str(header)))
+        return [(deliver_webhooks, hooks[n::workers]) for n in range(workers)]
+
     # -- stock ---------------------------------------------------------------------------
 
     def test_racing_buyers_sell_exactly_the_stock(self, race: Race) -> None:
@@ -390,7 +411,7 @@ class RaceContract:
 
     # -- referral velocity ---------------------------------------------------------------
 
-    def test_parallel_payments_through_one_click_convert_exactly_as_the_velocity_rule_says(
+    def test_parallel_payment_webhooks_through_one_click_convert_exactly_as_the_velocity_rule_says(
         self, race: Race
     ) -> None:
         ft = race.ft
@@ -406,12 +427,12 @@ class RaceContract:
                 device_fingerprint="phone",
                 actor=Actor.anonymous(),
             )
-            orders = [str(self._order(ft, buyer, shop.variant_id, link.rid)) for _ in range(10)]
-            shares = [orders[n :: race.racers.size] for n in range(race.racers.size)]
+            orders = [self._order(ft, buyer, shop.variant_id, link.rid) for _ in range(10)]
+            parts = self._payments(ft, orders, race.racers.size)
 
-            outcomes = race.racers.run([(mark_paid, share) for share in shares])
+            outcomes = race.racers.run(parts)
 
-            assert [o.error for o in outcomes] == [None] * len(shares), trial
+            assert [o.error for o in outcomes] == [None] * len(parts), trial
             with ft.context.store.unit_of_work() as uow:
                 events = uow.referral_events.where(rid=link.rid)
                 entries = uow.reward_ledger_entries.where(rid=link.rid)
@@ -594,6 +615,7 @@ __all__ = [
     "ThreadRacers",
     "add_address",
     "complete_avatar",
+    "deliver_webhooks",
     "erase",
     "mark_paid",
     "place_one",

@@ -432,13 +432,13 @@ class RaceContract:
 
             outcomes = race.racers.run(parts)
 
-            assert [o.error for o in outcomes] == [None] * len(parts), trial
+            assert [o.error for o in outcomes] == [None] * len(parts), (trial, outcomes)
             with ft.context.store.unit_of_work() as uow:
                 events = uow.referral_events.where(rid=link.rid)
                 entries = uow.reward_ledger_entries.where(rid=link.rid)
             kinds = sorted(e.event_type.value for e in events if e.event_type != ReferralEventType.CLICK)
             # The rule: at most 3 conversions per ip or device a day, the rest flagged.
-            assert kinds == ["conversion"] * 3 + ["fraud_flag"] * 7, trial
+            assert kinds == ["conversion"] * 3 + ["fraud_flag"] * 7, (trial, kinds, outcomes)
             assert sorted(e.status.value for e in entries) == ["cancelled"] * 7 + ["pending_hold"] * 3
             assert len({e.order_id for e in entries}) == 10  # one entry per order
 

@@ -212,7 +212,7 @@ def cmd_jobs_close_returns(args: argparse.Namespace) -> int:
     """Close delivered orders whose return window is over."""
     with _connect(args, keyring=_keyring_for(args)) as ft:
         closed = ft.orders.close_expired_returns(actor=Actor.system())
-    print(f"{len(closed)} orders closed")
+    print(f"{len(closed)} orders closed" + _skipped(closed.skipped))
     return 0
 
 
@@ -221,7 +221,10 @@ def cmd_jobs_release_rewards(args: argparse.Namespace) -> int:
     today = args.today or dt.datetime.now(dt.UTC).date()
     with _connect(args, keyring=_keyring_for(args)) as ft:
         released = ft.rewards.release_due(today, actor=Actor.system())
-    print(f"{len(released)} rewards released (hold ended on or before {today.isoformat()})")
+    print(
+        f"{len(released)} rewards released (hold ended on or before {today.isoformat()})"
+        + _skipped(released.skipped)
+    )
     return 0
 
 
@@ -473,6 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--keyring-file", help="key ring file to rotate in place (else FITTWIN_KEYRING*)")
     rotate.set_defaults(func=cmd_keys_rotate)
     return parser
+
+
+def _skipped(ids: Sequence[object]) -> str:
+    """The tail of a job's summary line: how many rows it skipped on a conflict."""
+    return f"; {len(ids)} skipped (changed concurrently: run the job again)" if ids else ""
 
 
 def _one_line(exc: BaseException) -> str:

@@ -360,23 +360,30 @@ def test_a_delete_during_the_upload_wins_and_the_upload_goes(
     assert not has_object(ft, ada, 1)
 
 
-def test_a_racing_completion_of_the_same_version_keeps_the_winners_mesh(
+def test_a_completion_racing_one_under_way_is_refused_before_it_uploads(
     make_ft: Callable[[ObjectStore], FitTwin],
 ) -> None:
     objects = _RacingObjectStore(memory_url())
     ft = make_ft(objects)
     ada = shopper(ft)
     avatar = ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id))
-    objects.after_put = lambda: (
-        ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system()) and None
-    )
+    refused: list[BaseException] = []
 
-    with pytest.raises(InvalidTransition):
-        ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system())
+    def second_completion() -> None:
+        try:
+            ft.avatars.complete(avatar.id, mesh(2), confidence=70, actor=Actor.system())
+        except Conflict as exc:
+            refused.append(exc)
 
-    ready = ft.avatars.get(avatar.id, actor=Actor.system())
+    objects.after_put = second_completion
+
+    ready = ft.avatars.complete(avatar.id, mesh(1), confidence=70, actor=Actor.system())
+
+    assert len(refused) == 1  # the version was claimed: the second never uploaded
     assert ready.status == AvatarStatus.READY
     assert ft.avatars.mesh(avatar.id, actor=Actor.system()) == mesh(1)
+    with pytest.raises(InvalidTransition):  # and once ready, completing again is a wrong move
+        ft.avatars.complete(avatar.id, mesh(2), confidence=70, actor=Actor.system())
 
 
 def test_fail_records_the_reason_and_removes_a_stray_upload(ft: FitTwin) -> None:

@@ -231,6 +231,8 @@ class Accounts(Service):
 
             def work(uow: UnitOfWork) -> UserProfile:
                 current = uow.user_profiles.lock(profile.id)
+                if current.erased or current.password_hash != profile.password_hash:
+                    raise AuthenticationFailed("invalid email or password")  # erased or changed meanwhile
                 updated = attrs.evolve(current, password_hash=rehashed, updated_at=self.now())
                 uow.user_profiles.update(updated)
                 return updated
@@ -245,6 +247,7 @@ class Accounts(Service):
         uid = as_uuid(user_id, "user_id")
         authorize(actor, "accounts.change_password", user_id=uid)
         profile = self.read(lambda uow: self.shopper(uow, uid), actor=actor)
+        require(not profile.erased, "user_id", "refers to an erased account")
         if not isinstance(current_password, str) or not self._ctx.hasher.verify(
             profile.password_hash, current_password
         ):
@@ -253,7 +256,7 @@ class Accounts(Service):
         new_hash = self._ctx.hasher.hash(new_password)
 
         def work(uow: UnitOfWork) -> None:
-            current = uow.user_profiles.lock(profile.id)
+            current = self.live_shopper(uow, profile.id)
             uow.user_profiles.update(attrs.evolve(current, password_hash=new_hash, updated_at=self.now()))
 
         self.transaction(work, actor=actor)
@@ -282,7 +285,9 @@ class Accounts(Service):
             raise AuthenticationFailed("invalid verification token") from None
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.find(user_id)
+            # Locked: an erasure running meanwhile is either seen (the email, and so the MAC,
+            # changed) or waits; the profile written back is never one read before it.
+            profile = uow.user_profiles.lock(user_id) if uow.user_profiles.find(user_id) else None
             if profile is None or not hmac.compare_digest(mac, self._email_mac(profile, expires)):
                 raise AuthenticationFailed("invalid verification token")
             if self.now().timestamp() > expires:
@@ -303,7 +308,7 @@ class Accounts(Service):
         authorize(actor, "accounts.verify_phone")
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.lock(user_id)
+            profile = self.live_shopper(uow, user_id)
             require(profile.phone is not None, "phone", "is not set")
             updated = attrs.evolve(profile, phone_verified_at=self.now(), updated_at=self.now())
             uow.user_profiles.update(updated)
@@ -388,7 +393,7 @@ class Accounts(Service):
         clean_phone = UNSET if phone is UNSET else _phone(phone)
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.lock(uid)
+            profile = self.live_shopper(uow, uid)
             if "username" in changes and changes["username"].lower() != profile.username.lower():
                 taken = uow.user_profiles.where(username=changes["username"])
                 if any(u.id != uid for u in taken):
@@ -415,7 +420,7 @@ class Accounts(Service):
         normalized = normalize_email(new_email)
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.lock(uid)
+            profile = self.live_shopper(uow, uid)
             if any(u.id != uid for u in uow.user_profiles.where(email=normalized)):
                 raise Conflict("an account with this email already exists")
             updated = attrs.evolve(profile, email=normalized, email_verified_at=None, updated_at=self.now())
@@ -457,8 +462,7 @@ class Accounts(Service):
         extra = None if metadata is None else json_object_from(metadata, "metadata")
 
         def work(uow: UnitOfWork) -> Address:
-            profile = self.shopper(uow, uid)
-            require(not profile.erased, "user_id", "refers to an erased account")
+            profile = self.live_shopper(uow, uid)  # serialised with erasure: no address outlives it
             address_id = self._ctx.ids.new_id()
             now = self.now()
             sealed: dict[str, Any] = {
@@ -571,6 +575,9 @@ class Accounts(Service):
         aid = as_uuid(address_id, "address_id")
 
         def work(uow: UnitOfWork) -> Address:
+            owner = uow.addresses.get(aid).user_id
+            # The shopper's row before the address, in the order erasure takes them.
+            profile = None if owner is None else uow.user_profiles.lock(owner)
             address = uow.addresses.lock(aid)
             authorize(actor, "accounts.manage_addresses", user_id=address.user_id)
             if address.deleted_at is not None:
@@ -578,10 +585,8 @@ class Accounts(Service):
             now = self.now()
             removed = attrs.evolve(address, deleted_at=now, updated_at=now)
             uow.addresses.update(removed)
-            if address.user_id is not None:
-                profile = uow.user_profiles.lock(address.user_id)
-                if profile.billing_address_id == aid:
-                    uow.user_profiles.update(attrs.evolve(profile, billing_address_id=None, updated_at=now))
+            if profile is not None and profile.billing_address_id == aid:
+                uow.user_profiles.update(attrs.evolve(profile, billing_address_id=None, updated_at=now))
             return removed
 
         return self.transaction(work, actor=actor)
@@ -594,7 +599,7 @@ class Accounts(Service):
         aid = None if address_id is None else as_uuid(address_id, "address_id")
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.lock(uid)
+            profile = self.live_shopper(uow, uid)
             if aid is not None:
                 own_live_address(uow, uid, aid, "address_id")
             updated = attrs.evolve(profile, billing_address_id=aid, updated_at=self.now())
@@ -628,8 +633,7 @@ class Accounts(Service):
         address_id = None if billing_address_id is None else as_uuid(billing_address_id, "billing_address_id")
 
         def work(uow: UnitOfWork) -> PaymentMethod:
-            profile = self.shopper(uow, uid, lock=True)
-            require(not profile.erased, "user_id", "refers to an erased account")
+            profile = self.live_shopper(uow, uid)
             if address_id is not None:
                 own_live_address(uow, uid, address_id, "billing_address_id")
             if uow.payment_methods.where(psp_token_id=token, limit=1):
@@ -675,7 +679,7 @@ class Accounts(Service):
         pm_id = None if payment_method_id is None else as_uuid(payment_method_id, "payment_method_id")
 
         def work(uow: UnitOfWork) -> UserProfile:
-            profile = uow.user_profiles.lock(uid)
+            profile = self.live_shopper(uow, uid)
             if pm_id is not None:
                 own_payment_method(uow, uid, pm_id)
             updated = attrs.evolve(profile, default_payment_method_id=pm_id, updated_at=self.now())
@@ -689,9 +693,10 @@ class Accounts(Service):
         pm_id = as_uuid(payment_method_id, "payment_method_id")
 
         def work(uow: UnitOfWork) -> None:
+            # The shopper's row before the method, in the order erasure takes them.
+            profile = uow.user_profiles.lock(uow.payment_methods.get(pm_id).user_id)
             method = uow.payment_methods.lock(pm_id)
             authorize(actor, "accounts.manage_payment_methods", user_id=method.user_id)
-            profile = uow.user_profiles.lock(method.user_id)
             if profile.default_payment_method_id == pm_id:
                 uow.user_profiles.update(
                     attrs.evolve(profile, default_payment_method_id=None, updated_at=self.now())

@@ -5,7 +5,9 @@ The mesh is uploaded *before* the avatar is marked ready, by a compare-and-set t
 ``processing``: if that transaction fails, the upload is deleted again, so ``mesh_ref`` never
 names a missing object. When a version becomes ready, the meshes of earlier versions are
 deleted and their ``mesh_ref`` cleared; earlier versions still processing are failed as
-superseded. :meth:`Avatars.clean_up` removes uploads a crash left behind.
+superseded. Before uploading, a completion claims its version (a row in
+``idempotency_keys``, scope ``avatars.complete``), so two completions of one version never
+share an upload. :meth:`Avatars.clean_up` removes uploads a crash left behind.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from fittwin_core.domain import (
     AvatarStatus,
     Conflict,
     FitTwinError,
+    IdempotencyRecord,
     InvalidTransition,
     NotFound,
     TransientConflict,
@@ -42,6 +45,9 @@ log = logging.getLogger("fittwin.avatars")
 
 MESH_CONTENT_TYPE = "model/gltf-binary"
 """Meshes are stored as binary glTF."""
+
+COMPLETE_SCOPE = "avatars.complete"
+"""The ``idempotency_keys`` scope of completion claims: one row per version being completed."""
 
 MAX_MESH_BYTES = 256 * 1024 * 1024
 """The largest mesh :meth:`Avatars.complete` accepts (256 MiB)."""
@@ -171,8 +177,7 @@ class Avatars(Service):
         built = coerce(sources, AvatarSources, "sources")
 
         def work(uow: UnitOfWork) -> Avatar:
-            profile = self.shopper(uow, uid, lock=True)
-            require(not profile.erased, "user_id", "refers to an erased account")
+            self.live_shopper(uow, uid)  # one version number at a time; never for an erased account
             latest = uow.avatars.where(user_id=uid, order_by="-version", limit=1)
             now = self.now()
             avatar = Avatar(
@@ -194,7 +199,9 @@ class Avatars(Service):
     def complete(self, avatar_id: UUID, mesh: bytes, *, confidence: int, actor: Actor) -> Avatar:
         """Store the mesh of a ``processing`` version and mark it ``ready``.
 
-        The mesh is uploaded first (to ``avatars/<user_id>/v<version>.glb`` in the shopper's
+        The version is claimed first, in a transaction of its own: a second completion of the
+        same version while one is under way is a :class:`Conflict` and uploads nothing. The
+        mesh is uploaded next (to ``avatars/<user_id>/v<version>.glb`` in the shopper's
         region), then the avatar is moved to ``ready`` by a compare-and-set. If the upload
         fails, the avatar stays ``processing`` (call again, or :meth:`fail` it); if the move
         fails, the upload is deleted. Earlier versions' meshes are deleted afterwards and
@@ -208,21 +215,48 @@ class Avatars(Service):
         require(0 < len(data) <= MAX_MESH_BYTES, "mesh", f"must be 1 byte to {MAX_MESH_BYTES} bytes")
         _confidence.check("confidence", confidence)
 
-        def check(uow: UnitOfWork) -> tuple[Avatar, UserProfile]:
+        token = self._ctx.ids.new_token().hex
+
+        def claim(uow: UnitOfWork) -> tuple[Avatar, UserProfile]:
             avatar = uow.avatars.get(aid)
             authorize(actor, "avatars.manage", user_id=avatar.user_id)
-            profile = self.shopper(uow, avatar.user_id)
-            self._completable(uow, avatar)
-            return avatar, profile
+            profile = self.shopper(uow, avatar.user_id, lock=True)
+            current = uow.avatars.lock(aid)
+            self._completable(uow, current)
+            if uow.idempotency_keys.find((COMPLETE_SCOPE, str(aid))) is not None:
+                raise Conflict(f"avatar {aid} is being completed by another request")
+            try:
+                uow.idempotency_keys.add(
+                    IdempotencyRecord(
+                        scope=COMPLETE_SCOPE,
+                        key=str(aid),
+                        request_hash=token,
+                        result_id=aid,
+                        created_at=self.now(),
+                    )
+                )
+            except Conflict:
+                raise Conflict(f"avatar {aid} is being completed by another request") from None
+            return current, profile
 
-        avatar, profile = self.read(check, actor=actor)
+        # The version is claimed (committed) before anything is uploaded: of two completions
+        # of one version, the loser stops here and never writes to the winner's key.
+        avatar, profile = self.transaction(claim, actor=actor)
         key = mesh_key(avatar.user_id, avatar.version)
-        self._ctx.objects.put(key, data, content_type=MESH_CONTENT_TYPE, region=profile.region)
+        try:
+            self._ctx.objects.put(key, data, content_type=MESH_CONTENT_TYPE, region=profile.region)
+        except BaseException:
+            self._release_claim(aid, token, actor)
+            raise
 
         def mark_ready(uow: UnitOfWork) -> tuple[Avatar, list[str]]:
             self.shopper(uow, avatar.user_id, lock=True)  # one completion per shopper at a time
             current = uow.avatars.get(aid)
             self._completable(uow, current)
+            record = uow.idempotency_keys.find((COMPLETE_SCOPE, str(aid)))
+            if record is None or record.request_hash != token:
+                raise Conflict(f"avatar {aid} is no longer claimed by this completion")
+            uow.idempotency_keys.delete((COMPLETE_SCOPE, str(aid)))
             now = self.now()
             superseded = self._supersede(uow, current, now)
             ready = attrs.evolve(
@@ -241,6 +275,7 @@ class Avatars(Service):
             ready, superseded = self.transaction(mark_ready, actor=actor)
         except BaseException:
             self._discard_upload(aid, key, profile.region, actor)
+            self._release_claim(aid, token, actor)
             raise
         self.after_commit(lambda: self._delete_objects(superseded, profile.region))
         return ready
@@ -295,7 +330,8 @@ class Avatars(Service):
     def clean_up(self, *, stale_after: timedelta = DEFAULT_STALE_AFTER, actor: Actor) -> CleanupReport:
         """Periodic job (staff): fail versions ``processing`` for longer than ``stale_after``, and
         delete objects stored under the key of any version that has no ``mesh_ref`` (failed,
-        superseded, soft-deleted: uploads a crash or an unreachable store left behind)."""
+        superseded, soft-deleted: uploads a crash or an unreachable store left behind), and
+        the completion claims of versions no longer processing."""
         acting = actor
         authorize(acting, "avatars.clean_up")
         if not isinstance(stale_after, timedelta) or stale_after <= timedelta(0):
@@ -315,7 +351,7 @@ class Avatars(Service):
             uploaded = region is not None and self._ctx.objects.exists(key, region=region)
             try:
                 self.fail(avatar.id, "timed out while processing", actor=acting)  # deletes the upload
-            except (Conflict, InvalidTransition):  # completed or failed meanwhile
+            except (Conflict, InvalidTransition, TransientConflict):  # moved or held meanwhile: next run
                 continue
             failed += 1
             removed += uploaded
@@ -329,6 +365,15 @@ class Avatars(Service):
             if self._ctx.objects.exists(key, region=region):
                 self._ctx.objects.delete(key, region=region)
                 removed += 1
+
+        def released_claims(uow: UnitOfWork) -> None:
+            # A completion that crashed between its claim and its end left the claim behind.
+            for record in uow.idempotency_keys.where(scope=COMPLETE_SCOPE):
+                held = uow.avatars.find(record.result_id)
+                if held is None or held.status != AvatarStatus.PROCESSING or held.deleted_at is not None:
+                    uow.idempotency_keys.delete((record.scope, record.key))
+
+        self.transaction(released_claims, actor=acting)
         return CleanupReport(failed_stale=failed, objects_removed=removed)
 
     # ------------------------------------------------------------------ helpers
@@ -363,6 +408,18 @@ class Avatars(Service):
                     expected={"status": AvatarStatus.PROCESSING},
                 )
         return keys
+
+    def _release_claim(self, avatar_id: UUID, token: str, actor: Actor) -> None:
+        """Give up this completion's claim on the version (best effort: :meth:`clean_up`
+        removes claims of versions no longer processing)."""
+
+        def work(uow: UnitOfWork) -> None:
+            record = uow.idempotency_keys.find((COMPLETE_SCOPE, str(avatar_id)))
+            if record is not None and record.request_hash == token:
+                uow.idempotency_keys.delete((COMPLETE_SCOPE, str(avatar_id)))
+
+        with contextlib.suppress(Exception):
+            self.transaction(work, actor=actor)
 
     def _discard_upload(self, avatar_id: UUID, key: str, region: str, actor: Actor) -> None:
         """After a failed move to ready: delete the upload unless a concurrent completion of the

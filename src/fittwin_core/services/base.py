@@ -340,6 +340,18 @@ class Service:
         self.check_region(profile.region, user_id)
         return profile
 
+    def live_shopper(self, uow: UnitOfWork, user_id: UUID, field: str = "user_id") -> UserProfile:
+        """The shopper's profile, locked, for a write about them: :class:`ValidationError` on
+        ``field`` when the account was erased.
+
+        Every shopper-scoped write goes through here, so it serialises with
+        :meth:`~fittwin_core.services.privacy.Privacy.erase_user` (which holds the same row
+        lock): a write either commits before the erasure, which then erases it too, or waits
+        for the erasure and is refused."""
+        profile = self.shopper(uow, user_id, lock=True)
+        require(not profile.erased, field, "refers to an erased account")
+        return profile
+
     def record(
         self,
         uow: UnitOfWork,
@@ -361,6 +373,21 @@ class Service:
         )
         uow.event_logs.add(entry)
         return entry
+
+
+class BatchResult(list[T]):
+    """What a batch job did: the rows it changed (the list itself), plus ``skipped``, the ids
+    of rows another writer changed or held while the job ran, which it left alone.
+
+    Jobs work in small transactions, so one conflict costs one row, not the batch; running the
+    job again picks up whatever is still due (and changes nothing twice)."""
+
+    def __init__(self, done: Iterable[T] = (), skipped: Iterable[UUID] = ()) -> None:
+        super().__init__(done)
+        self.skipped: list[UUID] = list(skipped)
+
+    def __repr__(self) -> str:
+        return f"BatchResult({list.__repr__(self)}, skipped={self.skipped!r})"
 
 
 class Unset(enum.Enum):
@@ -409,6 +436,7 @@ def as_uuid(value: object, field: str) -> UUID:
 
 __all__ = [
     "UNSET",
+    "BatchResult",
     "Context",
     "LoggingWebhookSender",
     "RegionDirectory",

@@ -206,10 +206,14 @@ class Brands(Service):
 
     def revoke_user(self, brand_user_id: UUID, *, actor: Actor) -> BrandUser:
         """Revoke a membership. Owners revoke anyone, managers revoke managers and analysts;
-        the brand's last active owner cannot be revoked."""
+        the brand's last active owner cannot be revoked, even by owners revoking each other at
+        the same moment (the brand is locked while the owners are counted)."""
         member_id = as_uuid(brand_user_id, "brand_user_id")
 
         def work(uow: UnitOfWork) -> BrandUser:
+            # The brand's row is the per-brand lock: revocations of one brand's users run one
+            # at a time, so two owners revoking each other cannot both see another owner left.
+            uow.brands.lock(uow.brand_users.get(member_id).brand_id)
             member = uow.brand_users.lock(member_id)
             authorize(actor, f"brands.revoke_{member.role.value}", uow=uow, brand_ids={member.brand_id})
             if member.status == BrandUserStatus.REVOKED:

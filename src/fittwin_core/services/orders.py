@@ -43,6 +43,7 @@ from fittwin_core.domain import (
     ReturnReason,
     ReturnReasonCode,
     Totals,
+    TransientConflict,
     ValidationError,
     VariantStatus,
 )
@@ -51,7 +52,7 @@ from fittwin_core.domain.orders import ORDER_TRANSITIONS, Effect, transition
 from fittwin_core.domain.rules import parse_enum
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import PaymentEvent, PriceLine, Quote, UnitOfWork
-from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, require
+from fittwin_core.services.base import BatchResult, Context, Service, UnitOfWorkRunner, as_uuid, require
 from fittwin_core.services.brands import BrandEvent, Brands
 from fittwin_core.services.catalog import Catalog, next_variant_status
 from fittwin_core.services.permissions import allowed, authorize, own_live_address, own_payment_method
@@ -264,7 +265,7 @@ class Orders(Service):
         rid: str | None,
         events: list[BrandEvent],
     ) -> Order:
-        user = self.shopper(uow, user_id)
+        user = self.live_shopper(uow, user_id)  # serialised with erasure; refused once erased
         shipping = own_live_address(uow, user_id, ship_id, "shipping_address_id")
         own_live_address(uow, user_id, bill_id, "billing_address_id")
         method = own_payment_method(uow, user_id, pm_id)
@@ -517,8 +518,12 @@ class Orders(Service):
         taken one refunded."""
         return self._move(order_id, OrderStatus.CLOSED, actor, frozenset({"cancel"}))
 
-    def close_expired_returns(self, *, actor: Actor, limit: int = 1000) -> list[Order]:
-        """Close delivered orders whose return window is over (a periodic job, staff only)."""
+    def close_expired_returns(self, *, actor: Actor, limit: int = 1000) -> BatchResult[Order]:
+        """Close delivered orders whose return window is over (a periodic job, staff only).
+
+        Each order closes in a transaction of its own: one a shopper is returning (or another
+        worker is moving) at the same moment is skipped and listed in the result's ``skipped``
+        instead of stopping the job; running it again closes whatever is still due."""
         authorize(actor, "orders.close_expired_returns")
         cutoff = self.now() - timedelta(days=self._ctx.settings.return_window_days)
         candidates = self.read(
@@ -529,7 +534,14 @@ class Orders(Service):
             ][:limit],
             actor=actor,
         )
-        return [self._move(order.id, OrderStatus.CLOSED, actor, frozenset({"close"})) for order in candidates]
+        result: BatchResult[Order] = BatchResult()
+        for order in candidates:
+            try:
+                result.append(self._move(order.id, OrderStatus.CLOSED, actor, frozenset({"close"})))
+            except (Conflict, InvalidTransition, TransientConflict):
+                log.warning("close_expired_returns skipped order %s (moved concurrently)", order.id)
+                result.skipped.append(order.id)
+        return result
 
     def _move(
         self,

@@ -82,6 +82,8 @@ class ErasureReport:
     orders_detached: int
     referral_events: int
     idempotency_keys: int
+    referral_links: int = 0
+    """Share links of the shopper's that erasure ended (their ``expires_at`` set to then)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -243,7 +245,10 @@ class Privacy(Service):
         their media deleted, payment methods removed, the payment token cleared from orders,
         and ip/device hashes cleared from the referral events of their links and of their
         orders (with the clicks those conversions came from); the idempotency records of their
-        checkouts are dropped.
+        checkouts are dropped. Their share links are ended (no reward to an erased person;
+        orders placed through them are unaffected). The profile row stays locked for the whole
+        erasure, and every write about the shopper takes the same lock and refuses an erased
+        account, so nothing written concurrently survives readable.
         ``user.erase`` is recorded in the event log with the kinds of data erased, never values.
 
         Running it again is harmless (and finishes anything a failed run left). If media cannot
@@ -280,6 +285,7 @@ class Privacy(Service):
             avatars, keys = self._erase_avatars(uow, uid, now)
             orders, order_ids = self._detach_orders(uow, uid, now)
             referral_events = self._clear_referral_hashes(uow, uid, order_ids)
+            links = self._deactivate_referrals(uow, uid, now)
             requests = self._forget_order_requests(uow, order_ids)
             for kind, count in (
                 ("addresses", addresses),
@@ -288,6 +294,7 @@ class Privacy(Service):
                 ("order_payment_tokens", orders),
                 ("referral_hashes", referral_events),
                 ("order_request_keys", requests),
+                ("referral_links", links),
             ):
                 if count:
                     kinds.append(kind)
@@ -302,6 +309,7 @@ class Privacy(Service):
                 orders_detached=orders,
                 referral_events=referral_events,
                 idempotency_keys=requests,
+                referral_links=links,
             )
             if kinds:
                 self.record(
@@ -318,6 +326,7 @@ class Privacy(Service):
                             "orders": orders,
                             "referral_events": referral_events,
                             "idempotency_keys": requests,
+                            "referral_links": links,
                             "photos": len(photos[1]),
                         },
                         "repeat": profile.erased,
@@ -436,6 +445,19 @@ class Privacy(Service):
                 uow.referral_events.update(
                     attrs.evolve(event, ip_hash=None, device_fingerprint=None, metadata=JsonMap(metadata))
                 )
+                changed += 1
+        return changed
+
+    def _deactivate_referrals(self, uow: UnitOfWork, uid: UUID, now: datetime) -> int:
+        """End the shopper's share links now: no click counts and no purchase earns an erased
+        person a reward; orders already placed through them keep their ``rid``. Each link is
+        locked as attribution locks it, so a payment being attributed either finishes first
+        or sees the link ended."""
+        changed = 0
+        for referral in uow.referrals.where(referrer_user_id=uid, order_by="rid"):
+            locked = uow.referrals.lock(referral.rid)
+            if locked.expires_at is None or locked.expires_at > now:
+                uow.referrals.update(attrs.evolve(locked, expires_at=now))
                 changed += 1
         return changed
 

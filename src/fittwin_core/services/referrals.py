@@ -91,7 +91,7 @@ class Referrals(Service):
                 raise ValidationError("expires_at", "must be in the future")
 
         def work(uow: UnitOfWork) -> Referral:
-            uow.user_profiles.get(uid)
+            self.live_shopper(uow, uid, "referrer_user_id")
             if product_id is not None:
                 uow.products.get(product_id)
             rid = self._ctx.ids.new_rid()

@@ -15,9 +15,11 @@ entries never change. A platform admin may reinstate an entry cancelled by the v
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +28,7 @@ import attrs
 from fittwin_core.domain import (
     Actor,
     CloseReason,
+    Conflict,
     InvalidTransition,
     JsonMap,
     Money,
@@ -36,17 +39,22 @@ from fittwin_core.domain import (
     ReferralEventType,
     RewardLedgerEntry,
     RewardStatus,
+    TransientConflict,
     ValidationError,
 )
 from fittwin_core.domain.referrals import Attribution, Verdict, attribute
 from fittwin_core.domain.rewards import REINSTATEMENT, clawback_cents, hold_until, move, reward_amount
 from fittwin_core.domain.rules import parse_enum
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
-from fittwin_core.ports import UnitOfWork, at_least, at_most, one_of
-from fittwin_core.services.base import Service, as_list, as_uuid
+from fittwin_core.ports import UnitOfWork, after, at_least, at_most, one_of
+from fittwin_core.services.base import BatchResult, Service, as_list, as_uuid
 from fittwin_core.services.permissions import authorize
 
 FLAGS = (ReferralEventType.CONVERSION, ReferralEventType.FRAUD_FLAG)
+RELEASE_BATCH = 100
+"""Ledger entries :meth:`Rewards.release_due` moves per transaction."""
+
+log = logging.getLogger("fittwin.rewards")
 
 
 @attrs.frozen
@@ -85,9 +93,19 @@ class Rewards(Service):
             order_id=order.id, limit=1
         ):
             return  # attributed already: one conversion and one entry per order, whatever happens
-        referral = uow.referrals.find(order.rid)
-        if referral is None:
+        if uow.referrals.find(order.rid) is None:
             return
+        # The referral's row is the per-referral lock: attributions on one link run one at a
+        # time, so each counts the conversions committed before it (the velocity rule holds
+        # however many payments arrive at once) and sees an erasure that deactivated the link.
+        referral = uow.referrals.lock(order.rid)
+        if uow.referral_events.where(order_id=order.id, limit=1) or uow.reward_ledger_entries.where(
+            order_id=order.id, limit=1
+        ):
+            return
+        referrer_profile = uow.user_profiles.find(referral.referrer_user_id)
+        if referrer_profile is None or referrer_profile.erased:
+            return  # an erased person earns nothing; the buyer's order is unaffected
         paid_at = order.paid_at or self.now()
         policy = referral.policy_snapshot
         clicks = uow.referral_events.where(
@@ -164,7 +182,10 @@ class Rewards(Service):
             uow.reward_ledger_entries.update(held, expected={"status": RewardStatus.PENDING_HOLD})
 
     def _reverse(self, uow: UnitOfWork, order: Order) -> None:
-        entries = uow.reward_ledger_entries.where(order_id=order.id)
+        # Lock the order's entries (in id order, as the release job does) and decide on what
+        # they hold now: an entry the release job made payable meanwhile is clawed back.
+        found = uow.reward_ledger_entries.where(order_id=order.id, order_by="id")
+        entries = [uow.reward_ledger_entries.lock(entry.id) for entry in found]
         for entry in entries:
             if entry.status == RewardStatus.PENDING_HOLD:
                 cancelled = move(entry, RewardStatus.CANCELLED, at=self.now())
@@ -188,10 +209,16 @@ class Rewards(Service):
 
     # ------------------------------------------------------------------ jobs and payouts
 
-    def release_due(self, today: date | None = None, *, actor: Actor) -> list[RewardLedgerEntry]:
+    def release_due(self, today: date | None = None, *, actor: Actor) -> BatchResult[RewardLedgerEntry]:
         """Move every held entry whose hold ended on or before ``today`` (default: the clock's
         today) to ``payable``. ``today`` cannot be later than the clock's date: a hold is never
-        cut short."""
+        cut short.
+
+        The job works in small transactions (:data:`RELEASE_BATCH` entries, each locked and
+        checked again before it moves): an entry a concurrent return cancelled is left alone,
+        and one held by another writer past the lock time-out is skipped and listed in the
+        result's ``skipped`` instead of aborting the run. Running it again releases whatever
+        is still due and never moves an entry twice."""
         current = self.now().date()
         today = current if today is None else today
         if not isinstance(today, date) or isinstance(today, datetime):
@@ -201,17 +228,45 @@ class Rewards(Service):
         acting = actor
         authorize(acting, "rewards.release_due")
 
-        def work(uow: UnitOfWork) -> list[RewardLedgerEntry]:
+        def due(uow: UnitOfWork, cursor: UUID | None) -> list[UUID]:
+            filters: dict[str, Any] = {"status": RewardStatus.PENDING_HOLD, "hold_until": at_most(today)}
+            if cursor is not None:
+                filters["id"] = after(cursor)
+            return [
+                e.id for e in uow.reward_ledger_entries.where(order_by="id", limit=RELEASE_BATCH, **filters)
+            ]
+
+        def release(uow: UnitOfWork, ids: list[UUID]) -> list[RewardLedgerEntry]:
             released = []
-            for entry in uow.reward_ledger_entries.where(
-                status=RewardStatus.PENDING_HOLD, hold_until=at_most(today), order_by="id"
-            ):
+            for entry_id in ids:  # in id order, as returns lock an order's entries
+                entry = uow.reward_ledger_entries.lock(entry_id)
+                if (
+                    entry.status != RewardStatus.PENDING_HOLD
+                    or entry.hold_until is None
+                    or entry.hold_until > today
+                ):
+                    continue  # returned or changed since it was read: no longer due
                 payable = move(entry, RewardStatus.PAYABLE, at=self.now())
                 uow.reward_ledger_entries.update(payable, expected={"status": RewardStatus.PENDING_HOLD})
                 released.append(payable)
             return released
 
-        return self.transaction(work, actor=acting)
+        result: BatchResult[RewardLedgerEntry] = BatchResult()
+        cursor: UUID | None = None
+        while ids := self.read(partial(due, cursor=cursor), actor=acting):
+            cursor = ids[-1]
+            try:
+                result.extend(self.transaction(partial(release, ids=ids), actor=acting))
+                continue
+            except (Conflict, TransientConflict):
+                pass
+            for entry_id in ids:  # the batch met a conflict: one entry at a time, skipping it
+                try:
+                    result.extend(self.transaction(partial(release, ids=[entry_id]), actor=acting))
+                except (Conflict, TransientConflict, NotFound):
+                    log.warning("release_due skipped reward ledger entry %s (changed concurrently)", entry_id)
+                    result.skipped.append(entry_id)
+        return result
 
     def mark_paid(self, entry_ids: Iterable[UUID], *, actor: Actor) -> list[RewardLedgerEntry]:
         """Record that payable entries were paid out (all or none: any entry that is not

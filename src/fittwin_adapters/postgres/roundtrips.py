@@ -20,6 +20,7 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
+from contextlib import suppress
 from types import TracebackType
 from typing import Self
 
@@ -140,10 +141,8 @@ class RoundTripCounter:
         if pairs.pop(client, None) is None:
             return
         for sock in (client, server):
-            try:
+            with suppress(KeyError, ValueError):
                 selector.unregister(sock)
-            except (KeyError, ValueError):
-                pass
             sock.close()
 
 

@@ -100,9 +100,14 @@ def seed(url: str) -> dict[str, Any]:
     )
     me = Actor.shopper(shopper.id)
     address = ft.accounts.add_address(
-        shopper.id, type="shipping", line1="12 Analytical Row", city="London", postal_code="SW1A 1AA",
-        country="GB", actor=me,
-    )  # fmt: skip
+        shopper.id,
+        type="shipping",
+        line1="12 Analytical Row",
+        city="London",
+        postal_code="SW1A 1AA",
+        country="GB",
+        actor=me,
+    )
     card = ft.accounts.add_payment_method(shopper.id, "pm_bench", brand="visa", last4="4242", actor=me)
     ft.close()
     return {
@@ -182,19 +187,22 @@ def raw_checkout(url: Any, setup: dict[str, Any]) -> Callable[[], None]:
                     raise RuntimeError("out of stock")
                 prices.append(row[0])
             subtotal = sum(prices)
-            totals = {"currency": "EUR", "subtotal": subtotal, "tax": 0, "shipping": 0, "discounts": 0,
-                      "total": subtotal}  # fmt: skip
-            cur.execute(
-                RAW_ORDER,
-                (order_id, setup["user_id"], Jsonb(totals), setup["address_id"], setup["address_id"],
-                 setup["psp_token_id"]),
-            )  # fmt: skip
+            totals = dict(currency="EUR", subtotal=subtotal, tax=0, shipping=0, discounts=0, total=subtotal)
+            address = setup["address_id"]
+            order = (order_id, setup["user_id"], Jsonb(totals), address, address, setup["psp_token_id"])
+            cur.execute(RAW_ORDER, order)
             for (variant_id, sku, size), price in zip(setup["variants"], prices, strict=True):
-                cur.execute(
-                    RAW_ITEM,
-                    (ids.new_id(), order_id, setup["product_id"], setup["brand_id"], variant_id, sku, size,
-                     price),
-                )  # fmt: skip
+                line = (
+                    ids.new_id(),
+                    order_id,
+                    setup["product_id"],
+                    setup["brand_id"],
+                    variant_id,
+                    sku,
+                    size,
+                    price,
+                )
+                cur.execute(RAW_ITEM, line)
         conn.commit()
         with conn.cursor() as cur:
             cur.execute(RAW_ACTOR, ("system", ""))
@@ -286,7 +294,8 @@ def main() -> None:
     ]
     print("\n".join(table))
     if args.write:
-        command = f"python bench/checkout.py --seconds {args.seconds:g} --workers {' '.join(map(str, args.workers))}"
+        workers = " ".join(map(str, args.workers))
+        command = f"python bench/checkout.py --seconds {args.seconds:g} --workers {workers}"
         machine = f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         write_section(

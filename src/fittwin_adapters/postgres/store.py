@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -255,6 +255,9 @@ class PostgresReadRepository(Generic[E]):
 
     def _conditions(self, filters: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
         conditions: list[sa.ColumnElement[bool]] = []
+        if self._s.name in partitions.PARTITIONED_TABLES and "created_at" in filters:
+            since, until = _created_window(filters["created_at"])
+            conditions.extend(partitions.id_conditions(self._s.table.c.id, since, until))
         for name, value in filters.items():
             column = self._s.column(name)
             if not isinstance(value, Compare):
@@ -284,6 +287,28 @@ class PostgresReadRepository(Generic[E]):
                 conditions.append(column.operate(_OPERATORS[value.op], operand))
         return conditions
 
+
+def _created_window(value: Any) -> tuple[datetime | None, datetime | None]:
+    """The ``[since, until)`` a ``created_at`` filter keeps, widened to whole milliseconds
+    (``None``: unbounded), for the id bounds that prune partitions."""
+    if isinstance(value, datetime):
+        return value, value + _MS
+    if not isinstance(value, Compare):
+        return None, None
+    bound = value.value
+    if value.op == "within":
+        start, stop = bound
+        return (start, stop) if isinstance(start, datetime) and isinstance(stop, datetime) else (None, None)
+    if not isinstance(bound, datetime):
+        return None, None
+    if value.op in (">", ">="):
+        return bound, None
+    if value.op in ("<", "<="):
+        return None, bound + _MS
+    return None, None
+
+
+_MS = timedelta(milliseconds=1)
 
 _OPERATORS: dict[str, Any] = {
     "<": sa.sql.operators.lt,

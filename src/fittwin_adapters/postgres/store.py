@@ -7,6 +7,7 @@ converter, and come back through the same converter.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -66,6 +67,7 @@ from fittwin_core.domain.errors import (
     StoreUnavailable,
     ValidationError,
 )
+from fittwin_core.domain.rules import JsonMap, thaw_json
 from fittwin_core.ports import CheckoutRows, Clock, Compare, Ids, Repositories, StockChange, bind_repositories
 from fittwin_core.schema import TABLES
 from fittwin_core.schema import Table as CatalogTable
@@ -102,6 +104,8 @@ class TableStatements:
         self.update_values: dict[str, Any] = {c: sa.bindparam(c) for c in self.columns if c not in self.key}
         self.update = self.table.update().where(key_match).values(self.update_values)
         self.copy_columns = ", ".join(self.columns)
+        self._read_all = operator.attrgetter(*self.columns)
+        self._copy_kinds = tuple(kind if kind in _COPY_CONVERTERS else None for _, kind in self.kinds)
         self._guarded: dict[tuple[tuple[str, bool], ...], sa.Update] = {}
 
     def guarded_update(self, expected: Mapping[str, Any]) -> sa.Update:
@@ -163,16 +167,47 @@ class TableStatements:
         return f"COPY {schema}.{self.name} ({self.copy_columns}) FROM STDIN"
 
     def copy_row(self, entity: Any) -> tuple[Any, ...]:
-        """The entity as one row for ``COPY … FROM STDIN``."""
-        params = self.params(entity)
+        """The entity as one row for ``COPY … FROM STDIN`` (the bulk path: columns read in one
+        go, free-form JSON objects thawed without the converter)."""
+        if type(entity) is not self.entity and not isinstance(entity, self.entity):
+            raise TypeError(f"{self.name} stores {self.entity.__name__}, not {type(entity).__name__}")
+        values = self._read_all(entity)
+        if len(self.columns) == 1:
+            values = (values,)
         return tuple(
-            Jsonb(params[name], dumps=dumps) if kind == "json" and params[name] is not None else params[name]
-            for name, kind in self.kinds
+            value if value is None or kind is None else _COPY_CONVERTERS[kind](value)
+            for value, kind in zip(values, self._copy_kinds, strict=True)
         )
 
     def entity_of(self, row: Mapping[str, Any] | sa.RowMapping) -> Any:
         """Build the entity from a row."""
         return structure(dict(row), self.entity)
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON column's value as plain ``dict``/``list``: :class:`JsonMap` walked directly,
+    anything else (attrs values) through the converter."""
+    kind = type(value)
+    if kind is JsonMap:
+        return {key: _plain(item) for key, item in value.items()}
+    return unstructure(value)
+
+
+def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind is JsonMap:
+        return {key: _plain(item) for key, item in value.items()}
+    if kind is tuple or kind is list:
+        return [_plain(item) for item in value]
+    if kind is str or kind is int or kind is float or kind is bool:
+        return value
+    return thaw_json(value)
+
+
+_COPY_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "json": lambda value: Jsonb(_json_value(value), dumps=dumps),
+    "enum": lambda value: value.value,
+}
 
 
 STATEMENTS: dict[str, TableStatements] = {name: TableStatements(spec) for name, spec in TABLES.items()}

@@ -107,6 +107,7 @@ class TableStatements:
         self._read_all = operator.attrgetter(*self.columns)
         self._copy_kinds = tuple(kind if kind in _COPY_CONVERTERS else None for _, kind in self.kinds)
         self._guarded: dict[tuple[tuple[str, bool], ...], sa.Update] = {}
+        self._returning: dict[Any, sa.Executable] = {}
 
     def guarded_update(self, expected: Mapping[str, Any]) -> sa.Update:
         """``UPDATE … WHERE key AND col = :expected …`` (``IS NULL`` for ``None``), cached."""
@@ -120,6 +121,13 @@ class TableStatements:
             stmt = self.update.where(*conditions)
             self._guarded[signature] = stmt
         return stmt
+
+    def returning_key(self, statement: sa.Update | sa.Delete) -> sa.Executable:
+        """``statement … RETURNING`` the key columns (a row per row changed), cached."""
+        found = self._returning.get(statement)
+        if found is None:
+            found = self._returning[statement] = statement.returning(*self.order)
+        return found
 
     def column(self, name: str) -> sa.ColumnElement[Any]:
         """The column ``name``; ``ValueError`` for a name the table does not have."""
@@ -279,7 +287,7 @@ class PostgresReadRepository(Generic[E]):
 
     def add(self, entity: E) -> None:
         """Insert a row."""
-        self._uow.execute(self._s.insert, self._s.params(entity), table=self._s.name, op="insert")
+        self._uow.pipeline([(self._s.insert, self._s.params(entity))], table=self._s.name, op="insert")
 
     def add_many(self, entities: Iterable[E]) -> None:
         """Insert many rows in one ``COPY`` (the bulk path; triggers fire as for inserts)."""
@@ -378,17 +386,20 @@ class PostgresRepository(PostgresReadRepository[E]):
         if expected:
             stmt = s.guarded_update(expected)
             params.update({f"x_{c}": s.scalar(c, v) for c, v in expected.items() if v is not None})
-        result = self._uow.execute(stmt, params, table=s.name, op="update")
-        if result.rowcount == 0:
+        changed = self._uow.pipeline([(s.returning_key(stmt), params)], table=s.name, op="update")[0]
+        if not changed:
             if self._uow.execute(s.exists, s.key_params(key), table=s.name).first() is None:
                 raise NotFound(s.name, key)
             raise Conflict(f"{s.name} {key} changed since it was read (compare-and-set failed)")
 
     def delete(self, key: Any) -> None:
         """Delete the row (:class:`NotFound` if missing, :class:`Conflict` if referenced)."""
-        result = self._uow.execute(self._s.delete, self._s.key_params(key), table=self._s.name, op="delete")
-        if result.rowcount == 0:
-            raise NotFound(self._s.name, key)
+        s = self._s
+        gone = self._uow.pipeline(
+            [(s.returning_key(s.delete), s.key_params(key))], table=s.name, op="delete"
+        )[0]
+        if not gone:
+            raise NotFound(s.name, key)
 
 
 _VARIANTS = tables["product_variants"]
@@ -780,7 +791,7 @@ class PostgresUnitOfWork(Repositories):
                 with deadline:
                     rows = self._run_pipeline(conn, pending, queries)
             except UnicodeEncodeError:
-                raise self._refuse_text(table, [params for _, params in queries]) from None
+                raise self._refuse_text(table, _bound(queries)) from None
             except Exception as exc:
                 import psycopg
 
@@ -792,7 +803,7 @@ class PostgresUnitOfWork(Repositories):
                     self._discard()
                     continue
                 if is_refused_text(wrapped):
-                    raise self._refuse_text(table, [params for _, params in queries]) from None
+                    raise self._refuse_text(table, _bound(queries)) from None
                 raise self._fail(wrapped, table, op, deadline.expired) from None
             self._pending = self._fresh = False
             return rows
@@ -1300,6 +1311,11 @@ class PostgresStore:
         finally:
             with suppress(sa.exc.DBAPIError):
                 conn.close()
+
+
+def _bound(queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]]) -> Any:
+    """The parameters of ``queries``, for :func:`refused_text` to find the column at fault."""
+    return queries[0][1] if len(queries) == 1 else [params for _, params in queries]
 
 
 def _dict_rows(cursor: Any) -> list[dict[str, Any]]:

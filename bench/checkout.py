@@ -269,8 +269,8 @@ counted on the wire over 10 orders after a warm-up.
 
 Before this work the library took 30–33 round trips per order on the wire (`place` 25–28, with
 `BEGIN`s, the items' `COPY` and psycopg's prepares; `mark_paid` 5) and issue 16 measured
-0.12–0.19× raw (about 115 orders/s against 760–960/s on a quieter machine). Now `place` takes 7
-(4 for the order's transaction, 3 to attach the payment intent in a second one, which goes when
+0.12–0.19× raw (about 115 orders/s against 760–960/s on a quieter machine). Now `place` takes 6
+(3 for the order's transaction, 3 to attach the payment intent in a second one, which goes when
 payments are opened through the outbox) and `mark_paid` 3 (2 once a move is one
 `UPDATE … RETURNING`); the aims were 6 and 2 (see `tests/postgres/test_round_trips.py`). The
 machine is two cores shared with other jobs: the library, which does more work per order in

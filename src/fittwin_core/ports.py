@@ -207,8 +207,13 @@ class StockChange:
 class OrderRepository(Repository[Order], Protocol):
     """``orders`` with the one query that needs their lines: orders by brand."""
 
-    def add_with_items(self, order: Order, items: Sequence[OrderItem]) -> None:
-        """Insert the order and its lines together (one round trip on PostgreSQL)."""
+    def add_with_items(
+        self, order: Order, items: Sequence[OrderItem], *, stock: Sequence[StockChange] = ()
+    ) -> list[tuple[ProductVariant, int]]:
+        """Take the ``stock`` changes (as :meth:`VariantRepository.adjust_inventory_many`) and
+        insert the order and its lines, together (one round trip on PostgreSQL): when a change
+        would take more than there is, :class:`InsufficientInventory` and nothing is taken or
+        inserted. The stock changes' results, in order."""
         ...
 
     def for_brand(

@@ -685,10 +685,14 @@ class MemoryRepository(MemoryAppendOnlyRepository[E]):
 class MemoryOrderRepository(MemoryRepository[Order]):
     """``orders`` with orders by brand (see the port)."""
 
-    def add_with_items(self, order: Order, items: Sequence[OrderItem]) -> None:
-        """Insert the order, then its lines (see the port)."""
+    def add_with_items(
+        self, order: Order, items: Sequence[OrderItem], *, stock: Sequence[StockChange] = ()
+    ) -> list[tuple[ProductVariant, int]]:
+        """Take the stock (all or none), then insert the order and its lines (see the port)."""
+        taken = self._uow.product_variants.adjust_inventory_many(stock)
         self.add(order)
         self._uow.order_items.add_many(items)
+        return taken
 
     def for_brand(
         self,

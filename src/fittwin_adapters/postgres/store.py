@@ -461,30 +461,43 @@ class PostgresVariantRepository(PostgresRepository[ProductVariant]):
         """Every change's guarded statement (as :meth:`adjust_inventory`'s) in one round trip,
         behind a savepoint: when a guard fails, the savepoint is rolled back (nothing changed)
         and :class:`InsufficientInventory` names the first change that could not be made."""
-        if not changes:
-            return []
-        now = self._uow.now()
-        queries: list[tuple[sa.Executable, Mapping[str, Any]]] = [(_SAVEPOINT, {})]
-        for change in changes:
-            if not isinstance(change.delta, int) or isinstance(change.delta, bool):
-                raise ValidationError("delta", "must be an integer")
-            params = {"k_id": change.variant_id, "delta": change.delta, "now": now}
-            queries.append((_CLAMP if change.clamp_at_zero else _TAKE, params))
-        name = self._s.name
-        results = self._uow.pipeline(queries, table=name, op="update")[1:]
-        out: list[tuple[ProductVariant, int]] = []
-        for change, rows in zip(changes, results, strict=True):
-            if not rows:
-                current = self._uow.pipeline(
-                    [(_BACK_TO_SAVEPOINT, {}), (_CURRENT, {"k_id": change.variant_id})], table=name
-                )[1]
-                if not current:
-                    raise NotFound(name, change.variant_id)
-                raise InsufficientInventory(change.variant_id, -change.delta, int(current[0]["inventory"]))
-            values = dict(rows[0])
-            applied = int(values.pop("applied")) if change.clamp_at_zero else change.delta
-            out.append((self._s.entity_of(values), applied))
-        return out
+        return _take_stock(self._uow, changes, [], table=self._s.name)
+
+
+def _take_stock(
+    uow: PostgresUnitOfWork,
+    changes: Sequence[StockChange],
+    then: Sequence[tuple[sa.Executable, Mapping[str, Any]]],
+    *,
+    table: str,
+) -> list[tuple[ProductVariant, int]]:
+    """The stock ``changes`` and then the statements ``then`` in one round trip behind a
+    savepoint, rolled back (stock and ``then`` alike) when a guard fails."""
+    if not changes and not then:
+        return []
+    statements = STATEMENTS["product_variants"]
+    now = uow.now()
+    queries: list[tuple[sa.Executable, Mapping[str, Any]]] = [(_SAVEPOINT, {})]
+    for change in changes:
+        if not isinstance(change.delta, int) or isinstance(change.delta, bool):
+            raise ValidationError("delta", "must be an integer")
+        params = {"k_id": change.variant_id, "delta": change.delta, "now": now}
+        queries.append((_CLAMP if change.clamp_at_zero else _TAKE, params))
+    queries.extend(then)
+    results = uow.pipeline(queries, table=table, op="update" if not then else "insert")[1 : len(changes) + 1]
+    out: list[tuple[ProductVariant, int]] = []
+    for change, rows in zip(changes, results, strict=True):
+        if not rows:
+            current = uow.pipeline(
+                [(_BACK_TO_SAVEPOINT, {}), (_CURRENT, {"k_id": change.variant_id})], table=statements.name
+            )[1]
+            if not current:
+                raise NotFound(statements.name, change.variant_id)
+            raise InsufficientInventory(change.variant_id, -change.delta, int(current[0]["inventory"]))
+        values = dict(rows[0])
+        applied = int(values.pop("applied")) if change.clamp_at_zero else change.delta
+        out.append((statements.entity_of(values), applied))
+    return out
 
 
 _SAVEPOINT = sa.text("SAVEPOINT fittwin_stock")
@@ -496,12 +509,18 @@ _ORDERS, _ORDER_ITEMS = tables["orders"], tables["order_items"]
 class PostgresOrderRepository(PostgresRepository[Order]):
     """``orders`` with orders by brand in one statement."""
 
-    def add_with_items(self, order: Order, items: Sequence[OrderItem]) -> None:
-        """Insert the order and its lines in one round trip (a pipeline of inserts)."""
+    def add_with_items(
+        self, order: Order, items: Sequence[OrderItem], *, stock: Sequence[StockChange] = ()
+    ) -> list[tuple[ProductVariant, int]]:
+        """Take ``stock`` and insert the order and its lines, all in one round trip (a
+        pipeline behind a savepoint; see the port)."""
         lines = STATEMENTS["order_items"]
         queries: list[tuple[sa.Executable, Mapping[str, Any]]] = [(self._s.insert, self._s.params(order))]
         queries.extend((lines.insert, lines.params(item)) for item in items)
-        self._uow.pipeline(queries, table=self._s.name, op="insert")
+        if not stock:
+            self._uow.pipeline(queries, table=self._s.name, op="insert")
+            return []
+        return _take_stock(self._uow, stock, queries, table=self._s.name)
 
     def for_brand(
         self,

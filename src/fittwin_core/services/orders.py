@@ -304,19 +304,19 @@ class Orders(Service):
             if variant.status == VariantStatus.OUT_OF_STOCK:
                 raise InsufficientInventory(variant.id, line.qty, 0)
             checked.append((variant, product, brand))
-        taken = uow.product_variants.adjust_inventory_many(
-            [
-                StockChange(variant.id, -line.qty, clamp_at_zero=variant.status == VariantStatus.BACKORDER)
-                for line, (variant, _, _) in zip(lines, checked, strict=True)
-            ]
-        )
+        changes = [
+            StockChange(variant.id, -line.qty, clamp_at_zero=variant.status == VariantStatus.BACKORDER)
+            for line, (variant, _, _) in zip(lines, checked, strict=True)
+        ]
+        # A backordered line takes what there is, which its reserved_qty records: then stock is
+        # taken first. Otherwise a line takes all it asks for or the order fails, and stock goes
+        # with the order's insert (one round trip on PostgreSQL, all or none).
+        backorders = any(change.clamp_at_zero for change in changes)
+        taken = uow.product_variants.adjust_inventory_many(changes) if backorders else []
+        applied = [a for _, a in taken] if backorders else [change.delta for change in changes]
         items: list[OrderItem] = []
         summaries: dict[UUID, FitSummary | None] = {}
-        for line, (variant, product, brand), (updated, applied) in zip(lines, checked, taken, strict=True):
-            restated = attrs.evolve(updated, status=next_variant_status(updated))
-            if restated != updated:
-                uow.product_variants.update(restated)
-            events.extend(self._catalog.low_stock_events(brand.id, variant, restated))
+        for line, (variant, product, brand), took in zip(lines, checked, applied, strict=True):
             if product.id not in summaries:
                 summaries[product.id] = self._fit_summary(
                     found, user.body_metrics, user.style_preferences, product
@@ -331,7 +331,7 @@ class Orders(Service):
                     sku=variant.sku,
                     size_label=variant.size_label,
                     qty=line.qty,
-                    reserved_qty=-applied,
+                    reserved_qty=-took,
                     unit_price_cents=variant.price_cents,
                     currency=variant.currency,
                     fit_summary=summaries[product.id],
@@ -368,7 +368,15 @@ class Orders(Service):
             created_at=now,
             updated_at=now,
         )
-        uow.orders.add_with_items(order, items)
+        if backorders:
+            uow.orders.add_with_items(order, items)
+        else:
+            taken = uow.orders.add_with_items(order, items, stock=changes)
+        for (variant, _, brand), (updated, _) in zip(checked, taken, strict=True):
+            restated = attrs.evolve(updated, status=next_variant_status(updated))
+            if restated != updated:
+                uow.product_variants.update(restated)
+            events.extend(self._catalog.low_stock_events(brand.id, variant, restated))
         return order
 
     def _fit_summary(

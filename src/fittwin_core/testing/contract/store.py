@@ -443,6 +443,34 @@ class StoreContract:
             with pytest.raises(Conflict):
                 uow.orders.add_with_items(uniquify(TABLES["orders"], order), [lines[0]])
 
+    def test_an_order_takes_its_stock_with_its_insert_all_or_none(self, store: Store, world: World) -> None:
+        variant = world["product_variants"]  # 10 in stock
+        template = world["order_items"]
+
+        def order_of(qty: int) -> tuple[Any, list[Any]]:
+            order = uniquify(TABLES["orders"], world["orders"])
+            line = attrs.evolve(
+                uniquify(TABLES["order_items"], template), order_id=order.id, qty=qty, reserved_qty=qty
+            )
+            return order, [line]
+
+        too_many, lines = order_of(11)
+        with store.unit_of_work() as uow:
+            with pytest.raises(InsufficientInventory) as raised:
+                uow.orders.add_with_items(too_many, lines, stock=[StockChange(variant.id, -11)])
+            assert raised.value.available == 10
+            assert uow.orders.find(too_many.id) is None
+            assert uow.order_items.where(order_id=too_many.id) == []
+            assert uow.product_variants.get(variant.id).inventory == 10
+            fits, lines = order_of(4)
+            taken = uow.orders.add_with_items(fits, lines, stock=[StockChange(variant.id, -4)])
+            assert [(v.id, v.inventory, applied) for v, applied in taken] == [(variant.id, 6, -4)]
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.orders.get(fits.id) == fits
+            assert uow.order_items.where(order_id=fits.id) == lines
+            assert uow.product_variants.get(variant.id).inventory == 6
+
     def test_a_checkout_reads_what_it_names(self, store: Store, world: World) -> None:
         user, variant = world["user_profiles"], world["product_variants"]
         address, method = world["addresses"], world["payment_methods"]

@@ -20,6 +20,8 @@ from uuid import UUID
 import attrs
 import sqlalchemy as sa
 from psycopg import sql as psql
+from psycopg.pq import ExecStatus
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import URL
@@ -836,7 +838,7 @@ class PostgresUnitOfWork(Repositories):
         compiled = [self._store.compiled(statement) for statement, _ in queries]
         if not pending and len(queries) == 1:  # nothing to pipeline with
             sql, binds = compiled[0]
-            cursor = driver.execute(sql, binds(queries[0][1]))
+            cursor = driver.cursor(row_factory=dict_row).execute(sql, binds(queries[0][1]))
             return [_dict_rows(cursor)]
         cursors = []
         with driver.pipeline():
@@ -845,7 +847,7 @@ class PostgresUnitOfWork(Repositories):
                 driver.execute(begin)
                 driver.execute(settings)
             for (sql, binds), (_, params) in zip(compiled, queries, strict=True):
-                cursors.append(driver.execute(sql, binds(params)))
+                cursors.append(driver.cursor(row_factory=dict_row).execute(sql, binds(params)))
         return [_dict_rows(cursor) for cursor in cursors]
 
     # ------------------------------------------------------------------ execution
@@ -1337,12 +1339,13 @@ def _bound(queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]]) -> Any:
     return queries[0][1] if len(queries) == 1 else [params for _, params in queries]
 
 
+TUPLES_OK = ExecStatus.TUPLES_OK
+
+
 def _dict_rows(cursor: Any) -> list[dict[str, Any]]:
-    """A psycopg cursor's rows as column-name dicts."""
-    if cursor.description is None:
-        return []
-    names = [column.name for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    """The rows of a ``dict_row`` psycopg cursor (none for a statement returning no rows)."""
+    result = cursor.pgresult
+    return list(cursor.fetchall()) if result is not None and result.status == TUPLES_OK else []
 
 
 def _discard(conn: sa.Connection) -> None:

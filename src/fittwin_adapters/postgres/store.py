@@ -800,9 +800,10 @@ class PostgresUnitOfWork(Repositories):
         table: str,
         op: Operation = "read",
     ) -> list[list[dict[str, Any]]]:
-        """Run ``queries`` (built SELECTs and their parameters) in one round trip, psycopg's
-        pipeline mode, preceded by the transaction's ``BEGIN`` and settings when they are still
-        to be sent; the rows of each, as column-name dicts. A connection that turns out dead on
+        """Run ``queries`` (built statements and their parameters, in order) in one round trip,
+        psycopg's pipeline mode, preceded by the transaction's ``BEGIN`` and settings when they
+        are still to be sent; the rows of each (none for a statement returning none), as
+        column-name dicts. Errors are translated as :meth:`execute` translates them. A connection that turns out dead on
         its first round trip is replaced and the round trip made again, once (the pre-ping)."""
         for attempt in (1, 2):
             conn = self._open()

@@ -296,7 +296,10 @@ class MemoryStore:
         self._writer.release()
 
     def _committed(self, table: str, key: Key) -> Any:
-        return self._data[table].rows.get(key)
+        # Under the state lock: a commit replaces a row by removing and re-adding it, and a
+        # read between the two must not find a committed row missing.
+        with self._state:
+            return self._data[table].rows.get(key)
 
     def _apply(self, writes: Mapping[str, Mapping[Key, Any]]) -> None:
         with self._state:

@@ -803,8 +803,9 @@ class PostgresUnitOfWork(Repositories):
         """Run ``queries`` (built statements and their parameters, in order) in one round trip,
         psycopg's pipeline mode, preceded by the transaction's ``BEGIN`` and settings when they
         are still to be sent; the rows of each (none for a statement returning none), as
-        column-name dicts. Errors are translated as :meth:`execute` translates them. A connection that turns out dead on
-        its first round trip is replaced and the round trip made again, once (the pre-ping)."""
+        column-name dicts. Errors are translated as :meth:`execute` translates them. A
+        connection that turns out dead on its first round trip is replaced and the round trip
+        made again, once (the pre-ping)."""
         for attempt in (1, 2):
             conn = self._open()
             pending, fresh = self._pending, self._fresh

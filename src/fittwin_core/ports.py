@@ -188,9 +188,33 @@ class VariantRepository(Repository[ProductVariant], Protocol):
         """
         ...
 
+    def adjust_inventory_many(self, changes: Sequence[StockChange]) -> list[tuple[ProductVariant, int]]:
+        """:meth:`adjust_inventory` for each change, in the order given (sort by variant id to
+        take the row locks in one order), in one go: all or none. The first change that would
+        take more than there is raises :class:`InsufficientInventory` and none is applied."""
+        ...
+
+
+@attrs.frozen
+class StockChange:
+    """One stock change of :meth:`VariantRepository.adjust_inventory_many`."""
+
+    variant_id: UUID
+    delta: int
+    clamp_at_zero: bool = False
+
 
 class OrderRepository(Repository[Order], Protocol):
     """``orders`` with the one query that needs their lines: orders by brand."""
+
+    def add_with_items(
+        self, order: Order, items: Sequence[OrderItem], *, stock: Sequence[StockChange] = ()
+    ) -> list[tuple[ProductVariant, int]]:
+        """Take the ``stock`` changes (as :meth:`VariantRepository.adjust_inventory_many`) and
+        insert the order and its lines, together (one round trip on PostgreSQL): when a change
+        would take more than there is, :class:`InsufficientInventory` and nothing is taken or
+        inserted. The stock changes' results, in order."""
+        ...
 
     def for_brand(
         self,
@@ -234,6 +258,48 @@ class Repositories(Protocol):
     fit_map_proposals: Repository[FitMapProposal]
 
 
+@attrs.frozen
+class CheckoutRows:
+    """What placing an order reads, each row by id (absent ones are missing): the shopper,
+    their addresses, payment method and data key, and for the ordered variants their products,
+    the products' brands, size charts and fit maps. See :func:`read_checkout`."""
+
+    user: UserProfile | None
+    addresses: Mapping[UUID, Address]
+    payment_method: PaymentMethod | None
+    data_key: DataKey | None
+    variants: Mapping[UUID, ProductVariant]
+    products: Mapping[UUID, Product]
+    brands: Mapping[UUID, Brand]
+    size_charts: Mapping[UUID, SizeChart]
+    fit_maps: Mapping[UUID, FitMap]
+
+
+def read_checkout(
+    uow: Repositories,
+    user_id: UUID,
+    address_ids: Iterable[UUID],
+    payment_method_id: UUID,
+    variant_ids: Iterable[UUID],
+) -> CheckoutRows:
+    """The rows of a checkout read table by table through the repositories (the memory
+    store's :meth:`UnitOfWork.load_checkout`; PostgreSQL reads the same in one round trip)."""
+    variants = {v.id: v for v in uow.product_variants.get_many(set(variant_ids))}
+    products = {p.id: p for p in uow.products.get_many({v.product_id for v in variants.values()})}
+    fit_map_ids = {p.fit_map_id for p in products.values() if p.fit_map_id is not None}
+    return CheckoutRows(
+        user=uow.user_profiles.find(user_id),
+        addresses={a.id: a for a in uow.addresses.get_many(set(address_ids))},
+        payment_method=uow.payment_methods.find(payment_method_id),
+        data_key=uow.data_keys.find(user_id),
+        variants=variants,
+        products=products,
+        brands={b.id: b for b in uow.brands.get_many({p.brand_id for p in products.values()})},
+        size_charts={c.id: c for c in uow.size_charts.get_many({p.size_chart_id for p in products.values()})},
+        fit_maps={f.id: f for f in uow.fit_maps.get_many(fit_map_ids)},
+    )
+
+
 def bind_repositories(uow: Repositories, make: Callable[[Table], object]) -> None:
     """Give ``uow`` one repository per table of the catalog, built by the store's ``make``."""
     for table in TABLES.values():
@@ -272,6 +338,19 @@ class UnitOfWork(Repositories, Protocol):
         """Record ``actor`` (instead of the unit of work's) on the audit rows of the statements
         that follow, until the next call; used when one transaction spans calls by several
         actors (``ft.transaction``)."""
+        ...
+
+    def load_checkout(
+        self,
+        user_id: UUID,
+        address_ids: Iterable[UUID],
+        payment_method_id: UUID,
+        variant_ids: Iterable[UUID],
+    ) -> CheckoutRows:
+        """Everything placing an order reads (see :class:`CheckoutRows`), as
+        :func:`read_checkout` reads it, in as few round trips as the store can, with the
+        shopper's row locked as :meth:`Repository.lock` locks it (placing an order serialises
+        with the shopper's erasure)."""
         ...
 
 
@@ -717,6 +796,7 @@ class WebhookSender(Protocol):
 __all__ = [
     "AnalyticsQueries",
     "AppendOnlyRepository",
+    "CheckoutRows",
     "Clock",
     "Compare",
     "EventLogRetention",
@@ -741,6 +821,7 @@ __all__ = [
     "Refund",
     "Repositories",
     "Repository",
+    "StockChange",
     "Store",
     "StoredObject",
     "TableWriter",
@@ -757,5 +838,6 @@ __all__ = [
     "none_of",
     "not_equal",
     "one_of",
+    "read_checkout",
     "within",
 ]

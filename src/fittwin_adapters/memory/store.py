@@ -35,6 +35,7 @@ from fittwin_core.domain import (
     JsonMap,
     NotFound,
     Order,
+    OrderItem,
     OrderStatus,
     ProductVariant,
     TransientConflict,
@@ -45,7 +46,16 @@ from fittwin_core.domain.analytics import Period, Window
 from fittwin_core.domain.audit import SYSTEM, audit_diff
 from fittwin_core.domain.converter import unstructure
 from fittwin_core.domain.ids import uuid7_datetime
-from fittwin_core.ports import Clock, Compare, Ids, Repositories, bind_repositories
+from fittwin_core.ports import (
+    CheckoutRows,
+    Clock,
+    Compare,
+    Ids,
+    Repositories,
+    StockChange,
+    bind_repositories,
+    read_checkout,
+)
 from fittwin_core.schema import TABLES, Table, UniqueKey
 from fittwin_core.system import SystemClock, SystemIds
 
@@ -286,7 +296,10 @@ class MemoryStore:
         self._writer.release()
 
     def _committed(self, table: str, key: Key) -> Any:
-        return self._data[table].rows.get(key)
+        # Under the state lock: a commit replaces a row by removing and re-adding it, and a
+        # read between the two must not find a committed row missing.
+        with self._state:
+            return self._data[table].rows.get(key)
 
     def _apply(self, writes: Mapping[str, Mapping[Key, Any]]) -> None:
         with self._state:
@@ -360,6 +373,18 @@ class MemoryUnitOfWork(Repositories):
     def act_as(self, actor: Actor) -> None:
         """Record ``actor`` on the audit rows of the statements that follow."""
         self.actor = actor
+
+    def load_checkout(
+        self,
+        user_id: UUID,
+        address_ids: Iterable[UUID],
+        payment_method_id: UUID,
+        variant_ids: Iterable[UUID],
+    ) -> CheckoutRows:
+        """What placing an order reads (see the port), table by table, under the store's write
+        lock (which is how this store locks the shopper's row)."""
+        self._begin_write()
+        return read_checkout(self, user_id, address_ids, payment_method_id, variant_ids)
 
     def _reset(self) -> None:
         self._failed = False
@@ -665,6 +690,15 @@ class MemoryRepository(MemoryAppendOnlyRepository[E]):
 class MemoryOrderRepository(MemoryRepository[Order]):
     """``orders`` with orders by brand (see the port)."""
 
+    def add_with_items(
+        self, order: Order, items: Sequence[OrderItem], *, stock: Sequence[StockChange] = ()
+    ) -> list[tuple[ProductVariant, int]]:
+        """Take the stock (all or none), then insert the order and its lines (see the port)."""
+        taken = self._uow.product_variants.adjust_inventory_many(stock)
+        self.add(order)
+        self._uow.order_items.add_many(items)
+        return taken
+
     def for_brand(
         self,
         brand_id: UUID,
@@ -700,6 +734,23 @@ class MemoryVariantRepository(MemoryRepository[ProductVariant]):
         )
         self.update(updated)
         return updated, applied
+
+    def adjust_inventory_many(self, changes: Sequence[StockChange]) -> list[tuple[ProductVariant, int]]:
+        """Each change in order, all or none (see the port): checked first, then applied."""
+        stock: dict[UUID, int] = {}
+        for change in changes:
+            if not isinstance(change.delta, int) or isinstance(change.delta, bool):
+                raise ValidationError("delta", "must be an integer")
+            if change.variant_id not in stock:
+                stock[change.variant_id] = self.lock(change.variant_id).inventory
+            have = stock[change.variant_id]
+            if have + change.delta < 0 and not change.clamp_at_zero:
+                raise InsufficientInventory(change.variant_id, -change.delta, have)
+            stock[change.variant_id] = max(have + change.delta, 0)
+        return [
+            self.adjust_inventory(change.variant_id, change.delta, clamp_at_zero=change.clamp_at_zero)
+            for change in changes
+        ]
 
 
 def _column_sort_key(column: str) -> Callable[[Any], tuple[bool, Any]]:

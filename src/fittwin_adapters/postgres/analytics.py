@@ -22,6 +22,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from fittwin_adapters.postgres.partitions import id_conditions
 from fittwin_adapters.postgres.tables import tables
 from fittwin_core.domain import analytics
 from fittwin_core.domain.analytics import PERIODS, Period
@@ -54,6 +55,12 @@ def _window(column: sa.ColumnElement[Any], since: datetime | None, until: dateti
     if until is not None:
         conditions.append(column < until)
     return conditions
+
+
+def _orders_of(since: datetime | None, until: datetime | None) -> list[Any]:
+    """Id bounds on ``orders`` for lines created in the window: a line is created with its
+    order, so the join reads only the order partitions the window reaches."""
+    return id_conditions(_O.c.id, since, until)
 
 
 def _int(value: Any) -> int:
@@ -172,7 +179,7 @@ def orders_by_status(
             sa.func.sum(_O.c.totals["total"].astext.cast(sa.BigInteger)),
             sa.func.sum(_O.c.refunded_cents),
         )
-        .where(*_window(_O.c.created_at, since, until))
+        .where(*_window(_O.c.created_at, since, until), *id_conditions(_O.c.id, since, until))
         .group_by(when, _O.c.status, currency)
     )
     return analytics.in_order(
@@ -280,7 +287,11 @@ def returns_by_size(
             sa.func.sum(_I.c.qty).filter(returned),
         )
         .select_from(_I.join(_O, _O.c.id == _I.c.order_id))
-        .where(*_products(product_id, brand_id), *_window(_I.c.created_at, since, until))
+        .where(
+            *_products(product_id, brand_id),
+            *_window(_I.c.created_at, since, until),
+            *_orders_of(since, until),
+        )
         .group_by(_I.c.product_id, _RECOMMENDED, _I.c.size_label)
     )
     return analytics.in_order(
@@ -316,7 +327,12 @@ def returns_by_reason(
     stmt = (
         sa.select(_I.c.product_id, _I.c.size_label, _REASON, _ZONE, sa.func.count(), sa.func.sum(_I.c.qty))
         .select_from(_I.join(_O, _O.c.id == _I.c.order_id))
-        .where(returned, *_products(product_id, brand_id), *_window(_I.c.created_at, since, until))
+        .where(
+            returned,
+            *_products(product_id, brand_id),
+            *_window(_I.c.created_at, since, until),
+            *_orders_of(since, until),
+        )
         .group_by(_I.c.product_id, _I.c.size_label, _REASON, _ZONE)
     )
     return analytics.in_order(

@@ -32,8 +32,11 @@ def _positional(value: float) -> str:
 
 def dumps(value: Any) -> str:
     """``json.dumps`` with floats written so that ``jsonb`` keeps them floats."""
-    if not _has_exponent_float(value):
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    # json writes floats as repr does: without "e+" in the text there is no such float (and a
+    # string holding "e+" only costs the walk below).
+    if "e+" not in text or not _has_exponent_float(value):
+        return text
     floats: list[str] = []
 
     def mark(item: Any) -> Any:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import attrs
@@ -88,6 +89,43 @@ def default_partition(table: str) -> str:
 def month_bounds(month: datetime) -> tuple[UUID, UUID]:
     """The id range ``[lower, upper)`` of the month starting at ``month``."""
     return uuid7_floor(month), uuid7_floor(add_months(month, 1))
+
+
+ID_CLOCK_SLACK = timedelta(hours=1)
+"""How far apart an ``orders`` or ``event_logs`` row's id time and its ``created_at`` may be for
+:func:`id_window` to find it. FitTwin mints the id and stamps ``created_at`` from the same clock
+in the same unit of work (milliseconds apart; a retried unit of work mints both again), and an
+audit row's ``created_at`` is its transaction's start; rows imported with ids of another time
+are outside this guarantee."""
+
+
+def id_window(
+    since: datetime | None, until: datetime | None, *, slack: timedelta = ID_CLOCK_SLACK
+) -> tuple[UUID | None, UUID | None]:
+    """Id bounds ``[lower, upper)`` holding every row of a partitioned table created in
+    ``[since, until)`` (``None``: unbounded on that side), widened by ``slack``.
+
+    Added to a ``created_at`` window they change no result and let PostgreSQL prune the
+    monthly partitions the window cannot reach (partitions are ranges of ids, not of times)."""
+    lower = None if since is None else uuid7_floor(max(since - slack, _UUID7_EPOCH))
+    upper = None if until is None else uuid7_floor(until + slack)
+    return lower, upper
+
+
+def id_conditions(
+    column: sa.ColumnElement[Any], since: datetime | None, until: datetime | None
+) -> list[sa.ColumnElement[bool]]:
+    """``column >= lower`` / ``column < upper`` for :func:`id_window`'s bounds."""
+    lower, upper = id_window(since, until)
+    conditions = []
+    if lower is not None:
+        conditions.append(column >= lower)
+    if upper is not None:
+        conditions.append(column < upper)
+    return conditions
+
+
+_UUID7_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _quote(conn: sa.Connection, schema: str, name: str) -> str:
@@ -340,12 +378,15 @@ def purge_event_logs(
 
 
 __all__ = [
+    "ID_CLOCK_SLACK",
     "PARTITIONED_TABLES",
     "Partition",
     "PartitionReport",
     "add_months",
     "default_partition",
     "drop_partition",
+    "id_conditions",
+    "id_window",
     "list_partitions",
     "maintain_partitions",
     "month_bounds",

@@ -7,10 +7,11 @@ converter, and come back through the same converter.
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -18,7 +19,11 @@ from uuid import UUID
 
 import attrs
 import sqlalchemy as sa
+from psycopg import sql as psql
+from psycopg.pq import ExecStatus
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import URL
 
 from fittwin_adapters.postgres import analytics as sql_analytics
@@ -49,6 +54,7 @@ from fittwin_adapters.postgres.watchdog import UNBOUNDED, WATCHDOG, Deadline, Un
 from fittwin_core.domain import (
     Actor,
     Order,
+    OrderItem,
     OrderStatus,
     ProductVariant,
 )
@@ -63,7 +69,8 @@ from fittwin_core.domain.errors import (
     StoreUnavailable,
     ValidationError,
 )
-from fittwin_core.ports import Clock, Compare, Ids, Repositories, bind_repositories
+from fittwin_core.domain.rules import JsonMap, thaw_json
+from fittwin_core.ports import CheckoutRows, Clock, Compare, Ids, Repositories, StockChange, bind_repositories
 from fittwin_core.schema import TABLES
 from fittwin_core.schema import Table as CatalogTable
 from fittwin_core.system import SystemClock
@@ -99,7 +106,10 @@ class TableStatements:
         self.update_values: dict[str, Any] = {c: sa.bindparam(c) for c in self.columns if c not in self.key}
         self.update = self.table.update().where(key_match).values(self.update_values)
         self.copy_columns = ", ".join(self.columns)
+        self._read_all = operator.attrgetter(*self.columns)
+        self._copy_kinds = tuple(kind if kind in _COPY_CONVERTERS else None for _, kind in self.kinds)
         self._guarded: dict[tuple[tuple[str, bool], ...], sa.Update] = {}
+        self._returning: dict[Any, sa.Executable] = {}
 
     def guarded_update(self, expected: Mapping[str, Any]) -> sa.Update:
         """``UPDATE … WHERE key AND col = :expected …`` (``IS NULL`` for ``None``), cached."""
@@ -113,6 +123,13 @@ class TableStatements:
             stmt = self.update.where(*conditions)
             self._guarded[signature] = stmt
         return stmt
+
+    def returning_key(self, statement: sa.Update | sa.Delete) -> sa.Executable:
+        """``statement … RETURNING`` the key columns (a row per row changed), cached."""
+        found = self._returning.get(statement)
+        if found is None:
+            found = self._returning[statement] = statement.returning(*self.order)
+        return found
 
     def column(self, name: str) -> sa.ColumnElement[Any]:
         """The column ``name``; ``ValueError`` for a name the table does not have."""
@@ -160,16 +177,47 @@ class TableStatements:
         return f"COPY {schema}.{self.name} ({self.copy_columns}) FROM STDIN"
 
     def copy_row(self, entity: Any) -> tuple[Any, ...]:
-        """The entity as one row for ``COPY … FROM STDIN``."""
-        params = self.params(entity)
+        """The entity as one row for ``COPY … FROM STDIN`` (the bulk path: columns read in one
+        go, free-form JSON objects thawed without the converter)."""
+        if type(entity) is not self.entity and not isinstance(entity, self.entity):
+            raise TypeError(f"{self.name} stores {self.entity.__name__}, not {type(entity).__name__}")
+        values = self._read_all(entity)
+        if len(self.columns) == 1:
+            values = (values,)
         return tuple(
-            Jsonb(params[name], dumps=dumps) if kind == "json" and params[name] is not None else params[name]
-            for name, kind in self.kinds
+            value if value is None or kind is None else _COPY_CONVERTERS[kind](value)
+            for value, kind in zip(values, self._copy_kinds, strict=True)
         )
 
-    def entity_of(self, row: sa.RowMapping) -> Any:
+    def entity_of(self, row: Mapping[str, Any] | sa.RowMapping) -> Any:
         """Build the entity from a row."""
         return structure(dict(row), self.entity)
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON column's value as plain ``dict``/``list``: :class:`JsonMap` walked directly,
+    anything else (attrs values) through the converter."""
+    kind = type(value)
+    if kind is JsonMap:
+        return {key: _plain(item) for key, item in value.items()}
+    return unstructure(value)
+
+
+def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind is JsonMap:
+        return {key: _plain(item) for key, item in value.items()}
+    if kind is tuple or kind is list:
+        return [_plain(item) for item in value]
+    if kind is str or kind is int or kind is float or kind is bool:
+        return value
+    return thaw_json(value)
+
+
+_COPY_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "json": lambda value: Jsonb(_json_value(value), dumps=dumps),
+    "enum": lambda value: value.value,
+}
 
 
 STATEMENTS: dict[str, TableStatements] = {name: TableStatements(spec) for name, spec in TABLES.items()}
@@ -195,8 +243,8 @@ class PostgresReadRepository(Generic[E]):
 
     def find(self, key: Any) -> E | None:
         """The row with primary key ``key``, or ``None``."""
-        row = self._uow.execute(self._s.get, self._s.key_params(key), table=self._s.name).mappings().first()
-        return None if row is None else self._s.entity_of(row)
+        rows = self._uow.pipeline([(self._s.get, self._s.key_params(key))], table=self._s.name)[0]
+        return self._s.entity_of(rows[0]) if rows else None
 
     def get_many(self, keys: Iterable[Any]) -> list[E]:
         """The rows with these keys that exist, in the order of ``keys``."""
@@ -241,7 +289,7 @@ class PostgresReadRepository(Generic[E]):
 
     def add(self, entity: E) -> None:
         """Insert a row."""
-        self._uow.execute(self._s.insert, self._s.params(entity), table=self._s.name, op="insert")
+        self._uow.pipeline([(self._s.insert, self._s.params(entity))], table=self._s.name, op="insert")
 
     def add_many(self, entities: Iterable[E]) -> None:
         """Insert many rows in one ``COPY`` (the bulk path; triggers fire as for inserts)."""
@@ -252,6 +300,9 @@ class PostgresReadRepository(Generic[E]):
 
     def _conditions(self, filters: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
         conditions: list[sa.ColumnElement[bool]] = []
+        if self._s.name in partitions.PARTITIONED_TABLES and "created_at" in filters:
+            since, until = _created_window(filters["created_at"])
+            conditions.extend(partitions.id_conditions(self._s.table.c.id, since, until))
         for name, value in filters.items():
             column = self._s.column(name)
             if not isinstance(value, Compare):
@@ -282,6 +333,28 @@ class PostgresReadRepository(Generic[E]):
         return conditions
 
 
+def _created_window(value: Any) -> tuple[datetime | None, datetime | None]:
+    """The ``[since, until)`` a ``created_at`` filter keeps, widened to whole milliseconds
+    (``None``: unbounded), for the id bounds that prune partitions."""
+    if isinstance(value, datetime):
+        return value, value + _MS
+    if not isinstance(value, Compare):
+        return None, None
+    bound = value.value
+    if value.op == "within":
+        start, stop = bound
+        return (start, stop) if isinstance(start, datetime) and isinstance(stop, datetime) else (None, None)
+    if not isinstance(bound, datetime):
+        return None, None
+    if value.op in (">", ">="):
+        return bound, None
+    if value.op in ("<", "<="):
+        return None, bound + _MS
+    return None, None
+
+
+_MS = timedelta(milliseconds=1)
+
 _OPERATORS: dict[str, Any] = {
     "<": sa.sql.operators.lt,
     "<=": sa.sql.operators.le,
@@ -299,10 +372,10 @@ class PostgresRepository(PostgresReadRepository[E]):
 
     def lock(self, key: Any) -> E:
         """Read the row and hold it (``SELECT … FOR UPDATE``) until the unit of work ends."""
-        row = self._uow.execute(self._s.lock, self._s.key_params(key), table=self._s.name).mappings().first()
-        if row is None:
+        rows = self._uow.pipeline([(self._s.lock, self._s.key_params(key))], table=self._s.name)[0]
+        if not rows:
             raise NotFound(self._s.name, key)
-        return self._s.entity_of(row)  # type: ignore[no-any-return]
+        return self._s.entity_of(rows[0])  # type: ignore[no-any-return]
 
     def update(self, entity: E, *, expected: Mapping[str, Any] | None = None) -> None:
         """Replace the row; with ``expected``, only if it still holds those values
@@ -315,17 +388,20 @@ class PostgresRepository(PostgresReadRepository[E]):
         if expected:
             stmt = s.guarded_update(expected)
             params.update({f"x_{c}": s.scalar(c, v) for c, v in expected.items() if v is not None})
-        result = self._uow.execute(stmt, params, table=s.name, op="update")
-        if result.rowcount == 0:
+        changed = self._uow.pipeline([(s.returning_key(stmt), params)], table=s.name, op="update")[0]
+        if not changed:
             if self._uow.execute(s.exists, s.key_params(key), table=s.name).first() is None:
                 raise NotFound(s.name, key)
             raise Conflict(f"{s.name} {key} changed since it was read (compare-and-set failed)")
 
     def delete(self, key: Any) -> None:
         """Delete the row (:class:`NotFound` if missing, :class:`Conflict` if referenced)."""
-        result = self._uow.execute(self._s.delete, self._s.key_params(key), table=self._s.name, op="delete")
-        if result.rowcount == 0:
-            raise NotFound(self._s.name, key)
+        s = self._s
+        gone = self._uow.pipeline(
+            [(s.returning_key(s.delete), s.key_params(key))], table=s.name, op="delete"
+        )[0]
+        if not gone:
+            raise NotFound(s.name, key)
 
 
 _VARIANTS = tables["product_variants"]
@@ -374,7 +450,7 @@ class PostgresVariantRepository(PostgresRepository[ProductVariant]):
                 raise NotFound(name, variant_id)
             values = dict(row)
             applied = int(values.pop("applied"))
-            return self._s.entity_of(values), applied  # type: ignore[arg-type]
+            return self._s.entity_of(values), applied
         row = self._uow.execute(_TAKE, params, table=name, op="update").mappings().first()
         if row is None:
             current = self._uow.execute(_CURRENT, {"k_id": variant_id}, table=name).first()
@@ -383,12 +459,70 @@ class PostgresVariantRepository(PostgresRepository[ProductVariant]):
             raise InsufficientInventory(variant_id, -delta, int(current.inventory))
         return self._s.entity_of(row), delta
 
+    def adjust_inventory_many(self, changes: Sequence[StockChange]) -> list[tuple[ProductVariant, int]]:
+        """Every change's guarded statement (as :meth:`adjust_inventory`'s) in one round trip,
+        behind a savepoint: when a guard fails, the savepoint is rolled back (nothing changed)
+        and :class:`InsufficientInventory` names the first change that could not be made."""
+        return _take_stock(self._uow, changes, [], table=self._s.name)
+
+
+def _take_stock(
+    uow: PostgresUnitOfWork,
+    changes: Sequence[StockChange],
+    then: Sequence[tuple[sa.Executable, Mapping[str, Any]]],
+    *,
+    table: str,
+) -> list[tuple[ProductVariant, int]]:
+    """The stock ``changes`` and then the statements ``then`` in one round trip behind a
+    savepoint, rolled back (stock and ``then`` alike) when a guard fails."""
+    if not changes and not then:
+        return []
+    statements = STATEMENTS["product_variants"]
+    now = uow.now()
+    queries: list[tuple[sa.Executable, Mapping[str, Any]]] = [(_SAVEPOINT, {})]
+    for change in changes:
+        if not isinstance(change.delta, int) or isinstance(change.delta, bool):
+            raise ValidationError("delta", "must be an integer")
+        params = {"k_id": change.variant_id, "delta": change.delta, "now": now}
+        queries.append((_CLAMP if change.clamp_at_zero else _TAKE, params))
+    queries.extend(then)
+    results = uow.pipeline(queries, table=table, op="update" if not then else "insert")[1 : len(changes) + 1]
+    out: list[tuple[ProductVariant, int]] = []
+    for change, rows in zip(changes, results, strict=True):
+        if not rows:
+            current = uow.pipeline(
+                [(_BACK_TO_SAVEPOINT, {}), (_CURRENT, {"k_id": change.variant_id})], table=statements.name
+            )[1]
+            if not current:
+                raise NotFound(statements.name, change.variant_id)
+            raise InsufficientInventory(change.variant_id, -change.delta, int(current[0]["inventory"]))
+        values = dict(rows[0])
+        applied = int(values.pop("applied")) if change.clamp_at_zero else change.delta
+        out.append((statements.entity_of(values), applied))
+    return out
+
+
+_SAVEPOINT = sa.text("SAVEPOINT fittwin_stock")
+_BACK_TO_SAVEPOINT = sa.text("ROLLBACK TO SAVEPOINT fittwin_stock")
 
 _ORDERS, _ORDER_ITEMS = tables["orders"], tables["order_items"]
 
 
 class PostgresOrderRepository(PostgresRepository[Order]):
     """``orders`` with orders by brand in one statement."""
+
+    def add_with_items(
+        self, order: Order, items: Sequence[OrderItem], *, stock: Sequence[StockChange] = ()
+    ) -> list[tuple[ProductVariant, int]]:
+        """Take ``stock`` and insert the order and its lines, all in one round trip (a
+        pipeline behind a savepoint; see the port)."""
+        lines = STATEMENTS["order_items"]
+        queries: list[tuple[sa.Executable, Mapping[str, Any]]] = [(self._s.insert, self._s.params(order))]
+        queries.extend((lines.insert, lines.params(item)) for item in items)
+        if not stock:
+            self._uow.pipeline(queries, table=self._s.name, op="insert")
+            return []
+        return _take_stock(self._uow, stock, queries, table=self._s.name)
 
     def for_brand(
         self,
@@ -434,10 +568,62 @@ def _inline_params(statement: sa.Executable) -> dict[str, Any]:
     return {re.sub(r"_\d+$", "", name): value for name, value in statement.compile().params.items()}
 
 
+def _checkout_statements() -> list[tuple[str, sa.Select[Any]]]:
+    t = tables
+    ids = sa.bindparam("variant_ids", type_=pg.ARRAY(sa.Uuid()))
+    product_ids = sa.select(t["product_variants"].c.product_id).where(
+        t["product_variants"].c.id == sa.any_(ids)
+    )
+
+    def of_products(column: str) -> sa.Select[Any]:
+        return sa.select(t["products"].c[column]).where(t["products"].c.id.in_(product_ids))
+
+    return [
+        (
+            "user_profiles",
+            sa.select(t["user_profiles"])
+            .where(t["user_profiles"].c.id == sa.bindparam("user_id"))
+            .with_for_update(),  # serialised with erasure (see the port)
+        ),
+        (
+            "addresses",
+            sa.select(t["addresses"]).where(
+                t["addresses"].c.id == sa.any_(sa.bindparam("address_ids", type_=pg.ARRAY(sa.Uuid())))
+            ),
+        ),
+        (
+            "payment_methods",
+            sa.select(t["payment_methods"]).where(
+                t["payment_methods"].c.id == sa.bindparam("payment_method_id")
+            ),
+        ),
+        ("data_keys", sa.select(t["data_keys"]).where(t["data_keys"].c.owner_id == sa.bindparam("user_id"))),
+        (
+            "product_variants",
+            sa.select(t["product_variants"]).where(t["product_variants"].c.id == sa.any_(ids)),
+        ),
+        ("products", sa.select(t["products"]).where(t["products"].c.id.in_(product_ids))),
+        ("brands", sa.select(t["brands"]).where(t["brands"].c.id.in_(of_products("brand_id")))),
+        (
+            "size_charts",
+            sa.select(t["size_charts"]).where(t["size_charts"].c.id.in_(of_products("size_chart_id"))),
+        ),
+        ("fit_maps", sa.select(t["fit_maps"]).where(t["fit_maps"].c.id.in_(of_products("fit_map_id")))),
+    ]
+
+
+_CHECKOUT = _checkout_statements()
+"""``load_checkout``'s statements, by table."""
+
+
 _SET_ACTOR = sa.text(
     "SELECT set_config('fittwin.actor_type', :actor_type, true), "
     "set_config('fittwin.actor_id', :actor_id, true), set_config('fittwin.library', 'on', true)"
 )
+
+
+_SETTINGS_SQL = psql.SQL(re.sub(r":(\w+)", r"{\1}", BEGIN_SQL.text))
+""":data:`BEGIN_SQL` with its values bound client-side (sent with ``BEGIN`` in one round trip)."""
 
 
 def _actor_settings(actor: Actor) -> dict[str, str]:
@@ -468,6 +654,8 @@ class PostgresUnitOfWork(Repositories):
         self._conn: sa.Connection | None = None
         self._tx: sa.RootTransaction | None = None
         self._failed = False
+        self._pending = False  # a transaction is open, its BEGIN and settings not yet sent
+        self._fresh = False  # the connection came from the pool and has not been used yet
         bind_repositories(self, self._repository)
 
     def _repository(self, table: CatalogTable) -> object:
@@ -504,6 +692,11 @@ class PostgresUnitOfWork(Repositories):
         if self._failed:
             raise _aborted()
         tx, self._tx = self._tx, None
+        if self._pending:  # nothing was sent: nothing to commit
+            self._pending = False
+            with suppress(sa.exc.DBAPIError):
+                tx.rollback()
+            return
         deadline = self._store.deadline(self._conn)
         try:
             with deadline:
@@ -517,6 +710,7 @@ class PostgresUnitOfWork(Repositories):
         if self._tx is None:
             return
         tx, self._tx = self._tx, None
+        self._pending = False
         try:
             with self._store.deadline(self._conn):
                 tx.rollback()
@@ -527,13 +721,46 @@ class PostgresUnitOfWork(Repositories):
         """Record ``actor`` on the audit rows of the statements that follow (the transaction-local
         settings the triggers read are set again when a transaction is open)."""
         self.actor = actor
-        if self._tx is not None and self._conn is not None and not self._failed:
+        if self._tx is not None and self._conn is not None and not self._failed and not self._pending:
             deadline = self._store.deadline(self._conn)
             try:
                 with deadline:
                     self._conn.execute(_SET_ACTOR, _actor_settings(actor))
             except sa.exc.DBAPIError as exc:
                 raise self._fail(exc, "begin", "read", deadline.expired) from None
+
+    def load_checkout(
+        self,
+        user_id: UUID,
+        address_ids: Iterable[UUID],
+        payment_method_id: UUID,
+        variant_ids: Iterable[UUID],
+    ) -> CheckoutRows:
+        """What placing an order reads (see the port): nine SELECTs in one round trip (with the
+        transaction's start when it is the first), the shopper's row locked, the catalogue
+        rows found through the variants by subqueries."""
+        params = {
+            "user_id": user_id,
+            "address_ids": list(address_ids),
+            "payment_method_id": payment_method_id,
+            "variant_ids": list(variant_ids),
+        }
+        rows = self.pipeline([(statement, params) for _, statement in _CHECKOUT], table="checkout")
+        found = {
+            name: {STATEMENTS[name].key_of(e): e for e in map(STATEMENTS[name].entity_of, table_rows)}
+            for (name, _), table_rows in zip(_CHECKOUT, rows, strict=True)
+        }
+        return CheckoutRows(
+            user=found["user_profiles"].get(user_id),
+            addresses=found["addresses"],
+            payment_method=found["payment_methods"].get(payment_method_id),
+            data_key=found["data_keys"].get(user_id),
+            variants=found["product_variants"],
+            products=found["products"],
+            brands=found["brands"],
+            size_charts=found["size_charts"],
+            fit_maps=found["fit_maps"],
+        )
 
     def close(self) -> None:
         """Roll back what was not committed and give the connection back to the pool."""
@@ -546,21 +773,86 @@ class PostgresUnitOfWork(Repositories):
     def connection(self) -> sa.Connection:
         """The connection of the current transaction, beginning one (and setting the actor)
         if none is open."""
+        conn = self._open()
+        if self._pending:
+            self.pipeline([], table="connection")  # may replace a connection found dead
+            assert self._conn is not None
+            return self._conn
+        return conn
+
+    def _open(self) -> sa.Connection:
+        """The connection of the current transaction; a new transaction is opened without a
+        round trip (its ``BEGIN`` and settings go with the first statement)."""
         if self._tx is not None and self._conn is not None:
             if self._failed:
                 raise _aborted()
             return self._conn
         if self._conn is None:
-            self._conn, self._tx = self._store.open_transaction(self.actor)
-            return self._conn
-        deadline = self._store.deadline(self._conn)  # after a commit: go on on the same connection
-        try:
+            self._conn, self._tx = self._store.open_transaction(self.actor, start=False)
+            self._fresh = True
+        else:  # after a commit: go on on the same connection
             self._tx = self._conn.begin()
-            with deadline:
-                self._store.begin(self._conn, self.actor)
-        except sa.exc.DBAPIError as exc:
-            raise self._fail(exc, "begin", "read", deadline.expired) from None
+        self._pending = True
         return self._conn
+
+    def pipeline(
+        self,
+        queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]],
+        *,
+        table: str,
+        op: Operation = "read",
+    ) -> list[list[dict[str, Any]]]:
+        """Run ``queries`` (built statements and their parameters, in order) in one round trip,
+        psycopg's pipeline mode, preceded by the transaction's ``BEGIN`` and settings when they
+        are still to be sent; the rows of each (none for a statement returning none), as
+        column-name dicts. Errors are translated as :meth:`execute` translates them. A
+        connection that turns out dead on its first round trip is replaced and the round trip
+        made again, once (the pre-ping)."""
+        for attempt in (1, 2):
+            conn = self._open()
+            pending, fresh = self._pending, self._fresh
+            deadline = self._store.deadline(conn)
+            try:
+                with deadline:
+                    rows = self._run_pipeline(conn, pending, queries)
+            except UnicodeEncodeError:
+                raise self._refuse_text(table, _bound(queries)) from None
+            except Exception as exc:
+                import psycopg
+
+                if not isinstance(exc, psycopg.Error):
+                    raise
+                wrapped = sa.exc.DBAPIError(table, None, exc)
+                retry = attempt == 1 and pending and fresh and self._store.pool_pre_ping
+                if retry and not deadline.expired and is_disconnect(wrapped):
+                    self._discard()
+                    continue
+                if is_refused_text(wrapped):
+                    raise self._refuse_text(table, _bound(queries)) from None
+                raise self._fail(wrapped, table, op, deadline.expired) from None
+            self._pending = self._fresh = False
+            return rows
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run_pipeline(
+        self, conn: sa.Connection, pending: bool, queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]]
+    ) -> list[list[dict[str, Any]]]:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        compiled = [self._store.compiled(statement) for statement, _ in queries]
+        if not pending and len(queries) == 1:  # nothing to pipeline with
+            sql, binds = compiled[0]
+            cursor = driver.cursor(row_factory=dict_row).execute(sql, binds(queries[0][1]))
+            return [_dict_rows(cursor)]
+        cursors = []
+        with driver.pipeline():
+            if pending:
+                begin, settings = self._store.start_statements(conn, self.actor)
+                driver.execute(begin)
+                driver.execute(settings)
+            for (sql, binds), (_, params) in zip(compiled, queries, strict=True):
+                cursors.append(driver.cursor(row_factory=dict_row).execute(sql, binds(params)))
+        return [_dict_rows(cursor) for cursor in cursors]
 
     # ------------------------------------------------------------------ execution
 
@@ -637,6 +929,7 @@ class PostgresUnitOfWork(Repositories):
         # The connection is gone or unusable: invalidate it so the pool never hands it out
         # again; the server rolled the transaction back when the session ended.
         self._tx = None
+        self._pending = self._fresh = False
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
@@ -730,6 +1023,7 @@ class PostgresStore:
         self.engine: sa.Engine = base.execution_options(schema_translate_map={None: self.schema})
         """The engine FitTwin's statements run on: table names are qualified with the schema."""
         self._search_path: str | None = None
+        self._compiled: dict[Any, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {}
         self._discovery = discovery_sql(self.schema)
         if check_connection:
             try:
@@ -766,9 +1060,14 @@ class PostgresStore:
             raise translate(exc, table="connection", op="read") from None
 
     def open_transaction(
-        self, actor: Actor, *, bounded: bool = True, isolation: str | None = None
+        self, actor: Actor, *, bounded: bool = True, isolation: str | None = None, start: bool = True
     ) -> tuple[sa.Connection, sa.RootTransaction]:
         """A pooled connection with a transaction begun and :meth:`begin` done.
+
+        The driver runs in autocommit mode and FitTwin sends its own ``BEGIN`` together with
+        the settings, so a transaction starts in one round trip, not two. With ``start=False``
+        nothing is sent yet: the caller sends :meth:`start_statements` with its first statement
+        (see :class:`PostgresUnitOfWork`).
 
         That first round trip doubles as the pool's pre-ping, at no extra cost: when it finds
         the connection dead (the server restarted, the backend was terminated, a firewall cut
@@ -780,11 +1079,14 @@ class PostgresStore:
             conn = self.connect()
             deadline = self.deadline(conn) if bounded else UNBOUNDED
             try:
-                tx = conn.begin()
                 with deadline:
-                    if isolation is not None:
-                        conn.exec_driver_sql(f"SET TRANSACTION {isolation}")
-                    self.begin(conn, actor, bounded=bounded)
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                    if self._search_path is None:
+                        self._search_path = self._discover(conn)
+                        conn.rollback()  # the discovery's (autocommitted) SQLAlchemy transaction
+                    tx = conn.begin()
+                    if start:
+                        self.begin(conn, actor, bounded=bounded, isolation=isolation)
             except sa.exc.DBAPIError as exc:
                 _discard(conn)
                 if deadline.expired:
@@ -804,6 +1106,30 @@ class PostgresStore:
             return UNBOUNDED
         return WATCHDOG.deadline(driver_socket(conn), self.call_bound if seconds is None else seconds)
 
+    def compiled(self, statement: sa.Executable) -> tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]]:
+        """A built statement as psycopg SQL (table names in the store's schema) and the function
+        turning its parameters into psycopg's, compiled once per statement."""
+        found = self._compiled.get(statement)
+        if found is None:
+            assert isinstance(statement, sa.ClauseElement)
+            compiled = statement.compile(
+                dialect=self.engine.dialect,
+                schema_translate_map={None: self.schema},
+                render_schema_translate=True,
+            )
+            processors = dict(getattr(compiled, "_bind_processors", {}))
+
+            def binds(params: Mapping[str, Any], compiled: Any = compiled) -> dict[str, Any]:
+                values: dict[str, Any] = compiled.construct_params(params)
+                for name, process in processors.items():
+                    if name in values and values[name] is not None:
+                        values[name] = process(values[name])
+                return values
+
+            found = (compiled.string, binds)
+            self._compiled[statement] = found
+        return found
+
     def unanswered(self) -> StoreUnavailable:
         """The error of a call the watchdog cut off."""
         return StoreUnavailable(
@@ -811,17 +1137,30 @@ class PostgresStore:
             "the connection was dropped and the unit of work rolled back"
         )
 
-    def begin(self, conn: sa.Connection, actor: Actor, *, bounded: bool = True) -> None:
-        """Set the schema, UTC, the time-outs (off unless ``bounded``) and ``actor`` for the
-        transaction open on ``conn``."""
+    def begin(
+        self, conn: sa.Connection, actor: Actor, *, bounded: bool = True, isolation: str | None = None
+    ) -> None:
+        """Begin a transaction on ``conn`` (in the driver's autocommit mode, see
+        :meth:`open_transaction`) and set the schema, UTC, the time-outs (off unless
+        ``bounded``) and ``actor`` for it, in one round trip."""
+        begin, settings = self.start_statements(conn, actor, bounded=bounded, isolation=isolation)
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.execute(begin + psql.SQL("; ") + settings)
+
+    def start_statements(
+        self, conn: sa.Connection, actor: Actor, *, bounded: bool = True, isolation: str | None = None
+    ) -> tuple[psql.Composable, psql.Composable]:
+        """``BEGIN …`` and the settings statement (values bound client-side) a transaction
+        starts with: :data:`~fittwin_adapters.postgres.engine.BEGIN_SQL`'s settings."""
         if self._search_path is None:
             self._search_path = self._discover(conn)
         params = self.settings.parameters(self._search_path)
         if not bounded:
             params.update(statement_timeout="0", lock_timeout="0", idle_timeout="0")
-        params["actor_type"] = actor.type.value
-        params["actor_id"] = "" if actor.id is None else str(actor.id)
-        conn.execute(BEGIN_SQL, params)
+        params.update(_actor_settings(actor))
+        begin = psql.SQL("BEGIN" if isolation is None else f"BEGIN {isolation}")
+        return begin, _SETTINGS_SQL.format(**{name: psql.Literal(value) for name, value in params.items()})
 
     def _discover(self, conn: sa.Connection) -> str:
         """The search path; and, when the schema was not named, refuse to silently start an
@@ -997,6 +1336,20 @@ class PostgresStore:
         finally:
             with suppress(sa.exc.DBAPIError):
                 conn.close()
+
+
+def _bound(queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]]) -> Any:
+    """The parameters of ``queries``, for :func:`refused_text` to find the column at fault."""
+    return queries[0][1] if len(queries) == 1 else [params for _, params in queries]
+
+
+TUPLES_OK = ExecStatus.TUPLES_OK
+
+
+def _dict_rows(cursor: Any) -> list[dict[str, Any]]:
+    """The rows of a ``dict_row`` psycopg cursor (none for a statement returning no rows)."""
+    result = cursor.pgresult
+    return list(cursor.fetchall()) if result is not None and result.status == TUPLES_OK else []
 
 
 def _discard(conn: sa.Connection) -> None:

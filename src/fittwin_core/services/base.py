@@ -329,14 +329,24 @@ class Service:
         A shopper this regional store does not hold but another region does is a
         :class:`WrongRegion`; one no region holds is :class:`NotFound`.
         """
-        try:
-            profile = uow.user_profiles.lock(user_id) if lock else uow.user_profiles.get(user_id)
-        except NotFound:
+        profile: UserProfile | None
+        if lock:
+            try:
+                profile = uow.user_profiles.lock(user_id)
+            except NotFound:
+                profile = None
+        else:
+            profile = uow.user_profiles.find(user_id)
+        return self.found_shopper(profile, user_id)
+
+    def found_shopper(self, profile: UserProfile | None, user_id: UUID) -> UserProfile:
+        """:meth:`shopper`'s checks on a profile already read (``None``: none was found)."""
+        if profile is None:
             home = self._ctx.settings.region
             elsewhere = None if home is None else self._ctx.directory.region_of(user_id)
             if home is not None and elsewhere is not None and elsewhere != home:
-                raise WrongRegion(elsewhere, home, user_id) from None
-            raise
+                raise WrongRegion(elsewhere, home, user_id)
+            raise NotFound("user_profiles", user_id)
         self.check_region(profile.region, user_id)
         return profile
 
@@ -348,7 +358,14 @@ class Service:
         :meth:`~fittwin_core.services.privacy.Privacy.erase_user` (which holds the same row
         lock): a write either commits before the erasure, which then erases it too, or waits
         for the erasure and is refused."""
-        profile = self.shopper(uow, user_id, lock=True)
+        return self.found_live_shopper(self.shopper(uow, user_id, lock=True), user_id, field)
+
+    def found_live_shopper(
+        self, profile: UserProfile | None, user_id: UUID, field: str = "user_id"
+    ) -> UserProfile:
+        """:meth:`live_shopper`'s checks on a profile already read and locked (by
+        :meth:`~fittwin_core.ports.UnitOfWork.load_checkout`, say)."""
+        profile = self.found_shopper(profile, user_id)
         require(not profile.erased, field, "refers to an erased account")
         return profile
 

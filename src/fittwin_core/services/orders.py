@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import attrs
@@ -25,6 +25,7 @@ from fittwin_core import fit
 from fittwin_core.domain import (
     Actor,
     ActorType,
+    Brand,
     BrandStatus,
     Conflict,
     FitSummary,
@@ -39,7 +40,9 @@ from fittwin_core.domain import (
     OrderItem,
     OrderStatus,
     PaymentError,
+    Product,
     ProductStatus,
+    ProductVariant,
     ReturnReason,
     ReturnReasonCode,
     Totals,
@@ -51,11 +54,16 @@ from fittwin_core.domain.ids import is_rid
 from fittwin_core.domain.orders import ORDER_TRANSITIONS, Effect, transition
 from fittwin_core.domain.rules import parse_enum
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
-from fittwin_core.ports import PaymentEvent, PriceLine, Quote, UnitOfWork
+from fittwin_core.ports import CheckoutRows, PaymentEvent, PriceLine, Quote, StockChange, UnitOfWork
 from fittwin_core.services.base import BatchResult, Context, Service, UnitOfWorkRunner, as_uuid, require
 from fittwin_core.services.brands import BrandEvent, Brands
 from fittwin_core.services.catalog import Catalog, next_variant_status
-from fittwin_core.services.permissions import allowed, authorize, own_live_address, own_payment_method
+from fittwin_core.services.permissions import (
+    allowed,
+    authorize,
+    checked_own_live_address,
+    checked_own_payment_method,
+)
 from fittwin_core.services.vault import Vault
 
 log = logging.getLogger("fittwin.orders")
@@ -66,6 +74,7 @@ HANDLED_PAYMENT_EVENTS = frozenset(
     {"payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"}
 )
 NO_ORDER = UUID(int=0)
+T = TypeVar("T")
 MAX_LINES = 100
 
 
@@ -265,19 +274,22 @@ class Orders(Service):
         rid: str | None,
         events: list[BrandEvent],
     ) -> Order:
-        user = self.live_shopper(uow, user_id)  # serialised with erasure; refused once erased
-        shipping = own_live_address(uow, user_id, ship_id, "shipping_address_id")
-        own_live_address(uow, user_id, bill_id, "billing_address_id")
-        method = own_payment_method(uow, user_id, pm_id)
+        found = uow.load_checkout(user_id, (ship_id, bill_id), pm_id, [line.variant_id for line in lines])
+        # the shopper's row comes locked: serialised with erasure, refused once erased
+        user = self.found_live_shopper(found.user, user_id)
+        shipping = checked_own_live_address(
+            found.addresses.get(ship_id), user_id, ship_id, "shipping_address_id"
+        )
+        checked_own_live_address(found.addresses.get(bill_id), user_id, bill_id, "billing_address_id")
+        method = checked_own_payment_method(found.payment_method, user_id, pm_id)
         now = self.now()
-        items: list[OrderItem] = []
         currency: str | None = None
-        summaries: dict[UUID, FitSummary | None] = {}
+        checked: list[tuple[ProductVariant, Product, Brand]] = []
         for index, line in enumerate(lines):  # lines are sorted by variant id: locks in one order
             field = f"items[{index}]"
-            variant = uow.product_variants.get(line.variant_id)
-            product = uow.products.get(variant.product_id)
-            brand = uow.brands.get(product.brand_id)
+            variant = _found(found.variants, "product_variants", line.variant_id)
+            product = _found(found.products, "products", variant.product_id)
+            brand = _found(found.brands, "brands", product.brand_id)
             require(
                 product.status == ProductStatus.ACTIVE,
                 f"{field}.variant_id",
@@ -293,16 +305,23 @@ class Orders(Service):
             require(variant.currency == currency, "items", "must all be in one currency")
             if variant.status == VariantStatus.OUT_OF_STOCK:
                 raise InsufficientInventory(variant.id, line.qty, 0)
-            updated, applied = uow.product_variants.adjust_inventory(
-                variant.id, -line.qty, clamp_at_zero=variant.status == VariantStatus.BACKORDER
-            )
-            restated = attrs.evolve(updated, status=next_variant_status(updated))
-            if restated != updated:
-                uow.product_variants.update(restated)
-            events.extend(self._catalog.low_stock_events(brand.id, variant, restated))
+            checked.append((variant, product, brand))
+        changes = [
+            StockChange(variant.id, -line.qty, clamp_at_zero=variant.status == VariantStatus.BACKORDER)
+            for line, (variant, _, _) in zip(lines, checked, strict=True)
+        ]
+        # A backordered line takes what there is, which its reserved_qty records: then stock is
+        # taken first. Otherwise a line takes all it asks for or the order fails, and stock goes
+        # with the order's insert (one round trip on PostgreSQL, all or none).
+        backorders = any(change.clamp_at_zero for change in changes)
+        taken = uow.product_variants.adjust_inventory_many(changes) if backorders else []
+        applied = [a for _, a in taken] if backorders else [change.delta for change in changes]
+        items: list[OrderItem] = []
+        summaries: dict[UUID, FitSummary | None] = {}
+        for line, (variant, product, brand), took in zip(lines, checked, applied, strict=True):
             if product.id not in summaries:
                 summaries[product.id] = self._fit_summary(
-                    uow, user.body_metrics, user.style_preferences, product
+                    found, user.body_metrics, user.style_preferences, product
                 )
             items.append(
                 OrderItem(
@@ -314,7 +333,7 @@ class Orders(Service):
                     sku=variant.sku,
                     size_label=variant.size_label,
                     qty=line.qty,
-                    reserved_qty=-applied,
+                    reserved_qty=-took,
                     unit_price_cents=variant.price_cents,
                     currency=variant.currency,
                     fit_summary=summaries[product.id],
@@ -323,7 +342,7 @@ class Orders(Service):
             )
         assert currency is not None
         subtotal = sum(item.line_total_cents for item in items)
-        country = self.vault.open(uow, user_id, "addresses", "country", shipping.id, shipping.country)
+        country = self.vault.open_with(found.data_key, "addresses", "country", shipping.id, shipping.country)
         quote = self._ctx.pricing.quote(
             lines=[
                 PriceLine(
@@ -351,13 +370,24 @@ class Orders(Service):
             created_at=now,
             updated_at=now,
         )
-        uow.orders.add(order)
-        uow.order_items.add_many(items)
+        if backorders:
+            uow.orders.add_with_items(order, items)
+        else:
+            taken = uow.orders.add_with_items(order, items, stock=changes)
+        for (variant, _, brand), (updated, _) in zip(checked, taken, strict=True):
+            restated = attrs.evolve(updated, status=next_variant_status(updated))
+            if restated != updated:
+                uow.product_variants.update(restated)
+            events.extend(self._catalog.low_stock_events(brand.id, variant, restated))
         return order
 
-    def _fit_summary(self, uow: UnitOfWork, body: Any, preferences: Any, product: Any) -> FitSummary | None:
-        chart = uow.size_charts.get(product.size_chart_id)
-        fit_map = None if product.fit_map_id is None else uow.fit_maps.get(product.fit_map_id)
+    def _fit_summary(
+        self, found: CheckoutRows, body: Any, preferences: Any, product: Product
+    ) -> FitSummary | None:
+        chart = _found(found.size_charts, "size_charts", product.size_chart_id)
+        fit_map = (
+            None if product.fit_map_id is None else _found(found.fit_maps, "fit_maps", product.fit_map_id)
+        )
         try:
             return fit.recommend(body, chart, fit_map, preferences).to_fit_summary()
         except FitTwinError:
@@ -651,6 +681,14 @@ class Orders(Service):
         if actor.type != ActorType.BRAND_ADMIN:
             return set()
         return {uow.products.get(i.product_id).brand_id for i in uow.order_items.where(order_id=order.id)}
+
+
+def _found(rows: Mapping[UUID, T], table: str, key: UUID) -> T:
+    """The row ``key`` of ``rows`` read from ``table`` (:class:`NotFound` when it was not there)."""
+    row = rows.get(key)
+    if row is None:
+        raise NotFound(table, key)
+    return row
 
 
 def _parse_lines(items: Iterable[tuple[UUID, int]]) -> list[_Line]:

@@ -242,7 +242,11 @@ def own_live_address(uow: UnitOfWork, user_id: UUID, address_id: UUID, field: st
     """The shopper's own, not removed address (:class:`NotFound` for anyone else's).
 
     Not a permission check: it keeps a call about one shopper from naming another's data."""
-    address = uow.addresses.find(address_id)
+    return checked_own_live_address(uow.addresses.find(address_id), user_id, address_id, field)
+
+
+def checked_own_live_address(address: Address | None, user_id: UUID, address_id: UUID, field: str) -> Address:
+    """:func:`own_live_address`'s checks on an address already read (``None``: not found)."""
     if address is None or address.user_id != user_id:
         raise NotFound("addresses", address_id)
     if address.deleted_at is not None:
@@ -252,7 +256,13 @@ def own_live_address(uow: UnitOfWork, user_id: UUID, address_id: UUID, field: st
 
 def own_payment_method(uow: UnitOfWork, user_id: UUID, payment_method_id: UUID) -> PaymentMethod:
     """The shopper's own payment method (:class:`NotFound` for anyone else's)."""
-    method = uow.payment_methods.find(payment_method_id)
+    return checked_own_payment_method(uow.payment_methods.find(payment_method_id), user_id, payment_method_id)
+
+
+def checked_own_payment_method(
+    method: PaymentMethod | None, user_id: UUID, payment_method_id: UUID
+) -> PaymentMethod:
+    """:func:`own_payment_method`'s check on a payment method already read (``None``: not found)."""
     if method is None or method.user_id != user_id:
         raise NotFound("payment_methods", payment_method_id)
     return method
@@ -265,6 +275,8 @@ __all__ = [
     "allowed",
     "authorize",
     "check_actor",
+    "checked_own_live_address",
+    "checked_own_payment_method",
     "own_live_address",
     "own_payment_method",
 ]

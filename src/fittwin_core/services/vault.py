@@ -70,9 +70,16 @@ class Vault:
         self, uow: UnitOfWork, owner_id: UUID, table: str, column: str, row_id: object, sealed: str
     ) -> str:
         """Decrypt a sealed value; :class:`KeyShredded` once the owner's data was erased."""
-        key = self.key(uow, owner_id, create=False)
-        if key is None:
+        return self.open_with(uow.data_keys.find(owner_id), table, column, row_id, sealed)
+
+    def open_with(
+        self, data_key: DataKey | None, table: str, column: str, row_id: object, sealed: str
+    ) -> str:
+        """:meth:`open` with the owner's ``data_keys`` row already read (``None``: there is none,
+        :class:`KeyShredded`)."""
+        if data_key is None:
             raise KeyShredded("this personal data was erased")
+        key = WrappedKey(data_key.key_id, data_key.kek_id, data_key.wrapped_key)
         return self.cipher.decrypt(key, sealed, aad=field_aad(table, column, row_id))
 
     def open_optional(

@@ -45,12 +45,14 @@ from fittwin_core.domain.ids import encode_rid, uuid7
 from fittwin_core.ports import (
     EventLogRetention,
     RawRows,
+    StockChange,
     Store,
     after,
     at_most,
     before,
     not_equal,
     one_of,
+    read_checkout,
     within,
 )
 from fittwin_core.schema import TABLES, ForeignKey, Table, UniqueKey
@@ -396,6 +398,100 @@ class StoreContract:
             assert uow.product_variants.get(variant.id).inventory == 3
             with pytest.raises(NotFound):
                 uow.product_variants.adjust_inventory(fresh_id(), -1)
+
+    def test_stock_changes_in_one_go_are_all_or_none(self, store: Store, world: World) -> None:
+        first = world["product_variants"]  # 10 in stock
+        second = uniquify(TABLES["product_variants"], first)
+        with store.unit_of_work() as uow:
+            uow.product_variants.add(second)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(InsufficientInventory) as raised:
+                uow.product_variants.adjust_inventory_many(
+                    [StockChange(first.id, -4), StockChange(second.id, -11)]
+                )
+            assert (raised.value.variant_id, raised.value.available) == (second.id, 10)
+            assert [uow.product_variants.get(v.id).inventory for v in (first, second)] == [10, 10]
+            taken = uow.product_variants.adjust_inventory_many(
+                [StockChange(first.id, -4), StockChange(second.id, -12, clamp_at_zero=True)]
+            )
+            assert [(variant.id, variant.inventory, applied) for variant, applied in taken] == [
+                (first.id, 6, -4),
+                (second.id, 0, -10),
+            ]
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [uow.product_variants.get(v.id).inventory for v in (first, second)] == [6, 0]
+            assert uow.product_variants.adjust_inventory_many([]) == []
+            with pytest.raises(NotFound):
+                uow.product_variants.adjust_inventory_many([StockChange(fresh_id(), -1)])
+
+    def test_an_order_and_its_lines_go_in_together(self, store: Store, world: World) -> None:
+        order = uniquify(TABLES["orders"], world["orders"])
+        lines = [
+            attrs.evolve(uniquify(TABLES["order_items"], world["order_items"]), order_id=order.id)
+            for _ in range(3)
+        ]
+        with store.unit_of_work() as uow:
+            uow.orders.add_with_items(order, lines)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.orders.get(order.id) == order
+            assert uow.order_items.where(order_id=order.id, order_by="id") == sorted(
+                lines, key=lambda i: i.id
+            )
+            with pytest.raises(Conflict):
+                uow.orders.add_with_items(uniquify(TABLES["orders"], order), [lines[0]])
+
+    def test_an_order_takes_its_stock_with_its_insert_all_or_none(self, store: Store, world: World) -> None:
+        variant = world["product_variants"]  # 10 in stock
+        template = world["order_items"]
+
+        def order_of(qty: int) -> tuple[Any, list[Any]]:
+            order = uniquify(TABLES["orders"], world["orders"])
+            line = attrs.evolve(
+                uniquify(TABLES["order_items"], template), order_id=order.id, qty=qty, reserved_qty=qty
+            )
+            return order, [line]
+
+        too_many, lines = order_of(11)
+        with store.unit_of_work() as uow:
+            with pytest.raises(InsufficientInventory) as raised:
+                uow.orders.add_with_items(too_many, lines, stock=[StockChange(variant.id, -11)])
+            assert raised.value.available == 10
+            assert uow.orders.find(too_many.id) is None
+            assert uow.order_items.where(order_id=too_many.id) == []
+            assert uow.product_variants.get(variant.id).inventory == 10
+            fits, lines = order_of(4)
+            taken = uow.orders.add_with_items(fits, lines, stock=[StockChange(variant.id, -4)])
+            assert [(v.id, v.inventory, applied) for v, applied in taken] == [(variant.id, 6, -4)]
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.orders.get(fits.id) == fits
+            assert uow.order_items.where(order_id=fits.id) == lines
+            assert uow.product_variants.get(variant.id).inventory == 6
+
+    def test_a_checkout_reads_what_it_names(self, store: Store, world: World) -> None:
+        user, variant = world["user_profiles"], world["product_variants"]
+        address, method = world["addresses"], world["payment_methods"]
+        product = world["products"]
+        with store.unit_of_work() as uow:
+            found = uow.load_checkout(user.id, [address.id, fresh_id()], method.id, [variant.id, fresh_id()])
+            expected = read_checkout(uow, user.id, [address.id], method.id, [variant.id])
+        assert found == expected
+        assert found.user == user and found.payment_method == method
+        assert found.data_key == world["data_keys"] and dict(found.addresses) == {address.id: address}
+        assert dict(found.variants) == {variant.id: variant}
+        assert dict(found.products) == {product.id: product}
+        assert dict(found.brands) == {world["brands"].id: world["brands"]}
+        assert dict(found.size_charts) == {world["size_charts"].id: world["size_charts"]}
+        assert dict(found.fit_maps) == (
+            {} if product.fit_map_id is None else {world["fit_maps"].id: world["fit_maps"]}
+        )
+        with store.unit_of_work() as uow:
+            nothing = uow.load_checkout(fresh_id(), [], fresh_id(), [])
+        assert (nothing.user, nothing.payment_method, nothing.data_key) == (None, None, None)
+        assert not (nothing.addresses or nothing.variants or nothing.products or nothing.brands)
 
     def test_racing_buyers_sell_exactly_the_stock(self, store: Store, world: World) -> None:
         variant = world["product_variants"]

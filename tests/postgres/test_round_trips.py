@@ -1,0 +1,98 @@
+"""Round trips to PostgreSQL of a checkout, counted on the wire by ``RoundTripCounter``.
+
+The aims (issue 16) are ``place`` of a 2-line order in at most 6 round trips including the
+commit, and ``mark_paid`` in at most 2. Reached here: ``place`` 6 — 3 for the order's own
+transaction (its start with every read; the stock with the order and its lines; the commit)
+and 3 for attaching the payment intent in a second transaction, which goes when the payment is
+opened through the outbox — and ``mark_paid`` 3 (its start with the read, the compare-and-set,
+the commit; 2 once a move is one ``UPDATE … RETURNING``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from fittwin_adapters.connect import connect
+from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
+from fittwin_adapters.memory import FakePayments
+from fittwin_adapters.postgres import PostgresStore
+from fittwin_adapters.postgres.roundtrips import RoundTripCounter
+from fittwin_core.domain import Actor, OrderStatus
+from tests.support.shop import open_shop
+
+pytestmark = pytest.mark.postgres
+
+PLACE_REACHED = 6  # the aim
+MARK_PAID_REACHED = 3  # aim: 2
+WARM_UP = 6  # psycopg prepares a statement on its 5th run, once, at one extra round trip
+
+
+@pytest.fixture
+def counter(postgres_url: Any) -> Iterator[RoundTripCounter]:
+    with RoundTripCounter(postgres_url) as relay:
+        yield relay
+
+
+def _dsn(url: sa.engine.URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def test_the_counter_counts_each_wait_for_the_server_once(counter: RoundTripCounter) -> None:
+    with psycopg.connect(_dsn(counter.url), autocommit=True) as conn:
+        counter.reset()
+        conn.execute("SELECT 1").fetchall()
+        assert counter.count == 1
+        conn.execute("SELECT 1; SELECT 2")  # one simple query, two statements
+        assert counter.count == 2
+        with conn.pipeline():
+            cursors = [conn.execute("SELECT %s::int", (n,)) for n in range(5)]
+        assert [c.fetchone() for c in cursors] == [(n,) for n in range(5)]
+        assert counter.count == 3
+        with conn.transaction():
+            conn.execute("SELECT 1")
+        assert counter.count == 6  # BEGIN, SELECT, COMMIT
+
+
+def test_a_two_line_checkout_and_its_payment_take_the_round_trips_reached(
+    counter: RoundTripCounter,
+) -> None:
+    store = PostgresStore(counter.url)
+    ft = connect(
+        store,
+        payments=FakePayments(),
+        keyring=LocalKeyRing.generate(),
+        hasher=Argon2PasswordHasher.owasp_minimum(),
+    )
+    try:
+        shop = open_shop(ft, stock=100)
+        lines = [(shop.variants["M"].id, 1), (shop.variants["L"].id, 2)]
+        counts = []
+        for _ in range(WARM_UP + 3):
+            counter.reset()
+            order = shop.place(lines)
+            placed = counter.reset()
+            paid = ft.orders.mark_paid(order.id, actor=Actor.system())
+            counts.append((placed, counter.reset()))
+            assert paid.status == OrderStatus.PAID
+            assert order.payment_intent_ref is not None
+        assert counts[WARM_UP:] == [(PLACE_REACHED, MARK_PAID_REACHED)] * 3
+        # the same effects: stock taken, lines written, an audit row for every write by its actor
+        assert ft.catalog.variant(shop.variants["L"].id, actor=Actor.anonymous()).inventory == 100 - 2 * 9
+        items = ft.orders.items(order.id, actor=Actor.shopper(shop.shopper.id))
+        assert sorted((i.size_label, i.qty, i.reserved_qty) for i in items) == [("L", 2, 2), ("M", 1, 1)]
+        with store.unit_of_work() as uow:
+            audit = uow.event_logs.where(entity_id=order.id, order_by="id")
+            variant_audit = uow.event_logs.where(entity_id=shop.variants["L"].id, actor_type="shopper")
+        assert [(e.action, e.actor) for e in audit] == [
+            ("insert", Actor.shopper(shop.shopper.id)),
+            ("update", Actor.shopper(shop.shopper.id)),
+            ("update", Actor.system()),
+        ]
+        assert len(variant_audit) == WARM_UP + 3
+    finally:
+        ft.close()

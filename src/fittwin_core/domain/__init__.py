@@ -24,6 +24,7 @@ from fittwin_core.domain.catalog import (
     UnitSystem,
     VariantStatus,
 )
+from fittwin_core.domain.effects import EffectKind, OutboxAttempt, OutboxEffect, OutboxStatus
 from fittwin_core.domain.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -146,6 +147,7 @@ __all__ = [
     "Conflict",
     "Consents",
     "DataKey",
+    "EffectKind",
     "EventLog",
     "FitMap",
     "FitMapProposal",
@@ -167,6 +169,9 @@ __all__ = [
     "Order",
     "OrderItem",
     "OrderStatus",
+    "OutboxAttempt",
+    "OutboxEffect",
+    "OutboxStatus",
     "PaymentError",
     "PaymentMethod",
     "PaymentProviderUnavailable",

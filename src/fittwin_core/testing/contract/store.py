@@ -91,6 +91,10 @@ def uniquify(table: Table, row: Any) -> Any:
                 changes[column] = f"u{n}_{value}"[:32]
             elif column == "version":
                 changes[column] = 10_000 + n
+            elif column == "payment_intent_ref" and value is not None:
+                changes[column] = f"pi_u{n}_{value}"[:255]
+            elif column == "idempotency_key":
+                changes[column] = f"u{n}-{value}"[:255]
             elif column in {"sku", "psp_token_id"}:
                 changes[column] = f"U{n}-{value}"[:64]
             elif column == "name":

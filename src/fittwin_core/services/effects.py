@@ -42,6 +42,7 @@ from fittwin_core.domain import (
 from fittwin_core.domain.converter import format_datetime
 from fittwin_core.domain.effects import backoff
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
+from fittwin_core.domain.rules import thaw_json
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import OutgoingWebhook, ShopperNotification, UnitOfWork
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, require
@@ -349,7 +350,7 @@ def _brand_webhook(effects: Effects, effect: OutboxEffect) -> str:
         "type": str(effect.payload["event"]),
         "created": format_datetime(effect.created_at),
         "brand_id": str(brand_id),
-        "data": dict(effect.payload["data"]),
+        "data": thaw_json(effect.payload["data"]),
     }
     payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     webhook = OutgoingWebhook(
@@ -374,7 +375,7 @@ def _notify_shopper(effects: Effects, effect: OutboxEffect) -> str:
         order_id=effect.order_id,
         template=str(effect.payload["template"]),
         channel=str(effect.payload.get("channel", "email")),
-        data=dict(effect.payload.get("data", {})),
+        data=thaw_json(effect.payload.get("data", {})),
     )
     effects._ctx.notifier.notify(notification)
     effects._log_notification(effect, "sent")

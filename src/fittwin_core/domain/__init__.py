@@ -41,6 +41,7 @@ from fittwin_core.domain.errors import (
     StoreUnavailable,
     TransientConflict,
     ValidationError,
+    WebhookDeliveryFailed,
     WrongRegion,
 )
 from fittwin_core.domain.keys import DataKey, IdempotencyRecord
@@ -203,6 +204,7 @@ __all__ = [
     "UserProfile",
     "ValidationError",
     "VariantStatus",
+    "WebhookDeliveryFailed",
     "WebhookSubscription",
     "WrongRegion",
     "ZoneFit",

@@ -298,6 +298,10 @@ def _refund(effects: Effects, effect: OutboxEffect) -> str:
     intent = payments.retrieve_payment_intent(intent_id)
     if intent.status != "succeeded":
         return f"out of band: the provider holds no payment ({intent.status}); refund it as it was taken"
+    # Refunds made at the provider meanwhile (its dashboard) count: give back what is left.
+    amount = min(amount, intent.amount - intent.amount_refunded)
+    if amount <= 0:
+        return "already refunded at the provider"
     try:
         refund = payments.refund(intent_id, amount=amount, idempotency_key=effect.idempotency_key)
     except PaymentError as exc:

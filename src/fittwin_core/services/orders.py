@@ -49,6 +49,7 @@ from fittwin_core.domain import (
     ReturnReason,
     ReturnReasonCode,
     Totals,
+    TransientConflict,
     ValidationError,
     VariantStatus,
 )
@@ -511,6 +512,12 @@ class Orders(Service):
     def _learn(self, uow: UnitOfWork, order: Order, truth: _Truth, recorded: list[UUID]) -> Order:
         """Apply what the provider says about the (locked) order's payment."""
         if truth.refunded is not None and truth.refunded > order.refunded_cents:
+            if order.status == OrderStatus.CREATED:
+                # The refund overtook its payment's own event: refuse it for now (the provider
+                # delivers it again later), so the order records the payment first.
+                raise TransientConflict(
+                    "the refunded payment is not recorded yet: deliver the event again later"
+                )
             if order.paid_at is None:
                 # Money back for a payment the order never recorded (a cancelled checkout the
                 # provider charged anyway): the cancellation's refund; the order took nothing.

@@ -57,7 +57,7 @@ from fittwin_core.domain.ids import is_rid
 from fittwin_core.domain.orders import ORDER_TRANSITIONS, Effect, transition
 from fittwin_core.domain.rules import parse_enum
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
-from fittwin_core.ports import PaymentEvent, PaymentIntent, PriceLine, Quote, UnitOfWork
+from fittwin_core.ports import PaymentEvent, PaymentIntent, PriceLine, Quote, UnitOfWork, before
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, require
 from fittwin_core.services.brands import BrandEvent, Brands
 from fittwin_core.services.catalog import Catalog, next_variant_status
@@ -655,9 +655,10 @@ class Orders(Service):
         candidates = self.read(
             lambda uow: [
                 o.id
-                for o in uow.orders.where(status=OrderStatus.CREATED, order_by="id")
-                if o.created_at < cutoff
-            ][:limit],
+                for o in uow.orders.where(
+                    status=OrderStatus.CREATED, created_at=before(cutoff), order_by="id", limit=limit
+                )
+            ],
             actor=actor,
         )
         cancelled = []

@@ -54,6 +54,7 @@ RETRYABLE = {
     "IdempotencyKeyInUse": 409,
     "StoreUnavailable": 503,
     "PaymentProviderUnavailable": 502,
+    "WebhookDeliveryFailed": 502,  # a brand endpoint down: the outbox retries
 }
 
 

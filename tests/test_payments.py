@@ -364,16 +364,22 @@ def event_of(webhook: tuple[bytes, str]) -> dict[str, Any]:
 
 
 class TestFakePayments:
-    def test_ids_are_numbered_in_creation_order(self, fake: FakePayments) -> None:
-        first = fake.create_payment_intent(
-            amount=100, currency="EUR", idempotency_key="a", payment_method="pm_1"
-        )
-        second = fake.create_payment_intent(
-            amount=100, currency="EUR", idempotency_key="b", payment_method="pm_1"
-        )
-        assert (first.id, second.id) == ("pi_fake_000001", "pi_fake_000002")
-        assert event_of(fake.succeed(first.id))["id"] == "evt_fake_000001"
-        assert fake.refund(first.id, amount=10, idempotency_key="r").id == "re_fake_000001"
+    def test_ids_are_random_so_two_processes_never_share_one(self) -> None:
+        # Two fakes stand for two app workers: sequential ids would collide at once.
+        a, b = FakePayments(), FakePayments()
+        made = [
+            f.create_payment_intent(amount=100, currency="EUR", idempotency_key=f"k{n}").id
+            for n in range(20)
+            for f in (a, b)
+        ]
+        assert len(set(made)) == 40
+        assert all(re.fullmatch(r"pi_fake_[0-9a-f]{24}", intent_id) for intent_id in made)
+        assert re.fullmatch(r"re_fake_[0-9a-f]{24}", self._refunded(a, made[0]))
+
+    @staticmethod
+    def _refunded(fake: FakePayments, intent_id: str) -> str:
+        assert re.fullmatch(r"evt_fake_[0-9a-f]{24}", event_of(fake.succeed(intent_id))["id"])
+        return fake.refund(intent_id, amount=10, idempotency_key="r").id
 
     def test_success_sends_a_stripe_shaped_event_signed_as_stripe_signs(
         self, fake: FakePayments, clock: FrozenClock
@@ -391,7 +397,7 @@ class TestFakePayments:
         assert stripe.WebhookSignature.verify_header(payload, header, fake.webhook_secret, tolerance=None)
         event = json.loads(payload)
         assert {k: event[k] for k in ("id", "object", "type", "created")} == {
-            "id": "evt_fake_000001",
+            "id": event["id"],
             "object": "event",
             "type": "payment_intent.succeeded",
             "created": now,
@@ -405,8 +411,9 @@ class TestFakePayments:
             "status": "succeeded",
             "metadata": {"order_id": "7"},
         }
+        assert event["id"].startswith("evt_fake_")
         assert fake.parse_webhook(payload, header) == PaymentEvent(
-            "evt_fake_000001", "payment_intent.succeeded", intent.id, 2500, "EUR"
+            event["id"], "payment_intent.succeeded", intent.id, 2500, "EUR"
         )
 
     def test_a_failed_payment_asks_for_another_payment_method_and_may_then_succeed(
@@ -446,7 +453,8 @@ class TestFakePayments:
         with pytest.raises(PaymentError, match="rate_limit"):
             fake.create_payment_intent(amount=100, currency="EUR", idempotency_key="k")
         intent = fake.create_payment_intent(amount=100, currency="EUR", idempotency_key="k")
-        assert intent.id == "pi_fake_000001"
+        assert fake.create_payment_intent(amount=100, currency="EUR", idempotency_key="k") == intent
+        assert "intents=1," in repr(fake)  # the failed attempts created none
 
     def test_an_injected_refund_failure_refunds_nothing(self, fake: FakePayments) -> None:
         intent = fake.create_payment_intent(amount=100, currency="EUR", idempotency_key="k")
@@ -535,7 +543,7 @@ class TestFakePayments:
             thread.start()
         for thread in threads:
             thread.join()
-        assert ids == ["pi_fake_000001"] * 8
+        assert len(ids) == 8 and len(set(ids)) == 1
 
     def test_concurrent_refunds_never_exceed_the_amount(self, fake: FakePayments) -> None:
         intent = fake.create_payment_intent(amount=500, currency="EUR", idempotency_key="k")

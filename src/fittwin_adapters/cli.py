@@ -42,9 +42,78 @@ def _schema(args: argparse.Namespace) -> dict[str, str]:
 def _connect(args: argparse.Namespace, **kwargs: Any) -> Any:
     from fittwin_adapters.connect import connect
     from fittwin_adapters.disabled import NoPayments
+    from fittwin_core.services.base import Settings
 
-    options: dict[str, Any] = {"payments": NoPayments(), **_schema(args), **kwargs}  # jobs take no payment
+    # Jobs take no payment, and leave the effects they record to `fittwin jobs dispatch`.
+    options: dict[str, Any] = {
+        "payments": NoPayments(),
+        "settings": Settings(dispatch_inline=False),
+        **_schema(args),
+        **kwargs,
+    }
     return connect(_url(args), **options)
+
+
+STRIPE_KEY_ENV = "FITTWIN_STRIPE_API_KEY"
+STRIPE_SECRET_ENV = "FITTWIN_STRIPE_WEBHOOK_SECRET"  # noqa: S105 - the name of a variable
+
+
+def _stripe_from_env() -> Any:
+    key = os.environ.get(STRIPE_KEY_ENV, "").strip()
+    secret = os.environ.get(STRIPE_SECRET_ENV, "").strip()
+    if not key or not secret:
+        raise ConfigurationError(
+            f"`fittwin jobs dispatch` refunds and cancels payments: set {STRIPE_KEY_ENV} and "
+            f"{STRIPE_SECRET_ENV} (or run ft.effects.dispatch() in your own job with your gateway)"
+        )
+    from fittwin_adapters.stripe import StripePayments
+
+    return StripePayments(key, secret)
+
+
+def cmd_jobs_dispatch(args: argparse.Namespace) -> int:
+    """Deliver due outbox effects (refunds, payment cancellations, brand webhooks, notifications)."""
+    from fittwin_adapters.http import HttpWebhookSender
+
+    with _connect(
+        args,
+        keyring=_keyring_for(args),
+        payments=_stripe_from_env(),
+        webhooks=HttpWebhookSender(timeout=args.timeout),
+    ) as ft:
+        report = ft.effects.dispatch(actor=Actor.system(), limit=args.limit)
+    print(
+        f"{report.attempted} effects attempted: {len(report.delivered)} delivered, "
+        f"{len(report.retrying)} to retry, {len(report.dead)} dead"
+    )
+    return 0
+
+
+def cmd_jobs_outbox(args: argparse.Namespace) -> int:
+    """List dead letters (``--failed``) or put one back in the queue (``--retry ID``)."""
+    from fittwin_core.pagination import every
+
+    with _connect(args, keyring=_keyring_for(args)) as ft:
+        if args.retry:
+            effect = ft.effects.retry(args.retry, actor=Actor.system())
+            print(f"{effect.id} {effect.kind.value} queued again")
+            return 0
+        dead = list(every(lambda after: ft.effects.failed(actor=Actor.system(), after=after)))
+    for effect in dead:
+        order = effect.order_id or "-"
+        print(
+            f"{effect.id} {effect.kind.value} order={order} attempts={effect.attempts} {effect.outcome or ''}"
+        )
+    print(f"{len(dead)} dead letters")
+    return 0
+
+
+def cmd_jobs_abandoned(args: argparse.Namespace) -> int:
+    """Cancel ``created`` orders left unpaid (their intents are cancelled by the dispatch)."""
+    with _connect(args, keyring=_keyring_for(args)) as ft:
+        cancelled = ft.orders.cancel_abandoned(actor=Actor.system(), older_than_minutes=args.older_than)
+    print(f"{len(cancelled)} abandoned checkouts cancelled")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -406,6 +475,32 @@ def _add_jobs(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     propose.add_argument("--garment-type", required=True, help="e.g. tops")
     propose.set_defaults(func=cmd_jobs_propose_fit)
+    dispatch = jobs.add_parser(
+        "dispatch",
+        parents=[common],
+        help=f"deliver due outbox effects (needs {STRIPE_KEY_ENV} and {STRIPE_SECRET_ENV})",
+    )
+    dispatch.add_argument("--limit", type=_positive, default=100, help="effects to attempt (default 100)")
+    dispatch.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds per brand webhook request (default 5)"
+    )
+    dispatch.set_defaults(func=cmd_jobs_dispatch)
+    outbox = jobs.add_parser("outbox", parents=[common], help="dead letters of the outbox")
+    which = outbox.add_mutually_exclusive_group(required=True)
+    which.add_argument("--failed", action="store_true", help="list effects that kept failing")
+    which.add_argument("--retry", metavar="EFFECT_ID", help="queue a dead effect again")
+    outbox.set_defaults(func=cmd_jobs_outbox)
+    abandoned = jobs.add_parser(
+        "abandoned", parents=[common], help="cancel created orders left unpaid, releasing their stock"
+    )
+    abandoned.add_argument(
+        "--older-than",
+        type=_positive,
+        default=None,
+        metavar="MINUTES",
+        help="unpaid for longer than this (default: Settings.abandoned_checkout_minutes)",
+    )
+    abandoned.set_defaults(func=cmd_jobs_abandoned)
 
 
 def build_parser() -> argparse.ArgumentParser:

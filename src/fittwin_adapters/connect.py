@@ -22,6 +22,7 @@ from fittwin_core.ports import (
     Clock,
     Ids,
     KeyRing,
+    Notifier,
     ObjectStore,
     PasswordHasher,
     PaymentGateway,
@@ -30,7 +31,7 @@ from fittwin_core.ports import (
     WebhookSender,
 )
 from fittwin_core.routing import ShardRouter
-from fittwin_core.services.base import Context, LoggingWebhookSender, Settings
+from fittwin_core.services.base import Context, LoggingNotifier, LoggingWebhookSender, Settings
 from fittwin_core.services.pricing import FlatRatePricing
 from fittwin_core.system import SystemClock, SystemIds
 
@@ -152,6 +153,7 @@ def connect(
     ids: Ids | None = None,
     pricing: Pricing | None = None,
     webhooks: WebhookSender | None = None,
+    notifier: Notifier | None = None,
     settings: Settings | None = None,
     **postgres: Unpack[PostgresOptions],
 ) -> FitTwin: ...
@@ -173,6 +175,7 @@ def connect(
     ids: Ids | None = None,
     pricing: Pricing | None = None,
     webhooks: WebhookSender | None = None,
+    notifier: Notifier | None = None,
     settings: Settings | None = None,
     **postgres: Unpack[PostgresOptions],
 ) -> ShardRouter: ...
@@ -193,6 +196,7 @@ def connect(
     ids: Ids | None = None,
     pricing: Pricing | None = None,
     webhooks: WebhookSender | None = None,
+    notifier: Notifier | None = None,
     settings: Settings | None = None,
     **postgres: Unpack[PostgresOptions],
 ) -> FitTwin | ShardRouter:
@@ -212,6 +216,11 @@ def connect(
     ``FITTWIN_KEYRING``/``FITTWIN_KEYRING_FILE``; ``NoKeyRing()`` for analytics and exports);
     a key ring that cannot unwrap the store's data keys is refused at once.
 
+    ``webhooks`` sends brand webhooks (``HttpWebhookSender()`` from ``fittwin_adapters.http``
+    POSTs them; the default keeps them in memory) and ``notifier`` shopper notifications (the
+    default keeps them in memory and logs the template); the outbox drives both, with retries
+    (``docs/effects.md``).
+
     ``objects`` is an fsspec URL (``memory://``, ``file://``, ``s3://``), a ``region → URL``
     mapping, or an object store; ``storage_options`` go to fsspec/s3fs.
     ``ft.analytics.export_parquet`` writes through :class:`~fittwin_adapters.export.ParquetExport`.
@@ -226,6 +235,7 @@ def connect(
     hasher = hasher or Argon2PasswordHasher()
     pricing = pricing or FlatRatePricing()
     webhooks = webhooks or LoggingWebhookSender()
+    notifier = notifier or LoggingNotifier()
     settings = settings or Settings()
     fake: list[PaymentGateway] = []  # one fake provider for every memory shard
 
@@ -260,6 +270,7 @@ def connect(
             objects=object_store,
             pricing=pricing,
             webhooks=webhooks,
+            notifier=notifier,
             settings=shard_settings,
             exports=ParquetExport(),
         )

@@ -21,6 +21,7 @@ from fittwin_core.domain import (
     StoreUnavailable,
     TransientConflict,
     ValidationError,
+    WebhookDeliveryFailed,
     WrongRegion,
 )
 
@@ -64,6 +65,7 @@ __all__ = [
     "StoreUnavailable",
     "TransientConflict",
     "ValidationError",
+    "WebhookDeliveryFailed",
     "WrongRegion",
     "__version__",
 ]

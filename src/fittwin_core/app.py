@@ -13,6 +13,7 @@ from fittwin_core.services.avatars import Avatars
 from fittwin_core.services.base import Context, Session, UnitOfWorkRunner
 from fittwin_core.services.brands import Brands
 from fittwin_core.services.catalog import Catalog
+from fittwin_core.services.effects import Effects
 from fittwin_core.services.fitting import Fitting
 from fittwin_core.services.orders import Orders
 from fittwin_core.services.permissions import check_actor
@@ -29,13 +30,13 @@ class ServiceGroups:
         self.context = ctx
         self.accounts = Accounts(ctx, runner)
         self.avatars = Avatars(ctx, runner)
-        self.brands = Brands(ctx, runner)
+        self.effects = Effects(ctx, runner)
+        self.brands = Brands(ctx, runner, self.effects)
         self.catalog = Catalog(ctx, self.brands, runner)
         self.fit = Fitting(ctx, runner)
-        self.orders = Orders(ctx, self.brands, self.catalog, runner)
-        self.referrals = Referrals(ctx, runner)
         self.rewards = Rewards(ctx, runner)
-        self.orders.hooks.append(self.rewards)
+        self.orders = Orders(ctx, self.brands, self.catalog, runner, self.rewards)
+        self.referrals = Referrals(ctx, runner)
         self.privacy = Privacy(ctx, runner)
         self.audit = Audit(ctx, runner)
         self.analytics = Analytics(ctx, runner)
@@ -48,8 +49,8 @@ class Transaction(ServiceGroups):
     transaction, committed once when the ``with`` block ends and rolled back on any error, so
     a failing last call leaves nothing written. Each call still takes its own ``actor=`` (and
     is checked for it); ``actor`` here is the transaction's own, recorded where a call's is not.
-    Work that must wait for the commit (brand webhooks, opening an order's payment, deleting
-    objects) runs after it. There is no automatic retry: a ``TransientConflict`` leaves the
+    Work that must wait for the commit (delivering the outbox's effects, opening an order's
+    payment, deleting objects) runs after it. There is no automatic retry: a ``TransientConflict`` leaves the
     block and the host retries the block. See ``docs/transactions.md``.
     """
 
@@ -74,7 +75,7 @@ class Transaction(ServiceGroups):
 class FitTwin(ServiceGroups):
     """FitTwin, wired to a store and its other ports (build one with ``fittwin_adapters.connect``).
 
-    Service groups: ``accounts``, ``avatars``, ``brands``, ``catalog``, ``fit``, ``orders``,
+    Service groups: ``accounts``, ``avatars``, ``brands``, ``catalog``, ``effects``, ``fit``, ``orders``,
     ``referrals``, ``rewards``, ``privacy``, ``audit``, ``analytics``. ``region`` is the region it serves as
     one shard of several (``None``: every region; see ``fittwin_core.routing.ShardRouter``).
     Use it as a context manager, or call :meth:`close`, to release the store's connections.

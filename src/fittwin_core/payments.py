@@ -133,6 +133,7 @@ def payment_refused(
 
 def intent_from_provider(obj: Mapping[str, Any]) -> PaymentIntent:
     """A Stripe-shaped ``payment_intent`` object as a :class:`PaymentIntent`."""
+    charge = obj.get("latest_charge")
     try:
         return PaymentIntent(
             id=_str(obj["id"]),
@@ -140,6 +141,7 @@ def intent_from_provider(obj: Mapping[str, Any]) -> PaymentIntent:
             amount=_int(obj["amount"]),
             currency=fittwin_currency(_str(obj["currency"])),
             client_secret=obj.get("client_secret"),
+            amount_refunded=_int(charge.get("amount_refunded", 0)) if isinstance(charge, Mapping) else 0,
         )
     except (KeyError, TypeError):
         raise PaymentError("unexpected payment intent from the payment provider") from None

@@ -30,6 +30,7 @@ from fittwin_core.domain import (
     Order,
     OrderItem,
     OrderStatus,
+    OutboxEffect,
     PaymentMethod,
     Product,
     ProductVariant,
@@ -230,6 +231,38 @@ class OrderRepository(Repository[Order], Protocol):
         ...
 
 
+class OutboxRepository(Repository[OutboxEffect], Protocol):
+    """``outbox``: effects waiting for delivery, claimed by dispatchers with a lease."""
+
+    def claim(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        claimer: UUID,
+        limit: int,
+        ids: Iterable[UUID] | None = None,
+    ) -> list[OutboxEffect]:
+        """Claim up to ``limit`` due effects (``pending``, ``available_at <= now``, no live lease)
+        in id order, marking them ``claimed_by=claimer`` until ``lease_until``; with ``ids``,
+        only those. Rows another unit of work holds are skipped, never waited for (PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``), so concurrent dispatchers claim disjoint effects."""
+        ...
+
+    def complete(self, effect_id: UUID, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
+        """Record a successful attempt of a claimed effect: ``delivered``, lease released.
+        :class:`Conflict` if ``claimer`` no longer holds it (its lease expired and another
+        dispatcher claimed it)."""
+        ...
+
+    def fail(
+        self, effect_id: UUID, *, claimer: UUID, at: datetime, error: str, retry_at: datetime | None
+    ) -> OutboxEffect:
+        """Record a failed attempt of a claimed effect: ``pending`` again from ``retry_at``, or
+        ``dead`` when ``retry_at`` is ``None``. :class:`Conflict` as for :meth:`complete`."""
+        ...
+
+
 class Repositories(Protocol):
     """A repository per table of :data:`fittwin_core.schema.TABLES`, named after the table.
 
@@ -256,6 +289,7 @@ class Repositories(Protocol):
     data_keys: Repository[DataKey]
     idempotency_keys: Repository[IdempotencyRecord]
     fit_map_proposals: Repository[FitMapProposal]
+    outbox: OutboxRepository
 
 
 @attrs.frozen
@@ -685,6 +719,8 @@ class PaymentIntent:
     amount: int
     currency: str
     client_secret: str | None = attrs.field(default=None, repr=redacted)
+    amount_refunded: int = 0
+    """Refunded so far (from the latest charge, when the provider's answer includes it)."""
 
 
 @attrs.frozen
@@ -786,10 +822,39 @@ class OutgoingWebhook:
 
 
 class WebhookSender(Protocol):
-    """Delivers signed webhooks to brands. FitTwin signs; the host sends (and retries)."""
+    """Delivers signed webhooks to brands, driven by the outbox (which retries).
+
+    ``fittwin_adapters.http.HttpWebhookSender`` POSTs them; the default keeps them in memory.
+    """
 
     def send(self, webhook: OutgoingWebhook) -> None:
-        """Hand one webhook over for delivery."""
+        """Deliver one webhook; raise (any exception) when it was not accepted, so the outbox
+        retries it later with the same event id."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class ShopperNotification:
+    """A message to a shopper about an order: which template, for whom, by which channel.
+
+    It carries ids and the template name, never the message text or contact details: the
+    host's notifier renders the template and looks the recipient up.
+    """
+
+    user_id: UUID
+    order_id: UUID
+    template: str
+    """``order_placed``, ``order_paid``, ``order_shipped``, ``order_delivered``, ``order_refunded``."""
+    channel: str = "email"
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    """Non-personal facts for the template (amounts, currency, status)."""
+
+
+class Notifier(Protocol):
+    """Sends shopper notifications (email, SMS), driven by the outbox (which retries)."""
+
+    def notify(self, notification: ShopperNotification) -> None:
+        """Send one notification; raise when it could not be sent."""
         ...
 
 
@@ -806,8 +871,10 @@ __all__ = [
     "Filter",
     "Ids",
     "KeyRing",
+    "Notifier",
     "ObjectStore",
     "OrderRepository",
+    "OutboxRepository",
     "OutgoingWebhook",
     "PasswordHasher",
     "PaymentEvent",
@@ -821,6 +888,7 @@ __all__ = [
     "Refund",
     "Repositories",
     "Repository",
+    "ShopperNotification",
     "StockChange",
     "Store",
     "StoredObject",

@@ -24,6 +24,7 @@ from fittwin_core.domain import (
     IdempotencyRecord,
     Order,
     OrderItem,
+    OutboxEffect,
     PaymentMethod,
     Product,
     ProductVariant,
@@ -47,12 +48,16 @@ class ForeignKey:
 @attrs.frozen
 class UniqueKey:
     """A unique index. ``case_insensitive`` columns compare case-folded (citext / ``lower()``);
-    ``only_when`` makes it partial: it applies to rows whose column holds one of the values."""
+    ``only_when`` makes it partial: it applies to rows whose column holds one of the values.
+    ``by_trigger``: PostgreSQL cannot declare it as a unique index (``orders`` is partitioned by
+    ``id``, and a unique index of a partitioned table must contain the partition key), so a
+    trigger enforces it over every partition, and the named index is a plain one for lookups."""
 
     name: str
     columns: tuple[str, ...]
     case_insensitive: frozenset[str] = frozenset()
     only_when: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    by_trigger: bool = False
 
 
 @attrs.frozen
@@ -202,6 +207,7 @@ TABLES: Mapping[str, Table] = {
         Table(
             "orders",
             Order,
+            uniques=(UniqueKey("idx_orders_payment_intent", ("payment_intent_ref",), by_trigger=True),),
             foreign_keys=(
                 _USER,
                 ForeignKey("shipping_address_id", "addresses"),
@@ -243,6 +249,11 @@ TABLES: Mapping[str, Table] = {
         ),
         Table("data_keys", DataKey, key=("owner_id",), secret_columns=frozenset({"wrapped_key"})),
         Table("idempotency_keys", IdempotencyRecord, key=("scope", "key")),
+        Table(
+            "outbox",
+            OutboxEffect,
+            uniques=(UniqueKey("idx_outbox_idempotency_unique", ("idempotency_key",)),),
+        ),
     )
 }
 """Every table FitTwin persists, by name, parents before children where the graph allows."""

@@ -182,6 +182,9 @@ def test_unique_indexes_match_the_catalog(engine: sa.Engine) -> None:
         for unique in table.uniques:
             if unique.name.endswith("_key"):
                 continue
+            if unique.by_trigger:  # a partitioned table: a plain index, uniqueness by a trigger
+                assert defs[unique.name].startswith("CREATE INDEX"), unique.name
+                continue
             assert defs[unique.name].startswith("CREATE UNIQUE INDEX"), unique.name
             for column in unique.columns:
                 assert column in defs[unique.name], unique.name

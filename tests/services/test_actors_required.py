@@ -30,6 +30,7 @@ WITHOUT_ACTOR = {
     "catalog.low_stock_events": "computes events from the variants it is given",
     # Runs inside the unit of work of an order move that was authorized.
     "rewards.on_order_moved": "the order service's hook, given its unit of work",
+    "rewards.on_order_refunded": "the order service's reaction to a refund, given its unit of work",
 }
 
 

@@ -100,6 +100,12 @@ EXPECTED: dict[str, set[str]] = {
     "orders.close": STAFF,
     "orders.receive_return": MANAGERS,
     "orders.close_expired_returns": STAFF,
+    # effects (issue 11): the provider's truth and the outbox are operators' business
+    "orders.reconcile": STAFF,
+    "orders.cancel_abandoned": STAFF,
+    "effects.dispatch": STAFF,
+    "effects.read": STAFF,
+    "effects.retry": STAFF,
     # pagination: a brand's orders are read by that brand's users (any role) and staff
     "orders.list_for_brand": BRAND_READERS,
     "referrals.create": SELF,
@@ -407,6 +413,13 @@ SCENARIOS: dict[str, Scenario] = {
     "orders.receive_return": _move("close", *DELIVERED, "request_return"),
     "orders.close_expired_returns": Scenario(lambda w: lambda a: w.ft.orders.close_expired_returns(actor=a)),
     "orders.list_for_brand": Scenario(lambda w: lambda a: w.ft.orders.for_brand(A(w), limit=1, actor=a)),
+    "orders.reconcile": _move("reconcile"),
+    "orders.cancel_abandoned": Scenario(lambda w: lambda a: w.ft.orders.cancel_abandoned(actor=a)),
+    "effects.dispatch": Scenario(lambda w: lambda a: w.ft.effects.dispatch(actor=a)),
+    "effects.read": Scenario(lambda w: lambda a: w.ft.effects.failed(actor=a)),
+    "effects.retry": Scenario(
+        lambda w: lambda a: w.ft.effects.retry(uuid.uuid4(), actor=a), after_check=(NotFound,)
+    ),
     "referrals.create": Scenario(lambda w: lambda a: w.ft.referrals.create(X(w), actor=a)),
     "referrals.read": Scenario(given(_link, lambda w, link, a: w.ft.referrals.get(link.rid, actor=a))),
     "referrals.record_click": Scenario(

@@ -12,6 +12,7 @@ import pytest
 
 from fittwin_adapters.connect import connect
 from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
+from fittwin_adapters.memory.payments import DEFAULT_WEBHOOK_SECRET
 from fittwin_adapters.stripe import StripePayments
 from fittwin_core import FitTwin
 from fittwin_core.domain import Actor, AuthenticationFailed, OrderStatus
@@ -102,6 +103,23 @@ def test_bad_or_stale_stripe_webhooks_change_nothing(
             payload.replace(b"succeeded", b"SUCCEEDED"), stripe_sign(payload, now)
         )
     assert snapshot(stripe_ft.context.store) == before
+    assert stripe_ft.orders.get(order.id, actor=Actor.system()).status == OrderStatus.CREATED
+
+
+def test_a_webhook_forged_with_the_fakes_published_secret_is_refused(
+    stripe_ft: FitTwin, server: tuple[StripeServer, str], clock: FrozenClock
+) -> None:
+    # FakePayments' secret is in the docs; a FitTwin on a real gateway must not trust it
+    # (issue 11: a self-signed webhook once marked a PostgreSQL order paid).
+    stripe, _ = server
+    shop = open_shop(stripe_ft)
+    order = shop.place()
+    now = int(clock.now().timestamp())
+    forged = stripe.event(
+        "payment_intent.succeeded", stripe.succeed(order.payment_intent_ref, created=now), created=now
+    )
+    with pytest.raises(AuthenticationFailed):
+        stripe_ft.orders.handle_payment_webhook(forged, stripe_sign(forged, now, DEFAULT_WEBHOOK_SECRET))
     assert stripe_ft.orders.get(order.id, actor=Actor.system()).status == OrderStatus.CREATED
 
 

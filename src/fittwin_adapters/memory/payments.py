@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import secrets
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -49,8 +50,8 @@ Webhook = tuple[bytes, str]
 class FakePayments:
     """Take payments in memory, deterministically: the embedded default payment gateway.
 
-    Ids are numbered in creation order (``pi_fake_000001``, ``re_fake_000001``,
-    ``evt_fake_000001``). A created intent is ``requires_confirmation`` (or
+    Ids are random, as the provider's are (``pi_fake_…``, ``re_fake_…``, ``evt_fake_…``), so
+    two processes never hand out the same one. A created intent is ``requires_confirmation`` (or
     ``requires_payment_method`` without a payment method) until :meth:`succeed` or
     :meth:`fail` plays the customer's part. Every method is thread-safe.
 
@@ -135,7 +136,10 @@ class FakePayments:
         """The payment's current state; :class:`NotFound` for an unknown id."""
         payments.check_provider_id("payment_intent_id", payment_intent_id)
         with self._lock:
-            return payments.intent_from_provider(self._intent(payment_intent_id))
+            intent = dict(self._intent(payment_intent_id))
+            if intent["latest_charge"] is not None:  # expanded, as with expand=["latest_charge"]
+                intent["latest_charge"] = dict(self._charges[intent["latest_charge"]])
+            return payments.intent_from_provider(intent)
 
     def cancel_payment_intent(self, payment_intent_id: str, *, idempotency_key: str) -> PaymentIntent:
         """Cancel a payment that has not succeeded yet.
@@ -295,9 +299,8 @@ class FakePayments:
         return int(self._now().timestamp())
 
     def _next_id(self, prefix: str) -> str:
-        number = self._counters.get(prefix, 0) + 1
-        self._counters[prefix] = number
-        return f"{prefix}_fake_{number:06d}"
+        # Random, like the provider's: two processes (app workers) never hand out the same id.
+        return f"{prefix}_fake_{secrets.token_hex(12)}"
 
     def _intent(self, payment_intent_id: str) -> dict[str, Any]:
         try:

@@ -27,6 +27,7 @@ from uuid import UUID
 
 import attrs
 
+from fittwin_core import outbox
 from fittwin_core.domain import (
     Actor,
     Conflict,
@@ -37,6 +38,8 @@ from fittwin_core.domain import (
     Order,
     OrderItem,
     OrderStatus,
+    OutboxEffect,
+    OutboxStatus,
     ProductVariant,
     TransientConflict,
     ValidationError,
@@ -339,6 +342,8 @@ class MemoryUnitOfWork(Repositories):
             return MemoryVariantRepository(self, table.name)
         if table.name == "orders":
             return MemoryOrderRepository(self, table.name)
+        if table.name == "outbox":
+            return MemoryOutboxRepository(self, table.name)
         if table.append_only:
             return MemoryAppendOnlyRepository[Any](self, table.name)
         return MemoryRepository[Any](self, table.name)
@@ -712,6 +717,42 @@ class MemoryOrderRepository(MemoryRepository[Order]):
         ids = sorted({line.order_id for line in lines if after is None or line.order_id > after})
         found = [order for order in self.get_many(ids) if status is None or order.status == status]
         return found if limit is None else found[:limit]
+
+
+class MemoryOutboxRepository(MemoryRepository[OutboxEffect]):
+    """``outbox`` with claims under the store's write lock (one writer at a time, so a claim
+    never sees a row another unit of work is changing: the equivalent of ``SKIP LOCKED``)."""
+
+    def claim(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        claimer: UUID,
+        limit: int,
+        ids: Iterable[UUID] | None = None,
+    ) -> list[OutboxEffect]:
+        """Claim up to ``limit`` due effects in id order (see the port's ``OutboxRepository``)."""
+        self._uow._begin_write()
+        if ids is None:
+            candidates = self.where(status=OutboxStatus.PENDING, order_by="id")
+        else:
+            candidates = sorted(self.get_many(sorted(set(ids))), key=lambda e: e.id)
+        due = [effect for effect in candidates if outbox.claimable(effect, now)][: max(0, limit)]
+        taken = [outbox.claimed(e, claimer=claimer, lease_until=lease_until, now=now) for e in due]
+        for effect in taken:
+            self.update(effect)
+        return taken
+
+    def complete(self, effect_id: UUID, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
+        """Record a successful attempt (see the port)."""
+        return outbox.complete(self, effect_id, claimer=claimer, at=at, outcome=outcome)
+
+    def fail(
+        self, effect_id: UUID, *, claimer: UUID, at: datetime, error: str, retry_at: datetime | None
+    ) -> OutboxEffect:
+        """Record a failed attempt (see the port)."""
+        return outbox.fail(self, effect_id, claimer=claimer, at=at, error=error, retry_at=retry_at)
 
 
 class MemoryVariantRepository(MemoryRepository[ProductVariant]):

@@ -51,11 +51,14 @@ from fittwin_adapters.postgres.errors import (
 from fittwin_adapters.postgres.jsoncodec import dumps
 from fittwin_adapters.postgres.tables import column_kind, tables
 from fittwin_adapters.postgres.watchdog import UNBOUNDED, WATCHDOG, Deadline, Unbounded
+from fittwin_core import outbox
 from fittwin_core.domain import (
     Actor,
     Order,
     OrderItem,
     OrderStatus,
+    OutboxEffect,
+    OutboxStatus,
     ProductVariant,
 )
 from fittwin_core.domain.analytics import Period
@@ -558,6 +561,56 @@ class PostgresOrderRepository(PostgresRepository[Order]):
         return [self._s.entity_of(row) for row in rows]
 
 
+_OUTBOX = tables["outbox"]
+
+
+class PostgresOutboxRepository(PostgresRepository[OutboxEffect]):
+    """``outbox`` with claims by one ``UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)``."""
+
+    def claim(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        claimer: UUID,
+        limit: int,
+        ids: Iterable[UUID] | None = None,
+    ) -> list[OutboxEffect]:
+        """Claim up to ``limit`` due effects in id order, skipping rows other units of work
+        hold (see the port's ``OutboxRepository``)."""
+        due = sa.select(_OUTBOX.c.id).where(
+            _OUTBOX.c.status == OutboxStatus.PENDING.value,
+            _OUTBOX.c.available_at <= now,
+            sa.or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until <= now),
+        )
+        if ids is not None:
+            wanted = sorted(set(ids))
+            if not wanted:
+                return []
+            due = due.where(_OUTBOX.c.id.in_(wanted))
+        picked = (
+            due.order_by(_OUTBOX.c.id).limit(max(0, limit)).with_for_update(skip_locked=True).subquery("due")
+        )
+        stmt = (
+            _OUTBOX.update()
+            .where(_OUTBOX.c.id == picked.c.id)
+            .values(claimed_by=claimer, lease_until=lease_until, updated_at=now)
+            .returning(*_OUTBOX.c)
+        )
+        rows = self._uow.execute(stmt, table=self._s.name, op="update").mappings().all()
+        return sorted((self._s.entity_of(row) for row in rows), key=lambda e: e.id)
+
+    def complete(self, effect_id: UUID, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
+        """Record a successful attempt (see the port)."""
+        return outbox.complete(self, effect_id, claimer=claimer, at=at, outcome=outcome)
+
+    def fail(
+        self, effect_id: UUID, *, claimer: UUID, at: datetime, error: str, retry_at: datetime | None
+    ) -> OutboxEffect:
+        """Record a failed attempt (see the port)."""
+        return outbox.fail(self, effect_id, claimer=claimer, at=at, error=error, retry_at=retry_at)
+
+
 # ============================================================================ unit of work
 
 
@@ -664,6 +717,8 @@ class PostgresUnitOfWork(Repositories):
             return PostgresVariantRepository(self, statements)
         if table.name == "orders":
             return PostgresOrderRepository(self, statements)
+        if table.name == "outbox":
+            return PostgresOutboxRepository(self, statements)
         if table.append_only:
             return PostgresAppendOnlyRepository[Any](self, statements)
         return PostgresRepository[Any](self, statements)

@@ -68,7 +68,7 @@ NAMED_INDEXES: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "orders": (
         ("idx_orders_user_status", ("user_id", "status")),
         ("idx_orders_rid", ("rid",)),
-        ("idx_orders_payment_intent", ("payment_intent_ref",)),
+        # idx_orders_payment_intent is unique: see the catalog (enforced by a trigger).
     ),
     "order_items": (
         ("idx_order_items_order", ("order_id",)),
@@ -99,6 +99,7 @@ NAMED_INDEXES: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("idx_reward_ledger_order", ("order_id",)),
     ),
     "fit_map_proposals": (("idx_fit_map_proposals_fit_map_status", ("fit_map_id", "status")),),
+    "outbox": (("idx_outbox_due", ("status", "available_at")),),  # an addition: what to dispatch next
 }
 """The data model's non-unique indexes (its unique ones are in the catalog)."""
 
@@ -230,6 +231,9 @@ def _build(spec: CatalogTable) -> sa.Table:
                     for col, values in unique.only_when
                 )
             )
+        if unique.by_trigger:
+            extras.append(sa.Index(unique.name, *unique.columns))  # uniqueness: a trigger (the migration)
+            continue
         if unique.name.endswith("_key") and where is None:
             extras.append(sa.UniqueConstraint(*unique.columns, name=unique.name))
             continue

@@ -24,6 +24,7 @@ from fittwin_core.domain.catalog import (
     UnitSystem,
     VariantStatus,
 )
+from fittwin_core.domain.effects import EffectKind, OutboxAttempt, OutboxEffect, OutboxStatus
 from fittwin_core.domain.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -40,6 +41,7 @@ from fittwin_core.domain.errors import (
     StoreUnavailable,
     TransientConflict,
     ValidationError,
+    WebhookDeliveryFailed,
     WrongRegion,
 )
 from fittwin_core.domain.keys import DataKey, IdempotencyRecord
@@ -146,6 +148,7 @@ __all__ = [
     "Conflict",
     "Consents",
     "DataKey",
+    "EffectKind",
     "EventLog",
     "FitMap",
     "FitMapProposal",
@@ -167,6 +170,9 @@ __all__ = [
     "Order",
     "OrderItem",
     "OrderStatus",
+    "OutboxAttempt",
+    "OutboxEffect",
+    "OutboxStatus",
     "PaymentError",
     "PaymentMethod",
     "PaymentProviderUnavailable",
@@ -198,6 +204,7 @@ __all__ = [
     "UserProfile",
     "ValidationError",
     "VariantStatus",
+    "WebhookDeliveryFailed",
     "WebhookSubscription",
     "WrongRegion",
     "ZoneFit",

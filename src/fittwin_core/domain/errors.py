@@ -198,6 +198,15 @@ class PaymentProviderUnavailable(PaymentError):
     retryable = True
 
 
+class WebhookDeliveryFailed(FitTwinError):
+    """A brand's webhook endpoint did not accept a delivery (no answer, or not 2xx); the
+    outbox tries again later with the same event id."""
+
+    code = "webhook_delivery_failed"
+    http_status = 502
+    retryable = True
+
+
 class StoreUnavailable(FitTwinError):
     """The store could not be reached; the unit of work was rolled back."""
 
@@ -229,5 +238,6 @@ __all__ = [
     "StoreUnavailable",
     "TransientConflict",
     "ValidationError",
+    "WebhookDeliveryFailed",
     "WrongRegion",
 ]

@@ -34,11 +34,13 @@ from fittwin_core.ports import (
     ExportSink,
     FieldCipher,
     Ids,
+    Notifier,
     ObjectStore,
     OutgoingWebhook,
     PasswordHasher,
     PaymentGateway,
     Pricing,
+    ShopperNotification,
     Store,
     UnitOfWork,
     WebhookSender,
@@ -83,6 +85,16 @@ class Settings:
     it then registers shoppers only in this region and refuses calls about shoppers of other
     regions (:class:`WrongRegion`). ``None``: one FitTwin serves every region."""
     transaction_attempts: int = 4
+    dispatch_inline: bool = True
+    """Deliver a call's effects (refunds, webhooks, notifications) right after its commit; with
+    ``False`` only ``ft.effects.dispatch`` (``fittwin jobs dispatch``) delivers them."""
+    outbox_max_attempts: int = attrs.field(default=8, validator=attrs.validators.ge(1))
+    """Attempts before an effect is parked as a dead letter."""
+    outbox_backoff_seconds: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
+    """The wait after the first failed attempt; it doubles with every further one."""
+    outbox_backoff_cap_seconds: float = attrs.field(default=3600.0, validator=attrs.validators.ge(0))
+    abandoned_checkout_minutes: int = attrs.field(default=24 * 60, validator=attrs.validators.ge(1))
+    """``created`` orders unpaid for this long are cancelled by ``ft.orders.cancel_abandoned``."""
     retention: RetentionPolicy = attrs.field(factory=RetentionPolicy)
     password_min_length: int = 8
     password_max_length: int = 256
@@ -99,6 +111,19 @@ class LoggingWebhookSender:
         """Record the webhook for delivery by the host."""
         self.sent.append(webhook)
         log.info("brand webhook ready: %s", webhook.event)
+
+
+class LoggingNotifier:
+    """The default :class:`~fittwin_core.ports.Notifier`: keeps what it was given and logs the
+    template name (never a recipient). Hosts plug in their email/SMS sender."""
+
+    def __init__(self) -> None:
+        self.sent: list[ShopperNotification] = []
+
+    def notify(self, notification: ShopperNotification) -> None:
+        """Record the notification."""
+        self.sent.append(notification)
+        log.info("shopper notification: %s", notification.template)
 
 
 class RegionDirectory:
@@ -134,6 +159,7 @@ class Context:
     objects: ObjectStore
     pricing: Pricing
     webhooks: WebhookSender = attrs.field(factory=LoggingWebhookSender)
+    notifier: Notifier = attrs.field(factory=LoggingNotifier)
     settings: Settings = attrs.field(factory=Settings)
     directory: RegionDirectory = attrs.field(factory=RegionDirectory)
     exports: ExportSink | None = None
@@ -455,6 +481,7 @@ __all__ = [
     "UNSET",
     "BatchResult",
     "Context",
+    "LoggingNotifier",
     "LoggingWebhookSender",
     "RegionDirectory",
     "RetentionPolicy",

@@ -7,7 +7,6 @@ their role (owner ⊃ manager ⊃ analyst, analysts read only) and never on anot
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -25,22 +24,22 @@ from fittwin_core.domain import (
     BrandUserStatus,
     BrandWebhooks,
     Conflict,
+    EffectKind,
     InvalidTransition,
     PrimaryContact,
     ValidationError,
     WebhookSubscription,
 )
 from fittwin_core.domain.brands import BRAND_TRANSITIONS, WEBHOOK_EVENTS
-from fittwin_core.domain.converter import format_datetime
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import parse_enum, redacted
 from fittwin_core.domain.users import normalize_email
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
-from fittwin_core.ports import OutgoingWebhook, UnitOfWork
+from fittwin_core.ports import UnitOfWork
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_list, as_uuid, coerce, require
+from fittwin_core.services.effects import Effects
 from fittwin_core.services.permissions import allowed, authorize
 from fittwin_core.services.vault import Vault
-from fittwin_core.webhooks import SIGNATURE_HEADER, sign_payload
 
 
 @attrs.frozen
@@ -53,19 +52,27 @@ class WebhookSecret:
 
 @attrs.frozen
 class BrandEvent:
-    """Something a brand may subscribe to, ready to be signed and sent after commit."""
+    """Something a brand may subscribe to, recorded in the outbox and sent after commit.
+
+    ``key`` names this occurrence (one webhook per subscription and key, however often the
+    recording transaction is retried)."""
 
     brand_id: UUID
     event: str
     data: Mapping[str, Any]
+    key: str
+    order_id: UUID | None = None
 
 
 class Brands(Service):
     """``ft.brands``: onboarding, brand users and roles, webhook subscriptions."""
 
-    def __init__(self, ctx: Context, runner: UnitOfWorkRunner | None = None) -> None:
+    def __init__(
+        self, ctx: Context, runner: UnitOfWorkRunner | None = None, effects: Effects | None = None
+    ) -> None:
         super().__init__(ctx, runner)
         self.vault = Vault(ctx.cipher, ctx.clock)
+        self.effects = effects or Effects(ctx, runner)
 
     # ------------------------------------------------------------------ onboarding
 
@@ -295,58 +302,26 @@ class Brands(Service):
         sealed = self.vault.seal(uow, PLATFORM_KEY_OWNER, "brands", "webhooks", subscription_id, secret)
         return WebhookSubscription(id=subscription_id, url=url, events=events, secret=sealed)
 
-    def _dispatch_after_commit(self, events: list[BrandEvent]) -> None:
-        """Hand ``events`` (filled by the work of a transaction) to the webhook sender once that
-        transaction committed: after this call's own commit, or the enclosing
-        ``ft.transaction``'s."""
-        self.after_commit(lambda: self._dispatch(events))
-
-    def _dispatch(self, events: Iterable[BrandEvent]) -> list[OutgoingWebhook]:
-        """Sign each event for every active subscription of its brand and hand it to the
-        webhook sender. Runs after the transaction that caused the events committed, as the
-        system (it reads the subscriptions' sealed secrets)."""
-        sent: list[OutgoingWebhook] = []
-        pending = list(events)
-        if not pending:
-            return sent
-
-        def work(uow: UnitOfWork) -> list[tuple[WebhookSubscription, str, BrandEvent]]:
-            ready = []
-            for event in pending:
-                brand = uow.brands.find(event.brand_id)
-                for subscription in brand.webhooks.subscriptions if brand and brand.webhooks else ():
-                    if subscription.active and event.event in subscription.events:
-                        secret = self.vault.open(
-                            uow,
-                            PLATFORM_KEY_OWNER,
-                            "brands",
-                            "webhooks",
-                            subscription.id,
-                            subscription.secret,
-                        )
-                        ready.append((subscription, secret, event))
-            return ready
-
-        for subscription, secret, event in self.read(work, actor=Actor.system()):
-            now = self.now()
-            body = {
-                "id": str(self._ctx.ids.new_id()),
-                "type": event.event,
-                "created": format_datetime(now),
-                "brand_id": str(event.brand_id),
-                "data": dict(event.data),
-            }
-            payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-            header = sign_payload(payload, secret, int(now.timestamp()))
-            webhook = OutgoingWebhook(
-                url=subscription.url,
-                event=event.event,
-                payload=payload,
-                headers={SIGNATURE_HEADER: header, "Content-Type": "application/json"},
-            )
-            self._ctx.webhooks.send(webhook)
-            sent.append(webhook)
-        return sent
+    def _record_events(self, uow: UnitOfWork, events: Iterable[BrandEvent], recorded: list[UUID]) -> None:
+        """Record a brand webhook effect in ``uow`` for every active subscription of each event's
+        brand that listens to it (the outbox delivers them after the commit, signed then)."""
+        for event in events:
+            brand = uow.brands.find(event.brand_id)
+            for subscription in brand.webhooks.subscriptions if brand and brand.webhooks else ():
+                if subscription.active and event.event in subscription.events:
+                    self.effects.outbox.record(
+                        uow,
+                        EffectKind.BRAND_WEBHOOK,
+                        f"webhook:{event.key}:{subscription.id}",
+                        {
+                            "brand_id": str(event.brand_id),
+                            "subscription_id": str(subscription.id),
+                            "event": event.event,
+                            "data": dict(event.data),
+                        },
+                        order_id=event.order_id,
+                        recorded=recorded,
+                    )
 
 
 def _normalized_contact(value: object) -> object:

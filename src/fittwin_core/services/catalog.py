@@ -322,10 +322,10 @@ class Catalog(Service):
         subscribed to ``variant.low_stock`` hears when stock falls to the threshold or below."""
         vid = as_uuid(variant_id, "variant_id")
         stock.check("inventory", inventory)
-        events: list[BrandEvent] = []
+        recorded: list[UUID] = []
 
         def work(uow: UnitOfWork) -> ProductVariant:
-            events.clear()
+            recorded.clear()
             variant = uow.product_variants.lock(vid)
             product = uow.products.get(variant.product_id)
             authorize(actor, "catalog.set_inventory", uow=uow, brand_ids={product.brand_id})
@@ -333,11 +333,13 @@ class Catalog(Service):
             restated = attrs.evolve(updated, status=next_variant_status(updated))
             if restated != updated:
                 uow.product_variants.update(restated)
-            events.extend(self.low_stock_events(product.brand_id, variant, restated))
+            self._brands._record_events(
+                uow, self.low_stock_events(product.brand_id, variant, restated), recorded
+            )
             return restated
 
         result = self.transaction(work, actor=actor)
-        self._brands._dispatch_after_commit(events)
+        self._brands.effects._deliver_after_commit(recorded)
         return result
 
     def set_backorder(self, variant_id: UUID, backorder: bool, *, actor: Actor) -> ProductVariant:
@@ -382,6 +384,7 @@ class Catalog(Service):
                     brand_id,
                     "variant.low_stock",
                     {"variant_id": str(after.id), "sku": after.sku, "inventory": after.inventory},
+                    key=f"low-stock:{after.id}:{self._ctx.ids.new_id()}",
                 )
             ]
         return []

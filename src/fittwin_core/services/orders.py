@@ -4,9 +4,14 @@
 prices and fit summaries, prices the order through the ``Pricing`` port and opens a payment
 with an idempotency key derived from the order. Status moves go through the one transition
 table of :mod:`fittwin_core.domain.orders`; each is a compare-and-set, so two concurrent movers
-cannot both move an order, and the table's side effects (release stock, refund, notify the
-brand) are applied in the same unit of work. Who may make each move is the ``orders.<action>``
-entry of the permission matrix (:mod:`fittwin_core.services.permissions`).
+cannot both move an order. Every move first locks the order row, then decides; the
+transition's effects are applied in the same unit of work as rows: stock is released there,
+and refunds, payment cancellations, brand webhooks and shopper notifications are recorded in
+the outbox, which delivers them after the commit (:mod:`fittwin_core.services.effects`). No
+provider call runs inside a transaction. Reactions of other services (rewards, brands) are the
+table of :mod:`fittwin_core.services.reactions`. Payment webhooks and :meth:`Orders.reconcile`
+bring the provider's truth in. Who may make each move is the ``orders.<action>`` entry of the
+permission matrix (:mod:`fittwin_core.services.permissions`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import attrs
@@ -28,6 +33,7 @@ from fittwin_core.domain import (
     Brand,
     BrandStatus,
     Conflict,
+    EffectKind,
     FitSummary,
     FitTwinError,
     IdempotencyKeyInUse,
@@ -54,7 +60,16 @@ from fittwin_core.domain.ids import is_rid
 from fittwin_core.domain.orders import ORDER_TRANSITIONS, Effect, transition
 from fittwin_core.domain.rules import parse_enum
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
-from fittwin_core.ports import CheckoutRows, PaymentEvent, PriceLine, Quote, StockChange, UnitOfWork
+from fittwin_core.ports import (
+    CheckoutRows,
+    PaymentEvent,
+    PaymentIntent,
+    PriceLine,
+    Quote,
+    StockChange,
+    UnitOfWork,
+    before,
+)
 from fittwin_core.services.base import BatchResult, Context, Service, UnitOfWorkRunner, as_uuid, require
 from fittwin_core.services.brands import BrandEvent, Brands
 from fittwin_core.services.catalog import Catalog, next_variant_status
@@ -64,6 +79,8 @@ from fittwin_core.services.permissions import (
     checked_own_live_address,
     checked_own_payment_method,
 )
+from fittwin_core.services.reactions import OrderMoved, OrderPlaced, OrderRefunded, Reactors, publish
+from fittwin_core.services.rewards import Rewards
 from fittwin_core.services.vault import Vault
 
 log = logging.getLogger("fittwin.orders")
@@ -71,19 +88,16 @@ log = logging.getLogger("fittwin.orders")
 PLACE_SCOPE = "orders.place"
 WEBHOOK_SCOPE = "payments.webhook"
 HANDLED_PAYMENT_EVENTS = frozenset(
-    {"payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"}
+    {
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "charge.refunded",
+    }
 )
 NO_ORDER = UUID(int=0)
 T = TypeVar("T")
 MAX_LINES = 100
-
-
-class OrderHooks(Protocol):
-    """Reactions of other services to order moves, run in the same unit of work."""
-
-    def on_order_moved(self, uow: UnitOfWork, before: Order, after: Order) -> None:
-        """``before`` moved to ``after`` (statuses differ)."""
-        ...
 
 
 @attrs.frozen
@@ -96,13 +110,24 @@ class Orders(Service):
     """``ft.orders``: place orders, take payments, and move orders through their lifecycle."""
 
     def __init__(
-        self, ctx: Context, brands: Brands, catalog: Catalog, runner: UnitOfWorkRunner | None = None
+        self,
+        ctx: Context,
+        brands: Brands,
+        catalog: Catalog,
+        runner: UnitOfWorkRunner | None = None,
+        rewards: Rewards | None = None,
     ) -> None:
         super().__init__(ctx, runner)
         self._brands = brands
         self._catalog = catalog
+        self._effects = brands.effects
         self.vault = Vault(ctx.cipher, ctx.clock)
-        self.hooks: list[OrderHooks] = []
+        self._reactors = Reactors(
+            rewards=rewards or Rewards(ctx, runner),
+            brands=brands,
+            outbox=self._effects.outbox,
+            brand_events=self._brand_events,
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -225,10 +250,10 @@ class Orders(Service):
                 "rid": rid,
             }
         )
-        events: list[BrandEvent] = []
+        recorded: list[UUID] = []
 
         def work(uow: UnitOfWork) -> Order:
-            events.clear()
+            recorded.clear()
             order_id = self._ctx.ids.new_id()
             if key is not None:
                 record = uow.idempotency_keys.find((PLACE_SCOPE, key))
@@ -252,10 +277,10 @@ class Orders(Service):
                     raise IdempotencyKeyInUse(
                         "another request with this idempotency key is in progress"
                     ) from None
-            return self._create(uow, order_id, uid, lines, ship_id, bill_id, pm_id, rid, events)
+            return self._create(uow, order_id, uid, lines, ship_id, bill_id, pm_id, rid, recorded)
 
         order = self.transaction(work, actor=acting)
-        self._brands._dispatch_after_commit(events)
+        self._effects._deliver_after_commit(recorded)
         if order.payment_intent_ref is None and order.status == OrderStatus.CREATED:
             opened: list[Order] = []
             self.after_commit(lambda: opened.append(self._open_payment(order, acting)))
@@ -272,7 +297,7 @@ class Orders(Service):
         bill_id: UUID,
         pm_id: UUID,
         rid: str | None,
-        events: list[BrandEvent],
+        recorded: list[UUID],
     ) -> Order:
         found = uow.load_checkout(user_id, (ship_id, bill_id), pm_id, [line.variant_id for line in lines])
         # the shopper's row comes locked: serialised with erasure, refused once erased
@@ -282,6 +307,7 @@ class Orders(Service):
         )
         checked_own_live_address(found.addresses.get(bill_id), user_id, bill_id, "billing_address_id")
         method = checked_own_payment_method(found.payment_method, user_id, pm_id)
+        events: list[BrandEvent] = []
         now = self.now()
         currency: str | None = None
         checked: list[tuple[ProductVariant, Product, Brand]] = []
@@ -379,6 +405,8 @@ class Orders(Service):
             if restated != updated:
                 uow.product_variants.update(restated)
             events.extend(self._catalog.low_stock_events(brand.id, variant, restated))
+        self._brands._record_events(uow, events, recorded)
+        publish(self._reactors, uow, OrderPlaced(order), recorded)
         return order
 
     def _fit_summary(
@@ -439,7 +467,7 @@ class Orders(Service):
             if restated != updated:
                 uow.product_variants.update(restated)
 
-    # ------------------------------------------------------------------ payment webhooks
+    # ------------------------------------------------------------------ the provider's truth
 
     def handle_payment_webhook(self, payload: bytes | str, signature_header: str) -> Order | None:
         """Apply a payment provider webhook; returns the affected order (``None`` for a
@@ -448,7 +476,13 @@ class Orders(Service):
 
         The signature and timestamp are verified by the gateway (:class:`AuthenticationFailed`);
         payments FitTwin does not know are rejected with :class:`NotFound`, recording nothing.
-        Each event id is applied once however many times it arrives.
+        Each event id is applied once however many times it arrives, and late or out-of-order
+        events are safe: ``payment_intent.succeeded`` pays a ``created`` order only when its
+        amount and currency match the order's total (a mismatch is recorded in the audit log as
+        ``payment.mismatch`` and never pays); ``charge.refunded`` records the refunded amount
+        (the provider's running total) and cancels or claws back the order's reward;
+        ``payment_intent.payment_failed`` is recorded; ``payment_intent.canceled`` is recorded
+        and closes a ``created`` order, releasing its stock.
         """
         if isinstance(payload, str):
             payload = payload.encode()
@@ -461,8 +495,10 @@ class Orders(Service):
         if event.type not in HANDLED_PAYMENT_EVENTS:
             return None
         digest = hashlib.sha256(payload).hexdigest()
+        recorded: list[UUID] = []
 
         def work(uow: UnitOfWork) -> Order | None:
+            recorded.clear()
             order = self._order_for(uow, event)
             if uow.idempotency_keys.find((WEBHOOK_SCOPE, event.id)) is not None:
                 return None
@@ -475,13 +511,87 @@ class Orders(Service):
                     created_at=self.now(),
                 )
             )
-            if event.type == "payment_intent.succeeded" and order.status == OrderStatus.CREATED:
-                return self._apply(uow, order, OrderStatus.PAID, [])
-            if event.type == "payment_intent.succeeded" and order.status == OrderStatus.CLOSED:
-                log.warning("payment succeeded for closed order %s: refund it through the provider", order.id)
+            return self._learn(uow, order, _Truth.of_event(event), recorded)
+
+        result = self.transaction(work, actor=Actor.system())
+        self._effects._deliver_after_commit(recorded)
+        return result
+
+    def reconcile(self, order_id: UUID, *, actor: Actor) -> Order:
+        """Bring the provider's state of the order's payment into the order (staff and jobs):
+        what a missed webhook would have done. Paid only when amount and currency match;
+        refunds made at the provider are recorded (and the reward reversed); a canceled intent
+        closes a ``created`` order. An order without a payment at the provider is returned as it is."""
+        oid = as_uuid(order_id, "order_id")
+
+        def find(uow: UnitOfWork) -> Order:
+            order = uow.orders.get(oid)
+            self._authorize(uow, actor, order, "orders.reconcile")
             return order
 
-        return self.transaction(work, actor=Actor.system())
+        order = self.read(find, actor=actor)
+        if order.payment_intent_ref is None:
+            return order
+        intent = self._ctx.payments.retrieve_payment_intent(
+            order.payment_intent_ref
+        )  # outside any transaction
+        recorded: list[UUID] = []
+
+        def work(uow: UnitOfWork) -> Order:
+            recorded.clear()
+            current = uow.orders.lock(oid)
+            if current.payment_intent_ref != intent.id:
+                return current
+            return self._learn(uow, current, _Truth.of_intent(intent), recorded)
+
+        result = self.transaction(work, actor=actor)
+        self._effects._deliver_after_commit(recorded)
+        return result
+
+    def _learn(self, uow: UnitOfWork, order: Order, truth: _Truth, recorded: list[UUID]) -> Order:
+        """Apply what the provider says about the (locked) order's payment."""
+        if truth.refunded is not None and truth.refunded > order.refunded_cents:
+            if order.status == OrderStatus.CREATED:
+                # The refund overtook its payment's own event: refuse it for now (the provider
+                # delivers it again later), so the order records the payment first.
+                raise TransientConflict(
+                    "the refunded payment is not recorded yet: deliver the event again later"
+                )
+            if order.paid_at is None:
+                # Money back for a payment the order never recorded (a cancelled checkout the
+                # provider charged anyway): the cancellation's refund; the order took nothing.
+                log.info("refund for unpaid order %s: nothing to record", order.id)
+            else:
+                order = self._record_refund(uow, order, min(truth.refunded, order.totals.total), recorded)
+        if truth.status == "succeeded" and order.status == OrderStatus.CREATED:
+            if truth.amount != order.totals.total or truth.currency != order.totals.currency:
+                log.warning("payment for order %s does not match its total: not paid", order.id)
+                self.record(
+                    uow,
+                    "payment.mismatch",
+                    "orders",
+                    order.id,
+                    {"amount": truth.amount, "currency": truth.currency, "source": truth.source},
+                )
+                return order
+            return self._apply(uow, order, OrderStatus.PAID, recorded)
+        if truth.status == "succeeded" and order.status == OrderStatus.CLOSED and order.paid_at is None:
+            log.warning("payment succeeded for cancelled order %s: its cancellation refunds it", order.id)
+        if truth.status == "payment_failed":
+            self.record(uow, "payment.failed", "orders", order.id, {"source": truth.source})
+        if truth.status == "canceled":
+            self.record(uow, "payment.canceled", "orders", order.id, {"source": truth.source})
+            if order.status == OrderStatus.CREATED:
+                return self._apply(uow, order, OrderStatus.CLOSED, recorded, intent_canceled=True)
+        return order
+
+    def _record_refund(self, uow: UnitOfWork, order: Order, refunded: int, recorded: list[UUID]) -> Order:
+        """The provider refunded ``refunded`` in total: the order says so, the reactions follow."""
+        after = attrs.evolve(order, refunded_cents=refunded, updated_at=self.now())
+        uow.orders.update(after, expected={"status": order.status})
+        self.record(uow, "payment.refunded", "orders", order.id, {"refunded_cents": refunded})
+        publish(self._reactors, uow, OrderRefunded(order, after), recorded)
+        return after
 
     def _order_for(self, uow: UnitOfWork, event: PaymentEvent) -> Order:
         if event.payment_intent_id is None:
@@ -494,7 +604,11 @@ class Orders(Service):
     # ------------------------------------------------------------------ lifecycle
 
     def mark_paid(self, order_id: UUID, *, actor: Actor) -> Order:
-        """``created → paid`` (the payment succeeded); again is a no-op."""
+        """``created → paid``: record a payment taken by hand (staff); again is a no-op.
+
+        The provider is not asked: a later refund of such an order is recorded, and the
+        dispatcher finds no payment at the provider and records it as refunded out of band
+        (see ``docs/payments.md``). To take the provider's word instead, use :meth:`reconcile`."""
         return self._move(order_id, OrderStatus.PAID, actor, frozenset({"pay"}))
 
     def send_to_brand(self, order_id: UUID, *, actor: Actor) -> Order:
@@ -573,6 +687,41 @@ class Orders(Service):
                 result.skipped.append(order.id)
         return result
 
+    def cancel_abandoned(
+        self, *, actor: Actor, older_than_minutes: int | None = None, limit: int = 1000
+    ) -> BatchResult[Order]:
+        """Cancel ``created`` orders left unpaid longer than ``older_than_minutes`` (default
+        ``Settings.abandoned_checkout_minutes``): their intent is cancelled and their stock
+        released (a periodic job, staff only: ``fittwin jobs abandoned``). Each order moves in
+        its own transaction; one paid, purged or moved meanwhile is skipped and reported in
+        ``skipped``."""
+        authorize(actor, "orders.cancel_abandoned")
+        minutes = (
+            self._ctx.settings.abandoned_checkout_minutes
+            if older_than_minutes is None
+            else older_than_minutes
+        )
+        require(isinstance(minutes, int) and minutes >= 1, "older_than_minutes", "must be at least 1")
+        require(isinstance(limit, int) and 0 < limit <= 10_000, "limit", "must be 1 to 10000")
+        cutoff = self.now() - timedelta(minutes=minutes)
+        candidates = self.read(
+            lambda uow: [
+                o.id
+                for o in uow.orders.where(
+                    status=OrderStatus.CREATED, created_at=before(cutoff), order_by="id", limit=limit
+                )
+            ],
+            actor=actor,
+        )
+        result: BatchResult[Order] = BatchResult()
+        for oid in candidates:
+            try:
+                result.append(self._move(oid, OrderStatus.CLOSED, actor, frozenset({"cancel"})))
+            except (Conflict, InvalidTransition, NotFound, TransientConflict):
+                log.warning("cancel_abandoned skipped order %s (paid, purged or moved meanwhile)", oid)
+                result.skipped.append(oid)
+        return result
+
     def _move(
         self,
         order_id: UUID,
@@ -584,14 +733,15 @@ class Orders(Service):
     ) -> Order:
         """Move the order to ``target`` by one of the transition-table ``actions`` this method
         makes; the actor needs the matrix's ``orders.<action>`` for the step taken (for a no-op,
-        for any of ``actions``). ``before_apply`` runs in the move's unit of work once the move
-        is authorised, before it is applied."""
+        for any of ``actions``). The order row is locked before its status is read, so the
+        decision (and the effects it records) is made on the row as it is. ``before_apply``
+        runs in the move's unit of work once the move is authorised, before it is applied."""
         oid = as_uuid(order_id, "order_id")
-        events: list[BrandEvent] = []
+        recorded: list[UUID] = []
 
         def work(uow: UnitOfWork) -> Order:
-            events.clear()
-            order = uow.orders.get(oid)
+            recorded.clear()
+            order = uow.orders.lock(oid)
             if order.status == target:
                 self._authorize_any(uow, actor, order, actions)
                 return order
@@ -602,53 +752,65 @@ class Orders(Service):
             self._authorize(uow, actor, order, f"orders.{step.action}")
             if before_apply is not None:
                 before_apply(uow, order)
-            return self._apply(uow, order, target, events)
+            return self._apply(uow, order, target, recorded)
 
         moved = self.transaction(work, actor=actor)
-        self._brands._dispatch_after_commit(events)
+        self._effects._deliver_after_commit(recorded)
         return moved
 
-    def _apply(self, uow: UnitOfWork, order: Order, target: OrderStatus, events: list[BrandEvent]) -> Order:
+    def _apply(
+        self,
+        uow: UnitOfWork,
+        order: Order,
+        target: OrderStatus,
+        recorded: list[UUID],
+        *,
+        intent_canceled: bool = False,
+    ) -> Order:
+        """Move the locked ``order`` to ``target``: stock released here, payments recorded in
+        the outbox, reactions published; the compare-and-set is the last defence."""
         moved, changes = transition(
             order, target, at=self.now(), return_window_days=self._ctx.settings.return_window_days
         )
-        for change in changes:
-            if Effect.RELEASE_STOCK in change.effects:
-                for item in uow.order_items.where(order_id=order.id):
-                    self._release(uow, item)
-            if Effect.REFUND in change.effects:
-                moved = self._refund_rest(moved)
-            if Effect.CANCEL_PAYMENT in change.effects:
-                moved = self._cancel_payment(moved)
-            if Effect.NOTIFY_BRAND in change.effects:
-                events.extend(self._brand_events(uow, moved, f"order.{target.value}"))
+        effects: frozenset[Effect] = frozenset().union(*(change.effects for change in changes))
+        if Effect.RELEASE_STOCK in effects:
+            for item in uow.order_items.where(order_id=order.id):
+                self._release(uow, item)
+        if Effect.REFUND in effects:
+            moved = self._refund_rest(uow, moved, recorded)
+        if Effect.CANCEL_PAYMENT in effects and not intent_canceled and order.payment_intent_ref is not None:
+            self._effects.outbox.record(
+                uow,
+                EffectKind.CANCEL_PAYMENT,
+                f"fittwin-cancel-{order.id}",
+                {"payment_intent": order.payment_intent_ref},
+                order_id=order.id,
+                recorded=recorded,
+            )
         uow.orders.update(moved, expected={"status": order.status})
-        for hook in self.hooks:
-            hook.on_order_moved(uow, order, moved)
+        publish(self._reactors, uow, OrderMoved(order, moved, effects), recorded)
+        if moved.refunded_cents > order.refunded_cents:
+            publish(self._reactors, uow, OrderRefunded(order, moved), recorded)
         return moved
 
-    def _refund_rest(self, order: Order) -> Order:
+    def _refund_rest(self, uow: UnitOfWork, order: Order, recorded: list[UUID]) -> Order:
+        """Record the refund of what is not refunded yet; the dispatcher makes it at the
+        provider (or, for a payment recorded by hand, records it as refunded out of band)."""
         outstanding = order.totals.total - order.refunded_cents
-        if outstanding <= 0 or order.payment_intent_ref is None:
+        if outstanding <= 0 or order.paid_at is None:
             return order
-        self._ctx.payments.refund(
-            order.payment_intent_ref,
-            amount=outstanding,
-            idempotency_key=f"fittwin-refund-{order.id}-{order.refunded_cents}",
-        )
-        return attrs.evolve(order, refunded_cents=order.totals.total)
-
-    def _cancel_payment(self, order: Order) -> Order:
-        if order.payment_intent_ref is None:
-            return order
-        intent = self._ctx.payments.retrieve_payment_intent(order.payment_intent_ref)
-        if intent.status == "succeeded":  # paid while we were cancelling: give it back
-            return self._refund_rest(order)
-        if intent.status != "canceled":
-            self._ctx.payments.cancel_payment_intent(
-                order.payment_intent_ref, idempotency_key=f"fittwin-cancel-{order.id}"
+        if order.payment_intent_ref is not None:
+            self._effects.outbox.record(
+                uow,
+                EffectKind.REFUND,
+                f"fittwin-refund-{order.id}-{order.refunded_cents}",
+                {"payment_intent": order.payment_intent_ref, "amount": outstanding},
+                order_id=order.id,
+                recorded=recorded,
             )
-        return order
+        else:
+            self.record(uow, "payment.refund_out_of_band", "orders", order.id, {"amount": outstanding})
+        return attrs.evolve(order, refunded_cents=order.totals.total)
 
     def _brand_events(self, uow: UnitOfWork, order: Order, event: str) -> list[BrandEvent]:
         by_brand: dict[UUID, list[dict[str, Any]]] = {}
@@ -659,7 +821,11 @@ class Orders(Service):
             )
         return [
             BrandEvent(
-                brand_id, event, {"order_id": str(order.id), "status": order.status.value, "items": lines}
+                brand_id,
+                event,
+                {"order_id": str(order.id), "status": order.status.value, "items": lines},
+                key=f"{order.id}:{event}",
+                order_id=order.id,
             )
             for brand_id, lines in by_brand.items()
         ]
@@ -689,6 +855,31 @@ def _found(rows: Mapping[UUID, T], table: str, key: UUID) -> T:
     if row is None:
         raise NotFound(table, key)
     return row
+
+
+@attrs.frozen
+class _Truth:
+    """What the provider says about a payment, from a webhook or from the intent itself."""
+
+    status: str | None
+    """``succeeded``, ``payment_failed``, ``canceled`` or ``None`` (nothing about the status)."""
+    amount: int | None
+    currency: str | None
+    refunded: int | None
+    source: str
+
+    @classmethod
+    def of_event(cls, event: PaymentEvent) -> _Truth:
+        if event.type == "charge.refunded":
+            return cls(None, None, None, event.amount, f"webhook {event.id}")
+        status = event.type.removeprefix("payment_intent.")
+        return cls(status, event.amount, event.currency, None, f"webhook {event.id}")
+
+    @classmethod
+    def of_intent(cls, intent: PaymentIntent) -> _Truth:
+        status = intent.status if intent.status in ("succeeded", "canceled") else None
+        refunded = intent.amount_refunded if intent.status == "succeeded" else None
+        return cls(status, intent.amount, intent.currency, refunded, "reconcile")
 
 
 def _parse_lines(items: Iterable[tuple[UUID, int]]) -> list[_Line]:
@@ -759,4 +950,4 @@ def _request_hash(request: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
 
 
-__all__ = ["HANDLED_PAYMENT_EVENTS", "OrderHooks", "Orders"]
+__all__ = ["HANDLED_PAYMENT_EVENTS", "Orders"]

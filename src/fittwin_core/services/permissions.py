@@ -122,6 +122,11 @@ PERMISSIONS: Mapping[str, frozenset[Grant]] = {
     "orders.close": frozenset({_ADMIN, _SYSTEM}),
     "orders.receive_return": frozenset({_ADMIN, _SYSTEM, _OWNER, _MANAGER}),
     "orders.close_expired_returns": frozenset({_ADMIN, _SYSTEM}),
+    "orders.reconcile": frozenset({_ADMIN, _SYSTEM}),
+    "orders.cancel_abandoned": frozenset({_ADMIN, _SYSTEM}),
+    "effects.dispatch": frozenset({_ADMIN, _SYSTEM}),
+    "effects.read": frozenset({_ADMIN, _SYSTEM}),
+    "effects.retry": frozenset({_ADMIN, _SYSTEM}),
     # referrals: the link's referrer is "self"
     "referrals.create": frozenset({_ADMIN, _SYSTEM, _SELF}),
     "referrals.read": frozenset({_ADMIN, _SYSTEM, _SELF}),

@@ -8,6 +8,7 @@ The ledger reacts to order moves in the same unit of work as the move itself:
 * ``delivered`` — held entries get ``hold_until`` = delivery date + the policy's hold days.
 * ``return_requested`` or cancelled — held entries are cancelled; what was already payable or
   paid is clawed back by one negative entry (never more than was earned).
+* refunded (``charge.refunded`` from the provider, even without a move) — the same reversal.
 
 Entries move only ``pending_hold → payable → paid`` and ``pending_hold → cancelled``; paid
 entries never change. A platform admin may reinstate an entry cancelled by the velocity check.
@@ -87,8 +88,16 @@ class Rewards(Service):
         ):
             self._reverse(uow, after)
 
+    def on_order_refunded(self, uow: UnitOfWork, order: Order) -> None:
+        """Money went back for ``order`` (a refund made at the provider, or by a cancel or a
+        return): its held reward is cancelled, a payable or paid one clawed back (once)."""
+        if order.rid is not None and order.refunded_cents > 0:
+            self._reverse(uow, order)
+
     def _attribute(self, uow: UnitOfWork, order: Order) -> None:
         assert order.rid is not None
+        if order.refunded_cents > 0:
+            return  # refunded before it was paid: it earns nothing
         if uow.referral_events.where(order_id=order.id, limit=1) or uow.reward_ledger_entries.where(
             order_id=order.id, limit=1
         ):

@@ -44,6 +44,7 @@ from fittwin_core.domain import (
     CloseReason,
     Consents,
     DataKey,
+    EffectKind,
     EventLog,
     FitMap,
     FitMapProposal,
@@ -59,6 +60,7 @@ from fittwin_core.domain import (
     Order,
     OrderItem,
     OrderStatus,
+    OutboxEffect,
     PaymentMethod,
     PhotoRef,
     PrimaryContact,
@@ -808,6 +810,21 @@ def idempotency_records(**overrides: S[Any]) -> S[IdempotencyRecord]:
     return _entity(IdempotencyRecord, fields, overrides)
 
 
+def outbox_effects(**overrides: S[Any]) -> S[OutboxEffect]:
+    """Outbox rows (pending, not yet attempted)."""
+    fields = {
+        "id": uuid7s(),
+        "kind": st.sampled_from(list(EffectKind)),
+        "order_id": _optional(uuid7s()),
+        "payload": json_objects(),
+        "idempotency_key": names(100),
+        "available_at": aware_datetimes(),
+        "created_at": aware_datetimes(),
+        "updated_at": aware_datetimes(),
+    }
+    return _entity(OutboxEffect, fields, overrides)
+
+
 STRATEGIES: dict[type[Any], Callable[..., S[Any]]] = {
     UserProfile: user_profiles,
     Avatar: avatars,
@@ -845,6 +862,7 @@ STRATEGIES: dict[type[Any], Callable[..., S[Any]]] = {
     Actor: actors,
     DataKey: data_keys,
     IdempotencyRecord: idempotency_records,
+    OutboxEffect: outbox_effects,
     FitMapProposal: fit_map_proposals,
     ReturnReason: return_reasons,
 }
@@ -894,6 +912,7 @@ __all__ = [
     "notifications",
     "order_items",
     "orders",
+    "outbox_effects",
     "payment_methods",
     "percents",
     "photo_refs",

@@ -25,11 +25,13 @@ from fittwin_core.domain import (
     BrandUser,
     Consents,
     DataKey,
+    EffectKind,
     FitMap,
     FitMapProposal,
     IdempotencyRecord,
     Order,
     OrderItem,
+    OutboxEffect,
     PaymentMethod,
     PrimaryContact,
     Product,
@@ -90,6 +92,7 @@ def build_world(tag: str = "w") -> World:
                 "event",
                 "reward",
                 "proposal",
+                "effect",
             ]
         )
     }
@@ -193,6 +196,7 @@ def build_world(tag: str = "w") -> World:
         totals=Totals.compute(subtotal=2500, currency="EUR"),
         shipping_address_id=address.id,
         billing_address_id=address.id,
+        payment_intent_ref=f"pi_{tag}_world",
         rid=rid,
         created_at=t,
         updated_at=t,
@@ -244,6 +248,16 @@ def build_world(tag: str = "w") -> World:
         created_at=t,
         updated_at=t,
     )
+    effect = OutboxEffect(
+        id=ids["effect"],
+        kind=EffectKind.BRAND_WEBHOOK,
+        order_id=order.id,
+        payload={"brand_id": str(brand.id), "event": "order.sent_to_brand"},
+        idempotency_key=f"{tag}-effect",
+        available_at=t,
+        created_at=t,
+        updated_at=t,
+    )
     rows: dict[str, Any] = {
         "user_profiles": user,
         "addresses": address,
@@ -263,6 +277,7 @@ def build_world(tag: str = "w") -> World:
         "data_keys": data_key,
         "idempotency_keys": idempotency,
         "fit_map_proposals": proposal,
+        "outbox": effect,
     }
     return World(rows)
 

@@ -32,12 +32,15 @@ from fittwin_core.domain import (
     BrandStatus,
     BrandUserStatus,
     Conflict,
+    EffectKind,
     EventLog,
     FitTwinError,
     InsufficientInventory,
     JsonMap,
     NotFound,
     OrderStatus,
+    OutboxEffect,
+    OutboxStatus,
 )
 from fittwin_core.domain.audit import audit_diff
 from fittwin_core.domain.converter import unstructure
@@ -93,6 +96,10 @@ def uniquify(table: Table, row: Any) -> Any:
                 changes[column] = f"u{n}_{value}"[:32]
             elif column == "version":
                 changes[column] = 10_000 + n
+            elif column == "payment_intent_ref" and value is not None:
+                changes[column] = f"pi_u{n}_{value}"[:255]
+            elif column == "idempotency_key":
+                changes[column] = f"u{n}-{value}"[:255]
             elif column in {"sku", "psp_token_id"}:
                 changes[column] = f"U{n}-{value}"[:64]
             elif column == "name":
@@ -725,6 +732,113 @@ class StoreContract:
             assert uow.event_logs.get(record.id) == record
 
     # ------------------------------------------------------------------ capabilities
+
+    # ------------------------------------------------------------------ outbox
+
+    def _effects(self, store: Store, n: int, **changes: Any) -> list[OutboxEffect]:
+        effects = [
+            OutboxEffect(
+                id=uuid7(int(WORLD_TIME.timestamp() * 1000), next(_fresh)),
+                kind=EffectKind.REFUND,
+                payload={"n": k},
+                idempotency_key=f"effect-{uuid4().hex}",
+                available_at=WORLD_TIME,
+                created_at=WORLD_TIME,
+                updated_at=WORLD_TIME,
+            )
+            for k in range(n)
+        ]
+        effects = [attrs.evolve(e, **changes) for e in effects]
+        with store.unit_of_work() as uow:
+            uow.outbox.add_many(effects)
+            uow.commit()
+        return effects
+
+    def _claim(self, store: Store, claimer: UUID, now: datetime, limit: int = 100) -> list[OutboxEffect]:
+        with store.unit_of_work() as uow:
+            taken = uow.outbox.claim(
+                now=now, lease_until=now + timedelta(minutes=1), claimer=claimer, limit=limit
+            )
+            uow.commit()
+        return taken
+
+    def test_outbox_claims_due_effects_in_id_order_with_a_lease(self, store: Store) -> None:
+        due = self._effects(store, 3)
+        self._effects(store, 1, available_at=WORLD_TIME + timedelta(hours=1))
+        self._effects(store, 1, status=OutboxStatus.DEAD)
+        me, other = uuid4(), uuid4()
+        taken = self._claim(store, me, WORLD_TIME, limit=2)
+        assert [e.id for e in taken] == [e.id for e in due[:2]]
+        assert all(e.claimed_by == me and e.lease_until == WORLD_TIME + timedelta(minutes=1) for e in taken)
+        assert [e.id for e in self._claim(store, other, WORLD_TIME)] == [due[2].id]  # the leased two skipped
+        assert self._claim(store, other, WORLD_TIME + timedelta(seconds=30)) == []
+        expired = self._claim(store, other, WORLD_TIME + timedelta(minutes=2))  # leases over: claimable again
+        assert {e.id for e in expired} == {e.id for e in due}
+        with store.unit_of_work() as uow:
+            only = uow.outbox.claim(
+                now=WORLD_TIME + timedelta(hours=2),
+                lease_until=WORLD_TIME + timedelta(hours=3),
+                claimer=me,
+                limit=10,
+                ids=[due[1].id],
+            )
+        assert [e.id for e in only] == [due[1].id]
+
+    def test_outbox_outcomes_are_recorded_by_the_claimer_only(self, store: Store) -> None:
+        first, second, third = self._effects(store, 3)
+        me = uuid4()
+        self._claim(store, me, WORLD_TIME)
+        later = WORLD_TIME + timedelta(seconds=5)
+        with store.unit_of_work() as uow, pytest.raises(Conflict):
+            uow.outbox.complete(first.id, claimer=uuid4(), at=later, outcome="sent")
+        with store.unit_of_work() as uow:
+            done = uow.outbox.complete(first.id, claimer=me, at=later, outcome="sent")
+            retry = uow.outbox.fail(
+                second.id, claimer=me, at=later, error="HTTP 500", retry_at=later + timedelta(seconds=2)
+            )
+            dead = uow.outbox.fail(third.id, claimer=me, at=later, error="refused", retry_at=None)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            stored = {e.id: e for e in uow.outbox.where(order_by="id")}
+        assert stored[first.id] == done
+        assert (done.status, done.attempts, done.delivered_at, done.claimed_by) == (
+            OutboxStatus.DELIVERED,
+            1,
+            later,
+            None,
+        )
+        assert [(a.ok, a.detail) for a in done.history] == [(True, "sent")]
+        assert (stored[second.id].status, stored[second.id].attempts) == (OutboxStatus.PENDING, 1)
+        assert stored[second.id] == retry and retry.history[0].detail == "HTTP 500"
+        assert (stored[third.id].status, stored[third.id].outcome) == (OutboxStatus.DEAD, "refused")
+        assert dead.claimed_by is None
+        assert self._claim(store, me, later + timedelta(seconds=1)) == []  # backing off
+        assert [e.id for e in self._claim(store, me, later + timedelta(seconds=2))] == [second.id]
+        with store.unit_of_work() as uow, pytest.raises(Conflict):
+            uow.outbox.complete(first.id, claimer=me, at=later, outcome="twice")  # delivered already
+
+    def test_concurrent_dispatchers_claim_disjoint_effects(self, store: Store) -> None:
+        effects = self._effects(store, 24)
+        taken: list[UUID] = []
+
+        def claim(n: int) -> str:
+            got = [e.id for e in self._claim(store, uuid4(), WORLD_TIME, limit=5)]
+            taken.extend(got)  # list.extend is atomic under the GIL
+            return str(len(got))
+
+        counts = [int(c) for c in self._race(6, claim)]
+        assert all(c <= 5 for c in counts)
+        assert len(taken) == len(set(taken))  # nobody claimed what another holds
+        with store.unit_of_work() as uow:  # a claimer that met only held rows left the rest due
+            taken += [
+                e.id
+                for e in uow.outbox.claim(
+                    now=WORLD_TIME, lease_until=WORLD_TIME + timedelta(minutes=1), claimer=uuid4(), limit=100
+                )
+            ]
+            uow.commit()
+        assert len(taken) == len(set(taken)) == 24
+        assert set(taken) == {e.id for e in effects}
 
     @pytest.fixture
     def raw(self, store: Store) -> RawRows:

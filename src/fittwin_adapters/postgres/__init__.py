@@ -41,9 +41,10 @@ def maintain_partitions(
                 conn, ahead_months=ahead_months, retain_months=retain_months, now=now, schema=schema
             )
     except sa.exc.DBAPIError as exc:
-        raise translate(exc, table="partitions", op="read") from None
+        failure = translate(exc, table="partitions", op="read")
     finally:
         engine.dispose()
+    raise failure  # outside the except block: no reference to the driver's error
 
 
 __all__ = [

@@ -215,7 +215,17 @@ def foreign_object(exc: sa.exc.DBAPIError, schema: str) -> ConfigurationError | 
 
 
 def translate(exc: sa.exc.DBAPIError, *, table: str, op: Operation) -> FitTwinError:
-    """The FitTwin error for a driver error raised while running ``op`` on ``table``."""
+    """The FitTwin error for a driver error raised while running ``op`` on ``table``.
+
+    The error keeps the server's SQLSTATE as ``sqlstate`` (``None`` when there was none), never
+    the driver's exception: raise it *outside* the ``except`` block that caught ``exc``, so it
+    carries neither ``__cause__`` nor ``__context__`` (the driver's message quotes values)."""
+    error = _translated(exc, table=table, op=op)
+    error.sqlstate = sqlstate(exc)
+    return error
+
+
+def _translated(exc: sa.exc.DBAPIError, *, table: str, op: Operation) -> FitTwinError:
     failed_to_connect = connection_failure(exc)
     if failed_to_connect is not None:
         return failed_to_connect

@@ -100,10 +100,13 @@ def _connect(url: str | URL | sa.Engine) -> Iterator[sa.Connection]:
         with engine.begin() as conn:
             yield conn
     except sa.exc.DBAPIError as exc:
-        raise translate(exc, table="migrations", op="update") from None
+        failure = translate(exc, table="migrations", op="update")
+    else:
+        return
     finally:
         if not isinstance(url, sa.Engine):
             engine.dispose()
+    raise failure  # outside the except block: no reference to the driver's error
 
 
 def _target(schema: str | None) -> str:
@@ -135,13 +138,16 @@ def _run(conn: sa.Connection, schema: str, action: str, revision: str) -> None:
     try:
         getattr(command, action)(config, revision)
     except sa.exc.DBAPIError as exc:
-        raise (foreign_object(exc, schema) or translate(exc, table="migrations", op="update")) from None
+        failure: FitTwinError = foreign_object(exc, schema) or translate(exc, table="migrations", op="update")
     except FitTwinError:
         raise
     except Exception as exc:  # Alembic's CommandError, RevisionError, ResolutionError...
-        if isinstance(exc, CommandError) or type(exc).__module__.startswith("alembic"):
-            raise _revision_error(exc, action, revision) from None
-        raise
+        if not (isinstance(exc, CommandError) or type(exc).__module__.startswith("alembic")):
+            raise
+        failure = _revision_error(exc, action, revision)
+    else:
+        return
+    raise failure  # outside the except block: no reference to the driver's error
 
 
 def upgrade(

@@ -508,8 +508,10 @@ class PostgresUnitOfWork(Repositories):
         try:
             with deadline:
                 tx.commit()
+            return
         except sa.exc.DBAPIError as exc:
-            raise self._fail(exc, "commit", "update", deadline.expired) from None
+            failure = self._fail(exc, "commit", "update", deadline.expired)
+        raise failure  # outside the except block: no reference to the driver's error
 
     def rollback(self) -> None:
         """Discard the changes made since the last commit."""
@@ -532,8 +534,10 @@ class PostgresUnitOfWork(Repositories):
             try:
                 with deadline:
                     self._conn.execute(_SET_ACTOR, _actor_settings(actor))
+                return
             except sa.exc.DBAPIError as exc:
-                raise self._fail(exc, "begin", "read", deadline.expired) from None
+                failure = self._fail(exc, "begin", "read", deadline.expired)
+            raise failure
 
     def close(self) -> None:
         """Roll back what was not committed and give the connection back to the pool."""
@@ -559,8 +563,10 @@ class PostgresUnitOfWork(Repositories):
             with deadline:
                 self._store.begin(self._conn, self.actor)
         except sa.exc.DBAPIError as exc:
-            raise self._fail(exc, "begin", "read", deadline.expired) from None
-        return self._conn
+            failure = self._fail(exc, "begin", "read", deadline.expired)
+        else:
+            return self._conn
+        raise failure
 
     # ------------------------------------------------------------------ execution
 
@@ -576,14 +582,17 @@ class PostgresUnitOfWork(Repositories):
         PostgreSQL cannot take becomes a :class:`ValidationError` naming the column)."""
         conn = self.connection()
         deadline = self._store.deadline(conn)
+        failure: FitTwinError | None = None
         try:
             with deadline:
                 return conn.execute(statement, params)
         except sa.exc.DBAPIError as exc:
             if not is_refused_text(exc):
-                raise self._fail(exc, table, op, deadline.expired) from None
+                failure = self._fail(exc, table, op, deadline.expired)
         except UnicodeEncodeError:
             pass
+        if failure is not None:
+            raise failure
         # Raised outside the except blocks: the driver's error (which quotes the text) is
         # neither the cause nor the context of what the caller sees.
         raise self._refuse_text(table, params or _inline_params(statement))
@@ -606,11 +615,12 @@ class PostgresUnitOfWork(Repositories):
             if not isinstance(exc, psycopg.Error):
                 raise
             wrapped = sa.exc.DBAPIError(sql, None, exc)
-            if not is_refused_text(wrapped):
-                raise self._fail(wrapped, table, "insert", deadline.expired) from None
+            refused = is_refused_text(wrapped)
+            failure = None if refused else self._fail(wrapped, table, "insert", deadline.expired)
+            del wrapped
         else:
             return
-        raise self._refuse_text(table, rows)
+        raise failure or self._refuse_text(table, rows)
 
     def now(self) -> datetime:
         """The store clock's time (stamped on ``updated_at`` by stock changes)."""
@@ -763,7 +773,8 @@ class PostgresStore:
                 "raise pool_size/max_overflow or hold units of work for less time"
             ) from None
         except sa.exc.DBAPIError as exc:
-            raise translate(exc, table="connection", op="read") from None
+            failure = translate(exc, table="connection", op="read")
+        raise failure
 
     def open_transaction(
         self, actor: Actor, *, bounded: bool = True, isolation: str | None = None
@@ -787,15 +798,17 @@ class PostgresStore:
                     self.begin(conn, actor, bounded=bounded)
             except sa.exc.DBAPIError as exc:
                 _discard(conn)
-                if deadline.expired:
-                    raise self.unanswered() from None
-                if attempt < attempts and is_disconnect(exc):
+                if attempt < attempts and not deadline.expired and is_disconnect(exc):
                     continue
-                raise translate(exc, table="connection", op="read") from None
+                failure = (
+                    self.unanswered() if deadline.expired else translate(exc, table="connection", op="read")
+                )
             except BaseException:
                 _discard(conn)
                 raise
-            return conn, tx
+            else:
+                return conn, tx
+            raise failure
         raise AssertionError("unreachable")  # pragma: no cover
 
     def deadline(self, conn: sa.Connection | None, seconds: float | None = None) -> Deadline | Unbounded:
@@ -991,12 +1004,13 @@ class PostgresStore:
             with deadline, tx:
                 yield conn
         except sa.exc.DBAPIError as exc:
-            if deadline.expired:
-                raise self.unanswered() from None
-            raise translate(exc, table="store", op="read") from None
+            failure = self.unanswered() if deadline.expired else translate(exc, table="store", op="read")
+        else:
+            return
         finally:
             with suppress(sa.exc.DBAPIError):
                 conn.close()
+        raise failure  # outside the except block: no reference to the driver's error
 
 
 def _discard(conn: sa.Connection) -> None:

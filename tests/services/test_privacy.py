@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import attrs
 import fsspec
@@ -307,7 +308,7 @@ def test_remaining_ciphertext_of_the_shopper_no_longer_decrypts(world: World) ->
     with ft.context.store.unit_of_work() as uow:
         for table, column, row_id, value in sealed:
             with pytest.raises(KeyShredded):
-                ft.privacy.vault.open(uow, ada.id, table, column, row_id, value)
+                ft.privacy.vault.open_fields(uow, ada.id, getattr(uow, table).get(UUID(row_id)))
             for key in keys:
                 with pytest.raises(AuthenticationFailed):
                     cipher.decrypt(key, value, aad=field_aad(table, column, row_id))

@@ -11,7 +11,14 @@ from datetime import datetime
 from sqlalchemy.engine import URL
 
 from fittwin_adapters.postgres.engine import DEFAULT_SCHEMA, check_schema, make_engine
-from fittwin_adapters.postgres.migrate import VERSION_TABLE, current_revision, downgrade, history, upgrade
+from fittwin_adapters.postgres.migrate import (
+    VERSION_TABLE,
+    current_revision,
+    downgrade,
+    grant,
+    history,
+    upgrade,
+)
 from fittwin_adapters.postgres.partitions import PartitionReport
 from fittwin_adapters.postgres.store import PostgresStore, PostgresUnitOfWork
 from fittwin_adapters.postgres.tables import metadata
@@ -55,6 +62,7 @@ __all__ = [
     "PostgresUnitOfWork",
     "current_revision",
     "downgrade",
+    "grant",
     "history",
     "maintain_partitions",
     "metadata",

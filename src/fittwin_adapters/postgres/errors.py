@@ -17,6 +17,7 @@ from fittwin_core.domain.errors import (
     Conflict,
     FitTwinError,
     NotFound,
+    PermissionDenied,
     StoreUnavailable,
     TransientConflict,
     ValidationError,
@@ -246,6 +247,8 @@ def _translated(exc: sa.exc.DBAPIError, *, table: str, op: Operation) -> FitTwin
         return ValidationError(f"{table}.{column or 'column'}", "is required")
     if state.startswith("22"):
         return ValidationError(f"{table}.{column}" if column else table, "holds a value PostgreSQL refuses")
+    if state == "42501":
+        return PermissionDenied(f"{table}: this database role may not {op} here")
     if state in _TRANSIENT:
         return TransientConflict(f"{table}: {_TRANSIENT[state]}; run the unit of work again")
     if state in _SCHEMA:

@@ -291,7 +291,22 @@ _OPERATORS: dict[str, Any] = {
 
 
 class PostgresAppendOnlyRepository(PostgresReadRepository[E]):
-    """A table whose rows are only added (``event_logs``)."""
+    """A table whose rows are only added (``event_logs``), through ``fittwin_record_events``:
+    the application role needs no INSERT on the table, and rows posing as row changes (which
+    only the audit triggers write) are refused."""
+
+    def add(self, entity: E) -> None:
+        """Add one record."""
+        self.add_many([entity])
+
+    def add_many(self, entities: Iterable[E]) -> None:
+        """Add records in one call."""
+        rows = [unstructure(entity) for entity in entities]
+        if rows:
+            self._uow.execute(_RECORD_EVENTS, {"rows": Jsonb(rows, dumps)}, table=self._s.name, op="insert")
+
+
+_RECORD_EVENTS = sa.text("SELECT fittwin_record_events(:rows)")
 
 
 class PostgresRepository(PostgresReadRepository[E]):

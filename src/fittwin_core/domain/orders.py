@@ -296,6 +296,12 @@ class OrderItem:
     brand_id: UUID = attrs.field(validator=rules.uuid)
     """The brand of ``product_id`` when the line was placed (an addition to the data model: it
     lets ``orders.for_brand`` read one page of a brand's orders through one index)."""
+    updated_at: datetime = attrs.field(validator=rules.aware_datetime)
+    """When the line last changed (a return reason, an erasure); ``created_at`` when left out."""
+
+    @updated_at.default
+    def _updated_at_default(self) -> datetime:
+        return self.created_at
 
     def __attrs_post_init__(self) -> None:
         if self.reserved_qty > self.qty:

@@ -59,6 +59,12 @@ class Referral:
     policy_snapshot: ReferralPolicy = attrs.field(validator=rules.instance_of(ReferralPolicy))
     expires_at: datetime | None = attrs.field(default=None, validator=rules.optional(rules.aware_datetime))
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
+    updated_at: datetime = attrs.field(validator=rules.aware_datetime)
+    """When the link last changed; ``created_at`` when left out."""
+
+    @updated_at.default
+    def _updated_at_default(self) -> datetime:
+        return self.created_at
 
     def is_expired(self, at: datetime) -> bool:
         """Whether the link no longer counts at ``at``."""

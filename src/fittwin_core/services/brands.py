@@ -37,6 +37,7 @@ from fittwin_core.domain.rules import parse_enum, redacted
 from fittwin_core.domain.users import normalize_email
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import OutgoingWebhook, UnitOfWork
+from fittwin_core.schema import WEBHOOK_SECRET
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_list, as_uuid, coerce, require
 from fittwin_core.services.permissions import allowed, authorize
 from fittwin_core.services.vault import Vault
@@ -96,7 +97,7 @@ class Brands(Service):
             now = self.now()
             brand_id = self._ctx.ids.new_id()
             subscriptions = tuple(
-                self._subscription(uow, url, events, secret) for url, events, secret in specs
+                self._subscription(uow, brand_id, url, events, secret) for url, events, secret in specs
             )
             brand = Brand(
                 id=brand_id,
@@ -260,7 +261,7 @@ class Brands(Service):
         def work(uow: UnitOfWork) -> WebhookSecret:
             authorize(actor, "brands.manage_webhooks", uow=uow, brand_ids={bid})
             brand = uow.brands.lock(bid)
-            subscription = self._subscription(uow, spec_url, spec_events, secret)
+            subscription = self._subscription(uow, bid, spec_url, spec_events, secret)
             existing = brand.webhooks.subscriptions if brand.webhooks else ()
             hooks = BrandWebhooks(subscriptions=(*existing, subscription))
             uow.brands.update(attrs.evolve(brand, webhooks=hooks, updated_at=self.now()))
@@ -285,10 +286,14 @@ class Brands(Service):
         return self.transaction(work, actor=actor)
 
     def _subscription(
-        self, uow: UnitOfWork, url: str, events: tuple[str, ...], secret: str
+        self, uow: UnitOfWork, brand_id: UUID, url: str, events: tuple[str, ...], secret: str
     ) -> WebhookSubscription:
         subscription_id = self._ctx.ids.new_id()
-        sealed = self.vault.seal(uow, PLATFORM_KEY_OWNER, "brands", "webhooks", subscription_id, secret)
+        # Bound to the brand as well as the subscription: copied into another brand's row,
+        # the subscription no longer opens (nor signs that brand's events).
+        sealed = self.vault.seal_nested(
+            uow, PLATFORM_KEY_OWNER, WEBHOOK_SECRET, brand_id, subscription_id, secret
+        )
         return WebhookSubscription(id=subscription_id, url=url, events=events, secret=sealed)
 
     def _dispatch_after_commit(self, events: list[BrandEvent]) -> None:
@@ -312,11 +317,11 @@ class Brands(Service):
                 brand = uow.brands.find(event.brand_id)
                 for subscription in brand.webhooks.subscriptions if brand and brand.webhooks else ():
                     if subscription.active and event.event in subscription.events:
-                        secret = self.vault.open(
+                        secret = self.vault.open_nested(
                             uow,
                             PLATFORM_KEY_OWNER,
-                            "brands",
-                            "webhooks",
+                            WEBHOOK_SECRET,
+                            event.brand_id,
                             subscription.id,
                             subscription.secret,
                         )

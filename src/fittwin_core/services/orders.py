@@ -322,7 +322,7 @@ class Orders(Service):
             )
         assert currency is not None
         subtotal = sum(item.line_total_cents for item in items)
-        country = self.vault.open(uow, user_id, "addresses", "country", shipping.id, shipping.country)
+        country = self.vault.open_fields(uow, user_id, shipping)["country"]
         quote = self._ctx.pricing.quote(
             lines=[
                 PriceLine(

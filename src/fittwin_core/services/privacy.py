@@ -11,7 +11,7 @@ past the :class:`~fittwin_core.services.base.RetentionPolicy`. See ``docs/privac
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -20,7 +20,6 @@ import attrs
 
 from fittwin_core.domain import (
     Actor,
-    Address,
     Avatar,
     AvatarSources,
     AvatarStatus,
@@ -38,6 +37,7 @@ from fittwin_core.domain.converter import format_datetime, unstructure
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import JsonMap
 from fittwin_core.ports import EventLogRetention, UnitOfWork, after, before, one_of
+from fittwin_core.schema import Erasure, table_for
 from fittwin_core.services.avatars import mesh_key
 from fittwin_core.services.base import Context, RetentionPolicy, Service, UnitOfWorkRunner, as_uuid
 from fittwin_core.services.orders import PLACE_SCOPE
@@ -60,9 +60,6 @@ DEVICE_METADATA_KEYS = frozenset({"user_agent", "ip", "device", "device_fingerpr
 
 PURGE_BATCH = 200
 
-_SEALED_USER_COLUMNS = ("name", "phone")
-_SEALED_ADDRESS_COLUMNS = ("line1", "line2", "city", "state", "postal_code", "country")
-
 
 @attrs.frozen(kw_only=True)
 class ErasureReport:
@@ -82,6 +79,8 @@ class ErasureReport:
     orders_detached: int
     referral_events: int
     idempotency_keys: int
+    fit_summaries: int = 0
+    """Order lines whose fit summary lost its body values (label and confidence stay)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -183,47 +182,38 @@ class Privacy(Service):
             "user_id": str(uid),
             "region": profile.region,
             "erased": profile.erased,
-            "profile": self._profile_export(uow, profile),
-            "addresses": [self._address_export(uow, a) for a in addresses],
-            "payment_methods": [_without(m, "psp_token_id") for m in methods],
-            "avatars": [self._avatar_export(a, profile.region) for a in avatars],
-            "orders": [_without(o, "psp_token_id") for o in orders],
-            "order_items": [unstructure(i) for i in items],
-            "referrals": [unstructure(r) for r in referrals],
-            # Clicks on their links were made by other people: their hashes are not this shopper's.
-            "referral_events": [_without(e, "ip_hash", "device_fingerprint") for e in referral_events]
-            + [unstructure(e) for e in own_conversions if e.id not in seen_events],
-            "reward_ledger_entries": [unstructure(e) for e in ledger],
-            "event_logs": [unstructure(e) for e in events],
-            "data_keys": [] if data_key is None else [_without(data_key, "wrapped_key")],
-            "idempotency_keys": [_without(r, "request_hash") for r in idempotency],
+            "profile": self._exported(uow, uid, profile),
+            "addresses": [self._exported(uow, a.user_id or PLATFORM_KEY_OWNER, a) for a in addresses],
+            "payment_methods": [self._exported(uow, uid, m) for m in methods],
+            "avatars": [self._avatar_export(uow, a, profile.region) for a in avatars],
+            "orders": [self._exported(uow, uid, o) for o in orders],
+            "order_items": [self._exported(uow, uid, i) for i in items],
+            "referrals": [self._exported(uow, uid, r) for r in referrals],
+            "referral_events": [self._exported(uow, uid, e) for e in referral_events]
+            + [self._exported(uow, uid, e) for e in own_conversions if e.id not in seen_events],
+            "reward_ledger_entries": [self._exported(uow, uid, e) for e in ledger],
+            "event_logs": [self._exported(uow, uid, e) for e in events],
+            "data_keys": [] if data_key is None else [self._exported(uow, uid, data_key)],
+            "idempotency_keys": [self._exported(uow, uid, r) for r in idempotency],
         }
 
-    def _open(
-        self, uow: UnitOfWork, owner: UUID, table: str, column: str, row_id: UUID, sealed: str | None
-    ) -> str | None:
-        try:
-            return self.vault.open_optional(uow, owner, table, column, row_id, sealed)
-        except KeyShredded:
-            return None
-
-    def _profile_export(self, uow: UnitOfWork, profile: UserProfile) -> dict[str, Any]:
-        data = _without(profile, "password_hash")
-        for column in _SEALED_USER_COLUMNS:
-            data[column] = self._open(
-                uow, profile.id, "user_profiles", column, profile.id, getattr(profile, column)
-            )
+    def _exported(self, uow: UnitOfWork, owner: UUID, row: Any) -> dict[str, Any]:
+        """A row as the export shows it, by the declaration (:mod:`fittwin_core.schema`): the
+        columns not exported (hashes, tokens, blind indexes, wrapped keys) left out, sealed
+        ones opened (``None`` once shredded)."""
+        table = table_for(type(row))
+        data: dict[str, Any] = unstructure(row)
+        for column in table.unexported():
+            data.pop(column, None)
+        if table.sealed_columns:
+            try:
+                data.update(self.vault.open_fields(uow, owner, row))
+            except KeyShredded:
+                data.update(dict.fromkeys(table.sealed_columns))
         return data
 
-    def _address_export(self, uow: UnitOfWork, address: Address) -> dict[str, Any]:
-        data = _without(address, "postal_code_bidx", "country_bidx")
-        owner = address.user_id or PLATFORM_KEY_OWNER
-        for column in _SEALED_ADDRESS_COLUMNS:
-            data[column] = self._open(uow, owner, "addresses", column, address.id, getattr(address, column))
-        return data
-
-    def _avatar_export(self, avatar: Avatar, region: str) -> dict[str, Any]:
-        data: dict[str, Any] = unstructure(avatar)
+    def _avatar_export(self, uow: UnitOfWork, avatar: Avatar, region: str) -> dict[str, Any]:
+        data = self._exported(uow, avatar.user_id, avatar)
         data["object_keys"] = {
             "mesh": avatar.mesh_ref,
             "photos": [photo.object_key for photo in avatar.sources.photos],
@@ -272,6 +262,7 @@ class Privacy(Service):
                     profile, default_payment_method_id=None, billing_address_id=None, updated_at=now
                 )
                 uow.user_profiles.update(cleared)
+            fit_summaries = self._strip_fit_summaries(uow, uid, now)
             shredded = self.vault.shred(uow, uid)
             if shredded:
                 kinds.append("data_key")
@@ -288,6 +279,7 @@ class Privacy(Service):
                 ("order_payment_tokens", orders),
                 ("referral_hashes", referral_events),
                 ("order_request_keys", requests),
+                ("fit_summaries", fit_summaries),
             ):
                 if count:
                     kinds.append(kind)
@@ -302,6 +294,7 @@ class Privacy(Service):
                 orders_detached=orders,
                 referral_events=referral_events,
                 idempotency_keys=requests,
+                fit_summaries=fit_summaries,
             )
             if kinds:
                 self.record(
@@ -337,25 +330,36 @@ class Privacy(Service):
 
     def _anonymised(self, profile: UserProfile, unmatchable: str, now: datetime) -> UserProfile:
         token = self._ctx.ids.new_token().hex
+        replacements: dict[str, Any] = {
+            "email": f"erased-{token}@{ERASED_EMAIL_DOMAIN}",
+            "username": f"{ERASED_USERNAME_PREFIX}{token[:24]}",
+            "password_hash": unmatchable,
+            "consents": Consents(terms=False),
+        }
         return attrs.evolve(
             profile,
-            email=f"erased-{token}@{ERASED_EMAIL_DOMAIN}",
-            username=f"{ERASED_USERNAME_PREFIX}{token[:24]}",
-            password_hash=unmatchable,
+            **erased_values(profile, replacements),
             email_verified_at=None,
-            name=None,
-            phone=None,
             phone_verified_at=None,
-            location=None,
-            appearance=None,
-            style_preferences=None,
-            body_metrics=None,
-            consents=Consents(terms=False),
             default_payment_method_id=None,
             billing_address_id=None,
             erased_at=now,
             updated_at=now,
         )
+
+    def _strip_fit_summaries(self, uow: UnitOfWork, uid: UUID, now: datetime) -> int:
+        """The body values (per-zone body measurements and deltas) leave the fit summaries of
+        the shopper's order lines; the size label, confidence and verdict-free facts stay."""
+        order_ids = [o.id for o in uow.orders.where(user_id=uid)]
+        if not order_ids:
+            return 0
+        changed = 0
+        for item in uow.order_items.where(order_id=one_of(order_ids), order_by="id"):
+            if item.fit_summary is not None and item.fit_summary.zones:
+                stripped = attrs.evolve(item.fit_summary, zones=())
+                uow.order_items.update(attrs.evolve(item, fit_summary=stripped, updated_at=now))
+                changed += 1
+        return changed
 
     def _erase_addresses(self, uow: UnitOfWork, uid: UUID, now: datetime) -> int:
         changed = 0
@@ -644,6 +648,28 @@ class _Batch:
     entries: set[UUID] = attrs.field(factory=set)
 
 
+def erased_values(row: Any, replacements: Mapping[str, Any]) -> dict[str, Any]:
+    """What erasure writes into ``row``'s personal columns, by the declaration: ``replace``
+    columns take ``replacements[column]``, ``clear`` columns their empty value (the field's
+    default, else ``None``), ``shred`` columns too where the field has a default (required ones
+    stay as ciphertext under the shredded key). Other columns are left to the caller."""
+    table = table_for(type(row))
+    fields = attrs.fields_dict(type(row))
+    values: dict[str, Any] = {}
+    for column, declared in table.personal.items():
+        if declared.erasure is Erasure.REPLACE:
+            values[column] = replacements[column]
+        elif declared.erasure in (Erasure.CLEAR, Erasure.SHRED):
+            default = fields[column].default
+            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                values[column] = default.factory()  # type: ignore[union-attr]
+            elif default is not attrs.NOTHING:
+                values[column] = default
+            elif declared.erasure is Erasure.CLEAR:
+                values[column] = None  # the entity's validators refuse it where a column is required
+    return values
+
+
 def _is_uuid(value: object) -> bool:
     try:
         UUID(str(value))
@@ -674,4 +700,5 @@ __all__ = [
     "ErasureReport",
     "Privacy",
     "PurgeReport",
+    "erased_values",
 ]

@@ -15,7 +15,7 @@ from fittwin_core.domain import money, rules
 from fittwin_core.domain.errors import ValidationError
 from fittwin_core.domain.money import Rounding
 from fittwin_core.domain.orders import rid
-from fittwin_core.domain.rules import JsonMap
+from fittwin_core.domain.rules import JsonMap, redacted
 
 
 def _percent(value: Any) -> Any:
@@ -93,10 +93,10 @@ class ReferralEvent:
     rid: str = attrs.field(validator=rid)
     event_type: ReferralEventType = attrs.field(validator=rules.member_of(ReferralEventType))
     order_id: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
-    device_fingerprint: str | None = attrs.field(default=None, validator=_hash)
-    ip_hash: str | None = attrs.field(default=None, validator=_hash)
+    device_fingerprint: str | None = attrs.field(repr=redacted, default=None, validator=_hash)
+    ip_hash: str | None = attrs.field(repr=redacted, default=None, validator=_hash)
     metadata: JsonMap = attrs.field(
-        factory=rules.JsonMap, converter=rules.to_json_map, validator=rules.json_object
+        repr=redacted, factory=rules.JsonMap, converter=rules.to_json_map, validator=rules.json_object
     )
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
 

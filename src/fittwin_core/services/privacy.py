@@ -23,8 +23,10 @@ from fittwin_core.domain import (
     Avatar,
     AvatarSources,
     AvatarStatus,
+    Conflict,
     Consents,
     FitTwinError,
+    NotFound,
     OrderStatus,
     ReferralEvent,
     RewardStatus,
@@ -36,8 +38,8 @@ from fittwin_core.domain import (
 from fittwin_core.domain.converter import format_datetime, unstructure
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import JsonMap
-from fittwin_core.ports import EventLogRetention, UnitOfWork, after, before, one_of
-from fittwin_core.schema import Erasure, table_for
+from fittwin_core.ports import EventLogRetention, UnitOfWork, after, before, not_equal, one_of
+from fittwin_core.schema import TABLES, Erasure, table_for
 from fittwin_core.services.avatars import mesh_key
 from fittwin_core.services.base import Context, RetentionPolicy, Service, UnitOfWorkRunner, as_uuid
 from fittwin_core.services.orders import PLACE_SCOPE
@@ -89,7 +91,9 @@ class PurgeReport:
 
     ``event_logs`` is ``None`` when the store cannot drop old audit records.
     ``orders_kept_unsettled`` counts closed orders past their time that stay because a reward
-    of theirs is still pending or payable.
+    of theirs is still pending or payable; ``kept_referenced`` soft-deleted addresses and erased
+    profiles past their time that something still refers to (an order, a card); ``conflicts``
+    rows skipped because another transaction changed them meanwhile (the next run retries).
     """
 
     dry_run: bool
@@ -103,6 +107,12 @@ class PurgeReport:
     closed_before: datetime
     rewards_settled_before: datetime
     event_logs_before: datetime
+    click_hashes: int = 0
+    addresses: int = 0
+    avatars: int = 0
+    profiles: int = 0
+    kept_referenced: int = 0
+    conflicts: int = 0
 
 
 class Privacy(Service):
@@ -492,7 +502,16 @@ class Privacy(Service):
         * event log months that ended more than ``event_log_months`` months before ``now``'s
           month began (whole partitions on PostgreSQL).
 
-        ``now`` defaults to the clock's time; ``policy`` to ``Settings.retention``.
+        * the ip and device hashes (and device metadata) of referral clicks older than
+          ``click_hash_days``; soft-deleted addresses older than ``deleted_row_days`` that
+          nothing refers to, and the sources (and photo objects) of avatars soft-deleted that
+          long ago; erased profiles older than ``erased_profile_days`` that nothing refers to.
+          These go one row per transaction: a row another transaction changed meanwhile is
+          skipped and counted in ``conflicts`` (running again is safe).
+
+        ``now`` defaults to the clock's time and may not be later than it (a future ``now``
+        would purge what the policy still keeps, audit months included); ``policy`` defaults
+        to ``Settings.retention``.
         """
         acting = actor
         authorize(acting, "privacy.purge_expired")
@@ -500,6 +519,8 @@ class Privacy(Service):
         moment = self.now() if now is None else now
         if not isinstance(moment, datetime) or moment.tzinfo is None:
             raise ValidationError("now", "must be a datetime with a time zone")
+        if moment > self.now():
+            raise ValidationError("now", "must not be in the future")
         retention = policy or self._ctx.settings.retention
         if not isinstance(retention, RetentionPolicy):
             raise ValidationError("policy", "must be a RetentionPolicy")
@@ -511,6 +532,19 @@ class Privacy(Service):
         gone_entries: set[UUID] = set()
         self._in_batches(self._purge_orders, closed_before, tally, gone_entries, dry_run, acting)
         self._in_batches(self._purge_entries, settled_before, tally, gone_entries, dry_run, acting)
+        self._in_batches(
+            self._purge_click_hashes,
+            moment - timedelta(days=retention.click_hash_days),
+            tally,
+            gone_entries,
+            dry_run,
+            acting,
+        )
+        deleted_before = moment - timedelta(days=retention.deleted_row_days)
+        self._purge_rows(self._expired_addresses, self._purge_address, deleted_before, tally, dry_run, acting)
+        self._purge_rows(self._expired_avatars, self._purge_avatar, deleted_before, tally, dry_run, acting)
+        erased_before = moment - timedelta(days=retention.erased_profile_days)
+        self._purge_rows(self._expired_profiles, self._purge_profile, erased_before, tally, dry_run, acting)
         store = self._ctx.store
         event_logs = None
         if isinstance(store, EventLogRetention):
@@ -527,6 +561,12 @@ class Privacy(Service):
             closed_before=closed_before,
             rewards_settled_before=settled_before,
             event_logs_before=logs_before,
+            click_hashes=tally["click_hashes"],
+            addresses=tally["addresses"],
+            avatars=tally["avatars"],
+            profiles=tally["profiles"],
+            kept_referenced=tally["kept_referenced"],
+            conflicts=tally["conflicts"],
         )
         if not dry_run:
             counts = {k: v for k, v in attrs.asdict(report).items() if isinstance(v, int) and k != "dry_run"}
@@ -627,6 +667,144 @@ class Privacy(Service):
                 uow.reward_ledger_entries.delete(entry.id)
         return batch
 
+    def _purge_click_hashes(
+        self,
+        uow: UnitOfWork,
+        cutoff: datetime,
+        cursor: UUID | None,
+        gone_entries: frozenset[UUID],
+        dry_run: bool,
+    ) -> _Batch:
+        """One batch of referral events older than ``cutoff`` that still hold a keyed hash: the
+        columns the declaration retains for ``click_hash_days`` cleared, device metadata dropped."""
+        columns = _retained("referral_events", "click_hash_days")
+        filters: dict[str, Any] = {"created_at": before(cutoff), "ip_hash": not_equal(None)}
+        if cursor is not None:
+            filters["id"] = after(cursor)
+        events = uow.referral_events.where(order_by="id", limit=PURGE_BATCH, **filters)
+        batch = _Batch(None if not events else events[-1].id)
+        for event in events:
+            metadata = {k: v for k, v in event.metadata.items() if k not in DEVICE_METADATA_KEYS}
+            batch.counts["click_hashes"] += 1
+            if not dry_run:
+                changes: dict[str, Any] = dict.fromkeys(columns)
+                uow.referral_events.update(attrs.evolve(event, **changes, metadata=JsonMap(metadata)))
+        return batch
+
+    def _purge_rows(
+        self,
+        candidates: Callable[[UnitOfWork, datetime, UUID | None], list[Any]],
+        purge: Callable[[UnitOfWork, Any, datetime, bool], tuple[str, Callable[[], object] | None]],
+        cutoff: datetime,
+        tally: dict[str, int],
+        dry_run: bool,
+        actor: Actor,
+    ) -> None:
+        """Purge candidate rows one per transaction (re-read and re-checked in it); a row
+        another transaction changed meanwhile is skipped and counted as a conflict. What a
+        purge must do outside the database (delete objects) runs after its commit."""
+        cursor: UUID | None = None
+        while True:
+
+            def scan(uow: UnitOfWork, after_id: UUID | None = cursor) -> list[Any]:
+                return candidates(uow, cutoff, after_id)
+
+            rows = self.read(scan, actor=actor)
+            if not rows:
+                return
+            cursor = rows[-1].id
+            for row in rows:
+
+                def work(uow: UnitOfWork, row: Any = row) -> tuple[str, Callable[[], object] | None]:
+                    return purge(uow, row, cutoff, dry_run)
+
+                try:
+                    outcome, then = (
+                        self.read(work, actor=actor) if dry_run else self.transaction(work, actor=actor)
+                    )
+                except (Conflict, NotFound):
+                    outcome, then = "conflicts", None
+                if then is not None:
+                    then()
+                if outcome:
+                    tally[outcome] += 1
+
+    def _expired_addresses(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
+        filters: dict[str, Any] = {"deleted_at": before(cutoff)}
+        if cursor is not None:
+            filters["id"] = after(cursor)
+        return uow.addresses.where(order_by="id", limit=PURGE_BATCH, **filters)
+
+    def _purge_address(self, uow: UnitOfWork, address: Any, cutoff: datetime, dry_run: bool) -> _Purged:
+        current = uow.addresses.find(address.id)
+        if current is None or current.deleted_at is None or current.deleted_at >= cutoff:
+            return "conflicts", None
+        if (
+            uow.orders.count(shipping_address_id=current.id)
+            or uow.orders.count(billing_address_id=current.id)
+            or uow.payment_methods.count(billing_address_id=current.id)
+            or uow.user_profiles.count(billing_address_id=current.id)
+        ):
+            return "kept_referenced", None
+        if not dry_run:
+            uow.addresses.delete(current.id)
+        return "addresses", None
+
+    def _expired_avatars(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
+        filters: dict[str, Any] = {"deleted_at": before(cutoff)}
+        if cursor is not None:
+            filters["id"] = after(cursor)
+        return uow.avatars.where(order_by="id", limit=PURGE_BATCH, **filters)
+
+    def _purge_avatar(self, uow: UnitOfWork, avatar: Avatar, cutoff: datetime, dry_run: bool) -> _Purged:
+        # The row stays (a version names its mesh's object key); its personal contents go.
+        current = uow.avatars.find(avatar.id)
+        if current is None or current.deleted_at is None or current.deleted_at >= cutoff:
+            return "conflicts", None
+        if current.sources == AvatarSources() and current.mesh_ref is None:
+            return "", None
+        if dry_run:
+            return "avatars", None
+        region = self.shopper(uow, current.user_id).region
+        keys = [photo.object_key for photo in current.sources.photos]
+        uow.avatars.update(attrs.evolve(current, **erased_values(current, {}), updated_at=self.now()))
+        return "avatars", lambda: self._delete_objects(keys, region)
+
+    def _expired_profiles(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
+        filters: dict[str, Any] = {"erased_at": before(cutoff)}
+        if cursor is not None:
+            filters["id"] = after(cursor)
+        return uow.user_profiles.where(order_by="id", limit=PURGE_BATCH, **filters)
+
+    def _purge_profile(
+        self, uow: UnitOfWork, profile: UserProfile, cutoff: datetime, dry_run: bool
+    ) -> _Purged:
+        current = uow.user_profiles.find(profile.id)
+        if current is None or current.erased_at is None or current.erased_at >= cutoff:
+            return "conflicts", None
+        uid = current.id
+        if (
+            uow.orders.count(user_id=uid)
+            or uow.addresses.count(user_id=uid)
+            or uow.avatars.count(user_id=uid)
+            or uow.payment_methods.count(user_id=uid)
+            or uow.referrals.count(referrer_user_id=uid)
+        ):
+            return "kept_referenced", None
+        if not dry_run:
+            uow.user_profiles.delete(uid)
+        return "profiles", None
+
+
+_Purged = tuple[str, Callable[[], object] | None]
+"""What purging one row did (a :data:`_PURGE_COUNTS` name, ``""`` for nothing), and what to
+run once its transaction committed."""
+
+
+def _retained(table: str, setting: str) -> list[str]:
+    """The personal columns of ``table`` the declaration bounds by the retention ``setting``."""
+    return [c for c, p in TABLES[table].personal.items() if p.retention == setting]
+
 
 _PURGE_COUNTS = (
     "orders",
@@ -635,6 +813,12 @@ _PURGE_COUNTS = (
     "reward_ledger_entries",
     "idempotency_keys",
     "kept",
+    "click_hashes",
+    "addresses",
+    "avatars",
+    "profiles",
+    "kept_referenced",
+    "conflicts",
 )
 
 

@@ -84,3 +84,24 @@ def test_a_webhook_subscription_copied_to_another_brand_fails_to_open() -> None:
         assert vault.open_nested(uow, PLATFORM_KEY_OWNER, WEBHOOK_SECRET, a, sub, sealed) == "whsec_canary"
         with pytest.raises(AuthenticationFailed):
             vault.open_nested(uow, PLATFORM_KEY_OWNER, WEBHOOK_SECRET, b, sub, sealed)
+
+
+def test_a_subscription_copied_into_another_brand_signs_and_sends_nothing() -> None:
+    from fittwin_adapters.connect import connect
+    from fittwin_core.domain import Actor
+    from fittwin_core.services.brands import BrandEvent
+
+    ft = connect()
+    platform = Actor.platform(ft.context.ids.new_id())
+    a = ft.brands.create("Brand A", {"email": "a@brand.example"}, actor=platform)
+    b = ft.brands.create("Brand B", {"email": "b@brand.example"}, actor=platform)
+    ft.brands.add_webhook(a.id, "https://a.example/hooks", ["order.sent_to_brand"], actor=platform)
+    with ft.context.store.unit_of_work() as uow:  # someone with write access to the table
+        webhooks = uow.brands.get(a.id).webhooks
+        uow.brands.update(attrs.evolve(uow.brands.get(b.id), webhooks=webhooks))
+        uow.commit()
+    event = {"order_id": "0190a8f2-7c1e-7d4b-9a55-3f1b2c4d5e6f"}
+    sent_for_b = ft.brands._dispatch([BrandEvent(b.id, "order.sent_to_brand", event)])
+    sent_for_a = ft.brands._dispatch([BrandEvent(a.id, "order.sent_to_brand", event)])
+    assert sent_for_b == []  # B's events never reach A's URL, signed or not
+    assert [w.url for w in sent_for_a] == ["https://a.example/hooks"]

@@ -38,7 +38,16 @@ from fittwin_core.domain.users import normalize_email
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import OutgoingWebhook, UnitOfWork
 from fittwin_core.schema import WEBHOOK_SECRET
-from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_list, as_uuid, coerce, require
+from fittwin_core.services.base import (
+    Context,
+    Service,
+    UnitOfWorkRunner,
+    as_list,
+    as_uuid,
+    coerce,
+    log,
+    require,
+)
 from fittwin_core.services.permissions import allowed, authorize
 from fittwin_core.services.vault import Vault
 from fittwin_core.webhooks import SIGNATURE_HEADER, sign_payload
@@ -317,14 +326,24 @@ class Brands(Service):
                 brand = uow.brands.find(event.brand_id)
                 for subscription in brand.webhooks.subscriptions if brand and brand.webhooks else ():
                     if subscription.active and event.event in subscription.events:
-                        secret = self.vault.open_nested(
-                            uow,
-                            PLATFORM_KEY_OWNER,
-                            WEBHOOK_SECRET,
-                            event.brand_id,
-                            subscription.id,
-                            subscription.secret,
-                        )
+                        try:
+                            secret = self.vault.open_nested(
+                                uow,
+                                PLATFORM_KEY_OWNER,
+                                WEBHOOK_SECRET,
+                                event.brand_id,
+                                subscription.id,
+                                subscription.secret,
+                            )
+                        except AuthenticationFailed:
+                            # Sealed for another brand (copied into this row) or tampered with:
+                            # never signed, never sent; the brand's other subscriptions go on.
+                            log.warning(
+                                "webhook subscription %s of brand %s does not open: skipped",
+                                subscription.id,
+                                event.brand_id,
+                            )
+                            continue
                         ready.append((subscription, secret, event))
             return ready
 

@@ -105,3 +105,14 @@ def test_a_subscription_copied_into_another_brand_signs_and_sends_nothing() -> N
     sent_for_a = ft.brands._dispatch([BrandEvent(a.id, "order.sent_to_brand", event)])
     assert sent_for_b == []  # B's events never reach A's URL, signed or not
     assert [w.url for w in sent_for_a] == ["https://a.example/hooks"]
+
+
+def test_the_analytics_export_allow_list_leaves_every_declared_personal_column_out() -> None:
+    from fittwin_core.domain.analytics import EXPORT_TABLES
+    from fittwin_core.schema import table_for
+
+    for export in EXPORT_TABLES.values():
+        table = table_for(export.entity)
+        leaked = set(export.column_names) & set(table.personal)
+        assert not leaked, f"{export.name} exports personal columns {sorted(leaked)}"
+        assert not any(name.endswith(("_hash", "_bidx", "fingerprint")) for name in export.column_names)

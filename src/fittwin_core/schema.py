@@ -139,7 +139,7 @@ class Table:
     audited: bool = False
     """Every insert/update/delete is mirrored into ``event_logs`` (privileged tables, and
     every table holding personal data or keys but the high-volume ones: see docs/security.md)."""
-    personal: Mapping[str, Personal] = attrs.field(factory=dict)
+    personal: Mapping[str, Personal] = attrs.field(factory=dict, hash=False)
     """The personal and secret columns, declared once (see :class:`Personal`)."""
     not_personal: frozenset[str] = frozenset()
     """Text and JSON columns declared *not* personal (every other text/JSON column must be in

@@ -720,3 +720,30 @@ def test_erasure_strips_body_values_from_fit_summaries(world: World) -> None:
         if item["order_id"] in order_ids and item["fit_summary"] is not None:
             assert item["fit_summary"]["zones"] == []
             assert "size_label" in item["fit_summary"] and "confidence" in item["fit_summary"]
+
+
+def test_purge_rechecks_each_row_in_its_own_transaction_and_reports_conflicts(
+    world: World, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ft = world.ft
+    closed = deliver_and_close(ft, world.ada_orders[1])
+    moved = world.bob_order  # paid, not closed: as if another worker reopened it after the scan
+    privacy = ft.privacy
+    scanned = privacy._expired_orders
+
+    def stale_scan(uow: Any, cutoff: Any, cursor: Any) -> list[Any]:
+        rows = scanned(uow, cutoff, cursor)
+        return (
+            sorted([*rows, attrs.evolve(moved, status=OrderStatus.CLOSED)], key=lambda o: o.id)
+            if rows
+            else rows
+        )
+
+    monkeypatch.setattr(privacy, "_expired_orders", stale_scan)
+    clock.advance(days=31)
+    report = privacy.purge_expired(policy=RetentionPolicy(closed_order_days=30), actor=STAFF)
+    assert (report.orders, report.conflicts) == (1, 1)
+    ids = {row["id"] for row in raw_rows(ft)["orders"]}
+    assert str(closed.id) not in ids and str(moved.id) in ids
+    again = privacy.purge_expired(policy=RetentionPolicy(closed_order_days=30), actor=STAFF)
+    assert (again.orders, again.conflicts) == (0, 0)  # safe to re-run

@@ -530,7 +530,14 @@ class Privacy(Service):
 
         tally: dict[str, int] = dict.fromkeys(_PURGE_COUNTS, 0)
         gone_entries: set[UUID] = set()
-        self._in_batches(self._purge_orders, closed_before, tally, gone_entries, dry_run, acting)
+        self._purge_rows(
+            self._expired_orders,
+            lambda uow, order, cutoff, dry: self._purge_order(uow, order, cutoff, dry, gone_entries),
+            closed_before,
+            tally,
+            dry_run,
+            acting,
+        )
         self._in_batches(self._purge_entries, settled_before, tally, gone_entries, dry_run, acting)
         self._in_batches(
             self._purge_click_hashes,
@@ -601,36 +608,40 @@ class Privacy(Service):
                 return
             cursor = batch.last
 
-    def _purge_orders(
-        self,
-        uow: UnitOfWork,
-        closed_before: datetime,
-        cursor: UUID | None,
-        gone_entries: frozenset[UUID],
-        dry_run: bool,
-    ) -> _Batch:
-        """One batch of expired closed orders, deleted with their dependents (unless ``dry_run``)."""
-        filters: dict[str, Any] = {"status": OrderStatus.CLOSED, "closed_at": before(closed_before)}
+    def _expired_orders(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
+        filters: dict[str, Any] = {"status": OrderStatus.CLOSED, "closed_at": before(cutoff)}
         if cursor is not None:
             filters["id"] = after(cursor)
-        orders = uow.orders.where(order_by="id", limit=PURGE_BATCH, **filters)
-        batch = _Batch(None if not orders else orders[-1].id)
-        for order in orders:
-            entries = uow.reward_ledger_entries.where(order_id=order.id)
-            if any(e.status not in SETTLED_REWARDS for e in entries):
-                batch.counts["kept"] += 1
-                continue
-            items = uow.order_items.where(order_id=order.id)
-            events = uow.referral_events.where(order_id=order.id)
-            records = uow.idempotency_keys.where(result_id=order.id)
-            batch.counts["orders"] += 1
-            batch.counts["order_items"] += len(items)
-            batch.counts["referral_events"] += len(events)
-            batch.counts["reward_ledger_entries"] += len(entries)
-            batch.counts["idempotency_keys"] += len(records)
-            batch.entries.update(e.id for e in entries)
-            if dry_run:
-                continue
+        return uow.orders.where(order_by="id", limit=PURGE_BATCH, **filters)
+
+    def _purge_order(
+        self, uow: UnitOfWork, order: Any, cutoff: datetime, dry_run: bool, gone_entries: set[UUID]
+    ) -> _Purged:
+        """One expired closed order, deleted with its dependents (unless ``dry_run``), in its
+        own transaction: locked and checked again first, so an order moved meanwhile is a
+        conflict, not a mistake."""
+        current = uow.orders.find(order.id) if dry_run else uow.orders.lock(order.id)
+        if (
+            current is None
+            or current.status != OrderStatus.CLOSED
+            or current.closed_at is None
+            or current.closed_at >= cutoff
+        ):
+            return "conflicts", None
+        entries = uow.reward_ledger_entries.where(order_id=current.id)
+        if any(e.status not in SETTLED_REWARDS for e in entries):
+            return "kept", None
+        items = uow.order_items.where(order_id=current.id)
+        events = uow.referral_events.where(order_id=current.id)
+        records = uow.idempotency_keys.where(result_id=current.id)
+        counts = {
+            "orders": 1,
+            "order_items": len(items),
+            "referral_events": len(events),
+            "reward_ledger_entries": len(entries),
+            "idempotency_keys": len(records),
+        }
+        if not dry_run:
             # Children first: every foreign key to the order is ON DELETE RESTRICT.
             for item in items:
                 uow.order_items.delete(item.id)
@@ -640,8 +651,9 @@ class Privacy(Service):
                 uow.reward_ledger_entries.delete(entry.id)
             for record in records:
                 uow.idempotency_keys.delete((record.scope, record.key))
-            uow.orders.delete(order.id)
-        return batch
+            uow.orders.delete(current.id)
+        ids = [e.id for e in entries]
+        return counts, lambda: gone_entries.update(ids)  # counted once committed
 
     def _purge_entries(
         self,
@@ -694,7 +706,7 @@ class Privacy(Service):
     def _purge_rows(
         self,
         candidates: Callable[[UnitOfWork, datetime, UUID | None], list[Any]],
-        purge: Callable[[UnitOfWork, Any, datetime, bool], tuple[str, Callable[[], object] | None]],
+        purge: Callable[[UnitOfWork, Any, datetime, bool], _Purged],
         cutoff: datetime,
         tally: dict[str, int],
         dry_run: bool,
@@ -715,9 +727,10 @@ class Privacy(Service):
             cursor = rows[-1].id
             for row in rows:
 
-                def work(uow: UnitOfWork, row: Any = row) -> tuple[str, Callable[[], object] | None]:
+                def work(uow: UnitOfWork, row: Any = row) -> _Purged:
                     return purge(uow, row, cutoff, dry_run)
 
+                outcome: str | Mapping[str, int]
                 try:
                     outcome, then = (
                         self.read(work, actor=actor) if dry_run else self.transaction(work, actor=actor)
@@ -726,8 +739,9 @@ class Privacy(Service):
                     outcome, then = "conflicts", None
                 if then is not None:
                     then()
-                if outcome:
-                    tally[outcome] += 1
+                for name, count in ({outcome: 1} if isinstance(outcome, str) else outcome).items():
+                    if name:
+                        tally[name] += count
 
     def _expired_addresses(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
         filters: dict[str, Any] = {"deleted_at": before(cutoff)}
@@ -796,9 +810,9 @@ class Privacy(Service):
         return "profiles", None
 
 
-_Purged = tuple[str, Callable[[], object] | None]
-"""What purging one row did (a :data:`_PURGE_COUNTS` name, ``""`` for nothing), and what to
-run once its transaction committed."""
+_Purged = tuple[str | Mapping[str, int], Callable[[], object] | None]
+"""What purging one row did (a :data:`_PURGE_COUNTS` name, ``""`` for nothing, or counts by
+name), and what to run once its transaction committed."""
 
 
 def _retained(table: str, setting: str) -> list[str]:

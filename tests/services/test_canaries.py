@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import pytest
@@ -78,8 +79,9 @@ def test_no_canary_survives_erasure(ft: FitTwin, caplog: pytest.LogCaptureFixtur
     caplog.set_level(logging.INFO)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     errors: list[BaseException] = []
+    returned: list[Any] = []
     try:
-        _every_flow(ft, errors)
+        _every_flow(ft, errors, returned)
     finally:
         logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     assert errors, "the flows should have met a refusal (a taken username, a login)"
@@ -94,6 +96,8 @@ def test_no_canary_survives_erasure(ft: FitTwin, caplog: pytest.LogCaptureFixtur
         for table in TABLES:
             reprs.extend(repr(row) for row in getattr(uow, table).where())
     assert _leaks("\n".join(reprs)) == []
+    # What the calls returned, while the shopper still existed: reprs never show the values.
+    assert len(returned) > 10 and _leaks("\n".join(map(repr, returned))) == []
     chains = [f"{type(e).__name__}: {e!s} {e!r}" for error in errors for e in _chain(error)]
     assert _leaks("\n".join(chains)) == []
     assert all(e.__cause__ is None and e.__context__ is None for e in errors if isinstance(e, Conflict))
@@ -103,75 +107,96 @@ def test_no_canary_survives_erasure(ft: FitTwin, caplog: pytest.LogCaptureFixtur
     assert _leaks(logged) == []
 
 
-def _every_flow(ft: FitTwin, errors: list[BaseException]) -> None:
+def _every_flow(ft: FitTwin, errors: list[BaseException], returned: list[Any]) -> None:
     c = CANARIES
+
+    def keep(value: Any) -> Any:
+        returned.append(value)
+        return value
+
     shop = open_shop(ft)
     me = Actor.anonymous()
-    user = ft.accounts.register(
-        c["email"],
-        PASSWORD,
-        c["username"],
-        BodyMetrics(height_cm=171, weight_kg=64, chest_cm=float(c["chest"]), waist_cm=float(c["waist"])),
-        consents={"terms": True},
-        name=c["name"],
-        phone=c["phone"],
-        actor=me,
+    user = keep(
+        ft.accounts.register(
+            c["email"],
+            PASSWORD,
+            c["username"],
+            BodyMetrics(height_cm=171, weight_kg=64, chest_cm=float(c["chest"]), waist_cm=float(c["waist"])),
+            consents={"terms": True},
+            name=c["name"],
+            phone=c["phone"],
+            actor=me,
+        )
     )
     shopper = Actor.shopper(user.id)
-    ft.accounts.update_profile(
-        user.id,
-        location={"country": "GB", "region": c["region"]},
-        appearance={"hairColor": c["hair"]},
-        style_preferences={"keywords": [c["style"]]},
-        actor=shopper,
+    keep(
+        ft.accounts.update_profile(
+            user.id,
+            location={"country": "GB", "region": c["region"]},
+            appearance={"hairColor": c["hair"]},
+            style_preferences={"keywords": [c["style"]]},
+            actor=shopper,
+        )
     )
-    ft.accounts.change_email(user.id, c["email2"], actor=shopper)
+    keep(ft.accounts.change_email(user.id, c["email2"], actor=shopper))
     try:  # the username is taken: PostgreSQL's own message would quote it
         ft.accounts.register(
             "other@example.com", PASSWORD, c["username"], None, consents={"terms": True}, actor=me
         )
     except FitTwinError as exc:
         errors.append(exc)
-    address = ft.accounts.add_address(
-        user.id,
-        type="shipping",
-        line1=c["line1"],
-        line2=c["line2"],
-        city=c["city"],
-        postal_code=c["postal_code"],
-        country="GB",
-        make_default_billing=True,
-        actor=shopper,
+    address = keep(
+        ft.accounts.add_address(
+            user.id,
+            type="shipping",
+            line1=c["line1"],
+            line2=c["line2"],
+            city=c["city"],
+            postal_code=c["postal_code"],
+            country="GB",
+            make_default_billing=True,
+            actor=shopper,
+        )
     )
-    card = ft.accounts.add_payment_method(
-        user.id, c["psp_token"], brand=c["card_brand"], last4=c["last4"].strip('"'), actor=shopper
+    card = keep(
+        ft.accounts.add_payment_method(
+            user.id, c["psp_token"], brand=c["card_brand"], last4=c["last4"].strip('"'), actor=shopper
+        )
     )
-    ft.avatars.request(
-        user.id,
-        {
-            "photos": [{"object_key": c["photo"], "content_type": "image/jpeg"}],
-            "measurements": {"chest_cm": 97.31},
-        },
-        actor=shopper,
+    keep(
+        ft.avatars.request(
+            user.id,
+            {
+                "photos": [{"object_key": c["photo"], "content_type": "image/jpeg"}],
+                "measurements": {"chest_cm": 97.31},
+            },
+            actor=shopper,
+        )
     )
-    link = ft.referrals.create(user.id, actor=shopper)
-    ft.referrals.record_click(
-        link.rid, ip="192.0.2.13", user_agent=c["user_agent"], device_fingerprint="zyxw-dev", actor=me
+    link = keep(ft.referrals.create(user.id, actor=shopper))
+    keep(
+        ft.referrals.record_click(
+            link.rid, ip="192.0.2.13", user_agent=c["user_agent"], device_fingerprint="zyxw-dev", actor=me
+        )
     )
-    order = shop.place(
-        [(shop.variants["M"].id, 1)],
-        user_id=user.id,
-        shipping_address_id=address.id,
-        billing_address_id=address.id,
-        payment_method_id=card.id,
-        idempotency_key=c["idempotency"],
+    order = keep(
+        shop.place(
+            [(shop.variants["M"].id, 1)],
+            user_id=user.id,
+            shipping_address_id=address.id,
+            billing_address_id=address.id,
+            payment_method_id=card.id,
+            idempotency_key=c["idempotency"],
+        )
     )
-    shop.pay(order)
-    ft.accounts.details(user.id, actor=shopper)
+    keep(shop.pay(order))
+    keep(ft.accounts.details(user.id, actor=shopper))
+    keep(ft.accounts.address_details(address.id, actor=shopper))
+    keep(ft.orders.get(order.id, actor=shopper))
     ft.privacy.export_user(user.id, actor=STAFF)  # the export itself holds them: it is for the shopper
     try:
         ft.accounts.authenticate(c["email2"], "not the password")
     except FitTwinError as exc:
         errors.append(exc)
-    report = ft.privacy.erase_user(user.id, actor=STAFF)
+    report = keep(ft.privacy.erase_user(user.id, actor=STAFF))
     assert attrs.asdict(report)["data_key_shredded"]

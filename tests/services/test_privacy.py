@@ -747,3 +747,26 @@ def test_purge_rechecks_each_row_in_its_own_transaction_and_reports_conflicts(
     assert str(closed.id) not in ids and str(moved.id) in ids
     again = privacy.purge_expired(policy=RetentionPolicy(closed_order_days=30), actor=STAFF)
     assert (again.orders, again.conflicts) == (0, 0)  # safe to re-run
+
+
+def test_soft_deleted_avatars_lose_sources_and_photos_after_deleted_row_days(
+    world: World, clock: FrozenClock
+) -> None:
+    ft, ada = world.ft, world.ada
+    me = Actor.shopper(ada.id)
+    photo_key = f"photos/{ada.id}/front.jpg"
+    first, latest = ft.avatars.for_user(ada.id, actor=me).items  # both built from the photo
+    ft.avatars.delete(latest.id, actor=me)
+    policy = RetentionPolicy(deleted_row_days=30)
+    assert ft.privacy.purge_expired(policy=policy, actor=STAFF).avatars == 0
+    clock.advance(days=31)
+    assert ft.privacy.purge_expired(policy=policy, dry_run=True, actor=STAFF).avatars == 1
+    assert ft.privacy.purge_expired(policy=policy, actor=STAFF).avatars == 1
+    row = next(r for r in raw_rows(ft)["avatars"] if r["id"] == str(latest.id))
+    assert row["sources"] == {"measurements": {}, "photos": [], "quick_estimate": False}
+    assert ft.context.objects.exists(photo_key, region=ada.region)  # the first version still names it
+    ft.avatars.delete(first.id, actor=me)
+    clock.advance(days=31)
+    assert ft.privacy.purge_expired(policy=policy, actor=STAFF).avatars == 1
+    assert not ft.context.objects.exists(photo_key, region=ada.region)
+    assert ft.privacy.purge_expired(policy=policy, actor=STAFF).avatars == 0  # safe to re-run

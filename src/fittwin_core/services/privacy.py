@@ -780,8 +780,14 @@ class Privacy(Service):
         if dry_run:
             return "avatars", None
         region = self.shopper(uow, current.user_id).region
-        keys = [photo.object_key for photo in current.sources.photos]
-        uow.avatars.update(attrs.evolve(current, **erased_values(current, {}), updated_at=self.now()))
+        kept = {  # photos another version that was not deleted still names stay
+            photo.object_key
+            for other in uow.avatars.where(user_id=current.user_id, deleted_at=None)
+            for photo in other.sources.photos
+        }
+        keys = [photo.object_key for photo in current.sources.photos if photo.object_key not in kept]
+        cleared = erased_values(current, {"sources": AvatarSources()})
+        uow.avatars.update(attrs.evolve(current, **cleared, updated_at=self.now()))
         return "avatars", lambda: self._delete_objects(keys, region)
 
     def _expired_profiles(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
@@ -848,15 +854,18 @@ class _Batch:
 
 def erased_values(row: Any, replacements: Mapping[str, Any]) -> dict[str, Any]:
     """What erasure writes into ``row``'s personal columns, by the declaration: ``replace``
-    columns take ``replacements[column]``, ``clear`` columns their empty value (the field's
-    default, else ``None``), ``shred`` columns too where the field has a default (required ones
+    columns take ``replacements[column]`` (which also gives the empty value of a column whose
+    field has no default), ``clear`` columns their empty value (the field's default, else
+    ``None``), ``shred`` columns too where the field has a default (required ones
     stay as ciphertext under the shredded key). Other columns are left to the caller."""
     table = table_for(type(row))
     fields = attrs.fields_dict(type(row))
     values: dict[str, Any] = {}
     for column, declared in table.personal.items():
-        if declared.erasure is Erasure.REPLACE:
+        if column in replacements:
             values[column] = replacements[column]
+        elif declared.erasure is Erasure.REPLACE:
+            raise ValueError(f"{table.name}.{column} is replaced on erasure: give its replacement")
         elif declared.erasure in (Erasure.CLEAR, Erasure.SHRED):
             default = fields[column].default
             if isinstance(default, attrs.Factory):  # type: ignore[arg-type]

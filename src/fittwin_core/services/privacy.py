@@ -374,23 +374,13 @@ class Privacy(Service):
     def _erase_addresses(self, uow: UnitOfWork, uid: UUID, now: datetime) -> int:
         changed = 0
         for address in uow.addresses.where(user_id=uid):
-            if (
-                address.deleted_at is None
-                or address.postal_code_bidx is not None
-                or address.country_bidx is not None
-                or address.metadata is not None
-            ):
-                # The lines stay as ciphertext under the shredded key (orders point at the row);
-                # the blind indexes would still let the platform match a postal code: cleared.
+            # By the declaration: the required lines stay as ciphertext under the shredded key
+            # (orders point at the row), optional ones are emptied; the blind indexes would
+            # still let the platform match a postal code, and the metadata is the shopper's.
+            cleared = erased_values(address, {})
+            if address.deleted_at is None or any(getattr(address, c) != v for c, v in cleared.items()):
                 uow.addresses.update(
-                    attrs.evolve(
-                        address,
-                        deleted_at=address.deleted_at or now,
-                        postal_code_bidx=None,
-                        country_bidx=None,
-                        metadata=None,
-                        updated_at=now,
-                    )
+                    attrs.evolve(address, **cleared, deleted_at=address.deleted_at or now, updated_at=now)
                 )
                 changed += 1
         return changed
@@ -412,9 +402,8 @@ class Privacy(Service):
                 uow.avatars.update(
                     attrs.evolve(
                         avatar,
+                        **erased_values(avatar, {"sources": empty}),
                         deleted_at=avatar.deleted_at or now,
-                        mesh_ref=None,
-                        sources=empty,
                         status=status,
                         failure_reason="erased" if status != avatar.status else avatar.failure_reason,
                         updated_at=now,

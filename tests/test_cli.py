@@ -187,6 +187,55 @@ def test_db_upgrade_current_history_and_downgrade(
 
 
 @pg
+def test_db_upgrade_creates_and_grants_the_roles(
+    places: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    url = places("{empty}")
+    db = make_url(url).database
+    app, analytics = f"{db}_app", f"{db}_ro"
+    try:
+        code, out, err = run(
+            [
+                "db",
+                "upgrade",
+                "--url",
+                url,
+                "--app-role",
+                app,
+                "--analytics-role",
+                analytics,
+                "--create-roles",
+            ],
+            capsys,
+        )
+        assert (code, out.splitlines()[-1]) == (
+            0,
+            f"schema fittwin: privileges granted to {app} and {analytics}",
+        )
+        code, out, err = run(["db", "grant", "--url", url, "--app-role", app], capsys)  # again: harmless
+        assert code == 0, err
+        engine = sql_engine(make_url(url).set(username=app))
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT count(*) FROM brands")).scalar_one()
+            with pytest.raises(sa.exc.ProgrammingError):
+                conn.execute(sa.text("DELETE FROM event_logs"))
+        engine.dispose()
+        code, _, err = run(["db", "grant", "--url", url, "--app-role", f"{db}_missing"], capsys)
+        assert code != 0 and "no role" in err
+    finally:
+        admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:
+            for role in (app, analytics):
+                if conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first():
+                    conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
+                    conn.execute(sa.text(f'DROP ROLE "{role}"'))
+        admin.dispose()
+
+
+@pg
 def test_the_demo_runs_on_an_empty_database_once(
     places: Callable[[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -225,6 +225,38 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     postgres.upgrade(url, args.revision, **_schema(args))
     schema = args.schema or postgres.DEFAULT_SCHEMA
     print(f"schema {schema} at {postgres.current_revision(url, **_schema(args))}")
+    if args.app_role:
+        return cmd_db_grant(args)
+    if args.analytics_role or args.create_roles:
+        raise ConfigurationError("--analytics-role and --create-roles go with --app-role")
+    return 0
+
+
+def _add_role_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--app-role",
+        required=required,
+        default=None,
+        help="the role the application connects as (not the owner)",
+    )
+    parser.add_argument("--analytics-role", default=None, help="a read-only role for analysts")
+    parser.add_argument("--create-roles", action="store_true", help="create the roles when missing")
+
+
+def cmd_db_grant(args: argparse.Namespace) -> int:
+    """Grant the application role (not the owner) and a read-only analytics role their
+    privileges on FitTwin's schema (``--create-roles``: create missing roles first)."""
+    postgres = _postgres()
+    postgres.grant(
+        _url(args),
+        app_role=args.app_role,
+        analytics_role=args.analytics_role,
+        create=args.create_roles,
+        **_schema(args),
+    )
+    schema = args.schema or postgres.DEFAULT_SCHEMA
+    granted = args.app_role + (f" and {args.analytics_role}" if args.analytics_role else "")
+    print(f"schema {schema}: privileges granted to {granted}")
     return 0
 
 
@@ -535,7 +567,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up = db.add_parser("upgrade", parents=[common], help="apply migrations")
     up.add_argument("--revision", default="head", help="target revision (default: head)")
+    _add_role_options(up, required=False)
     up.set_defaults(func=cmd_db_upgrade)
+    grant = db.add_parser(
+        "grant", parents=[common], help="grant the application and analytics roles (run as the owner)"
+    )
+    _add_role_options(grant, required=True)
+    grant.set_defaults(func=cmd_db_grant)
     down = db.add_parser("downgrade", parents=[common], help="revert migrations (asks for --yes)")
     down.add_argument(
         "revision", help="target revision: a revision id, -N, or base (removes FitTwin's tables)"

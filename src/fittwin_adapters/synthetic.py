@@ -535,8 +535,7 @@ class _Run:
         with ft.context.store.unit_of_work() as uow:
             first = uow.user_profiles.count()
         region = ft.context.settings.region or ft.context.settings.default_region
-        blind_code = vault.blind_index("addresses.postal_code", "69000")
-        blind_country = vault.blind_index("addresses.country", "FR")
+        blind = vault.blind_indexes(Address, postal_code="69000", country="FR")
         for chunk_start in range(0, len(joined), CHUNK):
             users: list[UserProfile] = []
             addresses: list[Address] = []
@@ -567,9 +566,7 @@ class _Run:
                         "postal_code": "69000",
                         "country": "FR",
                     }
-                    sealed = {
-                        c: vault.seal(uow, user.id, "addresses", c, address_id, v) for c, v in lines.items()
-                    }
+                    sealed = vault.seal_fields(uow, user.id, Address, address_id, **lines)
                     address = Address(
                         id=address_id,
                         user_id=user.id,
@@ -578,8 +575,7 @@ class _Run:
                         city=sealed["city"],
                         postal_code=sealed["postal_code"],
                         country=sealed["country"],
-                        postal_code_bidx=blind_code,
-                        country_bidx=blind_country,
+                        **blind,
                         created_at=when,
                         updated_at=when,
                     )

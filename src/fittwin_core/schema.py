@@ -8,6 +8,7 @@ it to know what to test. Table, column and index names are the data model's.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 import attrs
@@ -60,6 +61,77 @@ class UniqueKey:
     by_trigger: bool = False
 
 
+class Protection(StrEnum):
+    """How a personal or secret column is stored."""
+
+    SEALED = "sealed"
+    """AES-256-GCM under the owner's data key; AAD = table ‖ column ‖ row id."""
+    BLIND_INDEX = "blind_index"
+    """A keyed HMAC of another (sealed) column of the row, for equality search."""
+    KEYED_HASH = "keyed_hash"
+    """A keyed HMAC of a value that is never stored (an IP address, a device fingerprint)."""
+    HASHED = "hashed"
+    """A one-way password hash (argon2id)."""
+    SECRET = "secret"  # noqa: S105 - a kind of column, not a password
+    """Stored as is, but a secret: provider tokens, invite tokens, wrapped keys, request hashes."""
+    PLAIN = "plain"
+    """Personal data stored in the clear (needed for lookups, or not worth sealing)."""
+
+
+class Erasure(StrEnum):
+    """What erasing a shopper does to a column."""
+
+    SHRED = "shred"
+    """Left as ciphertext under the deleted data key: unreadable (crypto-shredded)."""
+    REPLACE = "replace"
+    """Replaced by an anonymous value (``erased-…`` email and username, an unmatchable hash)."""
+    CLEAR = "clear"
+    """Emptied (``NULL``, or the empty value of the type)."""
+    STRIP = "strip"
+    """The personal parts removed, the rest kept (body values of a fit summary; device keys)."""
+    DELETE = "delete"
+    """The whole row is deleted."""
+    KEEP = "keep"
+    """Kept: not a shopper's data (a brand's contact, a brand user's email)."""
+
+
+@attrs.frozen
+class Personal:
+    """The declaration of one personal or secret column: how it is stored, whether the DSR
+    export holds it, what erasure does to it and which retention setting bounds it.
+
+    Every personal column is redacted in audit diffs (``"<redacted>"`` for its value, so a diff
+    says only *which* personal fields changed)."""
+
+    protection: Protection
+    erasure: Erasure
+    export: bool = True
+    """Whether :meth:`~fittwin_core.services.privacy.Privacy.export_user` includes it (sealed
+    values opened)."""
+    indexes: str | None = None
+    """For a :attr:`Protection.BLIND_INDEX`: the column it indexes."""
+    retention: str | None = None
+    """The :class:`~fittwin_core.services.base.RetentionPolicy` field after which it is
+    cleared even without an erasure request (``None``: kept while the row is)."""
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the column holds ciphertext."""
+        return self.protection is Protection.SEALED
+
+
+def _sealed(**kwargs: Any) -> Personal:
+    return Personal(Protection.SEALED, Erasure.SHRED, **kwargs)
+
+
+def _plain(erasure: Erasure = Erasure.CLEAR, **kwargs: Any) -> Personal:
+    return Personal(Protection.PLAIN, erasure, **kwargs)
+
+
+def _secret(erasure: Erasure, **kwargs: Any) -> Personal:
+    return Personal(Protection.SECRET, erasure, export=False, **kwargs)
+
+
 @attrs.frozen
 class Table:
     """One table: its entity, key, constraints and how it is audited."""
@@ -70,9 +142,16 @@ class Table:
     uniques: tuple[UniqueKey, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
     audited: bool = False
-    """Privileged table: every insert/update/delete is mirrored into ``event_logs``."""
-    secret_columns: frozenset[str] = frozenset()
-    """Personal data and secrets: redacted in audit diffs."""
+    """Every insert/update/delete is mirrored into ``event_logs`` (privileged tables, and
+    every table holding personal data or keys but the high-volume ones: see docs/security.md)."""
+    personal: Mapping[str, Personal] = attrs.field(factory=dict, hash=False)
+    """The personal and secret columns, declared once (see :class:`Personal`)."""
+    not_personal: frozenset[str] = frozenset()
+    """Text and JSON columns declared *not* personal (every other text/JSON column must be in
+    :attr:`personal`; a test holds every entity to it)."""
+    retention: str | None = None
+    """The :class:`~fittwin_core.services.base.RetentionPolicy` field after which rows that
+    are soft-deleted (or, for profiles, erased) are purged."""
     append_only: bool = False
     """Rows are never updated or deleted (``event_logs``)."""
     partitioned: bool = False
@@ -84,6 +163,25 @@ class Table:
     def columns(self) -> tuple[str, ...]:
         """Column names, in the entity's field order."""
         return tuple(field.name for field in attrs.fields(self.entity))
+
+    @property
+    def secret_columns(self) -> frozenset[str]:
+        """Personal data and secrets: redacted in audit diffs."""
+        return frozenset(self.personal)
+
+    @property
+    def sealed_columns(self) -> tuple[str, ...]:
+        """The columns holding ciphertext, in field order."""
+        return tuple(c for c in self.columns if c in self.personal and self.personal[c].sealed)
+
+    @property
+    def blind_indexes(self) -> Mapping[str, str]:
+        """``{indexed column: blind index column}``."""
+        return {p.indexes: c for c, p in self.personal.items() if p.indexes is not None}
+
+    def unexported(self) -> frozenset[str]:
+        """Columns the DSR export leaves out."""
+        return frozenset(c for c, p in self.personal.items() if not p.export)
 
     @property
     def has_updated_at(self) -> bool:
@@ -107,9 +205,21 @@ TABLES: Mapping[str, Table] = {
                 ForeignKey("default_payment_method_id", "payment_methods"),
                 ForeignKey("billing_address_id", "addresses"),
             ),
-            secret_columns=frozenset(
-                {"email", "password_hash", "name", "phone", "body_metrics", "appearance"}
-            ),
+            audited=True,
+            personal={
+                "email": _plain(Erasure.REPLACE),
+                "password_hash": Personal(Protection.HASHED, Erasure.REPLACE, export=False),
+                "username": _plain(Erasure.REPLACE),
+                "body_metrics": _plain(),
+                "consents": _plain(Erasure.REPLACE),
+                "name": _sealed(),
+                "phone": _sealed(),
+                "location": _plain(),
+                "appearance": _plain(),
+                "style_preferences": _plain(),
+            },
+            not_personal=frozenset({"region"}),
+            retention="erased_profile_days",
             citext_columns=frozenset({"email"}),
         ),
         Table(
@@ -117,13 +227,21 @@ TABLES: Mapping[str, Table] = {
             Avatar,
             uniques=(UniqueKey("idx_avatars_user_version_unique", ("user_id", "version")),),
             foreign_keys=(_USER,),
+            audited=True,
+            personal={"sources": _plain(), "mesh_ref": _plain()},
+            not_personal=frozenset({"failure_reason"}),
+            retention="deleted_row_days",
         ),
         Table(
             "brands",
             Brand,
             uniques=(UniqueKey("brands_name_key", ("name",)),),
             audited=True,
-            secret_columns=frozenset({"primary_contact", "webhooks"}),
+            personal={
+                "primary_contact": _plain(Erasure.KEEP),
+                "webhooks": _secret(Erasure.KEEP),
+            },
+            not_personal=frozenset({"name"}),
         ),
         Table(
             "brand_users",
@@ -138,7 +256,7 @@ TABLES: Mapping[str, Table] = {
             ),
             foreign_keys=(ForeignKey("brand_id", "brands"),),
             audited=True,
-            secret_columns=frozenset({"email", "invite_token"}),
+            personal={"email": _plain(Erasure.KEEP), "invite_token": _secret(Erasure.KEEP)},
             citext_columns=frozenset({"email"}),
         ),
         Table(
@@ -146,12 +264,14 @@ TABLES: Mapping[str, Table] = {
             SizeChart,
             foreign_keys=(ForeignKey("brand_id", "brands"),),
             audited=True,
+            not_personal=frozenset({"garment_type", "measurement_rules", "grading_rules"}),
         ),
         Table(
             "fit_maps",
             FitMap,
             foreign_keys=(ForeignKey("brand_id", "brands"),),
             audited=True,
+            not_personal=frozenset({"garment_type", "rule_set", "confidence_model"}),
         ),
         Table(
             "products",
@@ -162,6 +282,7 @@ TABLES: Mapping[str, Table] = {
                 ForeignKey("fit_map_id", "fit_maps"),
             ),
             audited=True,
+            not_personal=frozenset({"title", "description", "category", "assets"}),
         ),
         Table(
             "product_variants",
@@ -169,23 +290,29 @@ TABLES: Mapping[str, Table] = {
             uniques=(UniqueKey("product_variants_sku_key", ("sku",)),),
             foreign_keys=(ForeignKey("product_id", "products"),),
             audited=True,
+            not_personal=frozenset({"sku", "size_label", "color", "currency", "fit_metadata"}),
         ),
         Table(
             "addresses",
             Address,
             foreign_keys=(_USER,),
-            secret_columns=frozenset(
-                {
-                    "line1",
-                    "line2",
-                    "city",
-                    "state",
-                    "postal_code",
-                    "country",
-                    "postal_code_bidx",
-                    "country_bidx",
-                }
-            ),
+            audited=True,
+            personal={
+                "line1": _sealed(),
+                "line2": _sealed(),
+                "city": _sealed(),
+                "state": _sealed(),
+                "postal_code": _sealed(),
+                "country": _sealed(),
+                "postal_code_bidx": Personal(
+                    Protection.BLIND_INDEX, Erasure.CLEAR, export=False, indexes="postal_code"
+                ),
+                "country_bidx": Personal(
+                    Protection.BLIND_INDEX, Erasure.CLEAR, export=False, indexes="country"
+                ),
+                "metadata": _plain(),
+            },
+            retention="deleted_row_days",
         ),
         Table(
             "payment_methods",
@@ -193,7 +320,12 @@ TABLES: Mapping[str, Table] = {
             uniques=(UniqueKey("idx_payment_methods_psp_token", ("psp_token_id",)),),
             foreign_keys=(_USER, ForeignKey("billing_address_id", "addresses")),
             audited=True,
-            secret_columns=frozenset({"psp_token_id"}),
+            personal={
+                "psp_token_id": _secret(Erasure.DELETE),
+                "brand": _plain(Erasure.DELETE),
+                "last4": _plain(Erasure.DELETE),
+                "expires_at": _plain(Erasure.DELETE),
+            },
         ),
         Table(
             "referrals",
@@ -203,6 +335,7 @@ TABLES: Mapping[str, Table] = {
                 ForeignKey("referrer_user_id", "user_profiles"),
                 ForeignKey("target_product_id", "products"),
             ),
+            not_personal=frozenset({"rid", "share_url", "policy_snapshot"}),
         ),
         Table(
             "orders",
@@ -215,7 +348,8 @@ TABLES: Mapping[str, Table] = {
                 ForeignKey("rid", "referrals", "rid"),
             ),
             audited=True,
-            secret_columns=frozenset({"psp_token_id"}),
+            personal={"psp_token_id": _secret(Erasure.CLEAR)},
+            not_personal=frozenset({"totals", "payment_intent_ref", "rid", "notifications"}),
             partitioned=True,
         ),
         Table(
@@ -227,36 +361,97 @@ TABLES: Mapping[str, Table] = {
                 ForeignKey("brand_id", "brands"),
                 ForeignKey("variant_id", "product_variants"),
             ),
+            personal={"fit_summary": _plain(Erasure.STRIP)},
+            not_personal=frozenset({"sku", "size_label", "currency", "return_reason"}),
         ),
         Table(
             "referral_events",
             ReferralEvent,
             foreign_keys=(ForeignKey("rid", "referrals", "rid"), ForeignKey("order_id", "orders")),
-            secret_columns=frozenset({"device_fingerprint", "ip_hash"}),
+            personal={
+                "device_fingerprint": Personal(
+                    Protection.KEYED_HASH, Erasure.CLEAR, export=False, retention="click_hash_days"
+                ),
+                "ip_hash": Personal(
+                    Protection.KEYED_HASH, Erasure.CLEAR, export=False, retention="click_hash_days"
+                ),
+                "metadata": _plain(Erasure.STRIP),
+            },
+            not_personal=frozenset({"rid"}),
         ),
         Table(
             "reward_ledger_entries",
             RewardLedgerEntry,
             foreign_keys=(ForeignKey("rid", "referrals", "rid"), ForeignKey("order_id", "orders")),
             audited=True,
+            not_personal=frozenset({"rid", "currency"}),
         ),
-        Table("event_logs", EventLog, append_only=True, partitioned=True),
+        Table(
+            "event_logs",
+            EventLog,
+            append_only=True,
+            partitioned=True,
+            # Written redacted: triggers and services record ids, statuses and field names.
+            not_personal=frozenset({"action", "entity_type", "metadata"}),
+        ),
         Table(
             "fit_map_proposals",
             FitMapProposal,
             foreign_keys=(ForeignKey("fit_map_id", "fit_maps"), ForeignKey("brand_id", "brands")),
             audited=True,
+            not_personal=frozenset({"garment_type", "rule_set", "evidence"}),
         ),
-        Table("data_keys", DataKey, key=("owner_id",), secret_columns=frozenset({"wrapped_key"})),
-        Table("idempotency_keys", IdempotencyRecord, key=("scope", "key")),
+        Table(
+            "data_keys",
+            DataKey,
+            key=("owner_id",),
+            audited=True,
+            personal={"wrapped_key": _secret(Erasure.DELETE)},
+            not_personal=frozenset({"key_id", "kek_id"}),
+        ),
+        Table(
+            "idempotency_keys",
+            IdempotencyRecord,
+            key=("scope", "key"),
+            # The key is the client's own string (it may carry anything); erased with the orders.
+            personal={"key": _plain(Erasure.DELETE), "request_hash": _secret(Erasure.DELETE)},
+            not_personal=frozenset({"scope"}),
+        ),
         Table(
             "outbox",
             OutboxEffect,
             uniques=(UniqueKey("idx_outbox_idempotency_unique", ("idempotency_key",)),),
+            # Effects carry ids, amounts, statuses and template names, never a shopper's
+            # personal data: the notifier looks the recipient up when it sends.
+            not_personal=frozenset({"payload", "idempotency_key", "history", "outcome"}),
         ),
     )
 }
 """Every table FitTwin persists, by name, parents before children where the graph allows."""
+
+
+@attrs.frozen
+class NestedSecret:
+    """A secret sealed inside an item of a JSON column (a webhook subscription's secret in
+    ``brands.webhooks``): bound to the table, the column, the row *and* the item, so an item
+    copied into another row (another brand) fails to open."""
+
+    table: str
+    column: str
+    item_field: str
+
+    def __attrs_post_init__(self) -> None:
+        declared = TABLES[self.table].personal.get(self.column)
+        if declared is None or declared.protection is not Protection.SECRET:
+            raise ValueError(f"{self.table}.{self.column} must be declared a secret column")
+
+    def place(self, row_id: object, item_id: object) -> str:
+        """The row part of the AAD: ``<row id>/<item id>``."""
+        return f"{row_id}/{item_id}"
+
+
+WEBHOOK_SECRET = NestedSecret("brands", "webhooks", "secret")
+"""Where a brand's webhook subscription secrets are sealed (under the platform's data key)."""
 
 
 def table_for(entity: type[Any]) -> Table:
@@ -267,4 +462,15 @@ def table_for(entity: type[Any]) -> Table:
     raise KeyError(entity)
 
 
-__all__ = ["TABLES", "ForeignKey", "Table", "UniqueKey", "table_for"]
+__all__ = [
+    "TABLES",
+    "WEBHOOK_SECRET",
+    "Erasure",
+    "ForeignKey",
+    "NestedSecret",
+    "Personal",
+    "Protection",
+    "Table",
+    "UniqueKey",
+    "table_for",
+]

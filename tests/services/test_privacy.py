@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import attrs
 import fsspec
@@ -307,7 +308,7 @@ def test_remaining_ciphertext_of_the_shopper_no_longer_decrypts(world: World) ->
     with ft.context.store.unit_of_work() as uow:
         for table, column, row_id, value in sealed:
             with pytest.raises(KeyShredded):
-                ft.privacy.vault.open(uow, ada.id, table, column, row_id, value)
+                ft.privacy.vault.open_fields(uow, ada.id, getattr(uow, table).get(UUID(row_id)))
             for key in keys:
                 with pytest.raises(AuthenticationFailed):
                     cipher.decrypt(key, value, aad=field_aad(table, column, row_id))
@@ -636,3 +637,136 @@ def test_retention_needs_staff_and_a_policy(world: World) -> None:
     nothing = ft.privacy.purge_expired(actor=STAFF)  # the default policy keeps years
     assert (nothing.orders, nothing.reward_ledger_entries, nothing.event_logs) == (0, 0, 0)
     assert nothing.closed_before == ft.context.clock.now() - timedelta(days=3 * 365)
+
+
+# ------------------------------------------------------------- retention of personal data
+
+
+def test_purge_refuses_a_future_now_and_removes_nothing(world: World, clock: FrozenClock) -> None:
+    ft = world.ft
+    before = snapshot(ft.context.store)
+    with pytest.raises(ValidationError, match="now"):
+        ft.privacy.purge_expired(now=clock.now() + timedelta(days=365 * 200), actor=STAFF)
+    assert snapshot(ft.context.store) == before
+
+
+def test_referral_clicks_lose_their_hashes_after_click_hash_days(world: World, clock: FrozenClock) -> None:
+    ft = world.ft
+    policy = RetentionPolicy(click_hash_days=90)
+    # Clicks hold keyed hashes of ip and device, and so do the conversions that came from them.
+    clicks = [e for e in raw_rows(ft)["referral_events"] if e["ip_hash"] is not None]
+    assert {e["event_type"] for e in clicks} >= {"click"}
+    assert ft.privacy.purge_expired(policy=policy, actor=STAFF).click_hashes == 0  # not yet
+    clock.advance(days=91)
+    preview = ft.privacy.purge_expired(policy=policy, dry_run=True, actor=STAFF)
+    assert preview.click_hashes == len(clicks)
+    assert len([e for e in raw_rows(ft)["referral_events"] if e["ip_hash"] is not None]) == len(clicks)
+    done = ft.privacy.purge_expired(policy=policy, actor=STAFF)
+    assert done.click_hashes == len(clicks)
+    for event in raw_rows(ft)["referral_events"]:
+        assert event["ip_hash"] is None and event["device_fingerprint"] is None
+        assert "user_agent" not in event["metadata"]
+    assert ft.privacy.purge_expired(policy=policy, actor=STAFF).click_hashes == 0  # safe to re-run
+
+
+def test_soft_deleted_addresses_go_after_deleted_row_days_unless_referenced(
+    world: World, clock: FrozenClock
+) -> None:
+    ft, ada = world.ft, world.ada
+    spare = ft.accounts.add_address(
+        ada.id, type="shipping", line1="1 Spare Lane", city="Leeds", postal_code="LS1 1AA", country="GB",
+        actor=Actor.shopper(ada.id),
+    )  # fmt: skip
+    ft.accounts.remove_address(spare.id, actor=Actor.shopper(ada.id))
+    ft.accounts.remove_address(world.shop.address.id, actor=Actor.shopper(ada.id))  # orders point at it
+    policy = RetentionPolicy(deleted_row_days=30)
+    clock.advance(days=31)
+    report = ft.privacy.purge_expired(policy=policy, actor=STAFF)
+    assert (report.addresses, report.kept_referenced) == (1, 1)
+    ids = {row["id"] for row in raw_rows(ft)["addresses"]}
+    assert str(spare.id) not in ids and str(world.shop.address.id) in ids
+
+
+def test_erased_profiles_go_after_erased_profile_days_once_nothing_refers_to_them(
+    world: World, clock: FrozenClock
+) -> None:
+    ft = world.ft
+    lone = ft.accounts.register(
+        "lone@example.com",
+        PASSWORD,
+        "lone_one",
+        {"height_cm": 170, "weight_kg": 65},
+        consents={"terms": True},
+        actor=Actor.anonymous(),
+    )
+    ft.privacy.erase_user(lone.id, actor=STAFF)
+    ft.privacy.erase_user(world.ada.id, actor=STAFF)  # her orders stay: so does her profile
+    policy = RetentionPolicy(erased_profile_days=30)
+    assert ft.privacy.purge_expired(policy=policy, actor=STAFF).profiles == 0
+    clock.advance(days=31)
+    report = ft.privacy.purge_expired(policy=policy, actor=STAFF)
+    assert report.profiles == 1 and report.kept_referenced >= 1
+    ids = {row["id"] for row in raw_rows(ft)["user_profiles"]}
+    assert str(lone.id) not in ids and str(world.ada.id) in ids
+
+
+def test_erasure_strips_body_values_from_fit_summaries(world: World) -> None:
+    ft, ada = world.ft, world.ada
+    order_ids = {str(o.id) for o in world.ada_orders}
+    with_body = [i for i in raw_rows(ft)["order_items"] if i["order_id"] in order_ids and i["fit_summary"]]
+    assert with_body and all(i["fit_summary"]["zones"] for i in with_body)
+    assert ft.privacy.erase_user(ada.id, actor=STAFF).fit_summaries == len(with_body)
+    for item in raw_rows(ft)["order_items"]:
+        if item["order_id"] in order_ids and item["fit_summary"] is not None:
+            assert item["fit_summary"]["zones"] == []
+            assert "size_label" in item["fit_summary"] and "confidence" in item["fit_summary"]
+
+
+def test_purge_rechecks_each_row_in_its_own_transaction_and_reports_conflicts(
+    world: World, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ft = world.ft
+    closed = deliver_and_close(ft, world.ada_orders[1])
+    moved = world.bob_order  # paid, not closed: as if another worker reopened it after the scan
+    privacy = ft.privacy
+    scanned = privacy._expired_orders
+
+    def stale_scan(uow: Any, cutoff: Any, cursor: Any) -> list[Any]:
+        rows = scanned(uow, cutoff, cursor)
+        return (
+            sorted([*rows, attrs.evolve(moved, status=OrderStatus.CLOSED)], key=lambda o: o.id)
+            if rows
+            else rows
+        )
+
+    monkeypatch.setattr(privacy, "_expired_orders", stale_scan)
+    clock.advance(days=31)
+    report = privacy.purge_expired(policy=RetentionPolicy(closed_order_days=30), actor=STAFF)
+    assert (report.orders, report.conflicts) == (1, 1)
+    ids = {row["id"] for row in raw_rows(ft)["orders"]}
+    assert str(closed.id) not in ids and str(moved.id) in ids
+    again = privacy.purge_expired(policy=RetentionPolicy(closed_order_days=30), actor=STAFF)
+    assert (again.orders, again.conflicts) == (0, 0)  # safe to re-run
+
+
+def test_soft_deleted_avatars_lose_sources_and_photos_after_deleted_row_days(
+    world: World, clock: FrozenClock
+) -> None:
+    ft, ada = world.ft, world.ada
+    me = Actor.shopper(ada.id)
+    photo_key = f"photos/{ada.id}/front.jpg"
+    first, latest = ft.avatars.for_user(ada.id, actor=me).items  # both built from the photo
+    ft.avatars.delete(latest.id, actor=me)
+    policy = RetentionPolicy(deleted_row_days=30)
+    assert ft.privacy.purge_expired(policy=policy, actor=STAFF).avatars == 0
+    clock.advance(days=31)
+    assert ft.privacy.purge_expired(policy=policy, dry_run=True, actor=STAFF).avatars == 1
+    assert ft.privacy.purge_expired(policy=policy, actor=STAFF).avatars == 1
+    row = next(r for r in raw_rows(ft)["avatars"] if r["id"] == str(latest.id))
+    assert row["sources"] == {"measurements": {}, "photos": [], "quick_estimate": False}
+    assert ft.context.objects.exists(photo_key, region=ada.region)  # the first version still names it
+    ft.avatars.delete(first.id, actor=me)
+    clock.advance(days=31)
+    assert ft.privacy.purge_expired(policy=policy, actor=STAFF).avatars == 1
+    assert not ft.context.objects.exists(photo_key, region=ada.region)
+    assert ft.privacy.purge_expired(policy=policy, actor=STAFF).avatars == 0  # safe to re-run

@@ -40,13 +40,14 @@ from fittwin_core.domain import (
     OrderStatus,
     OutboxEffect,
     OutboxStatus,
+    PermissionDenied,
     ProductVariant,
     TransientConflict,
     ValidationError,
     analytics,
 )
 from fittwin_core.domain.analytics import Period, Window
-from fittwin_core.domain.audit import SYSTEM, audit_diff
+from fittwin_core.domain.audit import SYSTEM, TRIGGER_ACTIONS, audit_diff
 from fittwin_core.domain.converter import unstructure
 from fittwin_core.domain.ids import uuid7_datetime
 from fittwin_core.ports import (
@@ -445,7 +446,7 @@ class MemoryUnitOfWork(Repositories):
             actor_id=self.actor.id,
             action=op,
             entity_type=table.name,
-            entity_id=row.id,
+            entity_id=getattr(row, table.key[0]),
             metadata=JsonMap(metadata),
             created_at=self.store.clock.now(),
         )
@@ -561,9 +562,17 @@ class MemoryAppendOnlyRepository(Generic[E]):
 
     # -- writes ----------------------------------------------------------------------------
 
+    def _refuse_forged(self, entity: Any) -> None:
+        # The stores write row-change audit rows themselves; nobody adds one by hand.
+        if self._table.append_only and getattr(entity, "action", None) in TRIGGER_ACTIONS:
+            raise self._uow._violation(
+                PermissionDenied(f"{self._table.name}: row-change records are written by the store only")
+            )
+
     def add(self, entity: E) -> None:
         """Insert a row (unique and foreign keys checked now)."""
         self._check_type(entity)
+        self._refuse_forged(entity)
         self._uow._begin_write()
         key = self._key_of(entity)
         if self._uow._current(self._table.name, key) is not None:
@@ -583,6 +592,7 @@ class MemoryAppendOnlyRepository(Generic[E]):
             return
         for entity in rows:
             self._check_type(entity)
+            self._refuse_forged(entity)
         self._uow._begin_write()
         name = self._table.name
         changes = self._uow._writes[name]

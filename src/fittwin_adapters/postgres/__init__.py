@@ -11,7 +11,14 @@ from datetime import datetime
 from sqlalchemy.engine import URL
 
 from fittwin_adapters.postgres.engine import DEFAULT_SCHEMA, check_schema, make_engine
-from fittwin_adapters.postgres.migrate import VERSION_TABLE, current_revision, downgrade, history, upgrade
+from fittwin_adapters.postgres.migrate import (
+    VERSION_TABLE,
+    current_revision,
+    downgrade,
+    grant,
+    history,
+    upgrade,
+)
 from fittwin_adapters.postgres.partitions import PartitionReport
 from fittwin_adapters.postgres.store import PostgresStore, PostgresUnitOfWork
 from fittwin_adapters.postgres.tables import metadata
@@ -41,9 +48,10 @@ def maintain_partitions(
                 conn, ahead_months=ahead_months, retain_months=retain_months, now=now, schema=schema
             )
     except sa.exc.DBAPIError as exc:
-        raise translate(exc, table="partitions", op="read") from None
+        failure = translate(exc, table="partitions", op="read")
     finally:
         engine.dispose()
+    raise failure  # outside the except block: no reference to the driver's error
 
 
 __all__ = [
@@ -54,6 +62,7 @@ __all__ = [
     "PostgresUnitOfWork",
     "current_revision",
     "downgrade",
+    "grant",
     "history",
     "maintain_partitions",
     "metadata",

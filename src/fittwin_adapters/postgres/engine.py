@@ -3,6 +3,7 @@ time-outs and the session settings every FitTwin transaction starts with."""
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -171,6 +172,12 @@ def legacy_schema_error(schema: str, deployed: list[str]) -> ConfigurationError:
     )
 
 
+SQL_PARAMETERS_ENV = "FITTWIN_DEBUG_SQL_PARAMETERS"
+"""Set to ``1`` to let SQLAlchemy log statement parameters (and show them in its error
+messages): a debugging aid for a developer's own data only, since parameters hold personal
+data. Off by default (``hide_parameters=True``)."""
+
+
 def make_engine(
     url: str | URL,
     *,
@@ -214,7 +221,13 @@ def make_engine(
             connect_args[name] = value
     from fittwin_adapters.postgres.jsoncodec import dumps
 
-    kwargs: dict[str, Any] = {"connect_args": connect_args, "json_serializer": dumps}
+    # SQL parameters hold emails, tokens and body metrics: SQLAlchemy's logs and error messages
+    # leave them out unless a developer asks for them on purpose (SQL_PARAMETERS_ENV).
+    kwargs: dict[str, Any] = {
+        "connect_args": connect_args,
+        "json_serializer": dumps,
+        "hide_parameters": os.environ.get(SQL_PARAMETERS_ENV) != "1",
+    }
     if poolclass is not None:
         kwargs["poolclass"] = poolclass
     else:
@@ -252,6 +265,7 @@ __all__ = [
     "DRIVER",
     "EXTENSIONS",
     "NETWORK_GRACE_S",
+    "SQL_PARAMETERS_ENV",
     "TCP_DEFAULTS",
     "VERSION_TABLE",
     "SessionSettings",

@@ -17,6 +17,7 @@ from fittwin_core.domain.errors import (
     Conflict,
     FitTwinError,
     NotFound,
+    PermissionDenied,
     StoreUnavailable,
     TransientConflict,
     ValidationError,
@@ -215,7 +216,17 @@ def foreign_object(exc: sa.exc.DBAPIError, schema: str) -> ConfigurationError | 
 
 
 def translate(exc: sa.exc.DBAPIError, *, table: str, op: Operation) -> FitTwinError:
-    """The FitTwin error for a driver error raised while running ``op`` on ``table``."""
+    """The FitTwin error for a driver error raised while running ``op`` on ``table``.
+
+    The error keeps the server's SQLSTATE as ``sqlstate`` (``None`` when there was none), never
+    the driver's exception: raise it *outside* the ``except`` block that caught ``exc``, so it
+    carries neither ``__cause__`` nor ``__context__`` (the driver's message quotes values)."""
+    error = _translated(exc, table=table, op=op)
+    error.sqlstate = sqlstate(exc)
+    return error
+
+
+def _translated(exc: sa.exc.DBAPIError, *, table: str, op: Operation) -> FitTwinError:
     failed_to_connect = connection_failure(exc)
     if failed_to_connect is not None:
         return failed_to_connect
@@ -236,6 +247,8 @@ def translate(exc: sa.exc.DBAPIError, *, table: str, op: Operation) -> FitTwinEr
         return ValidationError(f"{table}.{column or 'column'}", "is required")
     if state.startswith("22"):
         return ValidationError(f"{table}.{column}" if column else table, "holds a value PostgreSQL refuses")
+    if state == "42501":
+        return PermissionDenied(f"{table}: this database role may not {op} here")
     if state in _TRANSIENT:
         return TransientConflict(f"{table}: {_TRANSIENT[state]}; run the unit of work again")
     if state in _SCHEMA:

@@ -100,10 +100,13 @@ def _connect(url: str | URL | sa.Engine) -> Iterator[sa.Connection]:
         with engine.begin() as conn:
             yield conn
     except sa.exc.DBAPIError as exc:
-        raise translate(exc, table="migrations", op="update") from None
+        failure = translate(exc, table="migrations", op="update")
+    else:
+        return
     finally:
         if not isinstance(url, sa.Engine):
             engine.dispose()
+    raise failure  # outside the except block: no reference to the driver's error
 
 
 def _target(schema: str | None) -> str:
@@ -135,13 +138,16 @@ def _run(conn: sa.Connection, schema: str, action: str, revision: str) -> None:
     try:
         getattr(command, action)(config, revision)
     except sa.exc.DBAPIError as exc:
-        raise (foreign_object(exc, schema) or translate(exc, table="migrations", op="update")) from None
+        failure: FitTwinError = foreign_object(exc, schema) or translate(exc, table="migrations", op="update")
     except FitTwinError:
         raise
     except Exception as exc:  # Alembic's CommandError, RevisionError, ResolutionError...
-        if isinstance(exc, CommandError) or type(exc).__module__.startswith("alembic"):
-            raise _revision_error(exc, action, revision) from None
-        raise
+        if not (isinstance(exc, CommandError) or type(exc).__module__.startswith("alembic")):
+            raise
+        failure = _revision_error(exc, action, revision)
+    else:
+        return
+    raise failure  # outside the except block: no reference to the driver's error
 
 
 def upgrade(
@@ -182,6 +188,102 @@ def downgrade(url: str | URL | sa.Engine, revision: str, *, schema: str | None =
         _run(conn, target, "downgrade", revision)
 
 
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _check_role(role: object, what: str) -> str:
+    if not isinstance(role, str) or not _ROLE_NAME.fullmatch(role) or role.startswith("pg_"):
+        raise ConfigurationError(
+            f"{what} must be 1-63 lower-case letters, digits or '_', "
+            "starting with a letter or '_' (and not pg_...)"
+        )
+    return role
+
+
+def grant_sql(
+    schema: str, app_role: str, analytics_role: str | None, event_log_relations: list[str]
+) -> list[str]:
+    """The statements :func:`grant` runs (with the roles existing): the application role may
+    read and write FitTwin's tables but not ``event_logs`` (it adds records through
+    ``fittwin_record_events``; the audit triggers run as the owner) nor the version table; the
+    analytics role may read every column that is not declared personal."""
+    from fittwin_core.schema import TABLES
+
+    s = schema
+    statements = [
+        f"GRANT USAGE ON SCHEMA {s} TO {app_role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {app_role}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {app_role}",
+        f"GRANT EXECUTE ON FUNCTION {s}.fittwin_record_events(jsonb) TO {app_role}",
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {s}.{VERSION_TABLE} FROM {app_role}",
+    ]
+    statements += [
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {s}.{relation} FROM {app_role}"
+        for relation in event_log_relations
+    ]
+    if analytics_role is not None:
+        statements.append(f"GRANT USAGE ON SCHEMA {s} TO {analytics_role}")
+        for table in TABLES.values():
+            columns = ", ".join(c for c in table.columns if c not in table.personal)
+            statements.append(f"GRANT SELECT ({columns}) ON {s}.{table.name} TO {analytics_role}")
+    return statements
+
+
+def grant(
+    url: str | URL | sa.Engine,
+    *,
+    app_role: str,
+    analytics_role: str | None = None,
+    schema: str | None = None,
+    create: bool = False,
+) -> None:
+    """Give the application role and (optionally) a read-only analytics role their privileges
+    on a migrated FitTwin schema; with ``create``, create missing roles first (``LOGIN``, no
+    password: set one, or use your own authentication, before they connect from elsewhere).
+
+    Run it as the role that migrated (the owner), after every ``upgrade``: privileges are per
+    table and new revisions add tables. The application role then cannot disable triggers,
+    change the schema, or insert, change or delete ``event_logs`` rows (see docs/security.md).
+    The analytics role reads only the columns not declared personal."""
+    target = _target(schema)
+    app = _check_role(app_role, "app_role")
+    analytics = None if analytics_role is None else _check_role(analytics_role, "analytics_role")
+    with _connect(url) as conn:
+        if _current(conn, target) is None:
+            raise ConfigurationError(f"schema {target} is not migrated: run fittwin db upgrade first")
+        for role in (app, analytics):
+            if role is None:
+                continue
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+            if exists is None:
+                if not create:
+                    raise ConfigurationError(
+                        f"there is no role {role}: create it, or pass create=True (--create)"
+                    )
+                conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+            owner = conn.execute(
+                sa.text(
+                    "SELECT tableowner FROM pg_tables WHERE schemaname = :s AND tablename = 'event_logs'"
+                ),
+                {"s": target, "t": "event_logs"},
+            ).scalar_one()
+            if owner == role:
+                raise ConfigurationError(
+                    f"{role} owns FitTwin's tables: the roles granted to must not be the owner"
+                )
+        relations = list(
+            conn.execute(
+                sa.text(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "WHERE i.inhparent = to_regclass(:t) ORDER BY 1"
+                ),
+                {"t": f"{target}.event_logs"},
+            ).scalars()
+        )
+        for statement in grant_sql(target, app, analytics, ["event_logs", *relations]):
+            conn.execute(sa.text(statement))
+
+
 def _current(conn: sa.Connection, schema: str) -> str | None:
     opts = {"version_table": VERSION_TABLE, "version_table_schema": schema}
     return MigrationContext.configure(conn, opts=opts).get_current_revision()
@@ -209,6 +311,8 @@ __all__ = [
     "alembic_config",
     "current_revision",
     "downgrade",
+    "grant",
+    "grant_sql",
     "history",
     "include_name",
     "prepare",

@@ -367,7 +367,22 @@ _OPERATORS: dict[str, Any] = {
 
 
 class PostgresAppendOnlyRepository(PostgresReadRepository[E]):
-    """A table whose rows are only added (``event_logs``)."""
+    """A table whose rows are only added (``event_logs``), through ``fittwin_record_events``:
+    the application role needs no INSERT on the table, and rows posing as row changes (which
+    only the audit triggers write) are refused."""
+
+    def add(self, entity: E) -> None:
+        """Add one record."""
+        self.add_many([entity])
+
+    def add_many(self, entities: Iterable[E]) -> None:
+        """Add records in one call."""
+        rows = [unstructure(entity) for entity in entities]
+        if rows:
+            self._uow.execute(_RECORD_EVENTS, {"rows": Jsonb(rows, dumps)}, table=self._s.name, op="insert")
+
+
+_RECORD_EVENTS = sa.text("SELECT fittwin_record_events(:rows)")
 
 
 class PostgresRepository(PostgresReadRepository[E]):
@@ -756,8 +771,10 @@ class PostgresUnitOfWork(Repositories):
         try:
             with deadline:
                 tx.commit()
+            return
         except sa.exc.DBAPIError as exc:
-            raise self._fail(exc, "commit", "update", deadline.expired) from None
+            failure = self._fail(exc, "commit", "update", deadline.expired)
+        raise failure  # outside the except block: no reference to the driver's error
 
     def rollback(self) -> None:
         """Discard the changes made since the last commit."""
@@ -781,8 +798,10 @@ class PostgresUnitOfWork(Repositories):
             try:
                 with deadline:
                     self._conn.execute(_SET_ACTOR, _actor_settings(actor))
+                return
             except sa.exc.DBAPIError as exc:
-                raise self._fail(exc, "begin", "read", deadline.expired) from None
+                failure = self._fail(exc, "begin", "read", deadline.expired)
+            raise failure
 
     def load_checkout(
         self,
@@ -867,11 +886,12 @@ class PostgresUnitOfWork(Repositories):
             conn = self._open()
             pending, fresh = self._pending, self._fresh
             deadline = self._store.deadline(conn)
+            failure: Exception | None = None
             try:
                 with deadline:
                     rows = self._run_pipeline(conn, pending, queries)
             except UnicodeEncodeError:
-                raise self._refuse_text(table, _bound(queries)) from None
+                failure = self._refuse_text(table, _bound(queries))
             except Exception as exc:
                 import psycopg
 
@@ -883,8 +903,11 @@ class PostgresUnitOfWork(Repositories):
                     self._discard()
                     continue
                 if is_refused_text(wrapped):
-                    raise self._refuse_text(table, _bound(queries)) from None
-                raise self._fail(wrapped, table, op, deadline.expired) from None
+                    failure = self._refuse_text(table, _bound(queries))
+                else:
+                    failure = self._fail(wrapped, table, op, deadline.expired)
+            if failure is not None:
+                raise failure  # outside the except block: no reference to the driver's error
             self._pending = self._fresh = False
             return rows
         raise AssertionError("unreachable")  # pragma: no cover
@@ -923,14 +946,17 @@ class PostgresUnitOfWork(Repositories):
         PostgreSQL cannot take becomes a :class:`ValidationError` naming the column)."""
         conn = self.connection()
         deadline = self._store.deadline(conn)
+        failure: FitTwinError | None = None
         try:
             with deadline:
                 return conn.execute(statement, params)
         except sa.exc.DBAPIError as exc:
             if not is_refused_text(exc):
-                raise self._fail(exc, table, op, deadline.expired) from None
+                failure = self._fail(exc, table, op, deadline.expired)
         except UnicodeEncodeError:
             pass
+        if failure is not None:
+            raise failure
         # Raised outside the except blocks: the driver's error (which quotes the text) is
         # neither the cause nor the context of what the caller sees.
         raise self._refuse_text(table, params or _inline_params(statement))
@@ -953,11 +979,12 @@ class PostgresUnitOfWork(Repositories):
             if not isinstance(exc, psycopg.Error):
                 raise
             wrapped = sa.exc.DBAPIError(sql, None, exc)
-            if not is_refused_text(wrapped):
-                raise self._fail(wrapped, table, "insert", deadline.expired) from None
+            refused = is_refused_text(wrapped)
+            failure = None if refused else self._fail(wrapped, table, "insert", deadline.expired)
+            del wrapped
         else:
             return
-        raise self._refuse_text(table, rows)
+        raise failure or self._refuse_text(table, rows)
 
     def now(self) -> datetime:
         """The store clock's time (stamped on ``updated_at`` by stock changes)."""
@@ -1112,7 +1139,8 @@ class PostgresStore:
                 "raise pool_size/max_overflow or hold units of work for less time"
             ) from None
         except sa.exc.DBAPIError as exc:
-            raise translate(exc, table="connection", op="read") from None
+            failure = translate(exc, table="connection", op="read")
+        raise failure
 
     def open_transaction(
         self, actor: Actor, *, bounded: bool = True, isolation: str | None = None, start: bool = True
@@ -1144,15 +1172,17 @@ class PostgresStore:
                         self.begin(conn, actor, bounded=bounded, isolation=isolation)
             except sa.exc.DBAPIError as exc:
                 _discard(conn)
-                if deadline.expired:
-                    raise self.unanswered() from None
-                if attempt < attempts and is_disconnect(exc):
+                if attempt < attempts and not deadline.expired and is_disconnect(exc):
                     continue
-                raise translate(exc, table="connection", op="read") from None
+                failure = (
+                    self.unanswered() if deadline.expired else translate(exc, table="connection", op="read")
+                )
             except BaseException:
                 _discard(conn)
                 raise
-            return conn, tx
+            else:
+                return conn, tx
+            raise failure
         raise AssertionError("unreachable")  # pragma: no cover
 
     def deadline(self, conn: sa.Connection | None, seconds: float | None = None) -> Deadline | Unbounded:
@@ -1385,12 +1415,13 @@ class PostgresStore:
             with deadline, tx:
                 yield conn
         except sa.exc.DBAPIError as exc:
-            if deadline.expired:
-                raise self.unanswered() from None
-            raise translate(exc, table="store", op="read") from None
+            failure = self.unanswered() if deadline.expired else translate(exc, table="store", op="read")
+        else:
+            return
         finally:
             with suppress(sa.exc.DBAPIError):
                 conn.close()
+        raise failure  # outside the except block: no reference to the driver's error
 
 
 def _bound(queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]]) -> Any:

@@ -101,6 +101,10 @@ class EventLog:
 REDACTED = "<redacted>"
 """What audit diffs hold instead of a secret or personal value."""
 
+TRIGGER_ACTIONS = frozenset({"insert", "update", "delete"})
+"""Actions of the audit rows the stores write for row changes: records added by the library
+(``user.export``, ``retention.purge``...) may not use them, so no one can forge a row change."""
+
 BOOKKEEPING_COLUMNS = frozenset({"created_at", "updated_at"})
 """Columns left out of audit diffs: the event's own ``created_at`` says when."""
 
@@ -153,6 +157,7 @@ __all__ = [
     "BOOKKEEPING_COLUMNS",
     "REDACTED",
     "SYSTEM",
+    "TRIGGER_ACTIONS",
     "Actor",
     "ActorType",
     "EventLog",

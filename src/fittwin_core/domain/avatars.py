@@ -11,6 +11,7 @@ import attrs
 
 from fittwin_core.domain import rules
 from fittwin_core.domain.errors import ValidationError
+from fittwin_core.domain.rules import redacted
 from fittwin_core.domain.users import MEASUREMENT_RANGES
 
 
@@ -69,11 +70,13 @@ class Avatar:
     id: UUID = attrs.field(validator=rules.uuid)
     user_id: UUID = attrs.field(validator=rules.uuid)
     version: int = attrs.field(validator=rules.integer(ge=1, le=2**31 - 1))
-    sources: AvatarSources = attrs.field(validator=rules.instance_of(AvatarSources))
+    sources: AvatarSources = attrs.field(repr=redacted, validator=rules.instance_of(AvatarSources))
     status: AvatarStatus = attrs.field(
         default=AvatarStatus.PROCESSING, validator=rules.member_of(AvatarStatus)
     )
-    mesh_ref: str | None = attrs.field(default=None, validator=rules.optional(rules.text(max_len=1024)))
+    mesh_ref: str | None = attrs.field(
+        repr=redacted, default=None, validator=rules.optional(rules.text(max_len=1024))
+    )
     generated_at: datetime | None = attrs.field(default=None, validator=rules.optional(rules.aware_datetime))
     confidence: int | None = attrs.field(default=None, validator=rules.optional(rules.integer(ge=0, le=100)))
     failure_reason: str | None = attrs.field(default=None, validator=rules.optional(rules.text(max_len=500)))

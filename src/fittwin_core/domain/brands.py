@@ -123,7 +123,7 @@ class Brand:
     onboarding_status: BrandStatus = attrs.field(
         default=BrandStatus.INVITED, validator=rules.member_of(BrandStatus)
     )
-    primary_contact: PrimaryContact = attrs.field(validator=rules.instance_of(PrimaryContact))
+    primary_contact: PrimaryContact = attrs.field(repr=redacted, validator=rules.instance_of(PrimaryContact))
     webhooks: BrandWebhooks | None = attrs.field(
         default=None, validator=rules.optional(rules.instance_of(BrandWebhooks)), repr=redacted
     )

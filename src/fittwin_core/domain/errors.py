@@ -25,6 +25,10 @@ class FitTwinError(Exception):
     code: ClassVar[str] = "error"
     http_status: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
+    sqlstate: str | None = None
+    """The SQLSTATE of the database error a store translated into this one (``None`` for the
+    rest). The driver's exception itself is never kept: not as ``__cause__``, not as
+    ``__context__``, since its message quotes the values involved."""
 
     def as_problem(self) -> dict[str, Any]:
         """The error as an RFC 9457 problem-details body: ``code``, ``status``, ``title``

@@ -46,8 +46,8 @@ class IdempotencyRecord:
     """
 
     scope: str = attrs.field(validator=rules.text(max_len=64))
-    key: str = attrs.field(validator=rules.text(max_len=255))
-    request_hash: str = attrs.field(validator=rules.text(max_len=128))
+    key: str = attrs.field(repr=redacted, validator=rules.text(max_len=255))
+    request_hash: str = attrs.field(repr=redacted, validator=rules.text(max_len=128))
     result_id: UUID = attrs.field(validator=rules.uuid)
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
 

@@ -18,6 +18,7 @@ import attrs
 from fittwin_core.domain import money, rules
 from fittwin_core.domain.errors import InvalidTransition, ValidationError
 from fittwin_core.domain.ids import is_rid
+from fittwin_core.domain.rules import redacted
 
 
 class OrderStatus(StrEnum):
@@ -286,7 +287,7 @@ class OrderItem:
     unit_price_cents: int = attrs.field(validator=money.cents)
     currency: str = attrs.field(validator=money.currency)
     fit_summary: FitSummary | None = attrs.field(
-        default=None, validator=rules.optional(rules.instance_of(FitSummary))
+        repr=redacted, default=None, validator=rules.optional(rules.instance_of(FitSummary))
     )
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
     return_reason: ReturnReason | None = attrs.field(
@@ -296,6 +297,12 @@ class OrderItem:
     brand_id: UUID = attrs.field(validator=rules.uuid)
     """The brand of ``product_id`` when the line was placed (an addition to the data model: it
     lets ``orders.for_brand`` read one page of a brand's orders through one index)."""
+    updated_at: datetime = attrs.field(validator=rules.aware_datetime)
+    """When the line last changed (a return reason, an erasure); ``created_at`` when left out."""
+
+    @updated_at.default
+    def _updated_at_default(self) -> datetime:
+        return self.created_at
 
     def __attrs_post_init__(self) -> None:
         if self.reserved_qty > self.qty:

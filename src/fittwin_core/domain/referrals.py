@@ -15,7 +15,7 @@ from fittwin_core.domain import money, rules
 from fittwin_core.domain.errors import ValidationError
 from fittwin_core.domain.money import Rounding
 from fittwin_core.domain.orders import rid
-from fittwin_core.domain.rules import JsonMap
+from fittwin_core.domain.rules import JsonMap, redacted
 
 
 def _percent(value: Any) -> Any:
@@ -59,6 +59,12 @@ class Referral:
     policy_snapshot: ReferralPolicy = attrs.field(validator=rules.instance_of(ReferralPolicy))
     expires_at: datetime | None = attrs.field(default=None, validator=rules.optional(rules.aware_datetime))
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
+    updated_at: datetime = attrs.field(validator=rules.aware_datetime)
+    """When the link last changed; ``created_at`` when left out."""
+
+    @updated_at.default
+    def _updated_at_default(self) -> datetime:
+        return self.created_at
 
     def is_expired(self, at: datetime) -> bool:
         """Whether the link no longer counts at ``at``."""
@@ -87,10 +93,10 @@ class ReferralEvent:
     rid: str = attrs.field(validator=rid)
     event_type: ReferralEventType = attrs.field(validator=rules.member_of(ReferralEventType))
     order_id: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
-    device_fingerprint: str | None = attrs.field(default=None, validator=_hash)
-    ip_hash: str | None = attrs.field(default=None, validator=_hash)
+    device_fingerprint: str | None = attrs.field(repr=redacted, default=None, validator=_hash)
+    ip_hash: str | None = attrs.field(repr=redacted, default=None, validator=_hash)
     metadata: JsonMap = attrs.field(
-        factory=rules.JsonMap, converter=rules.to_json_map, validator=rules.json_object
+        repr=redacted, factory=rules.JsonMap, converter=rules.to_json_map, validator=rules.json_object
     )
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
 

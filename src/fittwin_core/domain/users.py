@@ -397,12 +397,12 @@ class UserProfile:
     id: UUID = attrs.field(validator=rules.uuid)
     email: str = attrs.field(validator=email, repr=redacted)
     password_hash: str = attrs.field(validator=rules.text(max_len=512), repr=redacted)
-    username: str = attrs.field(validator=username)
+    username: str = attrs.field(repr=redacted, validator=username)
     body_metrics: BodyMetrics | None = attrs.field(
         validator=rules.optional(rules.instance_of(BodyMetrics)), repr=redacted
     )
     """Required to register; ``None`` only once the account was erased."""
-    consents: Consents = attrs.field(validator=rules.instance_of(Consents))
+    consents: Consents = attrs.field(repr=redacted, validator=rules.instance_of(Consents))
     region: str = attrs.field(default=DEFAULT_REGION, validator=region_name)
     email_verified_at: datetime | None = attrs.field(
         default=None, validator=rules.optional(rules.aware_datetime)
@@ -413,13 +413,13 @@ class UserProfile:
         default=None, validator=rules.optional(rules.aware_datetime)
     )
     location: Location | None = attrs.field(
-        default=None, validator=rules.optional(rules.instance_of(Location))
+        repr=redacted, default=None, validator=rules.optional(rules.instance_of(Location))
     )
     appearance: Appearance | None = attrs.field(
         default=None, validator=rules.optional(rules.instance_of(Appearance)), repr=redacted
     )
     style_preferences: StylePreferences | None = attrs.field(
-        default=None, validator=rules.optional(rules.instance_of(StylePreferences))
+        repr=redacted, default=None, validator=rules.optional(rules.instance_of(StylePreferences))
     )
     default_payment_method_id: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
     billing_address_id: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
@@ -464,10 +464,10 @@ class Address:
     state: str | None = sealed_field(optional=True)
     postal_code: str = sealed_field()
     country: str = sealed_field()
-    postal_code_bidx: str | None = attrs.field(default=None, validator=_blind_index)
-    country_bidx: str | None = attrs.field(default=None, validator=_blind_index)
+    postal_code_bidx: str | None = attrs.field(repr=redacted, default=None, validator=_blind_index)
+    country_bidx: str | None = attrs.field(repr=redacted, default=None, validator=_blind_index)
     metadata: JsonMap | None = attrs.field(
-        default=None, converter=rules.to_json_map, validator=rules.optional(rules.json_object)
+        repr=redacted, default=None, converter=rules.to_json_map, validator=rules.optional(rules.json_object)
     )
     deleted_at: datetime | None = attrs.field(default=None, validator=rules.optional(rules.aware_datetime))
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
@@ -482,14 +482,19 @@ class PaymentMethod:
     id: UUID = attrs.field(validator=rules.uuid)
     user_id: UUID = attrs.field(validator=rules.uuid)
     psp_token_id: str = attrs.field(validator=rules.text(max_len=255), repr=redacted)
-    brand: str | None = attrs.field(default=None, validator=rules.optional(rules.text(max_len=32)))
+    brand: str | None = attrs.field(
+        repr=redacted, default=None, validator=rules.optional(rules.text(max_len=32))
+    )
     last4: str | None = attrs.field(
+        repr=redacted,
         default=None,
         validator=rules.optional(
             rules.text(min_len=4, max_len=4, pattern=r"[0-9]{4}", rule="must be 4 digits")
         ),
     )
-    expires_at: date | None = attrs.field(default=None, validator=rules.optional(rules.calendar_date))
+    expires_at: date | None = attrs.field(
+        repr=redacted, default=None, validator=rules.optional(rules.calendar_date)
+    )
     billing_address_id: UUID | None = attrs.field(default=None, validator=rules.optional(rules.uuid))
     created_at: datetime = attrs.field(validator=rules.aware_datetime)
     updated_at: datetime = attrs.field(validator=rules.aware_datetime)

@@ -185,8 +185,9 @@ class Accounts(Service):
                 body_metrics=metrics,
                 consents=agreed,
                 region=home,
-                name=self.vault.seal_optional(uow, user_id, "user_profiles", "name", user_id, clean_name),
-                phone=self.vault.seal_optional(uow, user_id, "user_profiles", "phone", user_id, clean_phone),
+                **self.vault.seal_fields(
+                    uow, user_id, UserProfile, user_id, name=clean_name, phone=clean_phone
+                ),
                 location=place,
                 appearance=looks,
                 style_preferences=style,
@@ -301,7 +302,7 @@ class Accounts(Service):
         return _redacted(self.transaction(work, actor=Actor.shopper(user_id)))
 
     def _email_mac(self, profile: UserProfile, expires: int) -> str:
-        return self.vault.blind_index("email_verification", f"{profile.id}|{profile.email}|{expires}")
+        return self.vault.token_mac("email_verification", f"{profile.id}|{profile.email}|{expires}")
 
     def mark_phone_verified(self, user_id: UUID, *, actor: Actor) -> UserProfile:
         """Record that the phone number was verified (by the host's SMS provider; staff only)."""
@@ -335,11 +336,8 @@ class Accounts(Service):
 
         def work(uow: UnitOfWork) -> AccountDetails:
             profile = self.shopper(uow, uid)
-            return AccountDetails(
-                self._shown(profile, acting),
-                self.vault.open_optional(uow, uid, "user_profiles", "name", uid, profile.name),
-                self.vault.open_optional(uow, uid, "user_profiles", "phone", uid, profile.phone),
-            )
+            opened = self.vault.open_fields(uow, uid, profile)
+            return AccountDetails(self._shown(profile, acting), opened["name"], opened["phone"])
 
         return self.read(work, actor=acting)
 
@@ -398,13 +396,13 @@ class Accounts(Service):
                 taken = uow.user_profiles.where(username=changes["username"])
                 if any(u.id != uid for u in taken):
                     raise Conflict("this username is taken")
-            sealed: dict[str, Any] = {}
+            plaintexts: dict[str, Any] = {}
             if clean_name is not UNSET:
-                sealed["name"] = self.vault.seal_optional(uow, uid, "user_profiles", "name", uid, clean_name)
+                plaintexts["name"] = clean_name
             if clean_phone is not UNSET:
-                sealed["phone"] = self.vault.seal_optional(
-                    uow, uid, "user_profiles", "phone", uid, clean_phone
-                )
+                plaintexts["phone"] = clean_phone
+            sealed: dict[str, Any] = self.vault.seal_fields(uow, uid, UserProfile, uid, **plaintexts)
+            if clean_phone is not UNSET:
                 sealed["phone_verified_at"] = None
             updated = attrs.evolve(profile, **changes, **sealed, updated_at=self.now())
             uow.user_profiles.update(updated)
@@ -465,16 +463,14 @@ class Accounts(Service):
             profile = self.live_shopper(uow, uid)  # serialised with erasure: no address outlives it
             address_id = self._ctx.ids.new_id()
             now = self.now()
-            sealed: dict[str, Any] = {
-                column: self.vault.seal_optional(uow, uid, "addresses", column, address_id, value)
-                for column, value in lines.items()
-            }
+            sealed: dict[str, Any] = self.vault.seal_fields(uow, uid, Address, address_id, **lines)
             address = Address(
                 id=address_id,
                 user_id=uid,
                 type=kind,
-                postal_code_bidx=self.vault.blind_index("addresses.postal_code", str(lines["postal_code"])),
-                country_bidx=self.vault.blind_index("addresses.country", str(lines["country"])),
+                **self.vault.blind_indexes(
+                    Address, postal_code=str(lines["postal_code"]), country=str(lines["country"])
+                ),
                 metadata=extra,
                 created_at=now,
                 updated_at=now,
@@ -501,19 +497,15 @@ class Accounts(Service):
     def _open_address(self, uow: UnitOfWork, address: Address) -> AddressDetails:
         from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 
-        owner = address.user_id or PLATFORM_KEY_OWNER
-
-        def open_(column: str, value: str | None) -> str | None:
-            return self.vault.open_optional(uow, owner, "addresses", column, address.id, value)
-
+        opened = self.vault.open_fields(uow, address.user_id or PLATFORM_KEY_OWNER, address)
         return AddressDetails(
             address,
-            open_("line1", address.line1) or "",
-            open_("line2", address.line2),
-            open_("city", address.city) or "",
-            open_("state", address.state),
-            open_("postal_code", address.postal_code) or "",
-            open_("country", address.country) or "",
+            opened["line1"] or "",
+            opened["line2"],
+            opened["city"] or "",
+            opened["state"],
+            opened["postal_code"] or "",
+            opened["country"] or "",
         )
 
     def addresses(
@@ -557,8 +549,7 @@ class Accounts(Service):
         def work(uow: UnitOfWork) -> Page[Address]:
             candidates = window.read(
                 uow.addresses,
-                country_bidx=self.vault.blind_index("addresses.country", wanted_country),
-                postal_code_bidx=self.vault.blind_index("addresses.postal_code", wanted_code),
+                **self.vault.blind_indexes(Address, country=wanted_country, postal_code=wanted_code),
                 deleted_at=None,
             )
             found = []

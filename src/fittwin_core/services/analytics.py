@@ -396,7 +396,8 @@ class Analytics(Service):
 
         ``tables`` picks from the allow-list :data:`~fittwin_core.domain.analytics.EXPORT_TABLES`
         (default: all of it); only its columns leave, so no personal data does (no sealed
-        column, email, username, name, ip or device hash, body measurement). ``since`` exports
+        column, email, username, name, ip or device hash, body measurement: a test holds the
+        allow-list to the declaration of personal data in :mod:`fittwin_core.schema`). ``since`` exports
         the months from the one holding ``since`` on, each month whole: those months' files are
         replaced and older months are left as they are. Returns the files written.
         """

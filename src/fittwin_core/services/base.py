@@ -58,12 +58,20 @@ class RetentionPolicy:
 
     Closed orders (with their items) are purged ``closed_order_days`` after closing, once their
     rewards are settled; paid or cancelled ledger entries ``settled_reward_days`` after their last
-    change; event logs by whole months older than ``event_log_months``.
+    change; event logs by whole months older than ``event_log_months``. The declaration of
+    personal data (:mod:`fittwin_core.schema`) names the rest: referral clicks lose their ip and
+    device hashes (and device metadata) after ``click_hash_days``; soft-deleted addresses go
+    ``deleted_row_days`` after deletion (once nothing refers to them) and soft-deleted avatars
+    lose their sources and photos then; erased profiles go ``erased_profile_days`` after the
+    erasure, once nothing refers to them.
     """
 
     closed_order_days: int = attrs.field(default=3 * 365, validator=attrs.validators.ge(1))
     settled_reward_days: int = attrs.field(default=3 * 365, validator=attrs.validators.ge(1))
     event_log_months: int = attrs.field(default=24, validator=attrs.validators.ge(1))
+    click_hash_days: int = attrs.field(default=90, validator=attrs.validators.ge(1))
+    deleted_row_days: int = attrs.field(default=30, validator=attrs.validators.ge(1))
+    erased_profile_days: int = attrs.field(default=30, validator=attrs.validators.ge(1))
 
 
 @attrs.frozen(kw_only=True)

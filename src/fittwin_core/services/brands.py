@@ -36,6 +36,7 @@ from fittwin_core.domain.rules import parse_enum, redacted
 from fittwin_core.domain.users import normalize_email
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork
+from fittwin_core.schema import WEBHOOK_SECRET
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_list, as_uuid, coerce, require
 from fittwin_core.services.effects import Effects
 from fittwin_core.services.permissions import allowed, authorize
@@ -103,7 +104,7 @@ class Brands(Service):
             now = self.now()
             brand_id = self._ctx.ids.new_id()
             subscriptions = tuple(
-                self._subscription(uow, url, events, secret) for url, events, secret in specs
+                self._subscription(uow, brand_id, url, events, secret) for url, events, secret in specs
             )
             brand = Brand(
                 id=brand_id,
@@ -271,7 +272,7 @@ class Brands(Service):
         def work(uow: UnitOfWork) -> WebhookSecret:
             authorize(actor, "brands.manage_webhooks", uow=uow, brand_ids={bid})
             brand = uow.brands.lock(bid)
-            subscription = self._subscription(uow, spec_url, spec_events, secret)
+            subscription = self._subscription(uow, bid, spec_url, spec_events, secret)
             existing = brand.webhooks.subscriptions if brand.webhooks else ()
             hooks = BrandWebhooks(subscriptions=(*existing, subscription))
             uow.brands.update(attrs.evolve(brand, webhooks=hooks, updated_at=self.now()))
@@ -296,10 +297,14 @@ class Brands(Service):
         return self.transaction(work, actor=actor)
 
     def _subscription(
-        self, uow: UnitOfWork, url: str, events: tuple[str, ...], secret: str
+        self, uow: UnitOfWork, brand_id: UUID, url: str, events: tuple[str, ...], secret: str
     ) -> WebhookSubscription:
         subscription_id = self._ctx.ids.new_id()
-        sealed = self.vault.seal(uow, PLATFORM_KEY_OWNER, "brands", "webhooks", subscription_id, secret)
+        # Bound to the brand as well as the subscription: copied into another brand's row,
+        # the subscription no longer opens (nor signs that brand's events).
+        sealed = self.vault.seal_nested(
+            uow, PLATFORM_KEY_OWNER, WEBHOOK_SECRET, brand_id, subscription_id, secret
+        )
         return WebhookSubscription(id=subscription_id, url=url, events=events, secret=sealed)
 
     def _record_events(self, uow: UnitOfWork, events: Iterable[BrandEvent], recorded: list[UUID]) -> None:

@@ -28,6 +28,7 @@ import attrs
 
 from fittwin_core.domain import (
     Actor,
+    AuthenticationFailed,
     Conflict,
     EffectKind,
     FitTwinError,
@@ -45,6 +46,7 @@ from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import thaw_json
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import OutgoingWebhook, ShopperNotification, UnitOfWork
+from fittwin_core.schema import WEBHOOK_SECRET
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, require
 from fittwin_core.services.permissions import authorize
 from fittwin_core.services.vault import Vault
@@ -336,9 +338,22 @@ def _brand_webhook(effects: Effects, effect: OutboxEffect) -> str:
         brand = uow.brands.find(brand_id)
         for subscription in brand.webhooks.subscriptions if brand and brand.webhooks else ():
             if subscription.id == subscription_id and subscription.active:
-                secret = effects.vault.open(
-                    uow, PLATFORM_KEY_OWNER, "brands", "webhooks", subscription.id, subscription.secret
-                )
+                try:
+                    secret = effects.vault.open_nested(
+                        uow,
+                        PLATFORM_KEY_OWNER,
+                        WEBHOOK_SECRET,
+                        brand_id,
+                        subscription.id,
+                        subscription.secret,
+                    )
+                except AuthenticationFailed:
+                    # Sealed for another brand (copied into this row) or tampered with: never
+                    # signed, never sent; the operator sees it among the dead letters.
+                    log.warning("subscription %s of brand %s does not open", subscription_id, brand_id)
+                    raise Undeliverable(
+                        "the subscription's secret does not open for this brand: add the webhook again"
+                    ) from None
                 return subscription.url, secret
         return None
 

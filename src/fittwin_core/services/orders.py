@@ -368,7 +368,8 @@ class Orders(Service):
             )
         assert currency is not None
         subtotal = sum(item.line_total_cents for item in items)
-        country = self.vault.open_with(found.data_key, "addresses", "country", shipping.id, shipping.country)
+        country = self.vault.open_with(found.data_key, shipping, "country")
+        assert country is not None  # an address always has a country
         quote = self._ctx.pricing.quote(
             lines=[
                 PriceLine(

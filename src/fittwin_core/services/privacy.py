@@ -11,7 +11,7 @@ past the :class:`~fittwin_core.services.base.RetentionPolicy`. See ``docs/privac
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -20,12 +20,13 @@ import attrs
 
 from fittwin_core.domain import (
     Actor,
-    Address,
     Avatar,
     AvatarSources,
     AvatarStatus,
+    Conflict,
     Consents,
     FitTwinError,
+    NotFound,
     OrderStatus,
     ReferralEvent,
     RewardStatus,
@@ -37,7 +38,8 @@ from fittwin_core.domain import (
 from fittwin_core.domain.converter import format_datetime, unstructure
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import JsonMap
-from fittwin_core.ports import EventLogRetention, UnitOfWork, after, before, one_of
+from fittwin_core.ports import EventLogRetention, UnitOfWork, after, before, not_equal, one_of
+from fittwin_core.schema import TABLES, Erasure, table_for
 from fittwin_core.services.avatars import mesh_key
 from fittwin_core.services.base import Context, RetentionPolicy, Service, UnitOfWorkRunner, as_uuid
 from fittwin_core.services.orders import PLACE_SCOPE
@@ -60,9 +62,6 @@ DEVICE_METADATA_KEYS = frozenset({"user_agent", "ip", "device", "device_fingerpr
 
 PURGE_BATCH = 200
 
-_SEALED_USER_COLUMNS = ("name", "phone")
-_SEALED_ADDRESS_COLUMNS = ("line1", "line2", "city", "state", "postal_code", "country")
-
 
 @attrs.frozen(kw_only=True)
 class ErasureReport:
@@ -84,6 +83,8 @@ class ErasureReport:
     idempotency_keys: int
     referral_links: int = 0
     """Share links of the shopper's that erasure ended (their ``expires_at`` set to then)."""
+    fit_summaries: int = 0
+    """Order lines whose fit summary lost its body values (label and confidence stay)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -92,7 +93,9 @@ class PurgeReport:
 
     ``event_logs`` is ``None`` when the store cannot drop old audit records.
     ``orders_kept_unsettled`` counts closed orders past their time that stay because a reward
-    of theirs is still pending or payable.
+    of theirs is still pending or payable; ``kept_referenced`` soft-deleted addresses and erased
+    profiles past their time that something still refers to (an order, a card); ``conflicts``
+    rows skipped because another transaction changed them meanwhile (the next run retries).
     """
 
     dry_run: bool
@@ -106,6 +109,12 @@ class PurgeReport:
     closed_before: datetime
     rewards_settled_before: datetime
     event_logs_before: datetime
+    click_hashes: int = 0
+    addresses: int = 0
+    avatars: int = 0
+    profiles: int = 0
+    kept_referenced: int = 0
+    conflicts: int = 0
 
 
 class Privacy(Service):
@@ -185,47 +194,38 @@ class Privacy(Service):
             "user_id": str(uid),
             "region": profile.region,
             "erased": profile.erased,
-            "profile": self._profile_export(uow, profile),
-            "addresses": [self._address_export(uow, a) for a in addresses],
-            "payment_methods": [_without(m, "psp_token_id") for m in methods],
-            "avatars": [self._avatar_export(a, profile.region) for a in avatars],
-            "orders": [_without(o, "psp_token_id") for o in orders],
-            "order_items": [unstructure(i) for i in items],
-            "referrals": [unstructure(r) for r in referrals],
-            # Clicks on their links were made by other people: their hashes are not this shopper's.
-            "referral_events": [_without(e, "ip_hash", "device_fingerprint") for e in referral_events]
-            + [unstructure(e) for e in own_conversions if e.id not in seen_events],
-            "reward_ledger_entries": [unstructure(e) for e in ledger],
-            "event_logs": [unstructure(e) for e in events],
-            "data_keys": [] if data_key is None else [_without(data_key, "wrapped_key")],
-            "idempotency_keys": [_without(r, "request_hash") for r in idempotency],
+            "profile": self._exported(uow, uid, profile),
+            "addresses": [self._exported(uow, a.user_id or PLATFORM_KEY_OWNER, a) for a in addresses],
+            "payment_methods": [self._exported(uow, uid, m) for m in methods],
+            "avatars": [self._avatar_export(uow, a, profile.region) for a in avatars],
+            "orders": [self._exported(uow, uid, o) for o in orders],
+            "order_items": [self._exported(uow, uid, i) for i in items],
+            "referrals": [self._exported(uow, uid, r) for r in referrals],
+            "referral_events": [self._exported(uow, uid, e) for e in referral_events]
+            + [self._exported(uow, uid, e) for e in own_conversions if e.id not in seen_events],
+            "reward_ledger_entries": [self._exported(uow, uid, e) for e in ledger],
+            "event_logs": [self._exported(uow, uid, e) for e in events],
+            "data_keys": [] if data_key is None else [self._exported(uow, uid, data_key)],
+            "idempotency_keys": [self._exported(uow, uid, r) for r in idempotency],
         }
 
-    def _open(
-        self, uow: UnitOfWork, owner: UUID, table: str, column: str, row_id: UUID, sealed: str | None
-    ) -> str | None:
-        try:
-            return self.vault.open_optional(uow, owner, table, column, row_id, sealed)
-        except KeyShredded:
-            return None
-
-    def _profile_export(self, uow: UnitOfWork, profile: UserProfile) -> dict[str, Any]:
-        data = _without(profile, "password_hash")
-        for column in _SEALED_USER_COLUMNS:
-            data[column] = self._open(
-                uow, profile.id, "user_profiles", column, profile.id, getattr(profile, column)
-            )
+    def _exported(self, uow: UnitOfWork, owner: UUID, row: Any) -> dict[str, Any]:
+        """A row as the export shows it, by the declaration (:mod:`fittwin_core.schema`): the
+        columns not exported (hashes, tokens, blind indexes, wrapped keys) left out, sealed
+        ones opened (``None`` once shredded)."""
+        table = table_for(type(row))
+        data: dict[str, Any] = unstructure(row)
+        for column in table.unexported():
+            data.pop(column, None)
+        if table.sealed_columns:
+            try:
+                data.update(self.vault.open_fields(uow, owner, row))
+            except KeyShredded:
+                data.update(dict.fromkeys(table.sealed_columns))
         return data
 
-    def _address_export(self, uow: UnitOfWork, address: Address) -> dict[str, Any]:
-        data = _without(address, "postal_code_bidx", "country_bidx")
-        owner = address.user_id or PLATFORM_KEY_OWNER
-        for column in _SEALED_ADDRESS_COLUMNS:
-            data[column] = self._open(uow, owner, "addresses", column, address.id, getattr(address, column))
-        return data
-
-    def _avatar_export(self, avatar: Avatar, region: str) -> dict[str, Any]:
-        data: dict[str, Any] = unstructure(avatar)
+    def _avatar_export(self, uow: UnitOfWork, avatar: Avatar, region: str) -> dict[str, Any]:
+        data = self._exported(uow, avatar.user_id, avatar)
         data["object_keys"] = {
             "mesh": avatar.mesh_ref,
             "photos": [photo.object_key for photo in avatar.sources.photos],
@@ -277,6 +277,7 @@ class Privacy(Service):
                     profile, default_payment_method_id=None, billing_address_id=None, updated_at=now
                 )
                 uow.user_profiles.update(cleared)
+            fit_summaries = self._strip_fit_summaries(uow, uid, now)
             shredded = self.vault.shred(uow, uid)
             if shredded:
                 kinds.append("data_key")
@@ -295,6 +296,7 @@ class Privacy(Service):
                 ("referral_hashes", referral_events),
                 ("order_request_keys", requests),
                 ("referral_links", links),
+                ("fit_summaries", fit_summaries),
             ):
                 if count:
                     kinds.append(kind)
@@ -310,6 +312,7 @@ class Privacy(Service):
                 referral_events=referral_events,
                 idempotency_keys=requests,
                 referral_links=links,
+                fit_summaries=fit_summaries,
             )
             if kinds:
                 self.record(
@@ -327,6 +330,7 @@ class Privacy(Service):
                             "referral_events": referral_events,
                             "idempotency_keys": requests,
                             "referral_links": links,
+                            "fit_summaries": fit_summaries,
                             "photos": len(photos[1]),
                         },
                         "repeat": profile.erased,
@@ -346,46 +350,47 @@ class Privacy(Service):
 
     def _anonymised(self, profile: UserProfile, unmatchable: str, now: datetime) -> UserProfile:
         token = self._ctx.ids.new_token().hex
+        replacements: dict[str, Any] = {
+            "email": f"erased-{token}@{ERASED_EMAIL_DOMAIN}",
+            "username": f"{ERASED_USERNAME_PREFIX}{token[:24]}",
+            "password_hash": unmatchable,
+            "consents": Consents(terms=False),
+        }
         return attrs.evolve(
             profile,
-            email=f"erased-{token}@{ERASED_EMAIL_DOMAIN}",
-            username=f"{ERASED_USERNAME_PREFIX}{token[:24]}",
-            password_hash=unmatchable,
+            **erased_values(profile, replacements),
             email_verified_at=None,
-            name=None,
-            phone=None,
             phone_verified_at=None,
-            location=None,
-            appearance=None,
-            style_preferences=None,
-            body_metrics=None,
-            consents=Consents(terms=False),
             default_payment_method_id=None,
             billing_address_id=None,
             erased_at=now,
             updated_at=now,
         )
 
+    def _strip_fit_summaries(self, uow: UnitOfWork, uid: UUID, now: datetime) -> int:
+        """The body values (per-zone body measurements and deltas) leave the fit summaries of
+        the shopper's order lines; the size label, confidence and verdict-free facts stay."""
+        order_ids = [o.id for o in uow.orders.where(user_id=uid)]
+        if not order_ids:
+            return 0
+        changed = 0
+        for item in uow.order_items.where(order_id=one_of(order_ids), order_by="id"):
+            if item.fit_summary is not None and item.fit_summary.zones:
+                stripped = attrs.evolve(item.fit_summary, zones=())
+                uow.order_items.update(attrs.evolve(item, fit_summary=stripped, updated_at=now))
+                changed += 1
+        return changed
+
     def _erase_addresses(self, uow: UnitOfWork, uid: UUID, now: datetime) -> int:
         changed = 0
         for address in uow.addresses.where(user_id=uid):
-            if (
-                address.deleted_at is None
-                or address.postal_code_bidx is not None
-                or address.country_bidx is not None
-                or address.metadata is not None
-            ):
-                # The lines stay as ciphertext under the shredded key (orders point at the row);
-                # the blind indexes would still let the platform match a postal code: cleared.
+            # By the declaration: the required lines stay as ciphertext under the shredded key
+            # (orders point at the row), optional ones are emptied; the blind indexes would
+            # still let the platform match a postal code, and the metadata is the shopper's.
+            cleared = erased_values(address, {})
+            if address.deleted_at is None or any(getattr(address, c) != v for c, v in cleared.items()):
                 uow.addresses.update(
-                    attrs.evolve(
-                        address,
-                        deleted_at=address.deleted_at or now,
-                        postal_code_bidx=None,
-                        country_bidx=None,
-                        metadata=None,
-                        updated_at=now,
-                    )
+                    attrs.evolve(address, **cleared, deleted_at=address.deleted_at or now, updated_at=now)
                 )
                 changed += 1
         return changed
@@ -407,9 +412,8 @@ class Privacy(Service):
                 uow.avatars.update(
                     attrs.evolve(
                         avatar,
+                        **erased_values(avatar, {"sources": empty}),
                         deleted_at=avatar.deleted_at or now,
-                        mesh_ref=None,
-                        sources=empty,
                         status=status,
                         failure_reason="erased" if status != avatar.status else avatar.failure_reason,
                         updated_at=now,
@@ -510,7 +514,16 @@ class Privacy(Service):
         * event log months that ended more than ``event_log_months`` months before ``now``'s
           month began (whole partitions on PostgreSQL).
 
-        ``now`` defaults to the clock's time; ``policy`` to ``Settings.retention``.
+        * the ip and device hashes (and device metadata) of referral clicks older than
+          ``click_hash_days``; soft-deleted addresses older than ``deleted_row_days`` that
+          nothing refers to, and the sources (and photo objects) of avatars soft-deleted that
+          long ago; erased profiles older than ``erased_profile_days`` that nothing refers to.
+          These go one row per transaction: a row another transaction changed meanwhile is
+          skipped and counted in ``conflicts`` (running again is safe).
+
+        ``now`` defaults to the clock's time and may not be later than it (a future ``now``
+        would purge what the policy still keeps, audit months included); ``policy`` defaults
+        to ``Settings.retention``.
         """
         acting = actor
         authorize(acting, "privacy.purge_expired")
@@ -518,6 +531,8 @@ class Privacy(Service):
         moment = self.now() if now is None else now
         if not isinstance(moment, datetime) or moment.tzinfo is None:
             raise ValidationError("now", "must be a datetime with a time zone")
+        if moment > self.now():
+            raise ValidationError("now", "must not be in the future")
         retention = policy or self._ctx.settings.retention
         if not isinstance(retention, RetentionPolicy):
             raise ValidationError("policy", "must be a RetentionPolicy")
@@ -527,8 +542,28 @@ class Privacy(Service):
 
         tally: dict[str, int] = dict.fromkeys(_PURGE_COUNTS, 0)
         gone_entries: set[UUID] = set()
-        self._in_batches(self._purge_orders, closed_before, tally, gone_entries, dry_run, acting)
+        self._purge_rows(
+            self._expired_orders,
+            lambda uow, order, cutoff, dry: self._purge_order(uow, order, cutoff, dry, gone_entries),
+            closed_before,
+            tally,
+            dry_run,
+            acting,
+        )
         self._in_batches(self._purge_entries, settled_before, tally, gone_entries, dry_run, acting)
+        self._in_batches(
+            self._purge_click_hashes,
+            moment - timedelta(days=retention.click_hash_days),
+            tally,
+            gone_entries,
+            dry_run,
+            acting,
+        )
+        deleted_before = moment - timedelta(days=retention.deleted_row_days)
+        self._purge_rows(self._expired_addresses, self._purge_address, deleted_before, tally, dry_run, acting)
+        self._purge_rows(self._expired_avatars, self._purge_avatar, deleted_before, tally, dry_run, acting)
+        erased_before = moment - timedelta(days=retention.erased_profile_days)
+        self._purge_rows(self._expired_profiles, self._purge_profile, erased_before, tally, dry_run, acting)
         store = self._ctx.store
         event_logs = None
         if isinstance(store, EventLogRetention):
@@ -545,6 +580,12 @@ class Privacy(Service):
             closed_before=closed_before,
             rewards_settled_before=settled_before,
             event_logs_before=logs_before,
+            click_hashes=tally["click_hashes"],
+            addresses=tally["addresses"],
+            avatars=tally["avatars"],
+            profiles=tally["profiles"],
+            kept_referenced=tally["kept_referenced"],
+            conflicts=tally["conflicts"],
         )
         if not dry_run:
             counts = {k: v for k, v in attrs.asdict(report).items() if isinstance(v, int) and k != "dry_run"}
@@ -579,42 +620,46 @@ class Privacy(Service):
                 return
             cursor = batch.last
 
-    def _purge_orders(
-        self,
-        uow: UnitOfWork,
-        closed_before: datetime,
-        cursor: UUID | None,
-        gone_entries: frozenset[UUID],
-        dry_run: bool,
-    ) -> _Batch:
-        """One batch of expired closed orders, deleted with their dependents (unless ``dry_run``)."""
+    def _expired_orders(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
         # An order is closed after it was created: the created_at bound changes nothing found,
         # and lets PostgreSQL skip the order partitions of months after the cutoff.
         filters: dict[str, Any] = {
             "status": OrderStatus.CLOSED,
-            "closed_at": before(closed_before),
-            "created_at": before(closed_before),
+            "closed_at": before(cutoff),
+            "created_at": before(cutoff),
         }
         if cursor is not None:
             filters["id"] = after(cursor)
-        orders = uow.orders.where(order_by="id", limit=PURGE_BATCH, **filters)
-        batch = _Batch(None if not orders else orders[-1].id)
-        for order in orders:
-            entries = uow.reward_ledger_entries.where(order_id=order.id)
-            if any(e.status not in SETTLED_REWARDS for e in entries):
-                batch.counts["kept"] += 1
-                continue
-            items = uow.order_items.where(order_id=order.id)
-            events = uow.referral_events.where(order_id=order.id)
-            records = uow.idempotency_keys.where(result_id=order.id)
-            batch.counts["orders"] += 1
-            batch.counts["order_items"] += len(items)
-            batch.counts["referral_events"] += len(events)
-            batch.counts["reward_ledger_entries"] += len(entries)
-            batch.counts["idempotency_keys"] += len(records)
-            batch.entries.update(e.id for e in entries)
-            if dry_run:
-                continue
+        return uow.orders.where(order_by="id", limit=PURGE_BATCH, **filters)
+
+    def _purge_order(
+        self, uow: UnitOfWork, order: Any, cutoff: datetime, dry_run: bool, gone_entries: set[UUID]
+    ) -> _Purged:
+        """One expired closed order, deleted with its dependents (unless ``dry_run``), in its
+        own transaction: locked and checked again first, so an order moved meanwhile is a
+        conflict, not a mistake."""
+        current = uow.orders.find(order.id) if dry_run else uow.orders.lock(order.id)
+        if (
+            current is None
+            or current.status != OrderStatus.CLOSED
+            or current.closed_at is None
+            or current.closed_at >= cutoff
+        ):
+            return "conflicts", None
+        entries = uow.reward_ledger_entries.where(order_id=current.id)
+        if any(e.status not in SETTLED_REWARDS for e in entries):
+            return "kept", None
+        items = uow.order_items.where(order_id=current.id)
+        events = uow.referral_events.where(order_id=current.id)
+        records = uow.idempotency_keys.where(result_id=current.id)
+        counts = {
+            "orders": 1,
+            "order_items": len(items),
+            "referral_events": len(events),
+            "reward_ledger_entries": len(entries),
+            "idempotency_keys": len(records),
+        }
+        if not dry_run:
             # Children first: every foreign key to the order is ON DELETE RESTRICT.
             for item in items:
                 uow.order_items.delete(item.id)
@@ -624,8 +669,9 @@ class Privacy(Service):
                 uow.reward_ledger_entries.delete(entry.id)
             for record in records:
                 uow.idempotency_keys.delete((record.scope, record.key))
-            uow.orders.delete(order.id)
-        return batch
+            uow.orders.delete(current.id)
+        ids = [e.id for e in entries]
+        return counts, lambda: gone_entries.update(ids)  # counted once committed
 
     def _purge_entries(
         self,
@@ -651,6 +697,152 @@ class Privacy(Service):
                 uow.reward_ledger_entries.delete(entry.id)
         return batch
 
+    def _purge_click_hashes(
+        self,
+        uow: UnitOfWork,
+        cutoff: datetime,
+        cursor: UUID | None,
+        gone_entries: frozenset[UUID],
+        dry_run: bool,
+    ) -> _Batch:
+        """One batch of referral events older than ``cutoff`` that still hold a keyed hash: the
+        columns the declaration retains for ``click_hash_days`` cleared, device metadata dropped."""
+        columns = _retained("referral_events", "click_hash_days")
+        filters: dict[str, Any] = {"created_at": before(cutoff), "ip_hash": not_equal(None)}
+        if cursor is not None:
+            filters["id"] = after(cursor)
+        events = uow.referral_events.where(order_by="id", limit=PURGE_BATCH, **filters)
+        batch = _Batch(None if not events else events[-1].id)
+        for event in events:
+            metadata = {k: v for k, v in event.metadata.items() if k not in DEVICE_METADATA_KEYS}
+            batch.counts["click_hashes"] += 1
+            if not dry_run:
+                changes: dict[str, Any] = dict.fromkeys(columns)
+                uow.referral_events.update(attrs.evolve(event, **changes, metadata=JsonMap(metadata)))
+        return batch
+
+    def _purge_rows(
+        self,
+        candidates: Callable[[UnitOfWork, datetime, UUID | None], list[Any]],
+        purge: Callable[[UnitOfWork, Any, datetime, bool], _Purged],
+        cutoff: datetime,
+        tally: dict[str, int],
+        dry_run: bool,
+        actor: Actor,
+    ) -> None:
+        """Purge candidate rows one per transaction (re-read and re-checked in it); a row
+        another transaction changed meanwhile is skipped and counted as a conflict. What a
+        purge must do outside the database (delete objects) runs after its commit."""
+        cursor: UUID | None = None
+        while True:
+
+            def scan(uow: UnitOfWork, after_id: UUID | None = cursor) -> list[Any]:
+                return candidates(uow, cutoff, after_id)
+
+            rows = self.read(scan, actor=actor)
+            if not rows:
+                return
+            cursor = rows[-1].id
+            for row in rows:
+
+                def work(uow: UnitOfWork, row: Any = row) -> _Purged:
+                    return purge(uow, row, cutoff, dry_run)
+
+                outcome: str | Mapping[str, int]
+                try:
+                    outcome, then = (
+                        self.read(work, actor=actor) if dry_run else self.transaction(work, actor=actor)
+                    )
+                except (Conflict, NotFound):
+                    outcome, then = "conflicts", None
+                if then is not None:
+                    then()
+                for name, count in ({outcome: 1} if isinstance(outcome, str) else outcome).items():
+                    if name:
+                        tally[name] += count
+
+    def _expired_addresses(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
+        filters: dict[str, Any] = {"deleted_at": before(cutoff)}
+        if cursor is not None:
+            filters["id"] = after(cursor)
+        return uow.addresses.where(order_by="id", limit=PURGE_BATCH, **filters)
+
+    def _purge_address(self, uow: UnitOfWork, address: Any, cutoff: datetime, dry_run: bool) -> _Purged:
+        current = uow.addresses.find(address.id)
+        if current is None or current.deleted_at is None or current.deleted_at >= cutoff:
+            return "conflicts", None
+        if (
+            uow.orders.count(shipping_address_id=current.id)
+            or uow.orders.count(billing_address_id=current.id)
+            or uow.payment_methods.count(billing_address_id=current.id)
+            or uow.user_profiles.count(billing_address_id=current.id)
+        ):
+            return "kept_referenced", None
+        if not dry_run:
+            uow.addresses.delete(current.id)
+        return "addresses", None
+
+    def _expired_avatars(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
+        filters: dict[str, Any] = {"deleted_at": before(cutoff)}
+        if cursor is not None:
+            filters["id"] = after(cursor)
+        return uow.avatars.where(order_by="id", limit=PURGE_BATCH, **filters)
+
+    def _purge_avatar(self, uow: UnitOfWork, avatar: Avatar, cutoff: datetime, dry_run: bool) -> _Purged:
+        # The row stays (a version names its mesh's object key); its personal contents go.
+        current = uow.avatars.find(avatar.id)
+        if current is None or current.deleted_at is None or current.deleted_at >= cutoff:
+            return "conflicts", None
+        if current.sources == AvatarSources() and current.mesh_ref is None:
+            return "", None
+        if dry_run:
+            return "avatars", None
+        region = self.shopper(uow, current.user_id).region
+        kept = {  # photos another version that was not deleted still names stay
+            photo.object_key
+            for other in uow.avatars.where(user_id=current.user_id, deleted_at=None)
+            for photo in other.sources.photos
+        }
+        keys = [photo.object_key for photo in current.sources.photos if photo.object_key not in kept]
+        cleared = erased_values(current, {"sources": AvatarSources()})
+        uow.avatars.update(attrs.evolve(current, **cleared, updated_at=self.now()))
+        return "avatars", lambda: self._delete_objects(keys, region)
+
+    def _expired_profiles(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
+        filters: dict[str, Any] = {"erased_at": before(cutoff)}
+        if cursor is not None:
+            filters["id"] = after(cursor)
+        return uow.user_profiles.where(order_by="id", limit=PURGE_BATCH, **filters)
+
+    def _purge_profile(
+        self, uow: UnitOfWork, profile: UserProfile, cutoff: datetime, dry_run: bool
+    ) -> _Purged:
+        current = uow.user_profiles.find(profile.id)
+        if current is None or current.erased_at is None or current.erased_at >= cutoff:
+            return "conflicts", None
+        uid = current.id
+        if (
+            uow.orders.count(user_id=uid)
+            or uow.addresses.count(user_id=uid)
+            or uow.avatars.count(user_id=uid)
+            or uow.payment_methods.count(user_id=uid)
+            or uow.referrals.count(referrer_user_id=uid)
+        ):
+            return "kept_referenced", None
+        if not dry_run:
+            uow.user_profiles.delete(uid)
+        return "profiles", None
+
+
+_Purged = tuple[str | Mapping[str, int], Callable[[], object] | None]
+"""What purging one row did (a :data:`_PURGE_COUNTS` name, ``""`` for nothing, or counts by
+name), and what to run once its transaction committed."""
+
+
+def _retained(table: str, setting: str) -> list[str]:
+    """The personal columns of ``table`` the declaration bounds by the retention ``setting``."""
+    return [c for c, p in TABLES[table].personal.items() if p.retention == setting]
+
 
 _PURGE_COUNTS = (
     "orders",
@@ -659,6 +851,12 @@ _PURGE_COUNTS = (
     "reward_ledger_entries",
     "idempotency_keys",
     "kept",
+    "click_hashes",
+    "addresses",
+    "avatars",
+    "profiles",
+    "kept_referenced",
+    "conflicts",
 )
 
 
@@ -670,6 +868,31 @@ class _Batch:
     last: UUID | None
     counts: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(_PURGE_COUNTS, 0))
     entries: set[UUID] = attrs.field(factory=set)
+
+
+def erased_values(row: Any, replacements: Mapping[str, Any]) -> dict[str, Any]:
+    """What erasure writes into ``row``'s personal columns, by the declaration: ``replace``
+    columns take ``replacements[column]`` (which also gives the empty value of a column whose
+    field has no default), ``clear`` columns their empty value (the field's default, else
+    ``None``), ``shred`` columns too where the field has a default (required ones
+    stay as ciphertext under the shredded key). Other columns are left to the caller."""
+    table = table_for(type(row))
+    fields = attrs.fields_dict(type(row))
+    values: dict[str, Any] = {}
+    for column, declared in table.personal.items():
+        if column in replacements:
+            values[column] = replacements[column]
+        elif declared.erasure is Erasure.REPLACE:
+            raise ValueError(f"{table.name}.{column} is replaced on erasure: give its replacement")
+        elif declared.erasure in (Erasure.CLEAR, Erasure.SHRED):
+            default = fields[column].default
+            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                values[column] = default.factory()  # type: ignore[union-attr]
+            elif default is not attrs.NOTHING:
+                values[column] = default
+            elif declared.erasure is Erasure.CLEAR:
+                values[column] = None  # the entity's validators refuse it where a column is required
+    return values
 
 
 def _is_uuid(value: object) -> bool:
@@ -702,4 +925,5 @@ __all__ = [
     "ErasureReport",
     "Privacy",
     "PurgeReport",
+    "erased_values",
 ]

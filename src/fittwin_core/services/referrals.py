@@ -32,9 +32,8 @@ from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork, at_least
 from fittwin_core.services.base import Service, as_list, as_uuid
 from fittwin_core.services.permissions import authorize
+from fittwin_core.services.vault import Vault
 
-IP_HASH_COLUMN = "referral_events.ip_hash"
-DEVICE_HASH_COLUMN = "referral_events.device_fingerprint"
 MAX_USER_AGENT = 512
 
 
@@ -278,11 +277,15 @@ class Referrals(Service):
         at = click.at if click.at is not None else self.now()
         if not isinstance(at, datetime) or at.tzinfo is None:
             raise ValidationError(f"{prefix}at", "must be a datetime with a time zone")
-        cipher = self._ctx.cipher
+        vault = Vault(self._ctx.cipher, self._ctx.clock)
         return _Hashed(
             rid=click.rid,
-            ip_hash=cipher.blind_index(IP_HASH_COLUMN, address.compressed),
-            device_hash=None if fingerprint is None else cipher.blind_index(DEVICE_HASH_COLUMN, fingerprint),
+            ip_hash=vault.keyed_hash(ReferralEvent, "ip_hash", address.compressed),
+            device_hash=(
+                None
+                if fingerprint is None
+                else vault.keyed_hash(ReferralEvent, "device_fingerprint", fingerprint)
+            ),
             user_agent=click.user_agent.replace("\x00", ""),
             at=at,
         )

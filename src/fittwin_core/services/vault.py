@@ -2,12 +2,15 @@
 
 Every owner (a shopper; the platform for data that belongs to no user) has one data key in
 ``data_keys``, wrapped by a key-encryption key. A sealed value is bound to its table, column
-and row, so it cannot be copied elsewhere. Deleting the owner's data key crypto-shreds every
+and row, so it cannot be copied elsewhere. Which columns are sealed, blind-indexed or keyed
+hashes is declared once, in :mod:`fittwin_core.schema`; callers name entities, never columns
+as strings. Deleting the owner's data key crypto-shreds every
 copy of everything sealed under it, backups included.
 """
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import attrs
@@ -15,6 +18,7 @@ import attrs
 from fittwin_core.domain import AuthenticationFailed, Conflict, DataKey, TransientConflict
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.ports import Clock, FieldCipher, UnitOfWork, WrappedKey, field_aad
+from fittwin_core.schema import NestedSecret, Protection, table_for
 
 
 class KeyShredded(AuthenticationFailed):
@@ -52,41 +56,92 @@ class Vault:
             raise TransientConflict("data key created concurrently") from exc
         return wrapped
 
-    def seal(
-        self, uow: UnitOfWork, owner_id: UUID, table: str, column: str, row_id: object, plaintext: str
+    def seal_fields(
+        self, uow: UnitOfWork, owner_id: UUID, entity: type[Any], row_id: object, **plaintexts: str | None
+    ) -> dict[str, Any]:
+        """Seal values for the columns of ``entity``'s table declared sealed (see
+        :mod:`fittwin_core.schema`), for row ``row_id``, under the owner's key: ``{column:
+        ciphertext}`` (``None`` passes through). A column not declared sealed is a
+        :class:`ValueError` (a programming error, never input)."""
+        table = table_for(entity)
+        undeclared = sorted(set(plaintexts) - set(table.sealed_columns))
+        if undeclared:
+            raise ValueError(f"{table.name}: {', '.join(undeclared)} not declared sealed")
+        return {
+            column: None
+            if value is None
+            else self._seal(uow, owner_id, field_aad(table.name, column, row_id), value)
+            for column, value in plaintexts.items()
+        }
+
+    def open_fields(self, uow: UnitOfWork, owner_id: UUID, row: Any) -> dict[str, str | None]:
+        """Every sealed column of ``row`` opened: ``{column: plaintext}`` (``None`` stays
+        ``None``); :class:`KeyShredded` once the owner's data was erased."""
+        table = table_for(type(row))
+        row_id = getattr(row, table.key[0])
+        opened: dict[str, str | None] = {}
+        for column in table.sealed_columns:
+            sealed = getattr(row, column)
+            opened[column] = (
+                None
+                if sealed is None
+                else self._open(uow, owner_id, field_aad(table.name, column, row_id), sealed)
+            )
+        return opened
+
+    def seal_nested(
+        self,
+        uow: UnitOfWork,
+        owner_id: UUID,
+        where: NestedSecret,
+        row_id: object,
+        item_id: object,
+        plaintext: str,
     ) -> str:
-        """Encrypt ``plaintext`` for ``table.column`` of row ``row_id`` under the owner's key."""
+        """Seal a secret kept inside an item of a JSON column, bound to the row *and* the item."""
+        return self._seal(
+            uow, owner_id, field_aad(where.table, where.column, where.place(row_id, item_id)), plaintext
+        )
+
+    def open_nested(
+        self,
+        uow: UnitOfWork,
+        owner_id: UUID,
+        where: NestedSecret,
+        row_id: object,
+        item_id: object,
+        sealed: str,
+    ) -> str:
+        """Open what :meth:`seal_nested` sealed; it fails for an item copied into another row."""
+        return self._open(
+            uow, owner_id, field_aad(where.table, where.column, where.place(row_id, item_id)), sealed
+        )
+
+    def _seal(self, uow: UnitOfWork, owner_id: UUID, aad: bytes, plaintext: str) -> str:
         key = self.key(uow, owner_id)
         assert key is not None
-        return self.cipher.encrypt(key, plaintext, aad=field_aad(table, column, row_id))
+        return self.cipher.encrypt(key, plaintext, aad=aad)
 
-    def seal_optional(
-        self, uow: UnitOfWork, owner_id: UUID, table: str, column: str, row_id: object, plaintext: str | None
-    ) -> str | None:
-        """:meth:`seal`, passing ``None`` through."""
-        return None if plaintext is None else self.seal(uow, owner_id, table, column, row_id, plaintext)
+    def open_with(self, data_key: DataKey | None, row: Any, column: str) -> str | None:
+        """One sealed ``column`` of ``row`` opened with the owner's ``data_keys`` row already
+        read (``None``: there is none, :class:`KeyShredded`); ``None`` stays ``None``. A column
+        not declared sealed is a :class:`ValueError` (a programming error, never input)."""
+        table = table_for(type(row))
+        if column not in table.sealed_columns:
+            raise ValueError(f"{table.name}: {column} not declared sealed")
+        sealed = getattr(row, column)
+        if sealed is None:
+            return None
+        key = None if data_key is None else WrappedKey(data_key.key_id, data_key.kek_id, data_key.wrapped_key)
+        return self._decrypt(key, field_aad(table.name, column, getattr(row, table.key[0])), sealed)
 
-    def open(
-        self, uow: UnitOfWork, owner_id: UUID, table: str, column: str, row_id: object, sealed: str
-    ) -> str:
-        """Decrypt a sealed value; :class:`KeyShredded` once the owner's data was erased."""
-        return self.open_with(uow.data_keys.find(owner_id), table, column, row_id, sealed)
+    def _open(self, uow: UnitOfWork, owner_id: UUID, aad: bytes, sealed: str) -> str:
+        return self._decrypt(self.key(uow, owner_id, create=False), aad, sealed)
 
-    def open_with(
-        self, data_key: DataKey | None, table: str, column: str, row_id: object, sealed: str
-    ) -> str:
-        """:meth:`open` with the owner's ``data_keys`` row already read (``None``: there is none,
-        :class:`KeyShredded`)."""
-        if data_key is None:
+    def _decrypt(self, key: WrappedKey | None, aad: bytes, sealed: str) -> str:
+        if key is None:
             raise KeyShredded("this personal data was erased")
-        key = WrappedKey(data_key.key_id, data_key.kek_id, data_key.wrapped_key)
-        return self.cipher.decrypt(key, sealed, aad=field_aad(table, column, row_id))
-
-    def open_optional(
-        self, uow: UnitOfWork, owner_id: UUID, table: str, column: str, row_id: object, sealed: str | None
-    ) -> str | None:
-        """:meth:`open`, passing ``None`` through."""
-        return None if sealed is None else self.open(uow, owner_id, table, column, row_id, sealed)
+        return self.cipher.decrypt(key, sealed, aad=aad)
 
     def shred(self, uow: UnitOfWork, owner_id: UUID) -> bool:
         """Delete the owner's data key (crypto-shredding); whether there was one."""
@@ -114,9 +169,29 @@ class Vault:
                 changed += 1
         return changed
 
-    def blind_index(self, column: str, value: str) -> str:
-        """The keyed equality index of an already normalised value."""
-        return self.cipher.blind_index(column, value)
+    def blind_indexes(self, entity: type[Any], **values: str) -> dict[str, Any]:
+        """The blind index columns for already normalised values of the columns they index
+        (as declared): ``blind_indexes(Address, country="DE")`` → ``{"country_bidx": ...}``."""
+        table = table_for(entity)
+        indexes = table.blind_indexes
+        undeclared = sorted(set(values) - set(indexes))
+        if undeclared:
+            raise ValueError(f"{table.name}: {', '.join(undeclared)} has no declared blind index")
+        return {indexes[c]: self.cipher.blind_index(f"{table.name}.{c}", v) for c, v in values.items()}
+
+    def keyed_hash(self, entity: type[Any], column: str, value: str) -> str:
+        """The keyed hash stored in ``column`` (declared :attr:`Protection.KEYED_HASH`) for a
+        value that is itself never stored (an IP address, a device fingerprint)."""
+        table = table_for(entity)
+        declared = table.personal.get(column)
+        if declared is None or declared.protection is not Protection.KEYED_HASH:
+            raise ValueError(f"{table.name}.{column} is not declared a keyed hash")
+        return self.cipher.blind_index(f"{table.name}.{column}", value)
+
+    def token_mac(self, purpose: str, value: str) -> str:
+        """A keyed MAC of ``value`` for a token that is never stored (``purpose`` separates
+        uses, e.g. ``"email_verification"``)."""
+        return self.cipher.blind_index(purpose, value)
 
 
 __all__ = ["PLATFORM_KEY_OWNER", "KeyShredded", "Vault"]

@@ -771,12 +771,13 @@ def actors() -> S[Actor]:
 
 
 def event_logs(**overrides: S[Any]) -> S[EventLog]:
-    """Event log records."""
+    """Event log records as the library adds them (row-change records, ``insert``/``update``/
+    ``delete``, come from the stores' audit only: pass ``action=`` to build those)."""
     fields = {
         "id": uuid7s(),
         "actor_type": st.sampled_from(ActorType),
         "actor_id": _optional(uuid7s()),
-        "action": st.sampled_from(["insert", "update", "delete", "user.erase"]),
+        "action": st.sampled_from(["user.erase", "user.export", "keys.rotate", "retention.purge"]),
         "entity_type": st.sampled_from(["orders", "brands", "user_profiles"]),
         "entity_id": uuid7s(),
         "metadata": json_objects(),

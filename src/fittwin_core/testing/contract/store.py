@@ -41,6 +41,7 @@ from fittwin_core.domain import (
     OrderStatus,
     OutboxEffect,
     OutboxStatus,
+    PermissionDenied,
 )
 from fittwin_core.domain.audit import audit_diff
 from fittwin_core.domain.converter import unstructure
@@ -708,12 +709,62 @@ class StoreContract:
         with store.unit_of_work() as uow:
             assert uow.event_logs.where(entity_id=brand.id) == []
 
-    def test_unprivileged_tables_are_not_audited(self, store: Store, world: World) -> None:
+    def test_unaudited_tables_write_no_audit_rows(self, store: Store, world: World) -> None:
+        record = uniquify(TABLES["idempotency_keys"], world["idempotency_keys"])
+        with store.unit_of_work() as uow:
+            before = uow.event_logs.count()
+            uow.idempotency_keys.add(record)
+            uow.commit()
+            assert uow.event_logs.count() == before
+
+    def test_personal_data_changes_are_audited_with_values_redacted(self, store: Store, world: World) -> None:
         user = uniquify(TABLES["user_profiles"], world["user_profiles"])
         with store.unit_of_work() as uow:
             uow.user_profiles.add(user)
             uow.commit()
-            assert uow.event_logs.where(entity_id=user.id) == []
+        moved = attrs.evolve(user, email=f"moved-{user.id.hex[:12]}@example.com", updated_at=WORLD_TIME)
+        with store.unit_of_work() as uow:
+            uow.user_profiles.update(moved)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            rows = uow.event_logs.where(entity_id=user.id, order_by="id")
+        assert [r.action for r in rows] == ["insert", "update"]
+        # Which personal field changed, never its value (old or new).
+        assert rows[1].metadata == {
+            "op": "update",
+            "old": {"email": "<redacted>"},
+            "new": {"email": "<redacted>"},
+        }
+        assert user.email not in repr(rows[0].metadata) and moved.email not in repr(rows[1].metadata)
+
+    def test_data_keys_are_audited_by_owner(self, store: Store, world: World) -> None:
+        key = attrs.evolve(world["data_keys"], owner_id=fresh_id())
+        with store.unit_of_work() as uow:
+            uow.data_keys.add(key)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.data_keys.delete(key.owner_id)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            rows = uow.event_logs.where(entity_id=key.owner_id, order_by="id")
+        assert [(r.action, r.entity_type) for r in rows] == [("insert", "data_keys"), ("delete", "data_keys")]
+        assert rows[1].metadata["old"]["wrapped_key"] == "<redacted>"
+
+    @pytest.mark.parametrize("action", ["insert", "update", "delete"])
+    def test_row_change_records_cannot_be_added_by_hand(self, store: Store, action: str) -> None:
+        forged = EventLog(
+            id=fresh_id(),
+            actor_type=ActorType.SYSTEM,
+            action=action,
+            entity_type="orders",
+            entity_id=fresh_id(),
+            metadata=JsonMap({"op": action}),
+            created_at=WORLD_TIME,
+        )
+        with store.unit_of_work() as uow, pytest.raises(PermissionDenied):
+            uow.event_logs.add(forged)
+        with store.unit_of_work() as uow:
+            assert uow.event_logs.find(forged.id) is None
 
     def test_event_logs_accept_direct_records(self, store: Store) -> None:
         record = EventLog(

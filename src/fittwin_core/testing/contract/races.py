@@ -283,6 +283,21 @@ def request_returns(ft: FitTwin, order_ids: list[str]) -> int:
     return len(order_ids)
 
 
+def move_each(ft: FitTwin, arg: tuple[str, str, list[str]]) -> list[str]:
+    """Move each order by ``action`` (``cancel`` as the shopper ``user``, ``send_to_brand`` as
+    the system): per order, the status it was left in or the class of the error refusing it."""
+    action, user, order_ids = arg
+    actor = Actor.shopper(UUID(user)) if action == "cancel" else Actor.system()
+    move = getattr(ft.orders, action)
+    results = []
+    for order_id in order_ids:
+        try:
+            results.append(move(UUID(order_id), actor=actor).status.value)
+        except FitTwinError as exc:
+            results.append(type(exc).__name__)
+    return results
+
+
 def _tag(ft: FitTwin) -> str:
     return ft.context.ids.new_token().hex[:12]
 
@@ -408,6 +423,39 @@ class RaceContract:
         with ft.context.store.unit_of_work() as uow:
             assert uow.product_variants.get(shop.variant_id).inventory == 0
             assert sum(i.qty for i in uow.order_items.where(variant_id=shop.variant_id)) == 7
+
+    # -- cancel vs move (decision 8: lock the row before deciding) -------------------------
+
+    def test_a_cancel_racing_a_send_to_brand_leaves_each_order_refunded_or_shipped_never_both(
+        self, race: Race
+    ) -> None:
+        ft = race.ft
+        shop = self._shop(ft)
+        buyer = self._shopper(ft, "canceller")
+        orders = [self._order(ft, buyer, shop.variant_id) for _ in range(self.trials)]
+        for order_id in orders:
+            ft.orders.mark_paid(order_id, actor=Actor.system())
+        ids = [str(o) for o in orders]
+        workers = race.racers.size
+        parts: list[tuple[Part, Any]] = [
+            (move_each, ("cancel" if n % 2 == 0 else "send_to_brand", str(buyer[0]), ids))
+            for n in range(workers)
+        ]
+
+        outcomes = race.racers.run(parts)
+
+        assert [o.error for o in outcomes] == [None] * workers, outcomes
+        for order_id in orders:
+            order = ft.orders.get(order_id, actor=Actor.system())
+            refunds = [
+                e for e in ft.effects.for_order(order_id, actor=Actor.system()) if e.kind.value == "refund"
+            ]
+            if order.status == OrderStatus.CLOSED:  # cancelled: refunded in full, once
+                assert order.refunded_cents == order.totals.total, order
+                assert [e.payload["amount"] for e in refunds] == [order.totals.total], refunds
+            else:  # shipped: nothing refunded, no refund on its way
+                assert order.status == OrderStatus.SENT_TO_BRAND, order
+                assert (order.refunded_cents, refunds) == (0, []), (order, refunds)
 
     # -- referral velocity ---------------------------------------------------------------
 
@@ -618,6 +666,7 @@ __all__ = [
     "deliver_webhooks",
     "erase",
     "mark_paid",
+    "move_each",
     "place_one",
     "release_due",
     "request_returns",

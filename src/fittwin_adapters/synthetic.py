@@ -28,6 +28,7 @@ the order), and brand webhooks are not sent.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import math
@@ -35,7 +36,8 @@ import random
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from uuid import UUID
@@ -363,9 +365,31 @@ def generate(
         raise ValidationError("lines", f"must name garment lines among {', '.join(LINES)}")
     bar = ProgressBar(sys.stderr, auto=True) if progress is True else ProgressBar(progress or None)
     run = _Run(ft, clock, random.Random(seed), bar, truth or HiddenTruth())  # noqa: S311
-    return run.play(
-        shoppers=shoppers, months=months, orders_per_shopper=orders_per_shopper, brands=brands, lines=lines
-    )
+    with _no_cycle_collection():
+        return run.play(
+            shoppers=shoppers,
+            months=months,
+            orders_per_shopper=orders_per_shopper,
+            brands=brands,
+            lines=lines,
+        )
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the shop is built, as it was before.
+
+    Every row the run creates stays alive in the store, so each collection walks a heap that
+    only grows — a fifth of the run's time at 10 000 orders, more at 100 000 — while the run
+    makes almost no reference cycles (reference counting frees its temporaries). The pause is
+    process-wide; collection resumes, as it was, when the run ends or fails."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @attrs.define
@@ -820,11 +844,13 @@ class _Run:
         line.order = after
         # The row is written when the order settles (or at the end of the run), in the state
         # its moves reached: one audited write per order (two for referred orders, which must
-        # exist from payment on); the rewards service reacts to every move.
+        # exist from payment on); the rewards service reacts to every move of a referred order
+        # (it ignores the others: nothing is earned or reversed without a referral).
         if after.status == OrderStatus.CLOSED:
             self._write(uow, line)
             self.open.pop(after.id, None)
-        self.ft.rewards.on_order_moved(uow, before, after)
+        if after.rid is not None:
+            self.ft.rewards.on_order_moved(uow, before, after)
 
     def _write(self, uow: UnitOfWork, line: _Line) -> None:
         """Store the order (and its line) as it stands."""

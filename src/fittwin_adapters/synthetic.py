@@ -842,12 +842,15 @@ class _Run:
             if Effect.REFUND in change.effects and before.paid_at is not None:
                 after = attrs.evolve(after, refunded_cents=after.totals.total)
         line.order = after
-        # The row is written when the order settles (or at the end of the run), in the state
-        # its moves reached: one audited write per order (two for referred orders, which must
-        # exist from payment on); the rewards service reacts to every move of a referred order
-        # (it ignores the others: nothing is earned or reversed without a referral).
-        if after.status == OrderStatus.CLOSED:
+        # An order that is not referred is written once, when it settles (or at the end of
+        # the run), in the state its moves reached: one audited insert. A referred order exists
+        # from placement on (the rewards service records against it) and is written at every
+        # move, one audited update each, as the order service writes it. The rewards service
+        # reacts to every move of a referred order (it ignores the others: nothing is earned or
+        # reversed without a referral).
+        if line.written is not None or after.status == OrderStatus.CLOSED:
             self._write(uow, line)
+        if after.status == OrderStatus.CLOSED:
             self.open.pop(after.id, None)
         if after.rid is not None:
             self.ft.rewards.on_order_moved(uow, before, after)

@@ -5,8 +5,9 @@
 services; everything else — shoppers, links, clicks, orders and their lifecycles — is built in
 bulk: entities made by the domain's own rules (``transition`` for every status move, the pricing
 port for totals, the fit engine for fit summaries, the rewards service's reaction to every move
-for conversions and the ledger), written in large units of work. A 100 000-order year takes
-well under a minute on the memory store (``docs/benchmarks.md``).
+of a referred order for conversions and the ledger), written in large units of work, with
+Python's cyclic garbage collector paused for the run. How long a 100 000-order year takes on the
+memory store is measured by ``bench/synthetic.py`` (``docs/benchmarks.md``).
 
 **The hidden truth.** Each brand's garments fit as their charts say, shifted by a per-brand,
 per-zone offset the library is never told (:class:`HiddenTruth`; by default the second brand

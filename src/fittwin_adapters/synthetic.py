@@ -381,7 +381,7 @@ def _no_cycle_collection() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while the shop is built, as it was before.
 
     Every row the run creates stays alive in the store, so each collection walks a heap that
-    only grows — a fifth of the run's time at 10 000 orders, more at 100 000 — while the run
+    only grows (about a fifth of the CPU time of a 10 000-order run went there), while the run
     makes almost no reference cycles (reference counting frees its temporaries). The pause is
     process-wide; collection resumes, as it was, when the run ends or fails."""
     enabled = gc.isenabled()

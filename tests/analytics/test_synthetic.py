@@ -4,6 +4,7 @@ bar; and ``fittwin demo --shoppers N``."""
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import random
@@ -11,6 +12,7 @@ import statistics
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -356,3 +358,32 @@ def test_a_generated_shop_passes_the_domain_rules_row_by_row() -> None:
         )
         assert order.refunded_cents == (order.totals.total if refunded else 0)
         assert order.created_at < NOW
+
+
+def test_a_run_pauses_cycle_collection_and_restores_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fittwin_adapters.synthetic as synthetic
+
+    seen: list[bool] = []
+    play = synthetic._Run.play
+
+    def spy(self: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return play(self, **kwargs)
+
+    def fail(self: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the run failed")
+
+    assert gc.isenabled()
+    monkeypatch.setattr(synthetic._Run, "play", spy)
+    generate(connect_synthetic(now=NOW), shoppers=3, months=1, progress=False)
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        generate(connect_synthetic(now=NOW), shoppers=3, months=1, progress=False)
+        assert not gc.isenabled()  # left as it was
+    finally:
+        gc.enable()
+    monkeypatch.setattr(synthetic._Run, "play", fail)
+    with pytest.raises(RuntimeError, match="failed"):
+        generate(connect_synthetic(now=NOW), shoppers=3, months=1, progress=False)
+    assert gc.isenabled()

@@ -3,7 +3,8 @@ memory store, the bulk path of ``fittwin_adapters.synthetic.generate``.
 
     python bench/synthetic.py [--orders 100000] [--write docs/benchmarks.md]
 
-Prints the time, the rows written and the shop's size returns; ``--write`` replaces the
+Prints the time (wall clock, and the process's CPU time, which other jobs on a shared machine
+disturb less), the rows written and the shop's size returns; ``--write`` replaces the
 ``## Synthetic shop`` section of the file (or appends it).
 """
 
@@ -30,9 +31,9 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="write the result into this markdown file")
     args = parser.parse_args()
     ft = connect_synthetic(now=NOW, seed=2026)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = generate(ft, shoppers=max(args.orders * 10 // 19, 1), months=12, progress=True)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     store = ft.context.store
     rows = {
         t: len(store.raw_rows(t))
@@ -48,7 +49,7 @@ def main() -> None:
     line = (
         f"{report.orders:,} orders, {report.shoppers:,} shoppers, {report.clicks:,} clicks, "
         f"{report.returns:,} returns ({report.size_returns:,} for size) in {seconds:.1f} s "
-        f"({report.orders / seconds:,.0f} orders/s); aim {AIM_SECONDS:.0f} s"
+        f"({report.orders / seconds:,.0f} orders/s; {cpu:.1f} s of CPU); aim {AIM_SECONDS:.0f} s"
     )
     print(line)
     print(", ".join(f"{n:,} {t}" for t, n in rows.items()))
@@ -62,16 +63,19 @@ def main() -> None:
             f"other jobs: load average {load:.1f} at the end of the run; memory store; "
             f"run {datetime.now(UTC):%Y-%m-%d}).\n\n"
             f"{line}.\n\nRows written: " + ", ".join(f"{n:,} {t}" for t, n in rows.items()) + ".\n\n"
-            f"Aim: under {AIM_SECONDS:.0f} s — {verdict} here (447 s before, when the shop was played "
-            "through one service call per row). The generator builds entities with the domain's own rules "
-            "(status moves through `transition`, totals through the pricing port, fit summaries through "
-            "the engine, rewards through the rewards service's reaction to each move) and writes them in "
-            "bulk units of work; an order and its line are written once, when the order settles (referred "
-            "orders from placement, as the rewards service records against them). Profiles of smaller "
-            "runs put about 10 % of the time in sign-ups (every address sealed under a per-shopper data "
-            "key), and of the rest roughly a third in the memory store's audit rows (each write to an "
-            "audited table is diffed and frozen into `event_logs`, as PostgreSQL's triggers do) and a "
-            "quarter in attrs validation of the entities each move re-creates.\n"
+            f"Aim: under {AIM_SECONDS:.0f} s — {verdict} here (447 s when the shop was played through "
+            "one service call per row; 131 s for the first bulk version). The generator builds entities "
+            "with the domain's own rules (status moves through `transition`, totals through the pricing "
+            "port, fit summaries through the engine, rewards through the rewards service's reaction to "
+            "each move of a referred order) and writes them in bulk units of work, with Python's cyclic "
+            "garbage collector paused for the run; an order that is not referred is written once, when "
+            "it settles, and a referred order at placement and at every move, as the order service "
+            "writes it. A profile (pyinstrument, 10 000 orders) puts about a tenth of the time in sign-ups "
+            "(every address sealed under a per-shopper data key), an eighth in the memory store's audit "
+            "rows (each write to an audited table is diffed and frozen into `event_logs`, as "
+            "PostgreSQL's triggers do), a sixth in the rewards service's reactions to referred orders, "
+            "a tenth in the fit engine and the rest spread thinly over the validated entities each "
+            "step creates and the timeline itself: no single part left would reach the aim alone.\n"
         )
         write_section(args.write, "Synthetic shop", section)
 

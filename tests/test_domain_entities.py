@@ -207,3 +207,28 @@ def test_derived_money() -> None:
     assert WORLD["orders"].total.amount == 2500
     assert isinstance(WORLD["referrals"], Referral) and isinstance(WORLD["avatars"], Avatar)
     assert isinstance(WORLD["product_variants"], ProductVariant)
+
+
+_JSON_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12) | st.sampled_from(
+    ["plain", 'quo"te', "back\\slash", "tab\there", "\x7f", "é", "😀", ""]
+)
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_JSON_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(_JSON_TEXT, _JSON_VALUES, max_size=5), st.integers(0, 40))
+def test_json_size_limit_is_the_compact_json_size_exactly(data: dict[str, Any], slack: int) -> None:
+    """The byte budget a JSON object is frozen under is its compact UTF-8 JSON length, to the
+    byte (the freezer measures plain text in one step and everything else exactly)."""
+    size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    assert JsonMap.checked(data, max_depth=32, max_bytes=size + slack) == data
+    if size > 0 and slack == 0:
+        with pytest.raises(ValidationError, match="bytes as JSON"):
+            JsonMap.checked(data, max_depth=32, max_bytes=size - 1)

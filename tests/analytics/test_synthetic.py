@@ -4,12 +4,16 @@ bar; and ``fittwin demo --shoppers N``."""
 
 from __future__ import annotations
 
+import gc
 import io
+import itertools
 import random
 import statistics
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -29,11 +33,14 @@ from fittwin_core.domain import (
     Actor,
     CloseReason,
     ConfigurationError,
+    EventLog,
+    OrderItem,
     OrderStatus,
     ReturnReasonCode,
     RewardStatus,
     ValidationError,
 )
+from fittwin_core.domain.converter import unstructure
 from fittwin_core.fit import Chart
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -225,3 +232,158 @@ def test_a_brand_secretly_small_at_the_chest_is_learned_and_accepting_the_propos
     generate(ft, shoppers=1200, months=6, brands=2, lines=("tops",), truth=truth, progress=False, seed=22)
     after = _size_return_rate(ft, small.id, NOW)
     assert after < before * 0.8  # the brand's size returns fall by a fifth or more
+
+
+# The order lifecycle as the specification draws it (data-model.md, "Order status"): the moves
+# a stored order's history may be made of, and what each target stamps on the order.
+_LEGAL_MOVES = {
+    ("created", "paid"),
+    ("created", "closed"),
+    ("paid", "sent_to_brand"),
+    ("paid", "closed"),
+    ("sent_to_brand", "fulfilled"),
+    ("fulfilled", "delivered"),
+    ("delivered", "return_requested"),
+    ("delivered", "closed"),
+    ("return_requested", "closed"),
+}
+_AUDITED = ("orders", "product_variants", "payment_methods", "reward_ledger_entries")
+_SECRET = {"orders": {"psp_token_id"}, "payment_methods": {"psp_token_id"}}
+
+
+_FORWARD = ("created", "paid", "sent_to_brand", "fulfilled", "delivered")
+
+
+def _path(status: str, close_reason: str | None, paid: bool) -> list[str]:
+    """The statuses an order went through to reach ``status`` (for a closed order, how it was
+    closed tells which way it went)."""
+    if status == "return_requested" or close_reason == "returned":
+        path = [*_FORWARD, "return_requested"]
+    elif status in _FORWARD:
+        path = list(_FORWARD[: _FORWARD.index(status) + 1])
+    elif close_reason == "completed":
+        path = list(_FORWARD)
+    else:  # cancelled, before or after payment
+        path = ["created", "paid"] if paid else ["created"]
+    return [*path, "closed"] if status == "closed" else path
+
+
+def _as_audited(table: str, row: object) -> dict[str, object]:
+    """What an audit row's ``new`` shows of ``row``: its JSON form without the bookkeeping
+    timestamps, secrets redacted (a NULL stays NULL)."""
+    data = unstructure(row)
+    return {
+        column: ("<redacted>" if column in _SECRET.get(table, ()) and value is not None else value)
+        for column, value in data.items()
+        if column not in ("created_at", "updated_at")
+    }
+
+
+def test_a_generated_shop_passes_the_domain_rules_row_by_row() -> None:
+    """Every row of a small generated shop checked against rules written here from the spec:
+    totals from the lines, stock, at most one reward per order, status histories made of legal
+    moves with matching stamps, and audit rows that replay to each stored row."""
+    ft = connect_synthetic(now=NOW, seed=17)
+    report = generate(ft, shoppers=160, months=8, progress=False, seed=17)
+    assert report.refused_steps == 0 and report.orders > 150
+    with ft.context.store.unit_of_work() as uow:
+        orders = {o.id: o for o in uow.orders.where()}
+        items_of: dict[UUID, list[OrderItem]] = {}
+        for item in uow.order_items.where():
+            items_of.setdefault(item.order_id, []).append(item)
+        variants = {v.id: v for v in uow.product_variants.where()}
+        ledger = uow.reward_ledger_entries.where()
+        conversions = uow.referral_events.where(event_type="conversion")
+        logs = uow.event_logs.where(order_by="id")
+        rows = {table: {r.id: r for r in getattr(uow, table).where()} for table in _AUDITED}
+    assert len(orders) == report.orders
+    # Totals are the lines' prices; an order's line says what it sold.
+    sold: Counter[object] = Counter()
+    for order in orders.values():
+        lines = items_of[order.id]
+        assert len(lines) == 1  # the generator sells one line per order
+        subtotal = sum(line.unit_price_cents * line.qty for line in lines)
+        t = order.totals
+        assert t.subtotal == subtotal and t.total == t.subtotal + t.tax + t.shipping - t.discounts
+        assert all(line.currency == t.currency for line in lines)
+        if order.close_reason != CloseReason.CANCELLED:
+            for line in lines:
+                sold[line.variant_id] += line.reserved_qty
+    # Stock: what was sold came out of the million each variant started with, never below zero.
+    for variant in variants.values():
+        assert variant.inventory == 1_000_000 - sold[variant.id] >= 0
+    # Rewards: at most one ledger entry and one conversion per order, each of a referred order.
+    assert max(Counter(e.order_id for e in ledger).values(), default=0) <= 1
+    assert max(Counter(e.order_id for e in conversions).values(), default=0) <= 1
+    assert all(orders[e.order_id].rid == e.rid for e in ledger)
+    # Audit rows: per audited row one insert, then updates whose diffs replay to the stored row.
+    history: dict[tuple[str, UUID], list[EventLog]] = {}
+    for log in logs:
+        history.setdefault((log.entity_type, log.entity_id), []).append(log)
+    for table in _AUDITED:
+        for key, row in rows[table].items():
+            entries = history.get((table, key), [])
+            assert [e.action for e in entries[:1]] == ["insert"], (table, key)
+            assert all(e.action == "update" for e in entries[1:])
+            state = dict(entries[0].metadata["new"])
+            statuses = [state.get("status")]
+            for entry in entries[1:]:
+                old, new = entry.metadata["old"], entry.metadata["new"]
+                assert all(state[c] == old[c] for c in old)  # each diff starts where the last ended
+                state.update(new)
+                if "status" in new:
+                    statuses.append(new["status"])
+            assert state == _as_audited(table, row), (table, key)
+            if table == "orders":
+                order = rows["orders"][key]
+                reason = None if order.close_reason is None else order.close_reason.value
+                path = _path(order.status.value, reason, order.paid_at is not None)
+                # A referred order is written at placement and at every move, as the order
+                # service writes it; any other order once, as it settled.
+                assert statuses == (path if order.rid is not None else [order.status.value])
+    # Status and stamps: every order's status is the end of a path of legal moves, and carries
+    # the stamps of that path, in time order.
+    for order in orders.values():
+        reason = None if order.close_reason is None else order.close_reason.value
+        path = _path(order.status.value, reason, order.paid_at is not None)
+        assert path[-1] == order.status.value
+        assert all(move in _LEGAL_MOVES for move in itertools.pairwise(path)), path
+        assert (order.paid_at is not None) == ("paid" in path)
+        assert (order.delivered_at is not None) == ("delivered" in path)
+        assert (order.closed_at is not None) == ("closed" in path) == (order.close_reason is not None)
+        stamps = [s for s in (order.created_at, order.paid_at, order.delivered_at, order.closed_at) if s]
+        assert stamps == sorted(stamps) and order.updated_at >= stamps[-1]
+        refunded = order.close_reason == CloseReason.RETURNED or (
+            order.close_reason == CloseReason.CANCELLED and order.paid_at is not None
+        )
+        assert order.refunded_cents == (order.totals.total if refunded else 0)
+        assert order.created_at < NOW
+
+
+def test_a_run_pauses_cycle_collection_and_restores_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fittwin_adapters.synthetic as synthetic
+
+    seen: list[bool] = []
+    play = synthetic._Run.play
+
+    def spy(self: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return play(self, **kwargs)
+
+    def fail(self: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the run failed")
+
+    assert gc.isenabled()
+    monkeypatch.setattr(synthetic._Run, "play", spy)
+    generate(connect_synthetic(now=NOW), shoppers=3, months=1, progress=False)
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        generate(connect_synthetic(now=NOW), shoppers=3, months=1, progress=False)
+        assert not gc.isenabled()  # left as it was
+    finally:
+        gc.enable()
+    monkeypatch.setattr(synthetic._Run, "play", fail)
+    with pytest.raises(RuntimeError, match="failed"):
+        generate(connect_synthetic(now=NOW), shoppers=3, months=1, progress=False)
+    assert gc.isenabled()

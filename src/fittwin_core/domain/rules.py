@@ -282,7 +282,32 @@ def _json_text_size(value: str, rule: str) -> int:
         raise ValidationError("json", rule) from None
 
 
+_STRING_RULE = "strings must be valid Unicode text without NUL characters"
+_PLAIN_TEXT = re.compile(r"[ !#-\[\]-~]*")
+"""Printable ASCII without ``"`` and ``\\``: JSON writes it as it is, between quotes."""
+
+
 def _freeze(value: Any, depth: int, budget: _Budget) -> Any:
+    # The exact built-in types first (what JSON decoders and the converter produce): one type
+    # lookup instead of an ABC check. Subclasses and other types take the general path below.
+    kind = type(value)
+    if kind is str:
+        budget.spend(_json_text_size(value, _STRING_RULE))
+        return value
+    if kind is int:
+        if not JSON_INT_MIN <= value <= JSON_INT_MAX:
+            raise ValidationError("json", "integers must be within the 64-bit range")
+        budget.spend(len(str(value)))
+        return value
+    if value is None or kind is bool:
+        budget.spend(_SCALAR_SIZES[value])
+        return value
+    if kind is dict:
+        return JsonMap._frozen(_freeze_items(value, depth + 1, budget))
+    return _freeze_general(value, depth, budget)
+
+
+def _freeze_general(value: Any, depth: int, budget: _Budget) -> Any:
     if isinstance(value, Mapping):
         return JsonMap._frozen(_freeze_items(value, depth + 1, budget))
     if isinstance(value, list | tuple):
@@ -291,7 +316,7 @@ def _freeze(value: Any, depth: int, budget: _Budget) -> Any:
         budget.spend(1 + max(len(value), 1))  # brackets and commas
         return tuple(_freeze(v, depth + 1, budget) for v in value)
     if isinstance(value, str):
-        budget.spend(_json_text_size(value, "strings must be valid Unicode text without NUL characters"))
+        budget.spend(_json_text_size(value, _STRING_RULE))
         return value
     if isinstance(value, bool) or value is None:
         budget.spend(_SCALAR_SIZES[value])
@@ -314,13 +339,30 @@ def _freeze(value: Any, depth: int, budget: _Budget) -> Any:
 def _freeze_items(data: Mapping[Any, Any], depth: int, budget: _Budget) -> dict[str, Any]:
     if depth > budget.max_depth:
         raise ValidationError("json", f"must nest at most {budget.max_depth} levels deep")
-    budget.spend(1 + max(len(data), 1))  # braces and commas
+    used = 1 + max(len(data), 1)  # braces and commas
+    plain = _PLAIN_TEXT.fullmatch
     frozen: dict[str, Any] = {}
     for key, item in data.items():
-        if not isinstance(key, str):
+        if type(key) is not str and not isinstance(key, str):
             raise ValidationError("json", _KEY_RULE)
-        budget.spend(1 + _json_text_size(key, _KEY_RULE))
-        frozen[key] = _freeze(item, depth, budget)
+        # Plain printable ASCII is its length plus quotes as JSON: the common case, measured
+        # here in one step; anything else is measured exactly by _json_text_size.
+        used += 3 + len(key) if plain(key) else 1 + _json_text_size(key, _KEY_RULE)
+        kind = type(item)
+        if kind is str:
+            used += 2 + len(item) if plain(item) else _json_text_size(item, _STRING_RULE)
+            frozen[key] = item
+        elif kind is int and JSON_INT_MIN <= item <= JSON_INT_MAX:
+            used += len(str(item))
+            frozen[key] = item
+        elif item is None or kind is bool:
+            used += _SCALAR_SIZES[item]
+            frozen[key] = item
+        else:
+            budget.spend(used)
+            used = 0
+            frozen[key] = _freeze(item, depth, budget)
+    budget.spend(used)
     return frozen
 
 

@@ -29,8 +29,8 @@ class ServiceGroups:
         runner = runner or UnitOfWorkRunner(ctx)
         self.context = ctx
         self.accounts = Accounts(ctx, runner)
-        self.avatars = Avatars(ctx, runner)
         self.effects = Effects(ctx, runner)
+        self.avatars = Avatars(ctx, runner, self.effects)
         self.brands = Brands(ctx, runner, self.effects)
         self.catalog = Catalog(ctx, self.brands, runner)
         self.fit = Fitting(ctx, runner)

@@ -22,6 +22,7 @@ from fittwin_core.domain import (
     BodyMetrics,
     ConfigurationError,
     Conflict,
+    EffectKind,
     InvalidTransition,
     NotFound,
     PermissionDenied,
@@ -30,6 +31,7 @@ from fittwin_core.domain import (
 )
 from fittwin_core.ports import ObjectStore, Store, StoredObject
 from fittwin_core.services.avatars import MESH_CONTENT_TYPE, mesh_key
+from fittwin_core.services.base import Settings
 from fittwin_core.testing.clock import FrozenClock, SequentialIds
 from tests.support.shop import PASSWORD
 
@@ -450,6 +452,45 @@ def test_soft_delete_clears_the_mesh_and_hides_the_version(ft: FitTwin) -> None:
     with pytest.raises(NotFound):
         ft.avatars.mesh(avatar.id, actor=Actor.system())
     assert ft.avatars.delete(avatar.id, actor=Actor.system()) == removed
+
+
+def test_a_mesh_is_deleted_through_the_outbox_once_the_change_committed(
+    store: Store, clock: FrozenClock, ids: SequentialIds
+) -> None:
+    ft = connect(
+        store,
+        objects=FsspecObjectStore(memory_url()),
+        payments=FakePayments(clock=clock),
+        keyring=LocalKeyRing.generate(),
+        hasher=HASHER,
+        clock=clock,
+        ids=ids,
+        settings=Settings(dispatch_inline=False),  # as if the process stopped after each commit
+    )
+    ada = shopper(ft)
+    first = ft.avatars.complete(
+        ft.avatars.request(ada.id, SOURCES, actor=Actor.shopper(ada.id)).id,
+        mesh(1),
+        confidence=70,
+        actor=Actor.system(),
+    )
+    with pytest.raises(RuntimeError), ft.transaction(actor=Actor.system()) as tx:
+        tx.avatars.delete(first.id, actor=Actor.system())
+        raise RuntimeError("the host's request fails after the delete")
+    assert ft.effects.dispatch(actor=Actor.system()).attempted == 0  # rolled back: nothing to delete
+    assert has_object(ft, ada, 1)
+
+    ft.avatars.delete(first.id, actor=Actor.system())
+    assert has_object(ft, ada, 1)  # committed; the deletion waits in the outbox
+    report = ft.effects.dispatch(actor=Actor.system())
+    assert len(report.delivered) == 1 and not has_object(ft, ada, 1)
+    effect = ft.effects.get(report.delivered[0], actor=Actor.system())
+    assert (effect.kind, effect.payload["key"], effect.outcome) == (
+        EffectKind.DELETE_OBJECT,
+        mesh_key(ada.id, 1),
+        "deleted",
+    )
+    assert ft.effects.dispatch(actor=Actor.system()).attempted == 0  # delivered once
 
 
 def test_shoppers_act_only_on_their_own_avatars(ft: FitTwin) -> None:

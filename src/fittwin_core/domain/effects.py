@@ -26,6 +26,7 @@ class EffectKind(StrEnum):
     CANCEL_PAYMENT = "cancel_payment"
     BRAND_WEBHOOK = "brand_webhook"
     NOTIFY_SHOPPER = "notify_shopper"
+    DELETE_OBJECT = "delete_object"
 
 
 class OutboxStatus(StrEnum):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -27,7 +27,6 @@ from fittwin_core.domain import (
     AvatarSources,
     AvatarStatus,
     Conflict,
-    FitTwinError,
     IdempotencyRecord,
     InvalidTransition,
     NotFound,
@@ -39,6 +38,7 @@ from fittwin_core.domain import (
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork, after, before, not_equal
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, coerce, require
+from fittwin_core.services.effects import Effects
 from fittwin_core.services.permissions import authorize
 
 log = logging.getLogger("fittwin.avatars")
@@ -75,8 +75,11 @@ class CleanupReport:
 class Avatars(Service):
     """``ft.avatars``: request, complete, fail, fetch and remove a shopper's avatars."""
 
-    def __init__(self, ctx: Context, runner: UnitOfWorkRunner | None = None) -> None:
+    def __init__(
+        self, ctx: Context, runner: UnitOfWorkRunner | None = None, effects: Effects | None = None
+    ) -> None:
         super().__init__(ctx, runner)
+        self._effects = effects or Effects(ctx, runner)
 
     # ------------------------------------------------------------------ reading
 
@@ -249,7 +252,10 @@ class Avatars(Service):
             self._release_claim(aid, token, actor)
             raise
 
-        def mark_ready(uow: UnitOfWork) -> tuple[Avatar, list[str]]:
+        recorded: list[UUID] = []
+
+        def mark_ready(uow: UnitOfWork) -> Avatar:
+            recorded.clear()
             self.shopper(uow, avatar.user_id, lock=True)  # one completion per shopper at a time
             current = uow.avatars.get(aid)
             self._completable(uow, current)
@@ -269,15 +275,16 @@ class Avatars(Service):
                 updated_at=now,
             )
             uow.avatars.update(ready, expected={"status": AvatarStatus.PROCESSING, "deleted_at": None})
-            return ready, superseded
+            self._effects.outbox.delete_objects(uow, superseded, profile.region, recorded)
+            return ready
 
         try:
-            ready, superseded = self.transaction(mark_ready, actor=actor)
+            ready = self.transaction(mark_ready, actor=actor)
         except BaseException:
             self._discard_upload(aid, key, profile.region, actor)
             self._release_claim(aid, token, actor)
             raise
-        self.after_commit(lambda: self._delete_objects(superseded, profile.region))
+        self._effects._deliver_after_commit(recorded)
         return ready
 
     def fail(self, avatar_id: UUID, reason: str, *, actor: Actor) -> Avatar:
@@ -289,7 +296,10 @@ class Avatars(Service):
         aid = as_uuid(avatar_id, "avatar_id")
         _reason.check("reason", reason)
 
+        recorded: list[UUID] = []
+
         def work(uow: UnitOfWork) -> tuple[Avatar, str]:
+            recorded.clear()
             avatar = uow.avatars.get(aid)
             authorize(actor, "avatars.manage", user_id=avatar.user_id)
             profile = self.shopper(uow, avatar.user_id)
@@ -301,18 +311,25 @@ class Avatars(Service):
                 avatar, status=AvatarStatus.FAILED, failure_reason=reason, updated_at=self.now()
             )
             uow.avatars.update(failed, expected={"status": AvatarStatus.PROCESSING})
+            # Deleted once committed: with the version no longer processing, no completion can
+            # make this key live.
+            self._effects.outbox.delete_objects(
+                uow, [mesh_key(failed.user_id, failed.version)], profile.region, recorded
+            )
             return failed, profile.region
 
-        failed, region = self.transaction(work, actor=actor)
-        # Only once committed, with the version no longer processing, can no completion make this key live.
-        self.after_commit(lambda: self._delete_objects([mesh_key(failed.user_id, failed.version)], region))
+        failed, _ = self.transaction(work, actor=actor)
+        self._effects._deliver_after_commit(recorded)
         return failed
 
     def delete(self, avatar_id: UUID, *, actor: Actor) -> Avatar:
         """Soft-delete a version: ``deleted_at`` is set, ``mesh_ref`` cleared and the mesh deleted."""
         aid = as_uuid(avatar_id, "avatar_id")
 
+        recorded: list[UUID] = []
+
         def work(uow: UnitOfWork) -> tuple[Avatar, str]:
+            recorded.clear()
             avatar = uow.avatars.lock(aid)
             authorize(actor, "avatars.manage", user_id=avatar.user_id)
             profile = self.shopper(uow, avatar.user_id)
@@ -321,10 +338,13 @@ class Avatars(Service):
             now = self.now()
             removed = attrs.evolve(avatar, deleted_at=now, mesh_ref=None, updated_at=now)
             uow.avatars.update(removed)
+            self._effects.outbox.delete_objects(
+                uow, [mesh_key(removed.user_id, removed.version)], profile.region, recorded
+            )
             return removed, profile.region
 
-        removed, region = self.transaction(work, actor=actor)
-        self.after_commit(lambda: self._delete_objects([mesh_key(removed.user_id, removed.version)], region))
+        removed, _ = self.transaction(work, actor=actor)
+        self._effects._deliver_after_commit(recorded)
         return removed
 
     def clean_up(self, *, stale_after: timedelta = DEFAULT_STALE_AFTER, actor: Actor) -> CleanupReport:
@@ -429,15 +449,6 @@ class Avatars(Service):
             if current is not None and current.mesh_ref == key and current.deleted_at is None:
                 return
             self._ctx.objects.delete(key, region=region)
-
-    def _delete_objects(self, keys: Iterable[str], region: str) -> None:
-        """Delete objects no row points at any more. Best effort: what fails here is logged and
-        left for :meth:`clean_up` (the rows are already consistent)."""
-        for key in keys:
-            try:
-                self._ctx.objects.delete(key, region=region)
-            except FitTwinError as exc:
-                log.warning("could not delete object %s (%s); clean_up() will retry", key, type(exc).__name__)
 
 
 __all__ = [

@@ -39,6 +39,7 @@ from fittwin_core.domain import (
     OutboxEffect,
     OutboxStatus,
     PaymentError,
+    ValidationError,
 )
 from fittwin_core.domain.converter import format_datetime
 from fittwin_core.domain.effects import backoff
@@ -111,6 +112,18 @@ class Outbox:
         if recorded is not None:
             recorded.append(effect.id)
         return effect
+
+    def delete_objects(self, uow: UnitOfWork, keys: Iterable[str], region: str, recorded: list[UUID]) -> None:
+        """Record the deletion of objects no row points at any more, in the caller's unit of
+        work (delivered after its commit: a rolled-back change deletes nothing)."""
+        for key in dict.fromkeys(keys):
+            self.record(
+                uow,
+                EffectKind.DELETE_OBJECT,
+                f"delete-object:{self._ctx.ids.new_token().hex}",
+                {"key": key, "region": region},
+                recorded=recorded,
+            )
 
 
 Handler = Callable[["Effects", OutboxEffect], str]
@@ -398,11 +411,25 @@ def _notify_shopper(effects: Effects, effect: OutboxEffect) -> str:
     return "sent"  # logged on the order with the outcome (Effects._log_notification)
 
 
+def _delete_object(effects: Effects, effect: OutboxEffect) -> str:
+    """Delete one object from the object store (deleting one already gone changes nothing)."""
+    key, region = str(effect.payload["key"]), str(effect.payload["region"])
+    objects = effects._ctx.objects
+    try:
+        if not objects.exists(key, region=region):
+            return "already gone"
+        objects.delete(key, region=region)
+    except ValidationError as exc:  # not a key the store accepts: retrying cannot help
+        raise Undeliverable(f"not an object key: {exc.rule}") from None
+    return "deleted"
+
+
 EFFECT_HANDLERS: Mapping[EffectKind, Handler] = {
     EffectKind.REFUND: _refund,
     EffectKind.CANCEL_PAYMENT: _cancel_payment,
     EffectKind.BRAND_WEBHOOK: _brand_webhook,
     EffectKind.NOTIFY_SHOPPER: _notify_shopper,
+    EffectKind.DELETE_OBJECT: _delete_object,
 }
 """Effect kind → the handler that carries it out (the dispatcher's one table)."""
 

@@ -248,7 +248,12 @@ _LEGAL_MOVES = {
     ("return_requested", "closed"),
 }
 _AUDITED = ("orders", "product_variants", "payment_methods", "reward_ledger_entries")
-_SECRET = {"orders": {"psp_token_id"}, "payment_methods": {"psp_token_id"}}
+# What audit rows never show (issue 14: no payment token, and of a payment method neither
+# brand, last4 nor expiry; only that the field is there).
+_SECRET = {
+    "orders": {"psp_token_id"},
+    "payment_methods": {"psp_token_id", "brand", "last4", "expires_at"},
+}
 
 
 _FORWARD = ("created", "paid", "sent_to_brand", "fulfilled", "delivered")

@@ -38,7 +38,7 @@ from fittwin_core.domain import (
 from fittwin_core.domain.converter import format_datetime, unstructure
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import JsonMap
-from fittwin_core.ports import EventLogRetention, UnitOfWork, after, before, not_equal, one_of
+from fittwin_core.ports import EventLogRetention, Repository, UnitOfWork, after, before, not_equal, one_of
 from fittwin_core.schema import TABLES, Erasure, table_for
 from fittwin_core.services.avatars import mesh_key
 from fittwin_core.services.base import Context, RetentionPolicy, Service, UnitOfWorkRunner, as_uuid
@@ -623,14 +623,15 @@ class Privacy(Service):
     def _expired_orders(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
         # An order is closed after it was created: the created_at bound changes nothing found,
         # and lets PostgreSQL skip the order partitions of months after the cutoff.
-        filters: dict[str, Any] = {
-            "status": OrderStatus.CLOSED,
-            "closed_at": before(cutoff),
-            "created_at": before(cutoff),
-        }
-        if cursor is not None:
-            filters["id"] = after(cursor)
-        return uow.orders.where(order_by="id", limit=PURGE_BATCH, **filters)
+        return _next_batch(
+            uow.orders,
+            cursor,
+            {
+                "status": OrderStatus.CLOSED,
+                "closed_at": before(cutoff),
+                "created_at": before(cutoff),
+            },
+        )
 
     def _purge_order(
         self, uow: UnitOfWork, order: Any, cutoff: datetime, dry_run: bool, gone_entries: set[UUID]
@@ -683,10 +684,11 @@ class Privacy(Service):
     ) -> _Batch:
         """One batch of settled ledger entries past their time (those that went with their
         order, or would have in a dry run, are not counted twice)."""
-        filters: dict[str, Any] = {"status": one_of(SETTLED_REWARDS), "updated_at": before(settled_before)}
-        if cursor is not None:
-            filters["id"] = after(cursor)
-        entries = uow.reward_ledger_entries.where(order_by="id", limit=PURGE_BATCH, **filters)
+        entries = _next_batch(
+            uow.reward_ledger_entries,
+            cursor,
+            {"status": one_of(SETTLED_REWARDS), "updated_at": before(settled_before)},
+        )
         batch = _Batch(None if not entries else entries[-1].id)
         for entry in entries:
             if entry.id in gone_entries:
@@ -708,10 +710,9 @@ class Privacy(Service):
         """One batch of referral events older than ``cutoff`` that still hold a keyed hash: the
         columns the declaration retains for ``click_hash_days`` cleared, device metadata dropped."""
         columns = _retained("referral_events", "click_hash_days")
-        filters: dict[str, Any] = {"created_at": before(cutoff), "ip_hash": not_equal(None)}
-        if cursor is not None:
-            filters["id"] = after(cursor)
-        events = uow.referral_events.where(order_by="id", limit=PURGE_BATCH, **filters)
+        events = _next_batch(
+            uow.referral_events, cursor, {"created_at": before(cutoff), "ip_hash": not_equal(None)}
+        )
         batch = _Batch(None if not events else events[-1].id)
         for event in events:
             metadata = {k: v for k, v in event.metadata.items() if k not in DEVICE_METADATA_KEYS}
@@ -762,10 +763,7 @@ class Privacy(Service):
                         tally[name] += count
 
     def _expired_addresses(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
-        filters: dict[str, Any] = {"deleted_at": before(cutoff)}
-        if cursor is not None:
-            filters["id"] = after(cursor)
-        return uow.addresses.where(order_by="id", limit=PURGE_BATCH, **filters)
+        return _next_batch(uow.addresses, cursor, {"deleted_at": before(cutoff)})
 
     def _purge_address(self, uow: UnitOfWork, address: Any, cutoff: datetime, dry_run: bool) -> _Purged:
         current = uow.addresses.find(address.id)
@@ -783,10 +781,7 @@ class Privacy(Service):
         return "addresses", None
 
     def _expired_avatars(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
-        filters: dict[str, Any] = {"deleted_at": before(cutoff)}
-        if cursor is not None:
-            filters["id"] = after(cursor)
-        return uow.avatars.where(order_by="id", limit=PURGE_BATCH, **filters)
+        return _next_batch(uow.avatars, cursor, {"deleted_at": before(cutoff)})
 
     def _purge_avatar(self, uow: UnitOfWork, avatar: Avatar, cutoff: datetime, dry_run: bool) -> _Purged:
         # The row stays (a version names its mesh's object key); its personal contents go.
@@ -809,10 +804,7 @@ class Privacy(Service):
         return "avatars", lambda: self._delete_objects(keys, region)
 
     def _expired_profiles(self, uow: UnitOfWork, cutoff: datetime, cursor: UUID | None) -> list[Any]:
-        filters: dict[str, Any] = {"erased_at": before(cutoff)}
-        if cursor is not None:
-            filters["id"] = after(cursor)
-        return uow.user_profiles.where(order_by="id", limit=PURGE_BATCH, **filters)
+        return _next_batch(uow.user_profiles, cursor, {"erased_at": before(cutoff)})
 
     def _purge_profile(
         self, uow: UnitOfWork, profile: UserProfile, cutoff: datetime, dry_run: bool
@@ -837,6 +829,13 @@ class Privacy(Service):
 _Purged = tuple[str | Mapping[str, int], Callable[[], object] | None]
 """What purging one row did (a :data:`_PURGE_COUNTS` name, ``""`` for nothing, or counts by
 name), and what to run once its transaction committed."""
+
+
+def _next_batch(rows: Repository[Any], cursor: UUID | None, filters: Mapping[str, Any]) -> list[Any]:
+    """The next :data:`PURGE_BATCH` rows of a repository matching ``filters``, in id order,
+    after ``cursor`` (from the start when ``None``)."""
+    where = dict(filters) if cursor is None else {**filters, "id": after(cursor)}
+    return list(rows.where(order_by="id", limit=PURGE_BATCH, **where))
 
 
 def _retained(table: str, setting: str) -> list[str]:

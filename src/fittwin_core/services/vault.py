@@ -77,17 +77,10 @@ class Vault:
     def open_fields(self, uow: UnitOfWork, owner_id: UUID, row: Any) -> dict[str, str | None]:
         """Every sealed column of ``row`` opened: ``{column: plaintext}`` (``None`` stays
         ``None``); :class:`KeyShredded` once the owner's data was erased."""
-        table = table_for(type(row))
-        row_id = getattr(row, table.key[0])
-        opened: dict[str, str | None] = {}
-        for column in table.sealed_columns:
-            sealed = getattr(row, column)
-            opened[column] = (
-                None
-                if sealed is None
-                else self._open(uow, owner_id, field_aad(table.name, column, row_id), sealed)
-            )
-        return opened
+        data_key = uow.data_keys.find(owner_id)  # read once for every column
+        return {
+            column: self.open_with(data_key, row, column) for column in table_for(type(row)).sealed_columns
+        }
 
     def seal_nested(
         self,

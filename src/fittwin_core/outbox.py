@@ -1,8 +1,10 @@
 """What both stores' ``outbox`` repositories share: recording the outcome of a claimed effect.
 
 Claiming differs by store (PostgreSQL skips locked rows; the memory store has one writer at a
-time); completing and failing are a locked read and a compare-and-set on ``claimed_by``, the
-same everywhere, so they are written once here on top of the repository operations.
+time); completing and failing are the same everywhere, so they are written once here on top of
+the repository operations. Neither reads the row again: a claimer's copy of its effect is the
+row as long as the claim holds (nobody else writes a claimed row), so the outcome is a
+compare-and-set on ``claimed_by`` of the columns that change.
 """
 
 from __future__ import annotations
@@ -19,55 +21,52 @@ MAX_DETAIL = 500
 
 
 class _Rows(Protocol):
-    def lock(self, key: Any) -> OutboxEffect: ...
-
-    def update(self, entity: OutboxEffect, *, expected: Any = None) -> None: ...
+    def update_changed(self, before: OutboxEffect, after: OutboxEffect, *, expected: Any = None) -> None: ...
 
 
-def complete(rows: _Rows, effect_id: UUID, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
+def complete(rows: _Rows, effect: OutboxEffect, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
     """Record a successful attempt: ``delivered`` (see ``OutboxRepository.complete``)."""
-    current = _held(rows, effect_id, claimer)
+    _held(effect, claimer)
     done = attrs.evolve(
-        current,
+        effect,
         status=OutboxStatus.DELIVERED,
-        attempts=current.attempts + 1,
-        history=(*current.history, OutboxAttempt(at=at, ok=True, detail=outcome[:MAX_DETAIL])),
+        attempts=effect.attempts + 1,
+        history=(*effect.history, OutboxAttempt(at=at, ok=True, detail=outcome[:MAX_DETAIL])),
         outcome=outcome[:MAX_DETAIL],
         delivered_at=at,
         claimed_by=None,
         lease_until=None,
         updated_at=at,
     )
-    rows.update(done, expected={"claimed_by": claimer, "status": OutboxStatus.PENDING})
+    rows.update_changed(effect, done, expected={"claimed_by": claimer, "status": OutboxStatus.PENDING})
     return done
 
 
 def fail(
-    rows: _Rows, effect_id: UUID, *, claimer: UUID, at: datetime, error: str, retry_at: datetime | None
+    rows: _Rows, effect: OutboxEffect, *, claimer: UUID, at: datetime, error: str, retry_at: datetime | None
 ) -> OutboxEffect:
     """Record a failed attempt: retry from ``retry_at`` or ``dead`` (see ``OutboxRepository.fail``)."""
-    current = _held(rows, effect_id, claimer)
+    _held(effect, claimer)
     detail = error[:MAX_DETAIL]
     failed = attrs.evolve(
-        current,
+        effect,
         status=OutboxStatus.PENDING if retry_at is not None else OutboxStatus.DEAD,
-        attempts=current.attempts + 1,
-        history=(*current.history, OutboxAttempt(at=at, ok=False, detail=detail)),
+        attempts=effect.attempts + 1,
+        history=(*effect.history, OutboxAttempt(at=at, ok=False, detail=detail)),
         outcome=None if retry_at is not None else detail,
-        available_at=retry_at if retry_at is not None else current.available_at,
+        available_at=retry_at if retry_at is not None else effect.available_at,
         claimed_by=None,
         lease_until=None,
         updated_at=at,
     )
-    rows.update(failed, expected={"claimed_by": claimer, "status": OutboxStatus.PENDING})
+    rows.update_changed(effect, failed, expected={"claimed_by": claimer, "status": OutboxStatus.PENDING})
     return failed
 
 
-def _held(rows: _Rows, effect_id: UUID, claimer: UUID) -> OutboxEffect:
-    current = rows.lock(effect_id)
-    if current.claimed_by != claimer or current.status != OutboxStatus.PENDING:
-        raise Conflict(f"outbox {effect_id} is no longer claimed by this dispatcher")
-    return current
+def _held(effect: OutboxEffect, claimer: UUID) -> None:
+    """Refuse a copy that is not ``claimer``'s claim (the row is checked by the compare-and-set)."""
+    if effect.claimed_by != claimer or effect.status != OutboxStatus.PENDING:
+        raise Conflict(f"outbox {effect.id} is no longer claimed by this dispatcher")
 
 
 def claimable(effect: OutboxEffect, now: datetime) -> bool:

@@ -27,6 +27,7 @@ from fittwin_core.domain import (
     FitMap,
     FitMapProposal,
     IdempotencyRecord,
+    Notification,
     Order,
     OrderItem,
     OrderStatus,
@@ -169,6 +170,20 @@ class Repository(AppendOnlyRepository[E], Protocol[E]):
         """
         ...
 
+    def update_changed(self, before: E, after: E, *, expected: Mapping[str, Any] | None = None) -> None:
+        """Write the columns in which ``after`` differs from ``before`` (the row as this unit
+        of work read it), and only those: one ``UPDATE`` of the changed columns, so a column
+        another writer changed meanwhile is kept. With ``expected``, a compare-and-set as in
+        :meth:`update`. When nothing differs, nothing is written or checked.
+
+        :class:`Conflict` when the row does not hold ``expected`` or is gone. The write may
+        travel with the unit of work's next round trip (PostgreSQL sends it with the next
+        statement or with the commit), and so may its :class:`Conflict`: the unit of work is
+        then spoilt, as after any refused statement. Use it for rows this unit of work holds
+        (:meth:`lock`), where the check is the last defence, not the decision.
+        """
+        ...
+
     def delete(self, key: Any) -> None:
         """Delete the row (:class:`NotFound` if missing, :class:`Conflict` if referenced)."""
         ...
@@ -194,6 +209,18 @@ class VariantRepository(Repository[ProductVariant], Protocol):
         take the row locks in one order), in one go: all or none. The first change that would
         take more than there is raises :class:`InsufficientInventory` and none is applied."""
         ...
+
+
+def changed_columns(before: Any, after: Any) -> dict[str, Any]:
+    """The fields of entity ``after`` whose values differ from ``before``'s (same type), by name:
+    what :meth:`Repository.update_changed` writes."""
+    if type(after) is not type(before):
+        raise TypeError(f"{type(after).__name__} compared with {type(before).__name__}")
+    return {
+        field.name: getattr(after, field.name)
+        for field in attrs.fields(type(after))
+        if getattr(after, field.name) != getattr(before, field.name)
+    }
 
 
 @attrs.frozen
@@ -230,6 +257,12 @@ class OrderRepository(Repository[Order], Protocol):
         ``limit``. The store reads that many orders, not every line of the brand."""
         ...
 
+    def append_notification(self, order_id: UUID, entry: Notification) -> None:
+        """Append ``entry`` to the order's ``notifications`` log in one statement, without
+        reading the row (PostgreSQL: ``notifications || entry``, sent with the next round
+        trip). An order that is gone (purged) is left alone: no error."""
+        ...
+
 
 class OutboxRepository(Repository[OutboxEffect], Protocol):
     """``outbox``: effects waiting for delivery, claimed by dispatchers with a lease."""
@@ -249,17 +282,24 @@ class OutboxRepository(Repository[OutboxEffect], Protocol):
         ``FOR UPDATE SKIP LOCKED``), so concurrent dispatchers claim disjoint effects."""
         ...
 
-    def complete(self, effect_id: UUID, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
-        """Record a successful attempt of a claimed effect: ``delivered``, lease released.
-        :class:`Conflict` if ``claimer`` no longer holds it (its lease expired and another
-        dispatcher claimed it)."""
+    def enqueue(self, effect: OutboxEffect) -> None:
+        """Insert ``effect`` unless an effect with its ``idempotency_key`` exists (then nothing
+        happens, no error): one ``INSERT … ON CONFLICT DO NOTHING``, sent with the unit of
+        work's next round trip on PostgreSQL."""
+        ...
+
+    def complete(self, effect: OutboxEffect, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
+        """Record a successful attempt of ``effect`` as :meth:`claim` returned it to
+        ``claimer``: ``delivered``, lease released; the row written. :class:`Conflict` (by the
+        commit at the latest, see :meth:`Repository.update_changed`) if ``claimer`` no longer
+        holds it (its lease expired and another dispatcher claimed it)."""
         ...
 
     def fail(
-        self, effect_id: UUID, *, claimer: UUID, at: datetime, error: str, retry_at: datetime | None
+        self, effect: OutboxEffect, *, claimer: UUID, at: datetime, error: str, retry_at: datetime | None
     ) -> OutboxEffect:
-        """Record a failed attempt of a claimed effect: ``pending`` again from ``retry_at``, or
-        ``dead`` when ``retry_at`` is ``None``. :class:`Conflict` as for :meth:`complete`."""
+        """Record a failed attempt of a claimed ``effect``: ``pending`` again from ``retry_at``,
+        or ``dead`` when ``retry_at`` is ``None``. :class:`Conflict` as for :meth:`complete`."""
         ...
 
 

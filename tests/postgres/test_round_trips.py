@@ -30,9 +30,9 @@ from tests.support.shop import open_shop
 
 pytestmark = pytest.mark.postgres
 
-PLACE_REACHED = 8  # aim: 6
-MARK_PAID_REACHED = 5  # aim: 2
-DISPATCH_REACHED = (2, 13)  # effects delivered, round trips
+PLACE_REACHED = 4  # aim: 6
+MARK_PAID_REACHED = 2  # aim: 2
+DISPATCH_REACHED = (2, 4)  # effects delivered, round trips
 WARM_UP = 6  # psycopg prepares a statement on its 5th run, once, at one extra round trip
 
 

@@ -35,6 +35,7 @@ from fittwin_core.domain import (
     InsufficientInventory,
     JsonMap,
     NotFound,
+    Notification,
     Order,
     OrderItem,
     OrderStatus,
@@ -58,6 +59,7 @@ from fittwin_core.ports import (
     Repositories,
     StockChange,
     bind_repositories,
+    changed_columns,
     read_checkout,
 )
 from fittwin_core.schema import TABLES, Table, UniqueKey
@@ -685,6 +687,19 @@ class MemoryRepository(MemoryAppendOnlyRepository[E]):
         self._uow._writes[self._table.name][key] = entity
         self._uow._audit(self._table, "update", current, entity)
 
+    def update_changed(self, before: E, after: E, *, expected: Mapping[str, Any] | None = None) -> None:
+        """Write the fields that differ from ``before`` onto the row as it is now (see the port)."""
+        self._check_type(after)
+        changes = changed_columns(before, after)
+        if not changes:
+            return
+        self._uow._begin_write()
+        key = self._key_of(after)
+        current = self._uow._current(self._table.name, key)
+        if current is None:
+            raise Conflict(f"{self._table.name} {key} is gone (compare-and-set failed)")
+        self.update(attrs.evolve(current, **changes), expected=expected)
+
     def delete(self, key: Any) -> None:
         """Delete the row, unless another row still references it."""
         self._uow._begin_write()
@@ -713,6 +728,13 @@ class MemoryOrderRepository(MemoryRepository[Order]):
         self.add(order)
         self._uow.order_items.add_many(items)
         return taken
+
+    def append_notification(self, order_id: UUID, entry: Notification) -> None:
+        """Append ``entry`` to the order's notification log; a missing order is left alone."""
+        self._uow._begin_write()
+        current = self._uow._current(self._table.name, order_id)
+        if current is not None:
+            self.update(attrs.evolve(current, notifications=(*(current.notifications or ()), entry)))
 
     def for_brand(
         self,
@@ -754,15 +776,20 @@ class MemoryOutboxRepository(MemoryRepository[OutboxEffect]):
             self.update(effect)
         return taken
 
-    def complete(self, effect_id: UUID, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
+    def enqueue(self, effect: OutboxEffect) -> None:
+        """Insert ``effect`` unless its idempotency key is taken (see the port)."""
+        if not self.where(idempotency_key=effect.idempotency_key, limit=1):
+            self.add(effect)
+
+    def complete(self, effect: OutboxEffect, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
         """Record a successful attempt (see the port)."""
-        return outbox.complete(self, effect_id, claimer=claimer, at=at, outcome=outcome)
+        return outbox.complete(self, effect, claimer=claimer, at=at, outcome=outcome)
 
     def fail(
-        self, effect_id: UUID, *, claimer: UUID, at: datetime, error: str, retry_at: datetime | None
+        self, effect: OutboxEffect, *, claimer: UUID, at: datetime, error: str, retry_at: datetime | None
     ) -> OutboxEffect:
         """Record a failed attempt (see the port)."""
-        return outbox.fail(self, effect_id, claimer=claimer, at=at, error=error, retry_at=retry_at)
+        return outbox.fail(self, effect, claimer=claimer, at=at, error=error, retry_at=retry_at)
 
 
 class MemoryVariantRepository(MemoryRepository[ProductVariant]):

@@ -54,6 +54,7 @@ from fittwin_adapters.postgres.watchdog import UNBOUNDED, WATCHDOG, Deadline, Un
 from fittwin_core import outbox
 from fittwin_core.domain import (
     Actor,
+    Notification,
     Order,
     OrderItem,
     OrderStatus,
@@ -73,7 +74,16 @@ from fittwin_core.domain.errors import (
     ValidationError,
 )
 from fittwin_core.domain.rules import JsonMap, thaw_json
-from fittwin_core.ports import CheckoutRows, Clock, Compare, Ids, Repositories, StockChange, bind_repositories
+from fittwin_core.ports import (
+    CheckoutRows,
+    Clock,
+    Compare,
+    Ids,
+    Repositories,
+    StockChange,
+    bind_repositories,
+    changed_columns,
+)
 from fittwin_core.schema import TABLES
 from fittwin_core.schema import Table as CatalogTable
 from fittwin_core.system import SystemClock
@@ -113,6 +123,7 @@ class TableStatements:
         self._copy_kinds = tuple(kind if kind in _COPY_CONVERTERS else None for _, kind in self.kinds)
         self._guarded: dict[tuple[tuple[str, bool], ...], sa.Update] = {}
         self._returning: dict[Any, sa.Executable] = {}
+        self._changed: dict[Any, sa.Executable] = {}
 
     def guarded_update(self, expected: Mapping[str, Any]) -> sa.Update:
         """``UPDATE … WHERE key AND col = :expected …`` (``IS NULL`` for ``None``), cached."""
@@ -125,6 +136,31 @@ class TableStatements:
                 conditions.append(col.is_(None) if is_null else col == sa.bindparam(f"x_{column}"))
             stmt = self.update.where(*conditions)
             self._guarded[signature] = stmt
+        return stmt
+
+    def changed_update(self, columns: tuple[str, ...], expected: Mapping[str, Any]) -> sa.Executable:
+        """The compare-and-set of :meth:`PostgresRepository.update_changed`, cached: ``UPDATE``
+        of ``columns`` only, guarded as :meth:`guarded_update`, in a statement that fails when
+        it changed no row. It yields ``1 / count(*)`` of the rows changed: PostgreSQL's
+        division by zero (SQLSTATE 22012) aborts the transaction, so a write sent ahead with
+        the commit never commits around a failed compare-and-set. The unit of work reports
+        that error as :class:`Conflict`."""
+        signature = (columns, tuple(sorted((c, expected[c] is None) for c in expected)))
+        stmt = self._changed.get(signature)
+        if stmt is None:
+            conditions = [self.key_match]
+            for column, is_null in signature[1]:
+                col = self.column(column)
+                conditions.append(col.is_(None) if is_null else col == sa.bindparam(f"x_{column}"))
+            changed = (
+                self.table.update()
+                .where(*conditions)
+                .values({c: sa.bindparam(f"v_{c}") for c in columns})
+                .returning(sa.literal_column("1"))
+                .cte("changed")
+            )
+            stmt = sa.select(sa.literal_column("1 / count(*)").label("held")).select_from(changed)
+            self._changed[signature] = stmt
         return stmt
 
     def returning_key(self, statement: sa.Update | sa.Delete) -> sa.Executable:
@@ -285,6 +321,13 @@ class PostgresReadRepository(Generic[E]):
         rows = self._uow.execute(stmt, table=self._s.name).mappings().all()
         return [self._s.entity_of(row) for row in rows]
 
+    def append_notification(self, order_id: UUID, entry: Notification) -> None:
+        """``notifications = notifications || [entry]``, sent with the next round trip (see the port)."""
+        if not isinstance(entry, Notification):
+            raise TypeError(f"orders.notifications holds Notification entries, not {type(entry).__name__}")
+        params = {"k_id": order_id, "entry": dumps([unstructure(entry)])}
+        self._uow.defer(_APPEND_NOTIFICATION, params, table=self._s.name)
+
     def count(self, **filters: Any) -> int:
         """How many rows match."""
         stmt = sa.select(sa.func.count()).select_from(self._s.table).where(*self._conditions(filters))
@@ -411,6 +454,23 @@ class PostgresRepository(PostgresReadRepository[E]):
             if self._uow.execute(s.exists, s.key_params(key), table=s.name).first() is None:
                 raise NotFound(s.name, key)
             raise Conflict(f"{s.name} {key} changed since it was read (compare-and-set failed)")
+
+    def update_changed(self, before: E, after: E, *, expected: Mapping[str, Any] | None = None) -> None:
+        """Write the columns that differ from ``before``, guarded by ``expected``, with the
+        unit of work's next round trip (see the port and :meth:`TableStatements.changed_update`)."""
+        s = self._s
+        if not isinstance(after, s.entity):
+            raise TypeError(f"{s.name} stores {s.entity.__name__}, not {type(after).__name__}")
+        changes = changed_columns(before, after)
+        if not changes:
+            return
+        if any(column in s.key for column in changes):
+            raise ValueError(f"{s.name}: update_changed cannot change the key")
+        guard = dict(expected or {})
+        params = {f"v_{c}": s.scalar(c, v) for c, v in changes.items()}
+        params.update(s.key_params(s.key_of(after)))
+        params.update({f"x_{c}": s.scalar(c, v) for c, v in guard.items() if v is not None})
+        self._uow.defer(s.changed_update(tuple(sorted(changes)), guard), params, table=s.name, guarded=True)
 
     def delete(self, key: Any) -> None:
         """Delete the row (:class:`NotFound` if missing, :class:`Conflict` if referenced)."""
@@ -576,7 +636,48 @@ class PostgresOrderRepository(PostgresRepository[Order]):
         return [self._s.entity_of(row) for row in rows]
 
 
+_APPEND_NOTIFICATION = (
+    _ORDERS.update()
+    .where(_ORDERS.c.id == sa.bindparam("k_id"))
+    .values(
+        notifications=sa.func.coalesce(_ORDERS.c.notifications, sa.literal_column("'[]'::jsonb")).op("||")(
+            sa.cast(sa.bindparam("entry", type_=sa.Text), pg.JSONB)
+        )
+    )
+)
+
 _OUTBOX = tables["outbox"]
+_ENQUEUE = pg.insert(_OUTBOX).on_conflict_do_nothing(index_elements=["idempotency_key"])
+
+
+def _claim_statement(*, among: bool) -> sa.Executable:
+    """``UPDATE outbox … FROM (SELECT due ids … FOR UPDATE SKIP LOCKED)`` (``among`` the ids
+    bound as ``wanted``), ``RETURNING`` the claimed rows."""
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    due = sa.select(_OUTBOX.c.id).where(
+        _OUTBOX.c.status == OutboxStatus.PENDING.value,
+        _OUTBOX.c.available_at <= now,
+        sa.or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until <= now),
+    )
+    if among:
+        due = due.where(
+            _OUTBOX.c.id == sa.any_(sa.bindparam("wanted", type_=pg.ARRAY(pg.UUID(as_uuid=True))))
+        )
+    picked = (
+        due.order_by(_OUTBOX.c.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .with_for_update(skip_locked=True)
+        .subquery("due")
+    )
+    return (
+        _OUTBOX.update()
+        .where(_OUTBOX.c.id == picked.c.id)
+        .values(claimed_by=sa.bindparam("claimer"), lease_until=sa.bindparam("lease_until"), updated_at=now)
+        .returning(*_OUTBOX.c)
+    )
+
+
+_CLAIM, _CLAIM_AMONG = _claim_statement(among=False), _claim_statement(among=True)
 
 
 class PostgresOutboxRepository(PostgresRepository[OutboxEffect]):
@@ -592,38 +693,36 @@ class PostgresOutboxRepository(PostgresRepository[OutboxEffect]):
         ids: Iterable[UUID] | None = None,
     ) -> list[OutboxEffect]:
         """Claim up to ``limit`` due effects in id order, skipping rows other units of work
-        hold (see the port's ``OutboxRepository``)."""
-        due = sa.select(_OUTBOX.c.id).where(
-            _OUTBOX.c.status == OutboxStatus.PENDING.value,
-            _OUTBOX.c.available_at <= now,
-            sa.or_(_OUTBOX.c.lease_until.is_(None), _OUTBOX.c.lease_until <= now),
-        )
+        hold (see the port's ``OutboxRepository``); the statement is built once per shape."""
+        params: dict[str, Any] = {
+            "now": now,
+            "lease_until": lease_until,
+            "claimer": claimer,
+            "limit": max(0, limit),
+        }
         if ids is not None:
-            wanted = sorted(set(ids))
-            if not wanted:
+            params["wanted"] = sorted(set(ids))
+            if not params["wanted"]:
                 return []
-            due = due.where(_OUTBOX.c.id.in_(wanted))
-        picked = (
-            due.order_by(_OUTBOX.c.id).limit(max(0, limit)).with_for_update(skip_locked=True).subquery("due")
-        )
-        stmt = (
-            _OUTBOX.update()
-            .where(_OUTBOX.c.id == picked.c.id)
-            .values(claimed_by=claimer, lease_until=lease_until, updated_at=now)
-            .returning(*_OUTBOX.c)
-        )
-        rows = self._uow.execute(stmt, table=self._s.name, op="update").mappings().all()
+        stmt = _CLAIM_AMONG if ids is not None else _CLAIM
+        rows = self._uow.pipeline([(stmt, params)], table=self._s.name, op="update")[0]
         return sorted((self._s.entity_of(row) for row in rows), key=lambda e: e.id)
 
-    def complete(self, effect_id: UUID, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
+    def enqueue(self, effect: OutboxEffect) -> None:
+        """``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``, sent with the next round trip."""
+        if not isinstance(effect, OutboxEffect):
+            raise TypeError(f"outbox stores OutboxEffect, not {type(effect).__name__}")
+        self._uow.defer(_ENQUEUE, self._s.params(effect), table=self._s.name, op="insert")
+
+    def complete(self, effect: OutboxEffect, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
         """Record a successful attempt (see the port)."""
-        return outbox.complete(self, effect_id, claimer=claimer, at=at, outcome=outcome)
+        return outbox.complete(self, effect, claimer=claimer, at=at, outcome=outcome)
 
     def fail(
-        self, effect_id: UUID, *, claimer: UUID, at: datetime, error: str, retry_at: datetime | None
+        self, effect: OutboxEffect, *, claimer: UUID, at: datetime, error: str, retry_at: datetime | None
     ) -> OutboxEffect:
         """Record a failed attempt (see the port)."""
-        return outbox.fail(self, effect_id, claimer=claimer, at=at, error=error, retry_at=retry_at)
+        return outbox.fail(self, effect, claimer=claimer, at=at, error=error, retry_at=retry_at)
 
 
 # ============================================================================ unit of work
@@ -684,6 +783,7 @@ _CHECKOUT = _checkout_statements()
 """``load_checkout``'s statements, by table."""
 
 
+_COMMIT = psql.SQL("COMMIT")
 _SET_ACTOR = sa.text(
     "SELECT set_config('fittwin.actor_type', :actor_type, true), "
     "set_config('fittwin.actor_id', :actor_id, true), set_config('fittwin.library', 'on', true)"
@@ -705,6 +805,17 @@ def _aborted() -> Conflict:
     )
 
 
+@attrs.frozen
+class _Deferred:
+    """A write sent with the unit of work's next round trip (see :meth:`PostgresUnitOfWork.defer`)."""
+
+    statement: sa.Executable
+    params: Mapping[str, Any]
+    table: str
+    op: Operation
+    guarded: bool
+
+
 class PostgresUnitOfWork(Repositories):
     """One PostgreSQL transaction (READ COMMITTED) with a repository per table.
 
@@ -724,6 +835,7 @@ class PostgresUnitOfWork(Repositories):
         self._failed = False
         self._pending = False  # a transaction is open, its BEGIN and settings not yet sent
         self._fresh = False  # the connection came from the pool and has not been used yet
+        self._deferred: list[_Deferred] = []  # writes waiting for the next round trip
         bind_repositories(self, self._repository)
 
     def _repository(self, table: CatalogTable) -> object:
@@ -761,6 +873,15 @@ class PostgresUnitOfWork(Repositories):
             return
         if self._failed:
             raise _aborted()
+        if self._deferred:  # the waiting writes and the COMMIT, in one round trip
+            try:
+                self.pipeline([], table=self._deferred[-1].table, op=self._deferred[-1].op, commit=True)
+            except FitTwinError:
+                self.rollback()
+                raise
+            tx, self._tx = self._tx, None
+            tx.commit()  # sends nothing: the server has committed
+            return
         tx, self._tx = self._tx, None
         if self._pending:  # nothing was sent: nothing to commit
             self._pending = False
@@ -779,6 +900,7 @@ class PostgresUnitOfWork(Repositories):
     def rollback(self) -> None:
         """Discard the changes made since the last commit."""
         self._failed = False
+        self._deferred.clear()
         if self._tx is None:
             return
         tx, self._tx = self._tx, None
@@ -792,6 +914,8 @@ class PostgresUnitOfWork(Repositories):
     def act_as(self, actor: Actor) -> None:
         """Record ``actor`` on the audit rows of the statements that follow (the transaction-local
         settings the triggers read are set again when a transaction is open)."""
+        if self._deferred:  # the waiting writes are audited as the actor who made them
+            self.pipeline([], table=self._deferred[-1].table, op=self._deferred[-1].op)
         self.actor = actor
         if self._tx is not None and self._conn is not None and not self._failed and not self._pending:
             deadline = self._store.deadline(self._conn)
@@ -848,7 +972,7 @@ class PostgresUnitOfWork(Repositories):
         """The connection of the current transaction, beginning one (and setting the actor)
         if none is open."""
         conn = self._open()
-        if self._pending:
+        if self._pending or self._deferred:
             self.pipeline([], table="connection")  # may replace a connection found dead
             assert self._conn is not None
             return self._conn
@@ -869,29 +993,53 @@ class PostgresUnitOfWork(Repositories):
         self._pending = True
         return self._conn
 
+    def defer(
+        self,
+        statement: sa.Executable,
+        params: Mapping[str, Any],
+        *,
+        table: str,
+        op: Operation = "update",
+        guarded: bool = False,
+    ) -> None:
+        """Queue a write whose rows nobody reads: it goes ahead of the statements of the next
+        round trip (:meth:`pipeline`, :meth:`execute`, :meth:`copy`, a change of actor) or
+        with the ``COMMIT``, in order, so what follows sees it. Its error, if any, is raised
+        there; a ``guarded`` write is a compare-and-set built by
+        :meth:`TableStatements.changed_update`, whose failure is a :class:`Conflict`."""
+        self._open()
+        self._deferred.append(_Deferred(statement, params, table, op, guarded))
+
     def pipeline(
         self,
         queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]],
         *,
         table: str,
         op: Operation = "read",
+        commit: bool = False,
     ) -> list[list[dict[str, Any]]]:
         """Run ``queries`` (built statements and their parameters, in order) in one round trip,
         psycopg's pipeline mode, preceded by the transaction's ``BEGIN`` and settings when they
-        are still to be sent; the rows of each (none for a statement returning none), as
-        column-name dicts. Errors are translated as :meth:`execute` translates them. A
-        connection that turns out dead on its first round trip is replaced and the round trip
-        made again, once (the pre-ping)."""
+        are still to be sent and by the deferred writes (:meth:`defer`), and followed by the
+        ``COMMIT`` with ``commit``; the rows of each query (none for a statement returning
+        none), as column-name dicts. Errors are translated as :meth:`execute` translates them,
+        naming the table of the statement that failed. A connection that turns out dead on its
+        first round trip is replaced and the round trip made again, once (the pre-ping)."""
         for attempt in (1, 2):
             conn = self._open()
             pending, fresh = self._pending, self._fresh
+            deferred = list(self._deferred)
+            sent = [(d.statement, d.params) for d in deferred]
+            sent.extend(queries)
+            tables_of = [d.table for d in deferred] + [table] * len(queries)
             deadline = self._store.deadline(conn)
             failure: Exception | None = None
+            cursors: list[Any] = []
             try:
                 with deadline:
-                    rows = self._run_pipeline(conn, pending, queries)
+                    rows = self._run_pipeline(conn, pending, sent, cursors, commit=commit)
             except UnicodeEncodeError:
-                failure = self._refuse_text(table, _bound(queries))
+                failure = self._refuse_text(table, _bound(sent))
             except Exception as exc:
                 import psycopg
 
@@ -902,34 +1050,60 @@ class PostgresUnitOfWork(Repositories):
                 if retry and not deadline.expired and is_disconnect(wrapped):
                     self._discard()
                     continue
+                failed = _failed_at(cursors, len(sent))
+                where = tables_of[failed] if failed is not None else table
                 if is_refused_text(wrapped):
-                    failure = self._refuse_text(table, _bound(queries))
+                    failure = self._refuse_text(where, _bound(sent))
+                elif (
+                    failed is not None
+                    and failed < len(deferred)
+                    and deferred[failed].guarded
+                    and (getattr(exc, "sqlstate", None) == "22012")
+                ):
+                    self._fail(wrapped, where, "update")  # the transaction is aborted
+                    failure = Conflict(
+                        f"{where}: a row changed or went since it was read (compare-and-set failed)"
+                    )
                 else:
-                    failure = self._fail(wrapped, table, op, deadline.expired)
+                    op_failed = deferred[failed].op if failed is not None and failed < len(deferred) else op
+                    failure = self._fail(wrapped, where, op_failed, deadline.expired)
             if failure is not None:
+                self._deferred.clear()
                 raise failure  # outside the except block: no reference to the driver's error
             self._pending = self._fresh = False
-            return rows
+            del self._deferred[: len(deferred)]
+            return rows[len(deferred) :]
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run_pipeline(
-        self, conn: sa.Connection, pending: bool, queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]]
+        self,
+        conn: sa.Connection,
+        pending: bool,
+        queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]],
+        cursors: list[Any],
+        *,
+        commit: bool = False,
     ) -> list[list[dict[str, Any]]]:
         driver = conn.connection.driver_connection
         assert driver is not None
         compiled = [self._store.compiled(statement) for statement, _ in queries]
-        if not pending and len(queries) == 1:  # nothing to pipeline with
+        if not pending and not commit and len(queries) == 1:  # nothing to pipeline with
             sql, binds = compiled[0]
-            cursor = driver.cursor(row_factory=dict_row).execute(sql, binds(queries[0][1]))
+            cursor = driver.cursor(row_factory=dict_row)
+            cursors.append(cursor)
+            cursor.execute(sql, binds(queries[0][1]))
             return [_dict_rows(cursor)]
-        cursors = []
         with driver.pipeline():
             if pending:
                 begin, settings = self._store.start_statements(conn, self.actor)
                 driver.execute(begin)
                 driver.execute(settings)
             for (sql, binds), (_, params) in zip(compiled, queries, strict=True):
-                cursors.append(driver.cursor(row_factory=dict_row).execute(sql, binds(params)))
+                cursor = driver.cursor(row_factory=dict_row)
+                cursors.append(cursor)
+                cursor.execute(sql, binds(params))
+            if commit:
+                driver.execute(_COMMIT)
         return [_dict_rows(cursor) for cursor in cursors]
 
     # ------------------------------------------------------------------ execution
@@ -1430,6 +1604,15 @@ def _bound(queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]]) -> Any:
 
 
 TUPLES_OK = ExecStatus.TUPLES_OK
+
+
+def _failed_at(cursors: Sequence[Any], sent: int) -> int | None:
+    """The index of the statement of a pipeline that failed: the first without a result
+    (psycopg leaves the failed one and those skipped after it without one)."""
+    for index, cursor in enumerate(cursors):
+        if cursor.pgresult is None or cursor.pgresult.status == ExecStatus.FATAL_ERROR:
+            return index
+    return len(cursors) if len(cursors) < sent else None
 
 
 def _dict_rows(cursor: Any) -> list[dict[str, Any]]:

@@ -33,7 +33,6 @@ from fittwin_core.domain import (
     EffectKind,
     FitTwinError,
     InvalidTransition,
-    NotFound,
     Notification,
     NotificationChannel,
     OutboxEffect,
@@ -93,10 +92,10 @@ class Outbox:
         order_id: UUID | None = None,
         recorded: list[UUID] | None = None,
     ) -> OutboxEffect | None:
-        """Add one effect with idempotency ``key`` (unique: the same key twice records once and
-        returns ``None``); its id is appended to ``recorded`` for inline delivery."""
-        if uow.outbox.where(idempotency_key=key, limit=1):
-            return None
+        """Add one effect with idempotency ``key`` (unique: the same key twice records once);
+        its id is appended to ``recorded`` for inline delivery. The row is written with the
+        unit of work's next round trip (``OutboxRepository.enqueue``), unread: a key recorded
+        before leaves the first effect in place, and its delivery to the dispatcher."""
         now = self._ctx.clock.now()
         effect = OutboxEffect(
             id=self._ctx.ids.new_id(),
@@ -108,7 +107,7 @@ class Outbox:
             created_at=now,
             updated_at=now,
         )
-        uow.outbox.add(effect)
+        uow.outbox.enqueue(effect)
         if recorded is not None:
             recorded.append(effect.id)
         return effect
@@ -249,7 +248,7 @@ class Effects(Service):
             log.warning("effect %s (%s) attempt %d failed: %s", effect.id, effect.kind.value, attempts, error)
 
             def failed(uow: UnitOfWork) -> None:
-                uow.outbox.fail(effect.id, claimer=claimer, at=self.now(), error=error, retry_at=retry_at)
+                uow.outbox.fail(effect, claimer=claimer, at=self.now(), error=error, retry_at=retry_at)
                 if final:
                     self._log_notification(uow, effect, "failed")
 
@@ -257,7 +256,7 @@ class Effects(Service):
             return OutboxStatus.DEAD if final else OutboxStatus.PENDING
 
         def completed(uow: UnitOfWork) -> None:
-            uow.outbox.complete(effect.id, claimer=claimer, at=self.now(), outcome=outcome)
+            uow.outbox.complete(effect, claimer=claimer, at=self.now(), outcome=outcome)
             self._log_notification(uow, effect, "sent")
 
         self._record(completed)
@@ -284,13 +283,7 @@ class Effects(Service):
             sent_at=self.now(),
             status=status,
         )
-
-        try:
-            order = uow.orders.lock(oid)
-        except NotFound:  # a missing row is no failed statement: the transaction goes on
-            log.info("notification for a purged order %s not logged", oid)
-            return
-        uow.orders.update(attrs.evolve(order, notifications=(*(order.notifications or ()), entry)))
+        uow.orders.append_notification(oid, entry)  # one statement; a purged order is left alone
 
 
 def _describe(exc: BaseException) -> str:

@@ -438,15 +438,18 @@ class Orders(Service):
             self._undo(order)
             raise
 
+        attached = attrs.evolve(order, payment_intent_ref=intent.id, updated_at=self.now())
+
         def attach(uow: UnitOfWork) -> Order:
-            current = uow.orders.lock(order.id)  # concurrent repeats of the request wait here
-            if current.payment_intent_ref is not None:
-                return current
-            attached = attrs.evolve(current, payment_intent_ref=intent.id, updated_at=self.now())
-            uow.orders.update(attached, expected={"payment_intent_ref": None})
+            # One compare-and-set of the two columns, sent with the commit: a concurrent repeat
+            # of the request waits on the row, then finds the intent attached.
+            uow.orders.update_changed(order, attached, expected={"payment_intent_ref": None})
             return attached
 
-        return self.transaction(attach, actor=actor)
+        try:
+            return self.transaction(attach, actor=actor)
+        except Conflict:
+            return self.read(lambda uow: uow.orders.get(order.id), actor=actor)
 
     def _undo(self, order: Order) -> None:
         """Take back a placed order whose payment could not be opened: stock, lines, key, row."""
@@ -788,7 +791,7 @@ class Orders(Service):
                 order_id=order.id,
                 recorded=recorded,
             )
-        uow.orders.update(moved, expected={"status": order.status})
+        uow.orders.update_changed(order, moved, expected={"status": order.status})
         publish(self._reactors, uow, OrderMoved(order, moved, effects), recorded)
         if moved.refunded_cents > order.refunded_cents:
             publish(self._reactors, uow, OrderRefunded(order, moved), recorded)

@@ -838,16 +838,22 @@ class StoreContract:
     def test_outbox_outcomes_are_recorded_by_the_claimer_only(self, store: Store) -> None:
         first, second, third = self._effects(store, 3)
         me = uuid4()
-        self._claim(store, me, WORLD_TIME)
+        claimed = {e.id: e for e in self._claim(store, me, WORLD_TIME)}
         later = WORLD_TIME + timedelta(seconds=5)
         with store.unit_of_work() as uow, pytest.raises(Conflict):
-            uow.outbox.complete(first.id, claimer=uuid4(), at=later, outcome="sent")
+            uow.outbox.complete(claimed[first.id], claimer=uuid4(), at=later, outcome="sent")
+        with store.unit_of_work() as uow, pytest.raises(Conflict):  # a copy that is no claim
+            uow.outbox.complete(first, claimer=me, at=later, outcome="sent")
         with store.unit_of_work() as uow:
-            done = uow.outbox.complete(first.id, claimer=me, at=later, outcome="sent")
+            done = uow.outbox.complete(claimed[first.id], claimer=me, at=later, outcome="sent")
             retry = uow.outbox.fail(
-                second.id, claimer=me, at=later, error="HTTP 500", retry_at=later + timedelta(seconds=2)
+                claimed[second.id],
+                claimer=me,
+                at=later,
+                error="HTTP 500",
+                retry_at=later + timedelta(seconds=2),
             )
-            dead = uow.outbox.fail(third.id, claimer=me, at=later, error="refused", retry_at=None)
+            dead = uow.outbox.fail(claimed[third.id], claimer=me, at=later, error="refused", retry_at=None)
             uow.commit()
         with store.unit_of_work() as uow:
             stored = {e.id: e for e in uow.outbox.where(order_by="id")}
@@ -865,8 +871,31 @@ class StoreContract:
         assert dead.claimed_by is None
         assert self._claim(store, me, later + timedelta(seconds=1)) == []  # backing off
         assert [e.id for e in self._claim(store, me, later + timedelta(seconds=2))] == [second.id]
+        # The claim's copy once the row moved on (delivered): refused by the commit at the latest,
+        # and nothing of that unit of work is written.
         with store.unit_of_work() as uow, pytest.raises(Conflict):
-            uow.outbox.complete(first.id, claimer=me, at=later, outcome="twice")  # delivered already
+            uow.outbox.complete(claimed[first.id], claimer=me, at=later, outcome="twice")
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.outbox.get(first.id) == done
+
+    def test_a_guarded_change_of_a_row_that_moved_on_commits_nothing(self, store: Store) -> None:
+        (effect,) = self._effects(store, 1)
+        (other,) = self._effects(store, 1)
+        with store.unit_of_work() as uow:
+            uow.outbox.update(attrs.evolve(effect, attempts=7))  # someone else's write
+            uow.commit()
+        with store.unit_of_work() as uow, pytest.raises(Conflict):
+            uow.outbox.update_changed(other, attrs.evolve(other, attempts=1))  # sent later...
+            uow.outbox.update_changed(effect, attrs.evolve(effect, attempts=1), expected={"attempts": 0})
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert (uow.outbox.get(effect.id).attempts, uow.outbox.get(other.id).attempts) == (7, 0)
+            # only the columns that differ are written: another writer's columns are kept
+            uow.outbox.update_changed(effect, attrs.evolve(effect, outcome="kept"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert (uow.outbox.get(effect.id).attempts, uow.outbox.get(effect.id).outcome) == (7, "kept")
 
     def test_concurrent_dispatchers_claim_disjoint_effects(self, store: Store) -> None:
         effects = self._effects(store, 24)

@@ -16,6 +16,7 @@ from uuid import UUID
 import attrs
 
 from fittwin_core.domain import Conflict, OutboxAttempt, OutboxEffect, OutboxStatus
+from fittwin_core.ports import Enqueued
 
 MAX_DETAIL = 500
 
@@ -69,6 +70,16 @@ def _held(effect: OutboxEffect, claimer: UUID) -> None:
         raise Conflict(f"outbox {effect.id} is no longer claimed by this dispatcher")
 
 
+@attrs.frozen
+class Recorded:
+    """An effect a call recorded, for delivery after the call's commit: the row as enqueued
+    (with ``Settings.dispatch_inline`` already claimed for that delivery) and whether the
+    insert took place (an effect whose idempotency key was taken is not delivered)."""
+
+    effect: OutboxEffect
+    enqueued: Enqueued
+
+
 def claimable(effect: OutboxEffect, now: datetime) -> bool:
     """Whether a dispatcher may claim ``effect`` at ``now``: pending, due, and not leased."""
     return (
@@ -83,4 +94,4 @@ def claimed(effect: OutboxEffect, *, claimer: UUID, lease_until: datetime, now: 
     return attrs.evolve(effect, claimed_by=claimer, lease_until=lease_until, updated_at=now)
 
 
-__all__ = ["claimable", "claimed", "complete", "fail"]
+__all__ = ["Recorded", "claimable", "claimed", "complete", "fail"]

@@ -211,6 +211,15 @@ class VariantRepository(Repository[ProductVariant], Protocol):
         ...
 
 
+@attrs.define
+class Enqueued:
+    """Whether :meth:`OutboxRepository.enqueue` inserted its effect: ``None`` until the store
+    has run the statement (by the commit at the latest), then ``True``, or ``False`` when an
+    effect with the same idempotency key was there already."""
+
+    inserted: bool | None = None
+
+
 def changed_columns(before: Any, after: Any) -> dict[str, Any]:
     """The fields of entity ``after`` whose values differ from ``before``'s (same type), by name:
     what :meth:`Repository.update_changed` writes."""
@@ -282,10 +291,11 @@ class OutboxRepository(Repository[OutboxEffect], Protocol):
         ``FOR UPDATE SKIP LOCKED``), so concurrent dispatchers claim disjoint effects."""
         ...
 
-    def enqueue(self, effect: OutboxEffect) -> None:
+    def enqueue(self, effect: OutboxEffect) -> Enqueued:
         """Insert ``effect`` unless an effect with its ``idempotency_key`` exists (then nothing
         happens, no error): one ``INSERT … ON CONFLICT DO NOTHING``, sent with the unit of
-        work's next round trip on PostgreSQL."""
+        work's next round trip on PostgreSQL. The :class:`Enqueued` returned tells whether the
+        row went in once the statement has run (after the commit at the latest)."""
         ...
 
     def complete(self, effect: OutboxEffect, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:

@@ -241,6 +241,45 @@ def test_effects_left_by_a_crash_are_delivered_by_the_next_dispatch_once(
     ft.close()
 
 
+def test_effects_recorded_for_inline_delivery_wait_for_their_claim_if_the_process_stops(
+    store: Store, clock: FrozenClock, ids: SequentialIds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inline delivery (the default) writes the effects claimed by the call that records them:
+    # a process that stops between the commit and the delivery leaves them to the dispatcher
+    # once that claim (60 s) is over, and they are delivered once.
+    ft = _ft(store, clock, ids)
+    shop = open_shop(ft)
+    order = shop.pay(shop.place())
+    monkeypatch.setattr(ft.effects, "_inline", lambda recorded: None)  # the process stops here
+    ft.orders.cancel(order.id, actor=SYSTEM)
+    assert provider_refunds(shop, order) == 0
+    assert ft.effects.dispatch(actor=SYSTEM).attempted == 0  # still claimed
+    clock.advance(seconds=61)
+    (refund,) = effects_of(shop, order, EffectKind.REFUND)
+    assert refund.id in ft.effects.dispatch(actor=SYSTEM).delivered
+    assert provider_refunds(shop, order) == order.totals.total
+    assert ft.effects.dispatch(actor=SYSTEM).attempted == 0
+    ft.close()
+
+
+def test_a_transaction_outliving_half_the_claim_leaves_its_effects_to_the_dispatcher(
+    store: Store, clock: FrozenClock, ids: SequentialIds
+) -> None:
+    ft = _ft(store, clock, ids)
+    shop = open_shop(ft)
+    order = shop.pay(shop.place())
+    with ft.transaction(actor=SYSTEM) as tx:
+        tx.orders.cancel(order.id, actor=SYSTEM)
+        clock.advance(seconds=45)  # the claim written with the refund has 15 s left
+    assert provider_refunds(shop, order) == 0  # not delivered at the commit: it might run out mid-way
+    assert ft.effects.dispatch(actor=SYSTEM).attempted == 0
+    clock.advance(seconds=16)
+    (refund,) = effects_of(shop, order, EffectKind.REFUND)
+    assert refund.id in ft.effects.dispatch(actor=SYSTEM).delivered
+    assert provider_refunds(shop, order) == order.totals.total
+    ft.close()
+
+
 def test_a_dispatcher_dying_mid_delivery_is_taken_over_after_its_lease(
     store: Store, clock: FrozenClock, ids: SequentialIds
 ) -> None:

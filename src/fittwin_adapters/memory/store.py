@@ -55,6 +55,7 @@ from fittwin_core.ports import (
     CheckoutRows,
     Clock,
     Compare,
+    Enqueued,
     Ids,
     Repositories,
     StockChange,
@@ -776,10 +777,12 @@ class MemoryOutboxRepository(MemoryRepository[OutboxEffect]):
             self.update(effect)
         return taken
 
-    def enqueue(self, effect: OutboxEffect) -> None:
+    def enqueue(self, effect: OutboxEffect) -> Enqueued:
         """Insert ``effect`` unless its idempotency key is taken (see the port)."""
-        if not self.where(idempotency_key=effect.idempotency_key, limit=1):
-            self.add(effect)
+        if self.where(idempotency_key=effect.idempotency_key, limit=1):
+            return Enqueued(inserted=False)
+        self.add(effect)
+        return Enqueued(inserted=True)
 
     def complete(self, effect: OutboxEffect, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
         """Record a successful attempt (see the port)."""

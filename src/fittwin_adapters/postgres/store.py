@@ -78,10 +78,10 @@ from fittwin_core.ports import (
     CheckoutRows,
     Clock,
     Compare,
+    Enqueued,
     Ids,
     Repositories,
     StockChange,
-    bind_repositories,
     changed_columns,
 )
 from fittwin_core.schema import TABLES
@@ -647,7 +647,9 @@ _APPEND_NOTIFICATION = (
 )
 
 _OUTBOX = tables["outbox"]
-_ENQUEUE = pg.insert(_OUTBOX).on_conflict_do_nothing(index_elements=["idempotency_key"])
+_ENQUEUE = (
+    pg.insert(_OUTBOX).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(_OUTBOX.c.id)
+)
 
 
 def _claim_statement(*, among: bool) -> sa.Executable:
@@ -708,11 +710,18 @@ class PostgresOutboxRepository(PostgresRepository[OutboxEffect]):
         rows = self._uow.pipeline([(stmt, params)], table=self._s.name, op="update")[0]
         return sorted((self._s.entity_of(row) for row in rows), key=lambda e: e.id)
 
-    def enqueue(self, effect: OutboxEffect) -> None:
-        """``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``, sent with the next round trip."""
+    def enqueue(self, effect: OutboxEffect) -> Enqueued:
+        """``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING id``, sent with the next
+        round trip; the :class:`Enqueued` is filled in when it has run."""
         if not isinstance(effect, OutboxEffect):
             raise TypeError(f"outbox stores OutboxEffect, not {type(effect).__name__}")
-        self._uow.defer(_ENQUEUE, self._s.params(effect), table=self._s.name, op="insert")
+        enqueued = Enqueued()
+
+        def ran(rows: list[dict[str, Any]]) -> None:
+            enqueued.inserted = bool(rows)
+
+        self._uow.defer(_ENQUEUE, self._s.params(effect), table=self._s.name, op="insert", on_rows=ran)
+        return enqueued
 
     def complete(self, effect: OutboxEffect, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
         """Record a successful attempt (see the port)."""
@@ -790,6 +799,7 @@ _SET_ACTOR = sa.text(
 )
 
 
+_STARTS_KEPT = 4096  # rendered transaction starts kept per store (one per actor, mostly)
 _SETTINGS_SQL = psql.SQL(re.sub(r":(\w+)", r"{\1}", BEGIN_SQL.text))
 """:data:`BEGIN_SQL` with its values bound client-side (sent with ``BEGIN`` in one round trip)."""
 
@@ -814,6 +824,7 @@ class _Deferred:
     table: str
     op: Operation
     guarded: bool
+    on_rows: Callable[[list[dict[str, Any]]], None] | None
 
 
 class PostgresUnitOfWork(Repositories):
@@ -836,7 +847,15 @@ class PostgresUnitOfWork(Repositories):
         self._pending = False  # a transaction is open, its BEGIN and settings not yet sent
         self._fresh = False  # the connection came from the pool and has not been used yet
         self._deferred: list[_Deferred] = []  # writes waiting for the next round trip
-        bind_repositories(self, self._repository)
+
+    def __getattr__(self, name: str) -> Any:
+        """The repository of table ``name``, made on first use (a unit of work touches a few)."""
+        table = TABLES.get(name)
+        if table is None:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        repository = self._repository(table)
+        setattr(self, name, repository)
+        return repository
 
     def _repository(self, table: CatalogTable) -> object:
         statements = STATEMENTS[table.name]
@@ -1001,14 +1020,16 @@ class PostgresUnitOfWork(Repositories):
         table: str,
         op: Operation = "update",
         guarded: bool = False,
+        on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         """Queue a write whose rows nobody reads: it goes ahead of the statements of the next
         round trip (:meth:`pipeline`, :meth:`execute`, :meth:`copy`, a change of actor) or
         with the ``COMMIT``, in order, so what follows sees it. Its error, if any, is raised
         there; a ``guarded`` write is a compare-and-set built by
-        :meth:`TableStatements.changed_update`, whose failure is a :class:`Conflict`."""
+        :meth:`TableStatements.changed_update`, whose failure is a :class:`Conflict`.
+        ``on_rows`` is called with the statement's rows once it has run."""
         self._open()
-        self._deferred.append(_Deferred(statement, params, table, op, guarded))
+        self._deferred.append(_Deferred(statement, params, table, op, guarded, on_rows))
 
     def pipeline(
         self,
@@ -1072,6 +1093,9 @@ class PostgresUnitOfWork(Repositories):
                 raise failure  # outside the except block: no reference to the driver's error
             self._pending = self._fresh = False
             del self._deferred[: len(deferred)]
+            for write, written in zip(deferred, rows, strict=False):
+                if write.on_rows is not None:
+                    write.on_rows(written)
             return rows[len(deferred) :]
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -1280,6 +1304,7 @@ class PostgresStore:
         """The engine FitTwin's statements run on: table names are qualified with the schema."""
         self._search_path: str | None = None
         self._compiled: dict[Any, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {}
+        self._starts: dict[tuple[Any, ...], tuple[psql.Composable, psql.Composable]] = {}
         self._discovery = discovery_sql(self.schema)
         if check_connection:
             try:
@@ -1414,12 +1439,21 @@ class PostgresStore:
         starts with: :data:`~fittwin_adapters.postgres.engine.BEGIN_SQL`'s settings."""
         if self._search_path is None:
             self._search_path = self._discover(conn)
-        params = self.settings.parameters(self._search_path)
-        if not bounded:
-            params.update(statement_timeout="0", lock_timeout="0", idle_timeout="0")
-        params.update(_actor_settings(actor))
-        begin = psql.SQL("BEGIN" if isolation is None else f"BEGIN {isolation}")
-        return begin, _SETTINGS_SQL.format(**{name: psql.Literal(value) for name, value in params.items()})
+        key = (self._search_path, bounded, isolation, actor.type, actor.id)
+        found = self._starts.get(key)
+        if found is None:
+            params = self.settings.parameters(self._search_path)
+            if not bounded:
+                params.update(statement_timeout="0", lock_timeout="0", idle_timeout="0")
+            params.update(_actor_settings(actor))
+            begin = psql.SQL("BEGIN" if isolation is None else f"BEGIN {isolation}")
+            settings = _SETTINGS_SQL.format(**{name: psql.Literal(value) for name, value in params.items()})
+            driver = conn.connection.driver_connection
+            found = (begin, psql.SQL(settings.as_string(driver)))  # rendered once per actor
+            if len(self._starts) >= _STARTS_KEPT:
+                self._starts.clear()
+            self._starts[key] = found
+        return found
 
     def _discover(self, conn: sa.Connection) -> str:
         """The search path; and, when the schema was not named, refuse to silently start an

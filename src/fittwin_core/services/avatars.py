@@ -35,6 +35,7 @@ from fittwin_core.domain import (
     ValidationError,
     rules,
 )
+from fittwin_core.outbox import Recorded
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork, after, before, not_equal
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, coerce, require
@@ -252,7 +253,7 @@ class Avatars(Service):
             self._release_claim(aid, token, actor)
             raise
 
-        recorded: list[UUID] = []
+        recorded: list[Recorded] = []
 
         def mark_ready(uow: UnitOfWork) -> Avatar:
             recorded.clear()
@@ -296,7 +297,7 @@ class Avatars(Service):
         aid = as_uuid(avatar_id, "avatar_id")
         _reason.check("reason", reason)
 
-        recorded: list[UUID] = []
+        recorded: list[Recorded] = []
 
         def work(uow: UnitOfWork) -> tuple[Avatar, str]:
             recorded.clear()
@@ -326,7 +327,7 @@ class Avatars(Service):
         """Soft-delete a version: ``deleted_at`` is set, ``mesh_ref`` cleared and the mesh deleted."""
         aid = as_uuid(avatar_id, "avatar_id")
 
-        recorded: list[UUID] = []
+        recorded: list[Recorded] = []
 
         def work(uow: UnitOfWork) -> tuple[Avatar, str]:
             recorded.clear()

@@ -34,6 +34,7 @@ from fittwin_core.domain.brands import BRAND_TRANSITIONS, WEBHOOK_EVENTS
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import parse_enum, redacted
 from fittwin_core.domain.users import normalize_email
+from fittwin_core.outbox import Recorded
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork
 from fittwin_core.schema import WEBHOOK_SECRET
@@ -307,7 +308,7 @@ class Brands(Service):
         )
         return WebhookSubscription(id=subscription_id, url=url, events=events, secret=sealed)
 
-    def _record_events(self, uow: UnitOfWork, events: Iterable[BrandEvent], recorded: list[UUID]) -> None:
+    def _record_events(self, uow: UnitOfWork, events: Iterable[BrandEvent], recorded: list[Recorded]) -> None:
         """Record a brand webhook effect in ``uow`` for every active subscription of each event's
         brand that listens to it (the outbox delivers them after the commit, signed then)."""
         for event in events:

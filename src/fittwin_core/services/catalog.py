@@ -28,6 +28,7 @@ from fittwin_core.domain import (
 from fittwin_core.domain.catalog import PRODUCT_TRANSITIONS, category, size_label, sku, stock
 from fittwin_core.domain.money import cents, currency
 from fittwin_core.domain.rules import JsonMap, json_object_from, parse_enum, thaw_json
+from fittwin_core.outbox import Recorded
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork, one_of
 from fittwin_core.services.base import Context, Service, UnitOfWorkRunner, as_uuid, coerce, require
@@ -322,7 +323,7 @@ class Catalog(Service):
         subscribed to ``variant.low_stock`` hears when stock falls to the threshold or below."""
         vid = as_uuid(variant_id, "variant_id")
         stock.check("inventory", inventory)
-        recorded: list[UUID] = []
+        recorded: list[Recorded] = []
 
         def work(uow: UnitOfWork) -> ProductVariant:
             recorded.clear()

@@ -44,6 +44,7 @@ from fittwin_core.domain.converter import format_datetime
 from fittwin_core.domain.effects import backoff
 from fittwin_core.domain.keys import PLATFORM_KEY_OWNER
 from fittwin_core.domain.rules import thaw_json
+from fittwin_core.outbox import Recorded
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import OutgoingWebhook, ShopperNotification, UnitOfWork
 from fittwin_core.schema import WEBHOOK_SECRET
@@ -90,13 +91,19 @@ class Outbox:
         payload: Mapping[str, Any],
         *,
         order_id: UUID | None = None,
-        recorded: list[UUID] | None = None,
-    ) -> OutboxEffect | None:
-        """Add one effect with idempotency ``key`` (unique: the same key twice records once);
-        its id is appended to ``recorded`` for inline delivery. The row is written with the
-        unit of work's next round trip (``OutboxRepository.enqueue``), unread: a key recorded
-        before leaves the first effect in place, and its delivery to the dispatcher."""
+        recorded: list[Recorded] | None = None,
+    ) -> OutboxEffect:
+        """Add one effect with idempotency ``key`` (unique: the same key twice records once),
+        listed in ``recorded`` for delivery after the commit. The row is written with the unit
+        of work's next round trip (``OutboxRepository.enqueue``), unread: a key recorded before
+        leaves the first effect in place, and its delivery to the dispatcher.
+
+        With ``Settings.dispatch_inline`` an effect in ``recorded`` is written already claimed
+        (for :data:`LEASE`) by the call that records it, which delivers it after the commit
+        without a claim of its own; if the process stops first, the lease runs out and the next
+        ``fittwin jobs dispatch`` delivers it."""
         now = self._ctx.clock.now()
+        inline = recorded is not None and self._ctx.settings.dispatch_inline
         effect = OutboxEffect(
             id=self._ctx.ids.new_id(),
             kind=kind,
@@ -104,15 +111,19 @@ class Outbox:
             payload=dict(payload),
             idempotency_key=key,
             available_at=now,
+            claimed_by=self._ctx.ids.new_token() if inline else None,
+            lease_until=now + LEASE if inline else None,
             created_at=now,
             updated_at=now,
         )
-        uow.outbox.enqueue(effect)
+        enqueued = uow.outbox.enqueue(effect)
         if recorded is not None:
-            recorded.append(effect.id)
+            recorded.append(Recorded(effect, enqueued))
         return effect
 
-    def delete_objects(self, uow: UnitOfWork, keys: Iterable[str], region: str, recorded: list[UUID]) -> None:
+    def delete_objects(
+        self, uow: UnitOfWork, keys: Iterable[str], region: str, recorded: list[Recorded]
+    ) -> None:
         """Record the deletion of objects no row points at any more, in the caller's unit of
         work (delivered after its commit: a rolled-back change deletes nothing)."""
         for key in dict.fromkeys(keys):
@@ -189,7 +200,7 @@ class Effects(Service):
 
     # ------------------------------------------------------------------ services
 
-    def _deliver_after_commit(self, recorded: list[UUID]) -> None:
+    def _deliver_after_commit(self, recorded: list[Recorded]) -> None:
         """Deliver the effects a call recorded once its transaction committed (when
         ``Settings.dispatch_inline``). A failure is logged and left to the next dispatch: the
         call that caused the effect has succeeded and is not undone."""
@@ -197,13 +208,26 @@ class Effects(Service):
             return
         self.after_commit(lambda: self._inline(list(recorded)))
 
-    def _inline(self, ids: list[UUID]) -> None:
-        if not ids:
-            return
+    def _inline(self, recorded: list[Recorded]) -> None:
+        """Deliver the recorded effects that went in, each under the claim it was written with.
+        One whose claim has less than half of :data:`LEASE` left (a long ``ft.transaction``)
+        is left to the dispatcher once the claim runs out: it might run out mid-delivery."""
+        now = self.now()
+        due = [
+            r.effect
+            for r in recorded
+            if r.enqueued.inserted
+            and r.effect.lease_until is not None
+            and r.effect.lease_until - now >= LEASE / 2
+        ]
+        if len(due) < len(recorded):
+            log.info("%d recorded effect(s) left to the dispatcher", len(recorded) - len(due))
         try:
-            self._run(ids, len(ids))
+            for effect in due:
+                assert effect.claimed_by is not None
+                self._attempt(effect, effect.claimed_by)
         except FitTwinError:
-            log.exception("inline delivery of %d effect(s) failed; `fittwin jobs dispatch` retries", len(ids))
+            log.exception("inline delivery of %d effect(s) failed; `fittwin jobs dispatch` retries", len(due))
 
     # ------------------------------------------------------------------ the dispatcher
 

@@ -59,6 +59,7 @@ from fittwin_core.domain import (
 from fittwin_core.domain.ids import is_rid
 from fittwin_core.domain.orders import ORDER_TRANSITIONS, Effect, transition
 from fittwin_core.domain.rules import parse_enum
+from fittwin_core.outbox import Recorded
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import (
     CheckoutRows,
@@ -250,7 +251,7 @@ class Orders(Service):
                 "rid": rid,
             }
         )
-        recorded: list[UUID] = []
+        recorded: list[Recorded] = []
 
         def work(uow: UnitOfWork) -> Order:
             recorded.clear()
@@ -297,7 +298,7 @@ class Orders(Service):
         bill_id: UUID,
         pm_id: UUID,
         rid: str | None,
-        recorded: list[UUID],
+        recorded: list[Recorded],
     ) -> Order:
         found = uow.load_checkout(user_id, (ship_id, bill_id), pm_id, [line.variant_id for line in lines])
         # the shopper's row comes locked: serialised with erasure, refused once erased
@@ -499,7 +500,7 @@ class Orders(Service):
         if event.type not in HANDLED_PAYMENT_EVENTS:
             return None
         digest = hashlib.sha256(payload).hexdigest()
-        recorded: list[UUID] = []
+        recorded: list[Recorded] = []
 
         def work(uow: UnitOfWork) -> Order | None:
             recorded.clear()
@@ -539,7 +540,7 @@ class Orders(Service):
         intent = self._ctx.payments.retrieve_payment_intent(
             order.payment_intent_ref
         )  # outside any transaction
-        recorded: list[UUID] = []
+        recorded: list[Recorded] = []
 
         def work(uow: UnitOfWork) -> Order:
             recorded.clear()
@@ -552,7 +553,7 @@ class Orders(Service):
         self._effects._deliver_after_commit(recorded)
         return result
 
-    def _learn(self, uow: UnitOfWork, order: Order, truth: _Truth, recorded: list[UUID]) -> Order:
+    def _learn(self, uow: UnitOfWork, order: Order, truth: _Truth, recorded: list[Recorded]) -> Order:
         """Apply what the provider says about the (locked) order's payment."""
         if truth.refunded is not None and truth.refunded > order.refunded_cents:
             if order.status == OrderStatus.CREATED:
@@ -589,7 +590,7 @@ class Orders(Service):
                 return self._apply(uow, order, OrderStatus.CLOSED, recorded, intent_canceled=True)
         return order
 
-    def _record_refund(self, uow: UnitOfWork, order: Order, refunded: int, recorded: list[UUID]) -> Order:
+    def _record_refund(self, uow: UnitOfWork, order: Order, refunded: int, recorded: list[Recorded]) -> Order:
         """The provider refunded ``refunded`` in total: the order says so, the reactions follow."""
         after = attrs.evolve(order, refunded_cents=refunded, updated_at=self.now())
         uow.orders.update(after, expected={"status": order.status})
@@ -741,7 +742,7 @@ class Orders(Service):
         decision (and the effects it records) is made on the row as it is. ``before_apply``
         runs in the move's unit of work once the move is authorised, before it is applied."""
         oid = as_uuid(order_id, "order_id")
-        recorded: list[UUID] = []
+        recorded: list[Recorded] = []
 
         def work(uow: UnitOfWork) -> Order:
             recorded.clear()
@@ -767,7 +768,7 @@ class Orders(Service):
         uow: UnitOfWork,
         order: Order,
         target: OrderStatus,
-        recorded: list[UUID],
+        recorded: list[Recorded],
         *,
         intent_canceled: bool = False,
     ) -> Order:
@@ -797,7 +798,7 @@ class Orders(Service):
             publish(self._reactors, uow, OrderRefunded(order, moved), recorded)
         return moved
 
-    def _refund_rest(self, uow: UnitOfWork, order: Order, recorded: list[UUID]) -> Order:
+    def _refund_rest(self, uow: UnitOfWork, order: Order, recorded: list[Recorded]) -> Order:
         """Record the refund of what is not refunded yet; the dispatcher makes it at the
         provider (or, for a payment recorded by hand, records it as refunded out of band)."""
         outstanding = order.totals.total - order.refunded_cents

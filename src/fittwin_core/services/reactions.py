@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 import attrs
 
 from fittwin_core.domain import EffectKind, Order, OrderStatus
 from fittwin_core.domain.orders import Effect
+from fittwin_core.outbox import Recorded
 from fittwin_core.ports import UnitOfWork
 
 if TYPE_CHECKING:
@@ -62,18 +62,18 @@ class Reactors:
     brand_events: Callable[[UnitOfWork, Order, str], list[BrandEvent]]
 
 
-def rewards_follow_move(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[UUID]) -> None:
+def rewards_follow_move(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[Recorded]) -> None:
     """The ledger follows the order (attribute when paid, hold when delivered, reverse on
     cancel or return)."""
     r.rewards.on_order_moved(uow, event.before, event.after)
 
 
-def rewards_follow_refund(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[UUID]) -> None:
+def rewards_follow_refund(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[Recorded]) -> None:
     """Money refunded at the provider cancels the held reward or claws back a paid one."""
     r.rewards.on_order_refunded(uow, event.after)
 
 
-def brands_hear_of_move(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[UUID]) -> None:
+def brands_hear_of_move(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[Recorded]) -> None:
     """Brands subscribed to ``order.<status>`` get a webhook when the transition says so."""
     if Effect.NOTIFY_BRAND in event.effects:
         after: Order = event.after
@@ -89,7 +89,7 @@ SHOPPER_TEMPLATES: Mapping[OrderStatus, str] = {
 
 
 def _notify(
-    r: Reactors, uow: UnitOfWork, order: Order, template: str, key: str, recorded: list[UUID]
+    r: Reactors, uow: UnitOfWork, order: Order, template: str, key: str, recorded: list[Recorded]
 ) -> None:
     r.outbox.record(
         uow,
@@ -111,24 +111,24 @@ def _notify(
     )
 
 
-def shopper_hears_of_placing(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[UUID]) -> None:
+def shopper_hears_of_placing(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[Recorded]) -> None:
     """The shopper is told the order was placed."""
     _notify(r, uow, event.order, "order_placed", "placed", recorded)
 
 
-def shopper_hears_of_move(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[UUID]) -> None:
+def shopper_hears_of_move(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[Recorded]) -> None:
     """The shopper is told the order was paid, shipped (fulfilled) and delivered."""
     template = SHOPPER_TEMPLATES.get(event.after.status)
     if template is not None:
         _notify(r, uow, event.after, template, event.after.status.value, recorded)
 
 
-def shopper_hears_of_refund(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[UUID]) -> None:
+def shopper_hears_of_refund(r: Reactors, uow: UnitOfWork, event: Any, recorded: list[Recorded]) -> None:
     """The shopper is told about money refunded (once per refunded total)."""
     _notify(r, uow, event.after, "order_refunded", f"refunded-{event.after.refunded_cents}", recorded)
 
 
-Handler = Callable[[Reactors, UnitOfWork, Any, list[UUID]], None]
+Handler = Callable[[Reactors, UnitOfWork, Any, list[Recorded]], None]
 
 ORDER_HANDLERS: Mapping[type, tuple[Handler, ...]] = {
     OrderPlaced: (shopper_hears_of_placing,),
@@ -138,7 +138,7 @@ ORDER_HANDLERS: Mapping[type, tuple[Handler, ...]] = {
 """Event type → who reacts, in order (the one table of reactions between services)."""
 
 
-def publish(r: Reactors, uow: UnitOfWork, event: OrderEvent, recorded: list[UUID]) -> None:
+def publish(r: Reactors, uow: UnitOfWork, event: OrderEvent, recorded: list[Recorded]) -> None:
     """Run every handler of ``event`` in ``uow``."""
     for handler in ORDER_HANDLERS[type(event)]:
         handler(r, uow, event, recorded)

@@ -879,6 +879,18 @@ class StoreContract:
         with store.unit_of_work() as uow:
             assert uow.outbox.get(first.id) == done
 
+    def test_an_effect_enqueued_again_under_its_key_is_not_inserted(self, store: Store) -> None:
+        (first,) = self._effects(store, 1)
+        again = attrs.evolve(first, id=uuid4(), payload={"n": "again"})
+        fresh = attrs.evolve(first, id=uuid4(), idempotency_key=f"{first.idempotency_key}:other")
+        with store.unit_of_work() as uow:
+            repeated, new = uow.outbox.enqueue(again), uow.outbox.enqueue(fresh)
+            uow.commit()
+        assert (repeated.inserted, new.inserted) == (False, True)
+        with store.unit_of_work() as uow:
+            assert uow.outbox.get(first.id) == first
+            assert uow.outbox.find(again.id) is None and uow.outbox.get(fresh.id) == fresh
+
     def test_a_guarded_change_of_a_row_that_moved_on_commits_nothing(self, store: Store) -> None:
         (effect,) = self._effects(store, 1)
         (other,) = self._effects(store, 1)

@@ -126,3 +126,12 @@ def test_the_analytics_export_allow_list_leaves_every_declared_personal_column_o
         leaked = set(export.column_names) & set(table.personal)
         assert not leaked, f"{export.name} exports personal columns {sorted(leaked)}"
         assert not any(name.endswith(("_hash", "_bidx", "fingerprint")) for name in export.column_names)
+
+
+def test_entities_kept_by_the_postgres_store_hold_no_personal_data() -> None:
+    # The PostgreSQL store keeps entities of a few catalogue tables built once per row value
+    # (a process-wide cache): an erased person's data must never linger there.
+    from fittwin_adapters.postgres.store import CACHED_ENTITIES
+
+    assert CACHED_ENTITIES
+    assert {name for name in CACHED_ENTITIES if TABLES[name].personal} == set()

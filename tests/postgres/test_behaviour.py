@@ -491,3 +491,24 @@ def test_the_driver_error_types_stay_inside(postgres_store: PostgresStore, world
             assert exc.__cause__ is None and exc.__context__ is None
             assert exc.sqlstate == "23505"
             assert not isinstance(exc, psycopg.Error | sa.exc.SQLAlchemyError)
+
+
+def test_a_catalogue_row_changed_is_read_as_changed_by_every_unit_of_work(
+    postgres_store: PostgresStore, postgres_url: URL, world: World
+) -> None:
+    # Entities of products, size charts and fit maps are built once per row value: a change
+    # (here through another store, as by another process) is seen by the next read all the same.
+    product = world["products"]
+    writer = PostgresStore(postgres_url)
+    try:
+        with postgres_store.unit_of_work() as uow:
+            assert uow.products.get(product.id) == product
+            assert uow.products.get(product.id) is uow.products.get(product.id)  # built once
+        renamed = attrs.evolve(product, title="Renamed tee")
+        with writer.unit_of_work() as uow:
+            uow.products.update(renamed)
+            uow.commit()
+        with postgres_store.unit_of_work() as uow:
+            assert uow.products.get(product.id) == renamed
+    finally:
+        writer.close()

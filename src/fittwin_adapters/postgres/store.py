@@ -94,6 +94,19 @@ E = TypeVar("E")
 # ============================================================================ statements
 
 
+CACHED_ENTITIES = frozenset({"products", "size_charts", "fit_maps"})
+"""Tables whose entities are kept by row value and built once: catalogue rows every checkout
+reads and that rarely change (a size chart's rules take the longest to build). Entities are
+immutable, so one built from equal values is the same entity; a changed row has other values
+and is built anew. None of these tables holds personal data (checked at import)."""
+_BUILT_KEPT = 2048  # entities kept per table; all are dropped when it fills
+
+
+def _hashable(value: Any) -> Any:
+    """A column value as part of a dict key (JSON documents and arrays as their JSON text)."""
+    return dumps(value) if isinstance(value, dict | list) else value
+
+
 class TableStatements:
     """Everything needed to read and write one table, built once."""
 
@@ -124,6 +137,7 @@ class TableStatements:
         self._guarded: dict[tuple[tuple[str, bool], ...], sa.Update] = {}
         self._returning: dict[Any, sa.Executable] = {}
         self._changed: dict[Any, sa.Executable] = {}
+        self._built: dict[tuple[Any, ...], Any] | None = {} if spec.name in CACHED_ENTITIES else None
 
     def guarded_update(self, expected: Mapping[str, Any]) -> sa.Update:
         """``UPDATE … WHERE key AND col = :expected …`` (``IS NULL`` for ``None``), cached."""
@@ -229,8 +243,18 @@ class TableStatements:
         )
 
     def entity_of(self, row: Mapping[str, Any] | sa.RowMapping) -> Any:
-        """Build the entity from a row."""
-        return structure(dict(row), self.entity)
+        """Build the entity from a row; for the tables of :data:`CACHED_ENTITIES`, the entity
+        already built from a row with the same values, if there is one."""
+        if self._built is None:
+            return structure(dict(row), self.entity)
+        key = tuple(_hashable(row[name]) for name in self.columns)
+        entity = self._built.get(key)
+        if entity is None:
+            entity = structure(dict(row), self.entity)
+            if len(self._built) >= _BUILT_KEPT:
+                self._built.clear()
+            self._built[key] = entity
+        return entity
 
 
 def _json_value(value: Any) -> Any:
@@ -744,48 +768,87 @@ def _inline_params(statement: sa.Executable) -> dict[str, Any]:
     return {re.sub(r"_\d+$", "", name): value for name, value in statement.compile().params.items()}
 
 
-def _checkout_statements() -> list[tuple[str, sa.Select[Any]]]:
+_PARTS = {
+    "user_profiles": "u",
+    "data_keys": "k",
+    "payment_methods": "m",
+    "addresses": "a",
+    "product_variants": "v",
+    "products": "p",
+    "brands": "b",
+    "size_charts": "c",
+    "fit_maps": "f",
+}
+"""The tables a checkout reads and the prefix of their columns in its two statements."""
+
+
+_UUIDS = pg.ARRAY(sa.Uuid())
+
+
+def _labelled(source: Any, table: str) -> list[sa.ColumnElement[Any]]:
+    return [source.c[c.name].label(f"{_PARTS[table]}__{c.name}") for c in tables[table].c]
+
+
+def _checkout_statements() -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The two statements of :meth:`PostgresUnitOfWork.load_checkout`: the shopper's side (their
+    row locked, in a CTE, so that the statement returns a row even when it is missing) with
+    data key, payment method and addresses; and the variants with their products, brands,
+    size charts and fit maps. Outer joins: a row that is not there leaves its columns null."""
     t = tables
-    ids = sa.bindparam("variant_ids", type_=pg.ARRAY(sa.Uuid()))
-    product_ids = sa.select(t["product_variants"].c.product_id).where(
-        t["product_variants"].c.id == sa.any_(ids)
+    user_id = sa.bindparam("user_id", type_=sa.Uuid())
+    shopper = (
+        sa.select(t["user_profiles"])
+        .where(t["user_profiles"].c.id == user_id)
+        .with_for_update()  # serialised with erasure (see the port)
+        .cte("shopper")
     )
+    one = sa.select(sa.literal(1).label("one")).subquery("one")
+    keys, methods, addresses = t["data_keys"], t["payment_methods"], t["addresses"]
+    shopper_side = sa.select(
+        *_labelled(shopper, "user_profiles"),
+        *_labelled(keys, "data_keys"),
+        *_labelled(methods, "payment_methods"),
+        *_labelled(addresses, "addresses"),
+    ).select_from(
+        one.outerjoin(shopper, sa.true())
+        .outerjoin(keys, keys.c.owner_id == user_id)
+        .outerjoin(methods, methods.c.id == sa.bindparam("payment_method_id", type_=sa.Uuid()))
+        .outerjoin(
+            addresses, addresses.c.id == sa.any_(sa.bindparam("address_ids", type_=pg.ARRAY(sa.Uuid())))
+        )
+    )
+    v, p, b, c, f = (t[n] for n in ("product_variants", "products", "brands", "size_charts", "fit_maps"))
+    catalogue = (
+        sa.select(
+            *_labelled(v, "product_variants"),
+            *_labelled(p, "products"),
+            *_labelled(b, "brands"),
+            *_labelled(c, "size_charts"),
+            *_labelled(f, "fit_maps"),
+        )
+        .select_from(
+            v.outerjoin(p, p.c.id == v.c.product_id)
+            .outerjoin(b, b.c.id == p.c.brand_id)
+            .outerjoin(c, c.c.id == p.c.size_chart_id)
+            .outerjoin(f, f.c.id == p.c.fit_map_id)
+        )
+        .where(v.c.id == sa.any_(sa.bindparam("variant_ids", type_=_UUIDS)))
+    )
+    return shopper_side, catalogue
 
-    def of_products(column: str) -> sa.Select[Any]:
-        return sa.select(t["products"].c[column]).where(t["products"].c.id.in_(product_ids))
 
-    return [
-        (
-            "user_profiles",
-            sa.select(t["user_profiles"])
-            .where(t["user_profiles"].c.id == sa.bindparam("user_id"))
-            .with_for_update(),  # serialised with erasure (see the port)
-        ),
-        (
-            "addresses",
-            sa.select(t["addresses"]).where(
-                t["addresses"].c.id == sa.any_(sa.bindparam("address_ids", type_=pg.ARRAY(sa.Uuid())))
-            ),
-        ),
-        (
-            "payment_methods",
-            sa.select(t["payment_methods"]).where(
-                t["payment_methods"].c.id == sa.bindparam("payment_method_id")
-            ),
-        ),
-        ("data_keys", sa.select(t["data_keys"]).where(t["data_keys"].c.owner_id == sa.bindparam("user_id"))),
-        (
-            "product_variants",
-            sa.select(t["product_variants"]).where(t["product_variants"].c.id == sa.any_(ids)),
-        ),
-        ("products", sa.select(t["products"]).where(t["products"].c.id.in_(product_ids))),
-        ("brands", sa.select(t["brands"]).where(t["brands"].c.id.in_(of_products("brand_id")))),
-        (
-            "size_charts",
-            sa.select(t["size_charts"]).where(t["size_charts"].c.id.in_(of_products("size_chart_id"))),
-        ),
-        ("fit_maps", sa.select(t["fit_maps"]).where(t["fit_maps"].c.id.in_(of_products("fit_map_id")))),
-    ]
+def _split(rows: Sequence[Mapping[str, Any]], table: str) -> dict[Any, Any]:
+    """The entities of ``table`` in the joined ``rows`` of a checkout, by key (null columns:
+    no row)."""
+    statements, prefix = STATEMENTS[table], f"{_PARTS[table]}__"
+    found: dict[Any, Any] = {}
+    for row in rows:
+        values = tuple(row[prefix + k] for k in statements.key)
+        key = values if len(values) > 1 else values[0]
+        if values[0] is None or key in found:
+            continue
+        found[key] = statements.entity_of({name: row[prefix + name] for name in statements.columns})
+    return found
 
 
 _CHECKOUT = _checkout_statements()
@@ -953,30 +1016,26 @@ class PostgresUnitOfWork(Repositories):
         payment_method_id: UUID,
         variant_ids: Iterable[UUID],
     ) -> CheckoutRows:
-        """What placing an order reads (see the port): nine SELECTs in one round trip (with the
-        transaction's start when it is the first), the shopper's row locked, the catalogue
-        rows found through the variants by subqueries."""
+        """What placing an order reads (see the port): two SELECTs in one round trip (with the
+        transaction's start when it is the first), the shopper's row locked; see
+        :func:`_checkout_statements`."""
         params = {
             "user_id": user_id,
             "address_ids": list(address_ids),
             "payment_method_id": payment_method_id,
             "variant_ids": list(variant_ids),
         }
-        rows = self.pipeline([(statement, params) for _, statement in _CHECKOUT], table="checkout")
-        found = {
-            name: {STATEMENTS[name].key_of(e): e for e in map(STATEMENTS[name].entity_of, table_rows)}
-            for (name, _), table_rows in zip(_CHECKOUT, rows, strict=True)
-        }
+        shopper, catalogue = self.pipeline([(statement, params) for statement in _CHECKOUT], table="checkout")
         return CheckoutRows(
-            user=found["user_profiles"].get(user_id),
-            addresses=found["addresses"],
-            payment_method=found["payment_methods"].get(payment_method_id),
-            data_key=found["data_keys"].get(user_id),
-            variants=found["product_variants"],
-            products=found["products"],
-            brands=found["brands"],
-            size_charts=found["size_charts"],
-            fit_maps=found["fit_maps"],
+            user=_split(shopper, "user_profiles").get(user_id),
+            addresses=_split(shopper, "addresses"),
+            payment_method=_split(shopper, "payment_methods").get(payment_method_id),
+            data_key=_split(shopper, "data_keys").get(user_id),
+            variants=_split(catalogue, "product_variants"),
+            products=_split(catalogue, "products"),
+            brands=_split(catalogue, "brands"),
+            size_charts=_split(catalogue, "size_charts"),
+            fit_maps=_split(catalogue, "fit_maps"),
         )
 
     def close(self) -> None:

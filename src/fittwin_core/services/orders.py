@@ -450,7 +450,10 @@ class Orders(Service):
         try:
             return self.transaction(attach, actor=actor)
         except Conflict:
-            return self.read(lambda uow: uow.orders.get(order.id), actor=actor)
+            current = self.read(lambda uow: uow.orders.get(order.id), actor=actor)
+            if current.payment_intent_ref is None:  # not a repeat that attached first
+                raise
+            return current
 
     def _undo(self, order: Order) -> None:
         """Take back a placed order whose payment could not be opened: stock, lines, key, row."""

@@ -276,23 +276,28 @@ pricing, the sealed shipping country and the payment intent at the fake provider
 settings, two guarded stock decrements, the order and two lines; then the compare-and-set to
 `paid`), one statement per round trip, with no outbox and no notification. Both write their
 audit rows through the triggers. Workers are processes with one connection each; latency is
-per place+pay; round trips are counted on the wire over 10 orders after a warm-up.
+per place+pay; round trips are counted on the wire over 10 orders after a warm-up. The kinds
+take turns (`--rounds`), a slice of the time each per round.
 
 `library` is the default configuration: each call's effects (here the shopper's "placed" and
 "paid" notifications, logged on the order) are delivered right after its commit, so the
-numbers include the dispatcher's claim, the delivery and the outcome's transaction.
-`library, dispatch as a job` is `Settings(dispatch_inline=False)`: the calls record their
-effects in the outbox in their own transaction and `fittwin jobs dispatch` delivers them
-elsewhere, which is what a host that cares about checkout latency runs.
+numbers include the delivery and the outcome's transaction (the effects are written claimed
+by the call, so there is no claim transaction). `library, dispatch as a job` is
+`Settings(dispatch_inline=False)`: the calls record their effects in the outbox in their own
+transaction and `fittwin jobs dispatch` delivers them elsewhere, which is what a host that
+cares about checkout latency runs.
 
-Before issue 16 the library took 30–33 round trips per order (`place` 25–28, `mark_paid` 5) and
-reached 0.12–0.19× raw. Before the outbox landed, `place` took 6 and `mark_paid` 3 (0.38× raw
-at 1 worker, 0.50× at 4 in that run). With the outbox, the calls take 8 and 5: the order row
-is locked before a move decides, and the effects' outbox rows are written in the same
-transaction (see `tests/postgres/test_round_trips.py`). The aims were 6 and 2 and at least
-0.5× raw; they are not met. Most of the remaining gap at 1 worker is client CPU in Python:
-entity validation, the fit summary, opening the sealed country, and psycopg. The machine is
-two cores shared with other jobs, so quote ratios from a single run.
+Round trips: `place` 4 (the transaction's start with both checkout reads; the stock with the
+order and its lines; the outbox row with the commit; the payment intent's compare-and-set in
+a transaction of one round trip) and `mark_paid` 2 (the start with the order row's lock; the
+move's compare-and-set of the changed columns, its outbox row and the commit), against the
+aims of 6 and 2; inline delivery adds one per notification. Before issue 16 the library took
+30–33 round trips per order and reached 0.12–0.19× raw; with the outbox, before this version,
+29 (13 without inline delivery) and 0.15–0.38×. The aim of 0.5× raw at 1 and 4 workers is not
+reached: what is left is client CPU in Python per order — psycopg's handling of about twenty
+statements and their wide rows, building and validating entities (attrs, cattrs), the fit
+summary, pricing, opening the sealed country — and, inline, two more transactions. The
+machine is two cores shared with other jobs, so quote ratios from a single run.
 """
 
 

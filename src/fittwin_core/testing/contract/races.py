@@ -243,6 +243,34 @@ def erase(ft: FitTwin, user_id: str) -> int:
     return ft.privacy.erase_user(UUID(user_id), actor=Actor.system()).addresses
 
 
+def place_until_refused(ft: FitTwin, arg: tuple[str, str, str, str, int]) -> int:
+    """Place up to ``count`` one-unit orders, stopping at the first refusal (the shopper was
+    erased meanwhile); how many were placed."""
+    user, variant, address, card, count = arg
+    placed = 0
+    for _ in range(count):
+        try:
+            ft.orders.place(
+                UUID(user),
+                [(UUID(variant), 1)],
+                shipping_address_id=UUID(address),
+                billing_address_id=UUID(address),
+                payment_method_id=UUID(card),
+                actor=Actor.shopper(UUID(user)),
+            )
+        except FitTwinError:
+            break
+        placed += 1
+    return placed
+
+
+def erase_after(ft: FitTwin, arg: tuple[str, float]) -> int:
+    """After ``arg[1]`` seconds, erase the shopper ``arg[0]``; how many addresses it changed."""
+    user_id, delay = arg
+    time.sleep(delay)
+    return erase(ft, user_id)
+
+
 def add_address(ft: FitTwin, arg: tuple[str, float]) -> str:
     """After ``arg[1]`` seconds, add an address for the shopper ``arg[0]``, as they would."""
     user_id, delay = arg
@@ -569,6 +597,28 @@ class RaceContract:
             assert all(a["deleted_at"] is not None for a in exported["addresses"]), (trial, outcomes)
             assert exported["data_keys"] == [], (trial, outcomes)  # no fresh data key outlives it
 
+    def test_checkouts_racing_the_shoppers_erasure_keep_no_payment_token(self, race: Race) -> None:
+        # A checkout reads the shopper locked: it ends before the erasure starts (and the
+        # erasure clears its order's payment token) or waits and is refused. Were the order
+        # inserted after the erasure had passed, its token would outlive the erasure.
+        ft = race.ft
+        shop = self._shop(ft)
+        for trial in range(self.trials // 2):
+            user, home, card = self._shopper(ft, f"leaving{trial}")
+            delay = (trial % 5) * 0.02
+            outcomes = race.racers.run(
+                [
+                    (place_until_refused, (str(user), str(shop.variant_id), str(home), str(card), 40)),
+                    (erase_after, (str(user), delay)),
+                ]
+            )
+            assert [o.error for o in outcomes] == [None, None], outcomes
+            with ft.context.store.unit_of_work() as uow:
+                orders = uow.orders.where(user_id=user)
+                assert len(orders) == outcomes[0].value, (trial, outcomes)
+                assert [o.id for o in orders if o.psp_token_id is not None] == [], (trial, outcomes)
+                assert uow.user_profiles.get(user).erased_at is not None
+
     def test_an_erased_referrer_earns_nothing_and_the_buyer_keeps_the_order(self, race: Race) -> None:
         ft = race.ft
         shop = self._shop(ft)
@@ -665,9 +715,11 @@ __all__ = [
     "complete_avatar",
     "deliver_webhooks",
     "erase",
+    "erase_after",
     "mark_paid",
     "move_each",
     "place_one",
+    "place_until_refused",
     "release_due",
     "request_returns",
     "revoke",

@@ -98,7 +98,7 @@ CACHED_ENTITIES = frozenset({"products", "size_charts", "fit_maps"})
 """Tables whose entities are kept by row value and built once: catalogue rows every checkout
 reads and that rarely change (a size chart's rules take the longest to build). Entities are
 immutable, so one built from equal values is the same entity; a changed row has other values
-and is built anew. None of these tables holds personal data (checked at import)."""
+and is built anew. None of these tables holds personal data (a test holds them to it)."""
 _BUILT_KEPT = 2048  # entities kept per table; all are dropped when it fills
 
 

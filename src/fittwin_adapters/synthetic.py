@@ -70,7 +70,7 @@ from fittwin_core.domain import (
     UserProfile,
     ValidationError,
 )
-from fittwin_core.domain.orders import Effect, transition
+from fittwin_core.domain.orders import Effect, transitions
 from fittwin_core.fit.estimation import COEFFICIENTS, estimate_one
 from fittwin_core.pagination import MAX_LIMIT, every
 from fittwin_core.ports import PasswordHasher, PriceLine, UnitOfWork
@@ -872,32 +872,28 @@ class _Run:
 
     def _settle(self, line: _Line, moves: Sequence[_Move]) -> None:
         """An order that is not referred takes every move of its lifecycle before the end at
-        once (nothing reacts to them) and is written once: when it closes, or at the end of
-        the run in the state it reached."""
-        closed: datetime | None = None
-        for when, target, reason in moves:
-            if when >= self.end:
-                break
+        once (nothing reacts to them: one ``transitions`` call) and is written once: when it
+        closes, or at the end of the run in the state it reached."""
+        taken = list(itertools.takewhile(lambda move: move[0] < self.end, moves))
+        for _, _, reason in taken:
             if reason is not None:
                 self._return(line, reason)
-            self._step(line, target, when)
-            if target == OrderStatus.CLOSED:
-                closed = when
-        if closed is None:
+        self._step(line, [(target, when) for when, target, _ in taken])
+        if line.order.status != OrderStatus.CLOSED:
             self.open[line.order.id] = line
         else:
-            self.at(closed, functools.partial(self._write, line=line))
+            self.at(taken[-1][0], functools.partial(self._write, line=line))
 
-    def _step(self, line: _Line, target: OrderStatus, at: datetime) -> Order:
-        """One legal move of the order state machine and its effects; the order before it."""
+    def _step(self, line: _Line, moves: Sequence[tuple[OrderStatus, datetime]]) -> Order:
+        """Legal moves of the order state machine and their effects; the order before them."""
         before = line.order
-        after, changes = transition(before, target, at=at, return_window_days=self.window.days)
+        after, changes = transitions(before, moves, return_window_days=self.window.days)
         for change in changes:
             if Effect.RELEASE_STOCK in change.effects:
                 self.stock[line.item.variant_id] = (
                     self.stock.get(line.item.variant_id, 0) + line.item.reserved_qty
                 )
-            if Effect.REFUND in change.effects and before.paid_at is not None:
+            if Effect.REFUND in change.effects and after.paid_at is not None:
                 after = attrs.evolve(after, refunded_cents=after.totals.total)
         line.order = after
         return before
@@ -910,7 +906,7 @@ class _Run:
     def move(self, uow: UnitOfWork, line: _Line, target: OrderStatus) -> None:
         """One move of a referred order on the timeline: written as the order service writes
         it (one audited update), and the rewards service's reaction to it."""
-        before = self._step(line, target, self.clock.now())
+        before = self._step(line, [(target, self.clock.now())])
         after = line.order
         self._write(uow, line)
         if after.status == OrderStatus.CLOSED:

@@ -3,11 +3,16 @@
 :func:`generate` plays months of trade on a FitTwin whose clock it can move (build it with
 :func:`connect_synthetic`). Brands, charts, fit maps and products are created through the
 services; everything else — shoppers, links, clicks, orders and their lifecycles — is built in
-bulk: entities made by the domain's own rules (``transition`` for every status move, the pricing
-port for totals, the fit engine for fit summaries, the rewards service's reaction to every move
-of a referred order for conversions and the ledger), written in large units of work, with
-Python's cyclic garbage collector paused for the run. How long a 100 000-order year takes on the
-memory store is measured by ``bench/synthetic.py`` (``docs/benchmarks.md``).
+bulk: entities made by the domain's own rules (the order state machine for every status move,
+the pricing port for totals, the fit engine for fit summaries, the rewards service's reaction to
+every move of a referred order for conversions and the ledger), written in units of work of many
+steps, with Python's cyclic garbage collector paused for the run. Each order's whole lifecycle
+(paid, sent, shipped, delivered, perhaps sent back, closed; or cancelled) is drawn when it is
+placed. An order that is not referred takes all its moves at once (one ``transitions`` call) and
+is written once, when it closes; a referred order is written at placement and at every move, at
+the move's time, as the order service writes it, and the rewards service reacts to each move.
+How long a 100 000-order year takes on the memory store is measured by ``bench/synthetic.py``
+(``docs/benchmarks.md``).
 
 **The hidden truth.** Each brand's garments fit as their charts say, shifted by a per-brand,
 per-zone offset the library is never told (:class:`HiddenTruth`; by default the second brand
@@ -117,8 +122,10 @@ LINES: Mapping[str, tuple[str, dict[str, Any], tuple[tuple[str, int], ...]]] = {
 _BRANDS = ("Harbor Threads", "Fjord & Pine", "Atlas Denim", "Sable Row", "Kestrel Goods", "Lumen Works")
 _CURRENCIES = ("EUR", "EUR", "GBP", "USD", "EUR", "USD")
 _STYLE_REASONS = (ReturnReasonCode.STYLE, ReturnReasonCode.QUALITY, ReturnReasonCode.OTHER)
-CHUNK = 200
-"""Timeline steps per unit of work (small units keep the stores' per-transaction buffers small)."""
+CHUNK = 50
+"""Timeline steps per unit of work: small units keep the stores' per-transaction buffers small,
+and so the reads of the rewards service's reactions, which also look through the unit of work's
+own writes."""
 
 
 @attrs.frozen(kw_only=True)

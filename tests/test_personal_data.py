@@ -126,3 +126,36 @@ def test_the_analytics_export_allow_list_leaves_every_declared_personal_column_o
         leaked = set(export.column_names) & set(table.personal)
         assert not leaked, f"{export.name} exports personal columns {sorted(leaked)}"
         assert not any(name.endswith(("_hash", "_bidx", "fingerprint")) for name in export.column_names)
+
+
+def test_sealing_a_row_reads_the_owners_data_key_once_and_creates_it_on_first_use() -> None:
+    from fittwin_adapters.connect import connect
+    from fittwin_core.domain import Address, AddressType
+
+    ft = connect()
+    vault = ft.accounts.vault
+    owner, row_id = uuid.uuid4(), uuid.uuid4()
+    lines = {"line1": "1 Quai", "line2": None, "city": "Lyon", "postal_code": "69000", "country": "FR"}
+    with ft.context.store.unit_of_work() as uow:
+        assert vault.seal_fields(uow, owner, Address, row_id, line2=None) == {"line2": None}
+        assert uow.data_keys.find(owner) is None  # nothing to seal: no key made
+        reads: list[object] = []
+        find = uow.data_keys.find
+        uow.data_keys.find = lambda key: reads.append(key) or find(key)  # type: ignore[method-assign]
+        sealed = vault.seal_fields(uow, owner, Address, row_id, **lines)
+        assert reads == [owner]  # one read for the five columns, which created the key
+        assert uow.data_keys.find(owner) is not None and sealed["line2"] is None
+        assert all(sealed[c] != lines[c] for c in lines if lines[c] is not None)
+        address = Address(
+            id=row_id,
+            user_id=owner,
+            type=AddressType.SHIPPING,
+            line1=sealed["line1"],
+            city=sealed["city"],
+            postal_code=sealed["postal_code"],
+            country=sealed["country"],
+            created_at=dt.datetime.now(dt.UTC),
+            updated_at=dt.datetime.now(dt.UTC),
+        )
+        opened = vault.open_fields(uow, owner, address)
+    assert {c: opened[c] for c in lines} == lines

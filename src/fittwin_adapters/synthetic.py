@@ -445,7 +445,8 @@ class _Run:
         self.rng = rng
         self.bar = bar
         self.truth = truth
-        self.queue: list[tuple[datetime, int, Callable[[UnitOfWork], None]]] = []
+        # The timeline: (POSIX time, tie-break, time, action); floats compare faster than datetimes.
+        self.queue: list[tuple[float, int, datetime, Callable[[UnitOfWork], None]]] = []
         self.counter = itertools.count()
         self.products: list[_Product] = []
         self.shoppers: list[_Shopper] = []
@@ -501,7 +502,7 @@ class _Run:
         )
 
     def at(self, when: datetime, action: Callable[[UnitOfWork], None]) -> None:
-        heapq.heappush(self.queue, (when, next(self.counter), action))
+        heapq.heappush(self.queue, (when.timestamp(), next(self.counter), when, action))
 
     # ------------------------------------------------------------------ brands and catalog
 
@@ -687,7 +688,7 @@ class _Run:
         clicks: list[Click] = []
         # Clicks that lead to purchases are known before trading starts: record them first so
         # attribution finds them, as it would in the live shop.
-        for when, _, action in self.queue:
+        for _, _, when, action in self.queue:
             link = getattr(action, "referral", None)
             if link is not None and when < end:
                 clicks.append(self._click(link, when - timedelta(minutes=self.rng.uniform(2, 90))))
@@ -695,8 +696,9 @@ class _Run:
         steps = 0
         uow = self.ft.context.store.unit_of_work(Actor.system())
         try:
-            while self.queue and self.queue[0][0] < end:
-                when, _, action = heapq.heappop(self.queue)
+            stop = end.timestamp()
+            while self.queue and self.queue[0][0] < stop:
+                _, _, when, action = heapq.heappop(self.queue)
                 self.clock.set(when)
                 if action is self.weekly:
                     self._flush(uow, stock=True)

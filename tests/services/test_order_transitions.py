@@ -133,8 +133,25 @@ def test_several_moves_at_once_are_the_moves_one_by_one(path: list[str]) -> None
         for to, at in moves:
             one_by_one, more = transition(one_by_one, to, at=at, return_window_days=RETURN_WINDOW_DAYS)
             events += more
-        assert transitions(order, moves, return_window_days=RETURN_WINDOW_DAYS) == (one_by_one, events)
+        moved, many = transitions(order, moves, return_window_days=RETURN_WINDOW_DAYS)
+        assert (moved, many) == (one_by_one, events)
         assert [e.status for e in events] == path[1:length]
+        # The order the spec describes: the last status, each stamp at the time of its move,
+        # and every other field as it was (built the validating way, field for field).
+        at = dict(zip(path[1:length], (when for _, when in moves), strict=True))
+        expected = attrs.evolve(
+            order,
+            status=OrderStatus(path[length - 1]),
+            updated_at=moves[-1][1],
+            paid_at=at.get(PAID),
+            delivered_at=at.get(DELIVERED),
+            closed_at=at.get(CLOSED),
+            close_reason=moved.close_reason if CLOSED in at else None,
+        )
+        assert type(moved) is Order and attrs.asdict(moved) == attrs.asdict(expected) and moved == expected
+        if CLOSED in at:
+            reason = {RETURN: "returned", DELIVERED: "completed"}.get(path[length - 2], "cancelled")
+            assert moved.close_reason == reason
 
 
 def test_several_moves_stop_at_the_first_refused_one() -> None:

@@ -1,8 +1,9 @@
 """Orders and their lines, totals, and the order state machine.
 
 The allowed moves are one table, :data:`ORDER_TRANSITIONS`; :func:`transitions` is the only
-function that reads it (:func:`transition` is its one-move case). Each move carries its side effects as data (release stock, refund,
-notify the brand) so the service applies them without deciding anything itself.
+function that reads it (:func:`transition` is its one-move case). Each move carries its side
+effects as data (release stock, refund, notify the brand) so the service applies them without
+deciding anything itself.
 """
 
 from __future__ import annotations

@@ -135,3 +135,36 @@ def test_entities_kept_by_the_postgres_store_hold_no_personal_data() -> None:
 
     assert CACHED_ENTITIES
     assert {name for name in CACHED_ENTITIES if TABLES[name].personal} == set()
+
+
+def test_sealing_a_row_reads_the_owners_data_key_once_and_creates_it_on_first_use() -> None:
+    from fittwin_adapters.connect import connect
+    from fittwin_core.domain import Address, AddressType
+
+    ft = connect()
+    vault = ft.accounts.vault
+    owner, row_id = uuid.uuid4(), uuid.uuid4()
+    lines = {"line1": "1 Quai", "line2": None, "city": "Lyon", "postal_code": "69000", "country": "FR"}
+    with ft.context.store.unit_of_work() as uow:
+        assert vault.seal_fields(uow, owner, Address, row_id, line2=None) == {"line2": None}
+        assert uow.data_keys.find(owner) is None  # nothing to seal: no key made
+        reads: list[object] = []
+        find = uow.data_keys.find
+        uow.data_keys.find = lambda key: reads.append(key) or find(key)  # type: ignore[method-assign]
+        sealed = vault.seal_fields(uow, owner, Address, row_id, **lines)
+        assert reads == [owner]  # one read for the five columns, which created the key
+        assert uow.data_keys.find(owner) is not None and sealed["line2"] is None
+        assert all(sealed[c] != lines[c] for c in lines if lines[c] is not None)
+        address = Address(
+            id=row_id,
+            user_id=owner,
+            type=AddressType.SHIPPING,
+            line1=sealed["line1"],
+            city=sealed["city"],
+            postal_code=sealed["postal_code"],
+            country=sealed["country"],
+            created_at=dt.datetime.now(dt.UTC),
+            updated_at=dt.datetime.now(dt.UTC),
+        )
+        opened = vault.open_fields(uow, owner, address)
+    assert {c: opened[c] for c in lines} == lines

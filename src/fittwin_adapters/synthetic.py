@@ -3,11 +3,16 @@
 :func:`generate` plays months of trade on a FitTwin whose clock it can move (build it with
 :func:`connect_synthetic`). Brands, charts, fit maps and products are created through the
 services; everything else — shoppers, links, clicks, orders and their lifecycles — is built in
-bulk: entities made by the domain's own rules (``transition`` for every status move, the pricing
-port for totals, the fit engine for fit summaries, the rewards service's reaction to every move
-of a referred order for conversions and the ledger), written in large units of work, with
-Python's cyclic garbage collector paused for the run. How long a 100 000-order year takes on the
-memory store is measured by ``bench/synthetic.py`` (``docs/benchmarks.md``).
+bulk: entities made by the domain's own rules (the order state machine for every status move,
+the pricing port for totals, the fit engine for fit summaries, the rewards service's reaction to
+every move of a referred order for conversions and the ledger), written in units of work of many
+steps, with Python's cyclic garbage collector paused for the run. Each order's whole lifecycle
+(paid, sent, shipped, delivered, perhaps sent back, closed; or cancelled) is drawn when it is
+placed. An order that is not referred takes all its moves at once (one ``transitions`` call) and
+is written once, when it closes; a referred order is written at placement and at every move, at
+the move's time, as the order service writes it, and the rewards service reacts to each move.
+How long a 100 000-order year takes on the memory store is measured by ``bench/synthetic.py``
+(``docs/benchmarks.md``).
 
 **The hidden truth.** Each brand's garments fit as their charts say, shifted by a per-brand,
 per-zone offset the library is never told (:class:`HiddenTruth`; by default the second brand
@@ -29,6 +34,7 @@ the order), and brand webhooks are not sent.
 
 from __future__ import annotations
 
+import functools
 import gc
 import heapq
 import itertools
@@ -69,7 +75,7 @@ from fittwin_core.domain import (
     UserProfile,
     ValidationError,
 )
-from fittwin_core.domain.orders import Effect, transition
+from fittwin_core.domain.orders import Effect, transitions
 from fittwin_core.fit.estimation import COEFFICIENTS, estimate_one
 from fittwin_core.pagination import MAX_LIMIT, every
 from fittwin_core.ports import PasswordHasher, PriceLine, UnitOfWork
@@ -116,8 +122,10 @@ LINES: Mapping[str, tuple[str, dict[str, Any], tuple[tuple[str, int], ...]]] = {
 _BRANDS = ("Harbor Threads", "Fjord & Pine", "Atlas Denim", "Sable Row", "Kestrel Goods", "Lumen Works")
 _CURRENCIES = ("EUR", "EUR", "GBP", "USD", "EUR", "USD")
 _STYLE_REASONS = (ReturnReasonCode.STYLE, ReturnReasonCode.QUALITY, ReturnReasonCode.OTHER)
-CHUNK = 200
-"""Timeline steps per unit of work (small units keep the stores' per-transaction buffers small)."""
+CHUNK = 50
+"""Timeline steps per unit of work: small units keep the stores' per-transaction buffers small,
+and so the reads of the rewards service's reactions, which also look through the unit of work's
+own writes."""
 
 
 @attrs.frozen(kw_only=True)
@@ -414,6 +422,10 @@ class _Shopper:
     link: str | None = None
 
 
+_Move = tuple[datetime, OrderStatus, ReturnReason | None]
+"""A move of an order's lifecycle: when, to which status, and (for a return) why."""
+
+
 @attrs.define
 class _Line:
     order: Order
@@ -433,7 +445,8 @@ class _Run:
         self.rng = rng
         self.bar = bar
         self.truth = truth
-        self.queue: list[tuple[datetime, int, Callable[[UnitOfWork], None]]] = []
+        # The timeline: (POSIX time, tie-break, time, action); floats compare faster than datetimes.
+        self.queue: list[tuple[float, int, datetime, Callable[[UnitOfWork], None]]] = []
         self.counter = itertools.count()
         self.products: list[_Product] = []
         self.shoppers: list[_Shopper] = []
@@ -443,6 +456,7 @@ class _Run:
         self.stock: dict[UUID, int] = {}
         self.open: dict[UUID, _Line] = {}  # orders not settled yet, by id
         self.window = timedelta(days=ft.context.settings.return_window_days)
+        self.end = ft.context.clock.now()  # the end of the period played (set by play)
         self.weekly: Callable[[UnitOfWork], None] = self._weekly
 
     # ------------------------------------------------------------------ the whole run
@@ -451,7 +465,7 @@ class _Run:
         self, *, shoppers: int, months: int, orders_per_shopper: float, brands: int, lines: Sequence[str]
     ) -> SyntheticReport:
         started = time.perf_counter()
-        end = self.clock.now()
+        end = self.end = self.clock.now()
         start = end - timedelta(days=round(months * 30.44))
         self.clock.set(start)
         self.open_brands(brands, lines)
@@ -488,7 +502,7 @@ class _Run:
         )
 
     def at(self, when: datetime, action: Callable[[UnitOfWork], None]) -> None:
-        heapq.heappush(self.queue, (when, next(self.counter), action))
+        heapq.heappush(self.queue, (when.timestamp(), next(self.counter), when, action))
 
     # ------------------------------------------------------------------ brands and catalog
 
@@ -674,7 +688,7 @@ class _Run:
         clicks: list[Click] = []
         # Clicks that lead to purchases are known before trading starts: record them first so
         # attribution finds them, as it would in the live shop.
-        for when, _, action in self.queue:
+        for _, _, when, action in self.queue:
             link = getattr(action, "referral", None)
             if link is not None and when < end:
                 clicks.append(self._click(link, when - timedelta(minutes=self.rng.uniform(2, 90))))
@@ -682,8 +696,9 @@ class _Run:
         steps = 0
         uow = self.ft.context.store.unit_of_work(Actor.system())
         try:
-            while self.queue and self.queue[0][0] < end:
-                when, _, action = heapq.heappop(self.queue)
+            stop = end.timestamp()
+            while self.queue and self.queue[0][0] < stop:
+                _, _, when, action = heapq.heappop(self.queue)
                 self.clock.set(when)
                 if action is self.weekly:
                     self._flush(uow, stock=True)
@@ -810,72 +825,39 @@ class _Run:
             updated_at=now,
         )
         line = _Line(order, item, product, shopper)
-        if rid is not None:  # the rewards service records events against the order from payment on
-            self._write(uow, line)
-        self.open[order.id] = line
         self.stock[variant.id] = self.stock.get(variant.id, 0) - qty
         self.counts["orders"] += 1
-        if rng.random() < 0.04:
-            self.at(
-                now + timedelta(minutes=rng.uniform(5, 120)), lambda u: self.move(u, line, OrderStatus.CLOSED)
-            )
+        moves = self._lifecycle(line, now)
+        if rid is None:
+            self._settle(line, moves)
             return
-        self.at(now + timedelta(minutes=rng.uniform(1, 20)), lambda u: self.pay_and_ship(u, line))
+        # A referred order exists from placement on (the rewards service records against it)
+        # and moves at the times its lifecycle drew, one move of the timeline each.
+        self._write(uow, line)
+        self.open[order.id] = line
+        for when, target, reason in moves:
+            if reason is not None:
+                self.at(when, functools.partial(self.send_back, line=line, reason=reason))
+            else:
+                self.at(when, functools.partial(self.move, line=line, target=target))
 
-    def move(self, uow: UnitOfWork, line: _Line, target: OrderStatus) -> None:
-        """One legal move of the order state machine, its effects, and the rewards' reaction."""
-        before = line.order
-        after, changes = transition(
-            before,
-            target,
-            at=self.clock.now(),
-            return_window_days=self.ft.context.settings.return_window_days,
-        )
-        for change in changes:
-            if Effect.RELEASE_STOCK in change.effects:
-                self.stock[line.item.variant_id] = (
-                    self.stock.get(line.item.variant_id, 0) + line.item.reserved_qty
-                )
-            if Effect.REFUND in change.effects and before.paid_at is not None:
-                after = attrs.evolve(after, refunded_cents=after.totals.total)
-        line.order = after
-        # An order that is not referred is written once, when it settles (or at the end of
-        # the run), in the state its moves reached: one audited insert. A referred order exists
-        # from placement on (the rewards service records against it) and is written at every
-        # move, one audited update each, as the order service writes it. The rewards service
-        # reacts to every move of a referred order (it ignores the others: nothing is earned or
-        # reversed without a referral).
-        if line.written is not None or after.status == OrderStatus.CLOSED:
-            self._write(uow, line)
-        if after.status == OrderStatus.CLOSED:
-            self.open.pop(after.id, None)
-        if after.rid is not None:
-            self.ft.rewards.on_order_moved(uow, before, after)
-
-    def _write(self, uow: UnitOfWork, line: _Line) -> None:
-        """Store the order (and its line) as it stands."""
-        if line.written is None:
-            uow.orders.add(line.order)
-            uow.order_items.add(line.item)
-        elif line.written != line.order.status:
-            uow.orders.update(line.order, expected={"status": line.written})
-        line.written = line.order.status
-
-    def pay_and_ship(self, uow: UnitOfWork, line: _Line) -> None:
+    def _lifecycle(self, line: _Line, placed: datetime) -> list[_Move]:
+        """The whole life of an order drawn when it is placed: when it is paid, sent, shipped
+        and delivered, whether it comes back (the hidden truth decides how the line fits) and
+        when it closes. A cancelled order closes before it is paid."""
         rng = self.rng
-        self.move(uow, line, OrderStatus.PAID)
-        now = self.clock.now()
-        sent = now + timedelta(hours=rng.uniform(2, 30))
+        if rng.random() < 0.04:
+            return [(placed + timedelta(minutes=rng.uniform(5, 120)), OrderStatus.CLOSED, None)]
+        paid = placed + timedelta(minutes=rng.uniform(1, 20))
+        sent = paid + timedelta(hours=rng.uniform(2, 30))
         shipped = sent + timedelta(days=rng.uniform(0.5, 3))
         delivered = shipped + timedelta(days=rng.uniform(1, 6))
-        self.at(sent, lambda u: self.move(u, line, OrderStatus.SENT_TO_BRAND))
-        self.at(shipped, lambda u: self.move(u, line, OrderStatus.FULFILLED))
-        self.at(delivered, lambda u: self.deliver(u, line))
-
-    def deliver(self, uow: UnitOfWork, line: _Line) -> None:
-        rng = self.rng
-        self.move(uow, line, OrderStatus.DELIVERED)
-        now = self.clock.now()
+        moves: list[_Move] = [
+            (paid, OrderStatus.PAID, None),
+            (sent, OrderStatus.SENT_TO_BRAND, None),
+            (shipped, OrderStatus.FULFILLED, None),
+            (delivered, OrderStatus.DELIVERED, None),
+        ]
         product = line.product
         size = product.chart.labels.index(line.item.size_label)
         verdict = self.truth.outcome(
@@ -888,23 +870,72 @@ class _Run:
         elif rng.random() < self.truth.style_returns:
             reason = ReturnReason(reason=rng.choice(_STYLE_REASONS))
         if reason is None:  # kept: the weekly job closes it once the return window is over
-            self.at(
-                now + self.window + timedelta(days=rng.uniform(0, 7)),
-                lambda u: self.move(u, line, OrderStatus.CLOSED),
-            )
-            return
-        asked = now + timedelta(days=rng.uniform(1, 25))
-        self.at(asked, lambda u: self.send_back(u, line, reason))
+            closed = delivered + self.window + timedelta(days=rng.uniform(0, 7))
+            moves.append((closed, OrderStatus.CLOSED, None))
+            return moves
+        asked = delivered + timedelta(days=rng.uniform(1, 25))
+        received = asked + timedelta(days=rng.uniform(3, 12))
+        moves.append((asked, OrderStatus.RETURN_REQUESTED, reason))
+        moves.append((received, OrderStatus.CLOSED, None))
+        return moves
 
-    def send_back(self, uow: UnitOfWork, line: _Line, reason: ReturnReason) -> None:
+    def _settle(self, line: _Line, moves: Sequence[_Move]) -> None:
+        """An order that is not referred takes every move of its lifecycle before the end at
+        once (nothing reacts to them: one ``transitions`` call) and is written once: when it
+        closes, or at the end of the run in the state it reached."""
+        taken = list(itertools.takewhile(lambda move: move[0] < self.end, moves))
+        for _, _, reason in taken:
+            if reason is not None:
+                self._return(line, reason)
+        self._step(line, [(target, when) for when, target, _ in taken])
+        if line.order.status != OrderStatus.CLOSED:
+            self.open[line.order.id] = line
+        else:
+            self.at(taken[-1][0], functools.partial(self._write, line=line))
+
+    def _step(self, line: _Line, moves: Sequence[tuple[OrderStatus, datetime]]) -> Order:
+        """Legal moves of the order state machine and their effects; the order before them."""
+        before = line.order
+        after, changes = transitions(before, moves, return_window_days=self.window.days)
+        for change in changes:
+            if Effect.RELEASE_STOCK in change.effects:
+                self.stock[line.item.variant_id] = (
+                    self.stock.get(line.item.variant_id, 0) + line.item.reserved_qty
+                )
+            if Effect.REFUND in change.effects and after.paid_at is not None:
+                after = attrs.evolve(after, refunded_cents=after.totals.total)
+        line.order = after
+        return before
+
+    def _return(self, line: _Line, reason: ReturnReason) -> None:
         line.item = attrs.evolve(line.item, return_reason=reason)
-        if line.written is not None:
-            uow.order_items.update(line.item)
-        self.move(uow, line, OrderStatus.RETURN_REQUESTED)
         self.counts["returns"] += 1
         self.counts["size_returns"] += int(reason.about_size)
-        received = self.clock.now() + timedelta(days=self.rng.uniform(3, 12))
-        self.at(received, lambda u: self.move(u, line, OrderStatus.CLOSED))
+
+    def move(self, uow: UnitOfWork, line: _Line, target: OrderStatus) -> None:
+        """One move of a referred order on the timeline: written as the order service writes
+        it (one audited update), and the rewards service's reaction to it."""
+        before = self._step(line, [(target, self.clock.now())])
+        after = line.order
+        self._write(uow, line)
+        if after.status == OrderStatus.CLOSED:
+            self.open.pop(after.id, None)
+        self.ft.rewards.on_order_moved(uow, before, after)
+
+    def _write(self, uow: UnitOfWork, line: _Line) -> None:
+        """Store the order (and its line) as it stands."""
+        if line.written is None:
+            uow.orders.add(line.order)
+            uow.order_items.add(line.item)
+        elif line.written != line.order.status:
+            uow.orders.update(line.order, expected={"status": line.written})
+        line.written = line.order.status
+
+    def send_back(self, uow: UnitOfWork, line: _Line, reason: ReturnReason) -> None:
+        """A referred order's line comes back: the line says why, then the order moves."""
+        self._return(line, reason)
+        uow.order_items.update(line.item)
+        self.move(uow, line, OrderStatus.RETURN_REQUESTED)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

@@ -12,9 +12,9 @@ import attrs
 import pytest
 
 from fittwin_core import Actor, FitTwin
-from fittwin_core.domain import InvalidTransition, Order, OrderStatus, Totals
+from fittwin_core.domain import InvalidTransition, Order, OrderStatus, Totals, ValidationError
 from fittwin_core.domain.ids import uuid7
-from fittwin_core.domain.orders import transition
+from fittwin_core.domain.orders import transition, transitions
 from fittwin_core.testing.clock import FrozenClock
 from tests.support.shop import Shop, open_shop
 
@@ -113,6 +113,73 @@ def test_the_return_window_bounds_a_return_request_in_the_domain() -> None:
         transition(undated, RETURN, at=T0, return_window_days=RETURN_WINDOW_DAYS)
     recent = attrs.evolve(undated, updated_at=T0 - timedelta(days=1))
     assert transition(recent, RETURN, at=T0, return_window_days=RETURN_WINDOW_DAYS)[0].status == RETURN
+
+
+def paths(status: str = CREATED) -> list[list[str]]:
+    """Every walk through the API's table from ``status`` to the end (``closed``)."""
+    if not LEGAL[status]:
+        return [[status]]
+    return [[status, *rest] for to in LEGAL[status] for rest in paths(to)]
+
+
+@pytest.mark.parametrize("path", paths(), ids="-".join)
+def test_several_moves_at_once_are_the_moves_one_by_one(path: list[str]) -> None:
+    # Every prefix of every path of the table, a day apart: the same order and the same events
+    # as one transition per move.
+    for length in range(2, len(path) + 1):
+        moves = [(to, T0 + timedelta(days=n)) for n, to in enumerate(path[1:length], start=1)]
+        order = an_order(CREATED)
+        one_by_one, events = order, []
+        for to, at in moves:
+            one_by_one, more = transition(one_by_one, to, at=at, return_window_days=RETURN_WINDOW_DAYS)
+            events += more
+        moved, many = transitions(order, moves, return_window_days=RETURN_WINDOW_DAYS)
+        assert (moved, many) == (one_by_one, events)
+        assert [e.status for e in events] == path[1:length]
+        # The order the spec describes: the last status, each stamp at the time of its move,
+        # and every other field as it was (built the validating way, field for field).
+        at = dict(zip(path[1:length], (when for _, when in moves), strict=True))
+        expected = attrs.evolve(
+            order,
+            status=OrderStatus(path[length - 1]),
+            updated_at=moves[-1][1],
+            paid_at=at.get(PAID),
+            delivered_at=at.get(DELIVERED),
+            closed_at=at.get(CLOSED),
+            close_reason=moved.close_reason if CLOSED in at else None,
+        )
+        assert type(moved) is Order and attrs.asdict(moved) == attrs.asdict(expected) and moved == expected
+        if CLOSED in at:
+            reason = {RETURN: "returned", DELIVERED: "completed"}.get(path[length - 2], "cancelled")
+            assert moved.close_reason == reason
+
+
+def test_several_moves_stop_at_the_first_refused_one() -> None:
+    order = an_order(CREATED)
+    assert transitions(order, []) == (order, [])
+    assert transitions(order, [(CREATED, T0)]) == (order, [])  # a move to where it is: nothing
+    with pytest.raises(InvalidTransition) as caught:
+        transitions(order, [(PAID, T0), (DELIVERED, T0 + timedelta(days=1))])
+    assert str(caught.value) == "order cannot move from paid to delivered"
+    # The return window counts from a delivery made by an earlier move of the same call.
+    delivered = [(PAID, T0), (SENT, T0), (FULFILLED, T0), (DELIVERED, T0 + timedelta(days=1))]
+    late = T0 + timedelta(days=1 + RETURN_WINDOW_DAYS, seconds=1)
+    with pytest.raises(InvalidTransition, match="30-day return window is over"):
+        transitions(order, [*delivered, (RETURN, late)], return_window_days=RETURN_WINDOW_DAYS)
+    inside = late - timedelta(seconds=1)
+    moved, events = transitions(order, [*delivered, (RETURN, inside)], return_window_days=RETURN_WINDOW_DAYS)
+    assert moved.status == RETURN and moved.delivered_at == T0 + timedelta(days=1) and len(events) == 5
+
+
+def test_several_moves_refuse_a_time_without_a_zone_in_any_move() -> None:
+    order = an_order(CREATED)
+    naive = datetime(2026, 1, 16, 12, 0)
+    with pytest.raises(ValidationError, match="must carry a time zone"):  # stamps only updated_at,
+        transitions(order, [(PAID, T0), (SENT, naive), (FULFILLED, T0)])  # which the next move stamps
+    with pytest.raises(ValidationError, match="paid_at: must carry a time zone"):
+        transitions(order, [(PAID, naive), (CLOSED, T0)])
+    with pytest.raises(ValidationError, match="must carry a time zone"):
+        transitions(order, [(PAID, T0), (CLOSED, naive)])
 
 
 # ----------------------------------------------------------------------------- through the service

@@ -46,6 +46,7 @@ from fittwin_core.domain import (
     TransientConflict,
     ValidationError,
     analytics,
+    rules,
 )
 from fittwin_core.domain.analytics import Period, Window
 from fittwin_core.domain.audit import SYSTEM, TRIGGER_ACTIONS, audit_diff
@@ -443,17 +444,47 @@ class MemoryUnitOfWork(Repositories):
         if metadata is None:
             return
         row = new if new is not None else old
-        entry = EventLog(
-            id=self.store.ids.new_id(),
-            actor_type=self.actor.type,
-            actor_id=self.actor.id,
-            action=op,
-            entity_type=table.name,
-            entity_id=getattr(row, table.key[0]),
-            metadata=JsonMap(metadata),
-            created_at=self.store.clock.now(),
+        entry = _audit_row(
+            self.store.ids.new_id(),
+            self.actor,
+            op,
+            table.name,
+            getattr(row, table.key[0]),
+            JsonMap(metadata),
+            self.store.clock.now(),
         )
         self._writes["event_logs"][entry.id] = entry
+
+
+_EVENT_LOG_FIELDS = (
+    "id",
+    "actor_type",
+    "actor_id",
+    "action",
+    "entity_type",
+    "entity_id",
+    "metadata",
+    "created_at",
+)
+if tuple(a.name for a in attrs.fields(EventLog)) != _EVENT_LOG_FIELDS:  # pragma: no cover - guards _audit_row
+    raise ImportError("EventLog changed: update fittwin_adapters.memory.store._audit_row")
+
+
+def _audit_row(
+    event_id: UUID, actor: Actor, op: str, table: str, entity_id: UUID, metadata: JsonMap, at: datetime
+) -> EventLog:
+    """The audit row of one row change, as ``EventLog(...)`` builds it without running its
+    validators again on values that passed them already: the actor was validated when it was
+    built, ``op`` and ``table`` come from the store and the schema, ``entity_id`` is the key of
+    a validated row and ``metadata`` a frozen :class:`JsonMap`. The id and the time come from
+    the store's ports and are checked here. A test checks it equals ``EventLog(...)``."""
+    rules.uuid.check("id", event_id)
+    rules.aware_datetime.check("created_at", at)
+    entry = object.__new__(EventLog)
+    values = (event_id, actor.type, actor.id, op, table, entity_id, metadata, at)
+    for name, value in zip(_EVENT_LOG_FIELDS, values, strict=True):
+        object.__setattr__(entry, name, value)
+    return entry
 
 
 class MemoryAppendOnlyRepository(Generic[E]):

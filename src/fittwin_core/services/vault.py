@@ -67,12 +67,17 @@ class Vault:
         undeclared = sorted(set(plaintexts) - set(table.sealed_columns))
         if undeclared:
             raise ValueError(f"{table.name}: {', '.join(undeclared)} not declared sealed")
-        return {
-            column: None
-            if value is None
-            else self._seal(uow, owner_id, field_aad(table.name, column, row_id), value)
-            for column, value in plaintexts.items()
-        }
+        key: WrappedKey | None = None  # read (or created) once for every column, on first use
+        sealed: dict[str, Any] = {}
+        for column, value in plaintexts.items():
+            if value is None:
+                sealed[column] = None
+                continue
+            if key is None:
+                key = self.key(uow, owner_id)
+                assert key is not None
+            sealed[column] = self.cipher.encrypt(key, value, aad=field_aad(table.name, column, row_id))
+        return sealed
 
     def open_fields(self, uow: UnitOfWork, owner_id: UUID, row: Any) -> dict[str, str | None]:
         """Every sealed column of ``row`` opened: ``{column: plaintext}`` (``None`` stays

@@ -296,9 +296,10 @@ aims of 6 and 2; inline delivery adds one per notification. Before issue 16 the 
 29 (13 without inline delivery) and 0.15–0.38×. The aim of 0.5× raw at 1 and 4 workers is met
 only by the dispatch job at 4 workers, and only just (about 0.46× at 1 worker, 0.35–0.40× with
 inline delivery in the run above): what is left is client CPU in Python per order —
-psycopg's handling of about twenty statements and their wide rows, building and validating entities (attrs, cattrs), the fit
-summary, pricing, opening the sealed country — and, inline, two more transactions. The
-machine is two cores shared with other jobs, so quote ratios from a single run.
+psycopg's handling of about twenty statements and their wide rows, building and validating
+entities (attrs, cattrs), the fit summary, pricing, opening the sealed country — and, inline,
+two more transactions. The machine is two cores shared with other jobs, so quote ratios from
+a single run.
 """
 
 

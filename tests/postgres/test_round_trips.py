@@ -45,6 +45,16 @@ def counter(postgres_url: Any) -> Iterator[RoundTripCounter]:
         yield relay
 
 
+def _connect(store: PostgresStore, settings: Settings) -> Any:
+    return connect(
+        store,
+        payments=FakePayments(),
+        keyring=LocalKeyRing.generate(),
+        hasher=Argon2PasswordHasher.owasp_minimum(),
+        settings=settings,
+    )
+
+
 def _dsn(url: sa.engine.URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -69,13 +79,7 @@ def test_a_two_line_checkout_and_its_payment_take_the_round_trips_reached(
     counter: RoundTripCounter,
 ) -> None:
     store = PostgresStore(counter.url)
-    ft = connect(
-        store,
-        payments=FakePayments(),
-        keyring=LocalKeyRing.generate(),
-        hasher=Argon2PasswordHasher.owasp_minimum(),
-        settings=Settings(dispatch_inline=False),  # the calls alone; the dispatcher is counted apart
-    )
+    ft = _connect(store, Settings(dispatch_inline=False))  # the calls alone; the dispatcher apart
     try:
         shop = open_shop(ft, stock=100)
         lines = [(shop.variants["M"].id, 1), (shop.variants["L"].id, 2)]
@@ -115,13 +119,7 @@ def test_a_two_line_checkout_and_its_payment_take_the_round_trips_reached(
 def test_with_inline_delivery_each_notification_costs_one_round_trip(counter: RoundTripCounter) -> None:
     # The default: the effects recorded by a call are written claimed by it and delivered after
     # its commit, the outcome and the order's notification log in one round trip each.
-    store = PostgresStore(counter.url)
-    ft = connect(
-        store,
-        payments=FakePayments(),
-        keyring=LocalKeyRing.generate(),
-        hasher=Argon2PasswordHasher.owasp_minimum(),
-    )
+    ft = _connect(PostgresStore(counter.url), Settings())
     try:
         shop = open_shop(ft, stock=100)
         lines = [(shop.variants["M"].id, 1), (shop.variants["L"].id, 2)]

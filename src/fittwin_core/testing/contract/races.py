@@ -189,20 +189,25 @@ class Race:
 # ---------------------------------------------------------------------------- parts
 
 
+def _place_unit(ft: FitTwin, user: str, variant: str, address: str, card: str) -> Any:
+    """One order of one unit of ``variant``, by the shopper, shipped and billed to ``address``."""
+    return ft.orders.place(
+        UUID(user),
+        [(UUID(variant), 1)],
+        shipping_address_id=UUID(address),
+        billing_address_id=UUID(address),
+        payment_method_id=UUID(card),
+        actor=Actor.shopper(UUID(user)),
+    )
+
+
 def place_one(ft: FitTwin, arg: tuple[str, str, str, str, int]) -> list[str]:
     """Place ``count`` orders of one unit each; the ids placed (sold out: stop)."""
     user, variant, address, card, count = arg
     placed = []
     for _ in range(count):
         try:
-            order = ft.orders.place(
-                UUID(user),
-                [(UUID(variant), 1)],
-                shipping_address_id=UUID(address),
-                billing_address_id=UUID(address),
-                payment_method_id=UUID(card),
-                actor=Actor.shopper(UUID(user)),
-            )
+            order = _place_unit(ft, user, variant, address, card)
         except FitTwinError as exc:
             if type(exc).__name__ == "InsufficientInventory":
                 break
@@ -250,14 +255,7 @@ def place_until_refused(ft: FitTwin, arg: tuple[str, str, str, str, int]) -> int
     placed = 0
     for _ in range(count):
         try:
-            ft.orders.place(
-                UUID(user),
-                [(UUID(variant), 1)],
-                shipping_address_id=UUID(address),
-                billing_address_id=UUID(address),
-                payment_method_id=UUID(card),
-                actor=Actor.shopper(UUID(user)),
-            )
+            _place_unit(ft, user, variant, address, card)
         except FitTwinError:
             break
         placed += 1

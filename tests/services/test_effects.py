@@ -63,6 +63,20 @@ def _ft(store: Store, clock: FrozenClock, ids: SequentialIds, **kwargs: Any) -> 
     )
 
 
+def _paid(store: Store, clock: FrozenClock, ids: SequentialIds, **kwargs: Any) -> tuple[FitTwin, Shop, Any]:
+    """A FitTwin made by :func:`_ft`, its shop, and one order placed and paid there."""
+    ft = _ft(store, clock, ids, **kwargs)
+    shop = open_shop(ft)
+    return ft, shop, shop.pay(shop.place())
+
+
+def _dispatch_refunds_in_full(shop: Shop, order: Any) -> None:
+    """The dispatcher delivers the order's one refund: the provider has refunded it all."""
+    (refund,) = effects_of(shop, order, EffectKind.REFUND)
+    assert refund.id in shop.ft.effects.dispatch(actor=SYSTEM).delivered
+    assert provider_refunds(shop, order) == order.totals.total
+
+
 @pytest.fixture
 def shop(ft: FitTwin) -> Shop:
     return open_shop(ft)
@@ -227,9 +241,7 @@ def test_effects_left_by_a_crash_are_delivered_by_the_next_dispatch_once(
     store: Store, clock: FrozenClock, ids: SequentialIds
 ) -> None:
     # No inline delivery stands for a process that died right after its commit.
-    ft = _ft(store, clock, ids, settings=Settings(dispatch_inline=False))
-    shop = open_shop(ft)
-    order = shop.pay(shop.place())
+    ft, shop, order = _paid(store, clock, ids, settings=Settings(dispatch_inline=False))
     ft.orders.cancel(order.id, actor=SYSTEM)
     assert provider_refunds(shop, order) == 0
     (refund,) = effects_of(shop, order, EffectKind.REFUND)
@@ -247,17 +259,13 @@ def test_effects_recorded_for_inline_delivery_wait_for_their_claim_if_the_proces
     # Inline delivery (the default) writes the effects claimed by the call that records them:
     # a process that stops between the commit and the delivery leaves them to the dispatcher
     # once that claim (60 s) is over, and they are delivered once.
-    ft = _ft(store, clock, ids)
-    shop = open_shop(ft)
-    order = shop.pay(shop.place())
+    ft, shop, order = _paid(store, clock, ids)
     monkeypatch.setattr(ft.effects, "_inline", lambda recorded: None)  # the process stops here
     ft.orders.cancel(order.id, actor=SYSTEM)
     assert provider_refunds(shop, order) == 0
     assert ft.effects.dispatch(actor=SYSTEM).attempted == 0  # still claimed
     clock.advance(seconds=61)
-    (refund,) = effects_of(shop, order, EffectKind.REFUND)
-    assert refund.id in ft.effects.dispatch(actor=SYSTEM).delivered
-    assert provider_refunds(shop, order) == order.totals.total
+    _dispatch_refunds_in_full(shop, order)
     assert ft.effects.dispatch(actor=SYSTEM).attempted == 0
     ft.close()
 
@@ -265,27 +273,21 @@ def test_effects_recorded_for_inline_delivery_wait_for_their_claim_if_the_proces
 def test_a_transaction_outliving_half_the_claim_leaves_its_effects_to_the_dispatcher(
     store: Store, clock: FrozenClock, ids: SequentialIds
 ) -> None:
-    ft = _ft(store, clock, ids)
-    shop = open_shop(ft)
-    order = shop.pay(shop.place())
+    ft, shop, order = _paid(store, clock, ids)
     with ft.transaction(actor=SYSTEM) as tx:
         tx.orders.cancel(order.id, actor=SYSTEM)
         clock.advance(seconds=45)  # the claim written with the refund has 15 s left
     assert provider_refunds(shop, order) == 0  # not delivered at the commit: it might run out mid-way
     assert ft.effects.dispatch(actor=SYSTEM).attempted == 0
     clock.advance(seconds=16)
-    (refund,) = effects_of(shop, order, EffectKind.REFUND)
-    assert refund.id in ft.effects.dispatch(actor=SYSTEM).delivered
-    assert provider_refunds(shop, order) == order.totals.total
+    _dispatch_refunds_in_full(shop, order)
     ft.close()
 
 
 def test_a_dispatcher_dying_mid_delivery_is_taken_over_after_its_lease(
     store: Store, clock: FrozenClock, ids: SequentialIds
 ) -> None:
-    ft = _ft(store, clock, ids, settings=Settings(dispatch_inline=False))
-    shop = open_shop(ft)
-    order = shop.pay(shop.place())
+    ft, shop, order = _paid(store, clock, ids, settings=Settings(dispatch_inline=False))
     ft.orders.cancel(order.id, actor=SYSTEM)
     (refund,) = effects_of(shop, order, EffectKind.REFUND)
     # The first dispatcher claims the refund and makes it at the provider, then dies before
@@ -383,9 +385,7 @@ def test_a_brand_that_never_answers_ends_in_the_dead_letter_and_can_be_retried(
 def test_shopper_notifications_are_logged_on_the_order(
     store: Store, clock: FrozenClock, ids: SequentialIds
 ) -> None:
-    ft = _ft(store, clock, ids)
-    shop = open_shop(ft)
-    order = shop.pay(shop.place())
+    ft, shop, order = _paid(store, clock, ids)
     for move in ("send_to_brand", "mark_fulfilled", "mark_delivered"):
         order = getattr(ft.orders, move)(order.id, actor=SYSTEM)
     ft.orders.request_return(order.id, actor=SYSTEM)

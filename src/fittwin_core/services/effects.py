@@ -154,7 +154,7 @@ class Effects(Service):
         """Deliver up to ``limit`` due effects (a periodic job: ``fittwin jobs dispatch``)."""
         authorize(actor, "effects.dispatch")
         require(isinstance(limit, int) and 0 < limit <= 10_000, "limit", "must be 1 to 10000")
-        return self._run(None, limit)
+        return self._run(limit)
 
     def failed(
         self, *, actor: Actor, limit: int = DEFAULT_LIMIT, after: str | None = None
@@ -231,15 +231,12 @@ class Effects(Service):
 
     # ------------------------------------------------------------------ the dispatcher
 
-    def _run(self, ids: Iterable[UUID] | None, limit: int) -> DispatchReport:
+    def _run(self, limit: int) -> DispatchReport:
         claimer = self._ctx.ids.new_token()
-        wanted = None if ids is None else list(ids)
 
         def claim(uow: UnitOfWork) -> list[OutboxEffect]:
             now = self.now()
-            return uow.outbox.claim(
-                now=now, lease_until=now + LEASE, claimer=claimer, limit=limit, ids=wanted
-            )
+            return uow.outbox.claim(now=now, lease_until=now + LEASE, claimer=claimer, limit=limit)
 
         claimed = self.transaction(claim, actor=Actor.system())
         delivered: list[UUID] = []

@@ -38,6 +38,8 @@ from fittwin_core.domain import (
     InsufficientInventory,
     JsonMap,
     NotFound,
+    Notification,
+    NotificationChannel,
     OrderStatus,
     OutboxEffect,
     OutboxStatus,
@@ -908,6 +910,58 @@ class StoreContract:
             uow.commit()
         with store.unit_of_work() as uow:
             assert (uow.outbox.get(effect.id).attempts, uow.outbox.get(effect.id).outcome) == (7, "kept")
+
+    def test_a_changed_row_is_read_back_and_audited_as_the_actor_who_changed_it(
+        self, store: Store, world: World
+    ) -> None:
+        # PostgreSQL sends the change with the unit of work's next round trip: a read in the
+        # same unit of work sees it all the same, and a change of actor in between does not
+        # move it to the next actor's name.
+        staff, other = Actor.platform(fresh_id()), Actor.platform(fresh_id())
+        brand = uniquify(TABLES["brands"], world["brands"])
+        moved = attrs.evolve(brand, onboarding_status=BrandStatus.KYC_PENDING)
+        with store.unit_of_work(staff) as uow:
+            uow.brands.add(brand)
+            uow.brands.update_changed(brand, moved)
+            uow.act_as(other)
+            assert uow.brands.get(brand.id) == moved
+            uow.commit()
+        with store.unit_of_work() as uow:
+            (row,) = uow.event_logs.where(entity_id=brand.id, action="update")
+            assert uow.brands.get(brand.id) == moved
+        assert row.actor == staff
+        assert row.metadata == {
+            "op": "update",
+            "old": {"onboarding_status": "invited"},
+            "new": {"onboarding_status": "kyc_pending"},
+        }
+
+    def test_a_guarded_change_of_a_row_that_is_gone_is_a_conflict(self, store: Store) -> None:
+        (effect,) = self._effects(store, 1)
+        with store.unit_of_work() as uow:
+            uow.outbox.delete(effect.id)
+            uow.commit()
+        with store.unit_of_work() as uow, pytest.raises(Conflict):
+            uow.outbox.update_changed(effect, attrs.evolve(effect, attempts=1))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.outbox.find(effect.id) is None
+
+    def test_notifications_are_appended_to_the_order_and_a_missing_order_is_left_alone(
+        self, store: Store, world: World
+    ) -> None:
+        order = world["orders"]
+        sent = [
+            Notification(channel=NotificationChannel.EMAIL, kind=kind, sent_at=WORLD_TIME, status="sent")
+            for kind in ("order_placed", "order_paid")
+        ]
+        with store.unit_of_work() as uow:
+            for entry in sent:
+                uow.orders.append_notification(order.id, entry)
+            uow.orders.append_notification(fresh_id(), sent[0])  # no such order: no error
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.orders.get(order.id).notifications == (*(order.notifications or ()), *sent)
 
     def test_concurrent_dispatchers_claim_disjoint_effects(self, store: Store) -> None:
         effects = self._effects(store, 24)

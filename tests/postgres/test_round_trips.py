@@ -9,8 +9,9 @@ payment intent's compare-and-set with its own transaction's start and commit —
 columns, the outbox row and the commit). The dispatcher then delivers the two shopper
 notifications of a place-and-pay in 4 (a claim, then each outcome with the order's
 notification log, with its start and commit). Delivered inline (the default), each call's
-notification costs one round trip more: no claim. These are the numbers a change must not
-raise.
+``mark_paid``'s notification costs one round trip more (no claim); ``place``'s goes with the
+payment intent's compare-and-set, at no round trip of its own. These are the numbers a change
+must not raise.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -116,10 +118,12 @@ def test_a_two_line_checkout_and_its_payment_take_the_round_trips_reached(
         ft.close()
 
 
-def test_with_inline_delivery_each_notification_costs_one_round_trip(counter: RoundTripCounter) -> None:
+def test_with_inline_delivery_the_notifications_cost_one_round_trip(counter: RoundTripCounter) -> None:
     # The default: the effects recorded by a call are written claimed by it and delivered after
-    # its commit, the outcome and the order's notification log in one round trip each.
-    ft = _connect(PostgresStore(counter.url), Settings())
+    # its commit. The "placed" notification's outcome and log go with the intent's
+    # compare-and-set; the "paid" one's take a round trip of their own.
+    store = PostgresStore(counter.url)
+    ft = _connect(store, Settings())
     try:
         shop = open_shop(ft, stock=100)
         lines = [(shop.variants["M"].id, 1), (shop.variants["L"].id, 2)]
@@ -130,12 +134,52 @@ def test_with_inline_delivery_each_notification_costs_one_round_trip(counter: Ro
             placed = counter.reset()
             ft.orders.mark_paid(order.id, actor=Actor.system())
             counts.append((placed, counter.reset()))
-        assert counts[WARM_UP:] == [(PLACE_REACHED + 1, MARK_PAID_REACHED + 1)] * 3
+        assert counts[WARM_UP:] == [(PLACE_REACHED, MARK_PAID_REACHED + 1)] * 3
         notified = ft.orders.get(order.id, actor=Actor.shopper(shop.shopper.id)).notifications
         assert [(n.kind, n.status) for n in notified or ()] == [
             ("order_placed", "sent"),
             ("order_paid", "sent"),
         ]
+        with store.unit_of_work() as uow:
+            audit = uow.event_logs.where(entity_id=order.id, order_by="id")
+        shopper = Actor.shopper(shop.shopper.id)
+        assert [(e.action, e.actor) for e in audit] == [("insert", shopper)] + [("update", shopper)] + [
+            ("update", Actor.system())  # the "placed" notification, in the same transaction
+        ] * 3
+        assert [sorted(e.metadata["new"]) for e in audit[1:]] == [
+            ["payment_intent_ref"],
+            ["notifications"],
+            ["paid_at", "status"],
+            ["notifications"],
+        ]
         assert ft.effects.dispatch(actor=Actor.system()).attempted == 0  # nothing left over
+    finally:
+        ft.close()
+
+
+def test_a_change_of_actor_goes_with_the_next_round_trip(counter: RoundTripCounter) -> None:
+    # act_as between deferred writes sends nothing of its own: the settings the audit triggers
+    # read go in order with the writes, each audited as the actor who made it.
+    store = PostgresStore(counter.url)
+    ft = _connect(store, Settings(dispatch_inline=False))
+    try:
+        shop = open_shop(ft, stock=100)
+        order = shop.place([(shop.variants["M"].id, 1)])
+        staff = Actor.platform(ft.context.ids.new_id())
+        with store.unit_of_work(Actor.system()) as uow:
+            before = uow.orders.get(order.id)
+            counter.reset()
+            refunded = attrs.evolve(before, refunded_cents=1)
+            uow.orders.update_changed(before, refunded)
+            uow.act_as(staff)
+            uow.orders.update_changed(refunded, attrs.evolve(refunded, refunded_cents=2))
+            uow.commit()
+            assert counter.count == 1  # the start, both writes, the change of actor and the commit
+        with store.unit_of_work() as uow:
+            audit = uow.event_logs.where(entity_id=order.id, action="update", order_by="id")
+        assert [(e.actor, e.metadata["new"]) for e in audit[-2:]] == [
+            (Actor.system(), {"refunded_cents": 1}),
+            (staff, {"refunded_cents": 2}),
+        ]
     finally:
         ft.close()

@@ -260,12 +260,39 @@ def test_effects_recorded_for_inline_delivery_wait_for_their_claim_if_the_proces
     # a process that stops between the commit and the delivery leaves them to the dispatcher
     # once that claim (60 s) is over, and they are delivered once.
     ft, shop, order = _paid(store, clock, ids)
-    monkeypatch.setattr(ft.effects, "_inline", lambda recorded: None)  # the process stops here
+    monkeypatch.setattr(ft.effects, "_deliver_recorded", lambda recorded: [])  # the process stops here
     ft.orders.cancel(order.id, actor=SYSTEM)
     assert provider_refunds(shop, order) == 0
     assert ft.effects.dispatch(actor=SYSTEM).attempted == 0  # still claimed
     clock.advance(seconds=61)
     _dispatch_refunds_in_full(shop, order)
+    assert ft.effects.dispatch(actor=SYSTEM).attempted == 0
+    ft.close()
+
+
+def test_a_placed_notification_whose_claim_ran_out_meanwhile_leaves_the_intent_attached(
+    store: Store, clock: FrozenClock, ids: SequentialIds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The "placed" notification's outcome is written with the payment intent's attachment. When
+    # the provider takes longer than the claim and the dispatcher delivers the notification
+    # meanwhile, the outcome's compare-and-set fails: the intent is attached all the same, and
+    # only the delivery whose claim held is logged.
+    ft = _ft(store, clock, ids)
+    shop = open_shop(ft)
+    payments = fake(shop)
+    opening = payments.create_payment_intent
+
+    def slow(**kwargs: Any) -> Any:
+        clock.advance(seconds=61)
+        assert len(ft.effects.dispatch(actor=SYSTEM).delivered) == 1  # the claim ran out: taken over
+        return opening(**kwargs)
+
+    monkeypatch.setattr(payments, "create_payment_intent", slow)
+    order = shop.place()
+    assert order.payment_intent_ref is not None
+    stored = ft.orders.get(order.id, actor=SYSTEM)
+    assert stored.payment_intent_ref == order.payment_intent_ref
+    assert [(n.kind, n.status) for n in stored.notifications or ()] == [("order_placed", "sent")]
     assert ft.effects.dispatch(actor=SYSTEM).attempted == 0
     ft.close()
 

@@ -910,6 +910,7 @@ class PostgresUnitOfWork(Repositories):
         self._pending = False  # a transaction is open, its BEGIN and settings not yet sent
         self._fresh = False  # the connection came from the pool and has not been used yet
         self._deferred: list[_Deferred] = []  # writes waiting for the next round trip
+        self._begun_as = actor  # the actor the open transaction's settings start with
 
     def __getattr__(self, name: str) -> Any:
         """The repository of table ``name``, made on first use (a unit of work touches a few)."""
@@ -994,20 +995,18 @@ class PostgresUnitOfWork(Repositories):
             self._discard()
 
     def act_as(self, actor: Actor) -> None:
-        """Record ``actor`` on the audit rows of the statements that follow (the transaction-local
-        settings the triggers read are set again when a transaction is open)."""
-        if self._deferred:  # the waiting writes are audited as the actor who made them
-            self.pipeline([], table=self._deferred[-1].table, op=self._deferred[-1].op)
+        """Record ``actor`` on the audit rows of the statements that follow, without a round
+        trip of its own: in an open transaction the settings the triggers read are queued
+        behind the waiting writes (:meth:`defer`), which stay audited as the actor who made
+        them, and go with the next round trip."""
+        if self._tx is not None and not self._failed:
+            if self._pending and not self._deferred:
+                self._begun_as = actor  # nothing sent yet: the transaction starts as ``actor``
+            else:
+                self._deferred.append(
+                    _Deferred(_SET_ACTOR, _actor_settings(actor), "begin", "read", False, None)
+                )
         self.actor = actor
-        if self._tx is not None and self._conn is not None and not self._failed and not self._pending:
-            deadline = self._store.deadline(self._conn)
-            try:
-                with deadline:
-                    self._conn.execute(_SET_ACTOR, _actor_settings(actor))
-                return
-            except sa.exc.DBAPIError as exc:
-                failure = self._fail(exc, "begin", "read", deadline.expired)
-            raise failure
 
     def load_checkout(
         self,
@@ -1069,6 +1068,7 @@ class PostgresUnitOfWork(Repositories):
         else:  # after a commit: go on on the same connection
             self._tx = self._conn.begin()
         self._pending = True
+        self._begun_as = self.actor
         return self._conn
 
     def defer(
@@ -1178,7 +1178,7 @@ class PostgresUnitOfWork(Repositories):
             return [_dict_rows(cursor)]
         with driver.pipeline():
             if pending:
-                begin, settings = self._store.start_statements(conn, self.actor)
+                begin, settings = self._store.start_statements(conn, self._begun_as)
                 driver.execute(begin)
                 driver.execute(settings)
             for (sql, binds), (_, params) in zip(compiled, queries, strict=True):

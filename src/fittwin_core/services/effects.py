@@ -77,6 +77,15 @@ class DispatchReport:
         return len(self.delivered) + len(self.retrying) + len(self.dead)
 
 
+@attrs.frozen
+class Outcome:
+    """What one delivery of an effect came to, and the write that records it (in a unit of
+    work, under the deliverer's lease)."""
+
+    status: OutboxStatus
+    write: Callable[[UnitOfWork], None]
+
+
 class Outbox:
     """Records effects in the caller's unit of work and remembers them for inline delivery."""
 
@@ -206,12 +215,17 @@ class Effects(Service):
         call that caused the effect has succeeded and is not undone."""
         if not self._ctx.settings.dispatch_inline:
             return
-        self.after_commit(lambda: self._inline(list(recorded)))
+        self.after_commit(lambda: self._record_outcomes(self._deliver_recorded(recorded)))
 
-    def _inline(self, recorded: list[Recorded]) -> None:
-        """Deliver the recorded effects that went in, each under the claim it was written with.
-        One whose claim has less than half of :data:`LEASE` left (a long ``ft.transaction``)
-        is left to the dispatcher once the claim runs out: it might run out mid-delivery."""
+    def _deliver_recorded(self, recorded: list[Recorded]) -> list[Outcome]:
+        """Deliver, now, the recorded effects that went in, each under the claim it was written
+        with, and return their outcomes to record (none without ``Settings.dispatch_inline``):
+        with :meth:`_record_outcomes`, or in the caller's next transaction with
+        :meth:`_write_outcomes`. One whose claim has less than half of :data:`LEASE` left (a
+        long ``ft.transaction``) is left to the dispatcher once the claim runs out: it might run
+        out mid-delivery."""
+        if not self._ctx.settings.dispatch_inline or not recorded:
+            return []
         now = self.now()
         due = [
             r.effect
@@ -222,12 +236,32 @@ class Effects(Service):
         ]
         if len(due) < len(recorded):
             log.info("%d recorded effect(s) left to the dispatcher", len(recorded) - len(due))
+        outcomes = []
+        for effect in due:
+            assert effect.claimed_by is not None
+            outcomes.append(self._deliver(effect, effect.claimed_by))
+        return outcomes
+
+    def _record_outcomes(self, outcomes: list[Outcome]) -> None:
+        """Record each delivery's outcome in a transaction of its own; a failure is logged
+        (the lease runs out and ``fittwin jobs dispatch`` delivers the effect again)."""
         try:
-            for effect in due:
-                assert effect.claimed_by is not None
-                self._attempt(effect, effect.claimed_by)
+            for outcome in outcomes:
+                self._record(outcome.write)
         except FitTwinError:
-            log.exception("inline delivery of %d effect(s) failed; `fittwin jobs dispatch` retries", len(due))
+            log.exception(
+                "recording %d delivered effect(s) failed; `fittwin jobs dispatch` retries", len(outcomes)
+            )
+
+    @staticmethod
+    def _write_outcomes(uow: UnitOfWork, outcomes: list[Outcome]) -> None:
+        """Write the deliveries' outcomes in ``uow`` as the system (the end of a call's
+        transaction: the caller's own writes come first, audited as its actor). A lease lost
+        meanwhile fails the transaction with :class:`Conflict`."""
+        if outcomes:
+            uow.act_as(Actor.system())
+            for outcome in outcomes:
+                outcome.write(uow)
 
     # ------------------------------------------------------------------ the dispatcher
 
@@ -250,10 +284,18 @@ class Effects(Service):
         return DispatchReport(tuple(delivered), tuple(retrying), tuple(dead))
 
     def _attempt(self, effect: OutboxEffect, claimer: UUID) -> OutboxStatus:
+        """Deliver ``effect`` and record the outcome in a transaction of its own."""
+        outcome = self._deliver(effect, claimer)
+        self._record(outcome.write)
+        return outcome.status
+
+    def _deliver(self, effect: OutboxEffect, claimer: UUID) -> Outcome:
+        """Run ``effect``'s handler once; what became of it, to be recorded under ``claimer``'s
+        lease (``delivered``; ``pending`` again after a backoff; ``dead`` after the last attempt)."""
         handler = EFFECT_HANDLERS[effect.kind]
         settings = self._ctx.settings
         try:
-            outcome = handler(self, effect)
+            result = handler(self, effect)
         except Exception as exc:
             error = _describe(exc)
             attempts = effect.attempts + 1
@@ -273,15 +315,13 @@ class Effects(Service):
                 if final:
                     self._log_notification(uow, effect, "failed")
 
-            self._record(failed)
-            return OutboxStatus.DEAD if final else OutboxStatus.PENDING
+            return Outcome(OutboxStatus.DEAD if final else OutboxStatus.PENDING, failed)
 
         def completed(uow: UnitOfWork) -> None:
-            uow.outbox.complete(effect, claimer=claimer, at=self.now(), outcome=outcome)
+            uow.outbox.complete(effect, claimer=claimer, at=self.now(), outcome=result)
             self._log_notification(uow, effect, "sent")
 
-        self._record(completed)
-        return OutboxStatus.DELIVERED
+        return Outcome(OutboxStatus.DELIVERED, completed)
 
     def _record(self, work: Callable[[UnitOfWork], object]) -> None:
         try:

@@ -74,6 +74,7 @@ from fittwin_core.ports import (
 from fittwin_core.services.base import BatchResult, Context, Service, UnitOfWorkRunner, as_uuid, require
 from fittwin_core.services.brands import BrandEvent, Brands
 from fittwin_core.services.catalog import Catalog, next_variant_status
+from fittwin_core.services.effects import Outcome
 from fittwin_core.services.permissions import (
     allowed,
     authorize,
@@ -281,11 +282,13 @@ class Orders(Service):
             return self._create(uow, order_id, uid, lines, ship_id, bill_id, pm_id, rid, recorded)
 
         order = self.transaction(work, actor=acting)
-        self._effects._deliver_after_commit(recorded)
         if order.payment_intent_ref is None and order.status == OrderStatus.CREATED:
+            # After the commit: the "placed" effects are delivered, the payment opened, and the
+            # intent attached in one transaction with the deliveries' outcomes.
             opened: list[Order] = []
-            self.after_commit(lambda: opened.append(self._open_payment(order, acting)))
+            self.after_commit(lambda: opened.append(self._open_payment(order, acting, recorded)))
             return opened[0] if opened else order
+        self._effects._deliver_after_commit(recorded)
         return order
 
     def _create(
@@ -424,8 +427,13 @@ class Orders(Service):
             log.warning("no fit summary for product %s", product.id)
             return None
 
-    def _open_payment(self, order: Order, actor: Actor) -> Order:
+    def _open_payment(self, order: Order, actor: Actor, recorded: Sequence[Recorded] = ()) -> Order:
+        """Deliver the effects of placing ``order`` (``recorded``, inline), open its payment at
+        the provider and attach the intent; the deliveries' outcomes go with the attachment,
+        in one transaction (or each in its own when there is nothing to attach)."""
+        outcomes = self._effects._deliver_recorded(list(recorded))
         if order.totals.total == 0:
+            self._effects._record_outcomes(outcomes)
             return self._move(order.id, OrderStatus.PAID, Actor.system(), frozenset({"pay"}))
         try:
             intent = self._ctx.payments.create_payment_intent(
@@ -436,20 +444,28 @@ class Orders(Service):
                 metadata={"order_id": str(order.id)},
             )
         except PaymentError:
+            self._effects._record_outcomes(outcomes)
             self._undo(order)
             raise
 
-        attached = attrs.evolve(order, payment_intent_ref=intent.id, updated_at=self.now())
+        return self._attach(
+            order, attrs.evolve(order, payment_intent_ref=intent.id, updated_at=self.now()), actor, outcomes
+        )
 
+    def _attach(self, order: Order, attached: Order, actor: Actor, outcomes: list[Outcome]) -> Order:
         def attach(uow: UnitOfWork) -> Order:
             # One compare-and-set of the two columns, sent with the commit: a concurrent repeat
             # of the request waits on the row, then finds the intent attached.
             uow.orders.update_changed(order, attached, expected={"payment_intent_ref": None})
+            self._effects._write_outcomes(uow, outcomes)
             return attached
 
         try:
             return self.transaction(attach, actor=actor)
         except Conflict:
+            if outcomes:  # the attachment or a lease lost its compare-and-set: neither was written
+                self._effects._record_outcomes(outcomes)
+                return self._attach(order, attached, actor, [])
             current = self.read(lambda uow: uow.orders.get(order.id), actor=actor)
             if current.payment_intent_ref is None:  # not a repeat that attached first
                 raise

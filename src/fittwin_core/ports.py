@@ -424,6 +424,14 @@ class UnitOfWork(Repositories, Protocol):
         actors (``ft.transaction``)."""
         ...
 
+    def relax_durability(self) -> None:
+        """Let the current transaction's commit return before it is safely on disk: a crash of
+        the database server just after the commit may lose the whole transaction, never a part
+        of it. Only for writes a later run redoes when they are lost, such as the outcome of an
+        outbox effect (the effect is then delivered again, under its idempotency key). A store
+        whose commits cost no disk write ignores it."""
+        ...
+
     def load_checkout(
         self,
         user_id: UUID,

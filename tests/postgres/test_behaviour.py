@@ -512,3 +512,19 @@ def test_a_catalogue_row_changed_is_read_as_changed_by_every_unit_of_work(
             assert uow.products.get(product.id) == renamed
     finally:
         writer.close()
+
+
+def test_a_relaxed_transaction_commits_without_waiting_for_the_disk_and_the_next_waits_again(
+    postgres_store: PostgresStore,
+) -> None:
+    def setting(uow: Any) -> str:
+        return str(uow.execute(sa.text("SHOW synchronous_commit"), table="settings").scalar_one())
+
+    with postgres_store.unit_of_work() as uow:
+        assert setting(uow) == "on"
+        uow.relax_durability()
+        assert setting(uow) == "off"  # for this transaction only
+        uow.commit()
+        assert setting(uow) == "on"  # the next transaction of the same unit of work
+    with postgres_store.unit_of_work() as uow:
+        assert setting(uow) == "on"  # and the connection given back to the pool

@@ -463,3 +463,25 @@ def test_effects_of_a_transaction_wait_for_its_commit(shop: Shop) -> None:
         tx.orders.cancel(order.id, actor=SYSTEM)
         assert provider_refunds(shop, order) == 0  # not before the commit
     assert provider_refunds(shop, order) == order.totals.total
+
+
+def test_outcomes_commit_without_waiting_for_the_disk_but_never_a_hosts_transaction(
+    store: Store, clock: FrozenClock, ids: SequentialIds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An outcome lost in a crash of the database is delivered again, so its own transaction
+    # need not wait for the disk. Inside ft.transaction the host's commit decides: not relaxed.
+    relaxed: list[object] = []
+    with store.unit_of_work() as probe:
+        kind = type(probe)
+    spy = lambda uow: relaxed.append(uow)  # noqa: E731, PLW0108 — a method: a builtin would not bind
+    monkeypatch.setattr(kind, "relax_durability", spy)
+    ft, shop, order = _paid(store, clock, ids, settings=Settings(dispatch_inline=False))
+    assert relaxed == []
+    assert len(ft.effects.dispatch(actor=SYSTEM).delivered) == 2  # placed and paid, told the shopper
+    assert len(relaxed) == 2
+    ft.orders.cancel(order.id, actor=SYSTEM)
+    with ft.transaction(actor=SYSTEM) as tx:
+        assert len(tx.effects.dispatch(actor=SYSTEM).delivered) == 2  # the refund and its notice
+    assert len(relaxed) == 2
+    assert provider_refunds(shop, order) == order.totals.total
+    ft.close()

@@ -384,6 +384,9 @@ class MemoryUnitOfWork(Repositories):
         """Record ``actor`` on the audit rows of the statements that follow."""
         self.actor = actor
 
+    def relax_durability(self) -> None:
+        """Nothing to relax: this store's commits write nothing to disk."""
+
     def load_checkout(
         self,
         user_id: UUID,

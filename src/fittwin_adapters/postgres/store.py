@@ -862,6 +862,7 @@ _SET_ACTOR = sa.text(
 )
 
 
+_RELAXED = sa.text("SELECT set_config('synchronous_commit', 'off', true)")
 _STARTS_KEPT = 4096  # rendered transaction starts kept per store (one per actor, mostly)
 _SETTINGS_SQL = psql.SQL(re.sub(r":(\w+)", r"{\1}", BEGIN_SQL.text))
 """:data:`BEGIN_SQL` with its values bound client-side (sent with ``BEGIN`` in one round trip)."""
@@ -1007,6 +1008,11 @@ class PostgresUnitOfWork(Repositories):
                     _Deferred(_SET_ACTOR, _actor_settings(actor), "begin", "read", False, None)
                 )
         self.actor = actor
+
+    def relax_durability(self) -> None:
+        """Commit the current transaction without waiting for its WAL to reach the disk
+        (``synchronous_commit`` off for it; see the port), set with the next round trip."""
+        self.defer(_RELAXED, {}, table="begin", op="read")
 
     def load_checkout(
         self,

@@ -187,13 +187,16 @@ class UnitOfWorkRunner:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    def write(self, work: Callable[[UnitOfWork], T], actor: Actor) -> T:
-        """Run ``work`` as ``actor`` in a new unit of work and commit it."""
+    def write(self, work: Callable[[UnitOfWork], T], actor: Actor, *, durable: bool = True) -> T:
+        """Run ``work`` as ``actor`` in a new unit of work and commit it; not ``durable``, the
+        commit may return before it is on disk (``UnitOfWork.relax_durability``)."""
         attempts = self._ctx.settings.transaction_attempts
         for attempt in range(1, attempts + 1):
             try:
                 with self._ctx.store.unit_of_work(actor) as uow:
                     result = work(uow)
+                    if not durable:
+                        uow.relax_durability()
                     uow.commit()
                     return result
             except TransientConflict:
@@ -281,11 +284,12 @@ class Session(UnitOfWorkRunner):
             raise Conflict("a call of this transaction failed, which aborted it: leave the with block")
         return self._uow
 
-    def write(self, work: Callable[[UnitOfWork], T], actor: Actor) -> T:
-        """Run ``work`` as ``actor`` in the transaction's unit of work (committed at its end)."""
+    def write(self, work: Callable[[UnitOfWork], T], actor: Actor, *, durable: bool = True) -> T:
+        """Run ``work`` as ``actor`` in the transaction's unit of work (committed at its end,
+        durably whatever ``durable`` says: the host's transaction holds more than this call)."""
         uow = self._open()
         if uow is None:
-            return super().write(work, actor)
+            return super().write(work, actor, durable=durable)
         try:
             return self._as(uow, actor, work)
         except BaseException:
@@ -328,10 +332,12 @@ class Service:
         self._ctx = ctx
         self._runner = runner or UnitOfWorkRunner(ctx)
 
-    def transaction(self, work: Callable[[UnitOfWork], T], *, actor: Actor) -> T:
+    def transaction(self, work: Callable[[UnitOfWork], T], *, actor: Actor, durable: bool = True) -> T:
         """Run ``work`` as ``actor`` in a unit of work and commit: at the end of this call, or
-        at the end of the enclosing ``ft.transaction`` (see :class:`Session`)."""
-        return self._runner.write(work, check_actor(actor))
+        at the end of the enclosing ``ft.transaction`` (see :class:`Session`). Not ``durable``
+        (writes a later run redoes if they are lost, see ``UnitOfWork.relax_durability``), a
+        call's own commit does not wait for the disk."""
+        return self._runner.write(work, check_actor(actor), durable=durable)
 
     def read(self, work: Callable[[UnitOfWork], T], *, actor: Actor) -> T:
         """Run read-only ``work`` as ``actor`` in a unit of work (nothing is committed)."""

@@ -325,7 +325,9 @@ class Effects(Service):
 
     def _record(self, work: Callable[[UnitOfWork], object]) -> None:
         try:
-            self.transaction(work, actor=Actor.system())
+            # An outcome lost in a crash of the database repairs itself: the claim runs out and
+            # the effect is delivered again, under its idempotency key.
+            self.transaction(work, actor=Actor.system(), durable=False)
         except Conflict:
             # Our lease expired and another dispatcher took the effect over: it records the outcome.
             log.warning("an effect's lease expired before its outcome was recorded")

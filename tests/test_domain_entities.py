@@ -28,6 +28,7 @@ from fittwin_core.domain import (
     ValidationError,
 )
 from fittwin_core.domain.converter import structure, unstructure
+from fittwin_core.domain.rules import evolved
 from fittwin_core.domain.users import normalize_email
 from fittwin_core.testing import strategies as fst
 from fittwin_core.testing.world import build_world
@@ -232,3 +233,42 @@ def test_json_size_limit_is_the_compact_json_size_exactly(data: dict[str, Any], 
     if size > 0 and slack == 0:
         with pytest.raises(ValidationError, match="bytes as JSON"):
             JsonMap.checked(data, max_depth=32, max_bytes=size - 1)
+
+
+def _evolve_both(entity: Any, changes: dict[str, Any]) -> tuple[Any, Any]:
+    """``attrs.evolve`` and ``rules.evolved`` of the same changes: each result or error."""
+    out = []
+    for evolve in (attrs.evolve, evolved):
+        try:
+            out.append(evolve(entity, **changes))
+        except (ValidationError, TypeError, ValueError) as exc:
+            out.append((type(exc), str(exc)))
+    return out[0], out[1]
+
+
+@given(st.data())
+def test_evolved_is_attrs_evolve_checking_only_what_changed(data: st.DataObject) -> None:
+    # The same entity, or the same error, as attrs.evolve: changes taken from another entity of
+    # the class (valid values, which the class's own cross-field rules may still refuse) or
+    # values that break a field's rule.
+    strategy = data.draw(st.sampled_from([fst.outbox_effects(), fst.orders()]))
+    entity, other = data.draw(strategy), data.draw(strategy)
+    names = [f.name for f in attrs.fields(type(entity))]
+    picked = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
+    changes = {name: getattr(other, name) for name in picked}
+    if data.draw(st.booleans()) and picked:
+        changes[data.draw(st.sampled_from(picked))] = data.draw(st.sampled_from([-1, "", None, "x" * 600]))
+    expected, got = _evolve_both(entity, changes)
+    assert type(got) is type(expected)
+    assert got == expected
+    if attrs.has(type(got)):
+        assert attrs.asdict(got, recurse=False) == attrs.asdict(expected, recurse=False)
+
+
+def test_evolved_refuses_an_unknown_field_as_attrs_evolve_does() -> None:
+    world = build_world()
+    for entity in (world["outbox"], world["orders"]):
+        with pytest.raises(TypeError):
+            evolved(entity, no_such_field=1)
+        with pytest.raises(TypeError):
+            attrs.evolve(entity, no_such_field=1)

@@ -16,6 +16,7 @@ from uuid import UUID
 import attrs
 
 from fittwin_core.domain import Conflict, OutboxAttempt, OutboxEffect, OutboxStatus
+from fittwin_core.domain.rules import evolved
 from fittwin_core.ports import Enqueued
 
 MAX_DETAIL = 500
@@ -28,7 +29,7 @@ class _Rows(Protocol):
 def complete(rows: _Rows, effect: OutboxEffect, *, claimer: UUID, at: datetime, outcome: str) -> OutboxEffect:
     """Record a successful attempt: ``delivered`` (see ``OutboxRepository.complete``)."""
     _held(effect, claimer)
-    done = attrs.evolve(
+    done = evolved(
         effect,
         status=OutboxStatus.DELIVERED,
         attempts=effect.attempts + 1,
@@ -49,7 +50,7 @@ def fail(
     """Record a failed attempt: retry from ``retry_at`` or ``dead`` (see ``OutboxRepository.fail``)."""
     _held(effect, claimer)
     detail = error[:MAX_DETAIL]
-    failed = attrs.evolve(
+    failed = evolved(
         effect,
         status=OutboxStatus.PENDING if retry_at is not None else OutboxStatus.DEAD,
         attempts=effect.attempts + 1,
@@ -91,7 +92,7 @@ def claimable(effect: OutboxEffect, now: datetime) -> bool:
 
 def claimed(effect: OutboxEffect, *, claimer: UUID, lease_until: datetime, now: datetime) -> OutboxEffect:
     """``effect`` as claimed by ``claimer`` until ``lease_until``."""
-    return attrs.evolve(effect, claimed_by=claimer, lease_until=lease_until, updated_at=now)
+    return evolved(effect, claimed_by=claimer, lease_until=lease_until, updated_at=now)
 
 
 __all__ = ["Recorded", "claimable", "claimed", "complete", "fail"]

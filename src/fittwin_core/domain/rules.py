@@ -21,6 +21,7 @@ import attrs
 from fittwin_core.domain.errors import ValidationError
 
 E = TypeVar("E", bound=StrEnum)
+T = TypeVar("T")
 
 _REDACTED = "<redacted>"
 
@@ -225,6 +226,61 @@ def instance_of(cls: type[Any], rule: str | None = None) -> Rule:
             raise ValidationError(field, rule or f"must be a {cls.__name__}")
 
     return Rule(check)
+
+
+_Plan = tuple[
+    "tuple[tuple[attrs.Attribute[Any], Callable[[Any], Any] | None, Callable[..., Any] | None], ...]",
+    "Callable[[Any], None] | None",
+]
+_EVOLVE_PLANS: dict[type[Any], _Plan] = {}
+
+
+def _evolve_plan(cls: type[Any]) -> _Plan:
+    plan = _EVOLVE_PLANS.get(cls)
+    if plan is None:
+        fields = []
+        for field in attrs.fields(cls):
+            convert = field.converter
+            if not field.init or not (convert is None or callable(convert)):  # pragma: no cover
+                raise TypeError(
+                    f"evolved() takes plain converters and every field of {cls.__name__} in __init__"
+                )
+            fields.append((field, convert, field.validator))
+        plan = (tuple(fields), getattr(cls, "__attrs_post_init__", None))
+        _EVOLVE_PLANS[cls] = plan
+    return plan
+
+
+def evolved(instance: T, /, **changes: Any) -> T:
+    """``attrs.evolve(instance, **changes)`` that converts and checks the changed fields only
+    (and runs the class's ``__attrs_post_init__``), not again the fields copied unchanged,
+    which passed their rules when ``instance`` was built. For entities whose moves change a few
+    fields (an order's status, an effect's outcome); a test checks it equals ``attrs.evolve``,
+    errors included."""
+    cls = type(instance)
+    fields, post_init = _evolve_plan(cls)
+    made = object.__new__(cls)
+    checks = []
+    left = len(changes)
+    for field, convert, validator in fields:
+        if field.alias in changes:
+            left -= 1
+            value = changes[field.alias]
+            if convert is not None:
+                value = convert(value)
+            if validator is not None:
+                checks.append((validator, field, value))
+        else:
+            value = getattr(instance, field.name)
+        object.__setattr__(made, field.name, value)
+    if left:
+        unknown = sorted(set(changes) - {field.alias for field, _, _ in fields})
+        raise TypeError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+    for validator, field, value in checks:
+        validator(made, field, value)
+    if post_init is not None:
+        post_init(made)
+    return made
 
 
 def to_tuple(value: Any) -> Any:

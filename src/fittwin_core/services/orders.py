@@ -58,7 +58,7 @@ from fittwin_core.domain import (
 )
 from fittwin_core.domain.ids import is_rid
 from fittwin_core.domain.orders import ORDER_TRANSITIONS, Effect, transition
-from fittwin_core.domain.rules import parse_enum
+from fittwin_core.domain.rules import evolved, parse_enum
 from fittwin_core.outbox import Recorded
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import (
@@ -449,7 +449,7 @@ class Orders(Service):
             raise
 
         return self._attach(
-            order, attrs.evolve(order, payment_intent_ref=intent.id, updated_at=self.now()), actor, outcomes
+            order, evolved(order, payment_intent_ref=intent.id, updated_at=self.now()), actor, outcomes
         )
 
     def _attach(self, order: Order, attached: Order, actor: Actor, outcomes: list[Outcome]) -> Order:

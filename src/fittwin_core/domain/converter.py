@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import typing
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -180,7 +181,9 @@ def _sequence_structure(conv: cattrs.Converter, tp: Any, build: Callable[[list[A
     return structure
 
 
+@functools.cache
 def _enum_structure(tp: type[Enum]) -> Callable[[object, object], Enum]:
+    """The structure hook of enum ``tp`` (one per enum: the ``StrEnum`` hook asks per value)."""
     labels = ", ".join(str(member.value) for member in tp)
 
     def structure(value: object, _: object) -> Enum:

@@ -27,7 +27,7 @@ from fittwin_core.domain import (
 )
 from fittwin_core.domain.catalog import PRODUCT_TRANSITIONS, category, size_label, sku, stock
 from fittwin_core.domain.money import cents, currency
-from fittwin_core.domain.rules import JsonMap, json_object_from, parse_enum, thaw_json
+from fittwin_core.domain.rules import JsonMap, evolved, json_object_from, parse_enum, thaw_json
 from fittwin_core.outbox import Recorded
 from fittwin_core.pagination import DEFAULT_LIMIT, Page, PageRequest
 from fittwin_core.ports import UnitOfWork, one_of
@@ -331,7 +331,7 @@ class Catalog(Service):
             product = uow.products.get(variant.product_id)
             authorize(actor, "catalog.set_inventory", uow=uow, brand_ids={product.brand_id})
             updated, _ = uow.product_variants.adjust_inventory(vid, inventory - variant.inventory)
-            restated = attrs.evolve(updated, status=next_variant_status(updated))
+            restated = evolved(updated, status=next_variant_status(updated))
             if restated != updated:
                 uow.product_variants.update(restated)
             self._brands._record_events(
@@ -353,7 +353,7 @@ class Catalog(Service):
             authorize(actor, "catalog.set_backorder", uow=uow, brand_ids={product.brand_id})
             status = VariantStatus.BACKORDER if backorder else VariantStatus.ACTIVE
             updated = attrs.evolve(variant, status=status, updated_at=self.now())
-            updated = attrs.evolve(updated, status=next_variant_status(updated))
+            updated = evolved(updated, status=next_variant_status(updated))
             uow.product_variants.update(updated)
             return updated
 

@@ -406,7 +406,7 @@ class Orders(Service):
         else:
             taken = uow.orders.add_with_items(order, items, stock=changes)
         for (variant, _, brand), (updated, _) in zip(checked, taken, strict=True):
-            restated = attrs.evolve(updated, status=next_variant_status(updated))
+            restated = evolved(updated, status=next_variant_status(updated))
             if restated != updated:
                 uow.product_variants.update(restated)
             events.extend(self._catalog.low_stock_events(brand.id, variant, restated))
@@ -487,7 +487,7 @@ class Orders(Service):
     def _release(self, uow: UnitOfWork, item: OrderItem) -> None:
         if item.reserved_qty:
             updated, _ = uow.product_variants.adjust_inventory(item.variant_id, item.reserved_qty)
-            restated = attrs.evolve(updated, status=next_variant_status(updated))
+            restated = evolved(updated, status=next_variant_status(updated))
             if restated != updated:
                 uow.product_variants.update(restated)
 

@@ -610,6 +610,30 @@ _BACK_TO_SAVEPOINT = sa.text("ROLLBACK TO SAVEPOINT fittwin_stock")
 _ORDERS, _ORDER_ITEMS = tables["orders"], tables["order_items"]
 
 
+_WITH_ITEMS: dict[int, sa.Executable] = {}
+
+
+def _order_with_items(count: int) -> sa.Executable:
+    """``WITH placed AS (INSERT INTO orders …) INSERT INTO order_items … VALUES (…), …``: an order
+    and its ``count`` lines in one statement, cached per count (the parameters are the columns
+    prefixed ``o_`` and ``i0_``, ``i1_``…). The lines' foreign key is checked at the end of the
+    statement, when the order is in."""
+    found = _WITH_ITEMS.get(count)
+    if found is None:
+        placed = (
+            _ORDERS.insert()
+            .values({c.name: sa.bindparam(f"o_{c.name}", type_=c.type) for c in _ORDERS.c})
+            .returning(_ORDERS.c.id)
+            .cte("placed")
+        )
+        rows = [
+            {c.name: sa.bindparam(f"i{n}_{c.name}", type_=c.type) for c in _ORDER_ITEMS.c}
+            for n in range(count)
+        ]
+        found = _WITH_ITEMS[count] = _ORDER_ITEMS.insert().values(rows).add_cte(placed)
+    return found
+
+
 class PostgresOrderRepository(PostgresRepository[Order]):
     """``orders`` with orders by brand in one statement."""
 
@@ -619,8 +643,14 @@ class PostgresOrderRepository(PostgresRepository[Order]):
         """Take ``stock`` and insert the order and its lines, all in one round trip (a
         pipeline behind a savepoint; see the port)."""
         lines = STATEMENTS["order_items"]
-        queries: list[tuple[sa.Executable, Mapping[str, Any]]] = [(self._s.insert, self._s.params(order))]
-        queries.extend((lines.insert, lines.params(item)) for item in items)
+        params = self._s.params(order)
+        insert: sa.Executable = self._s.insert
+        if items:
+            insert = _order_with_items(len(items))
+            params = {f"o_{name}": value for name, value in params.items()}
+            for n, item in enumerate(items):
+                params.update({f"i{n}_{name}": value for name, value in lines.params(item).items()})
+        queries: list[tuple[sa.Executable, Mapping[str, Any]]] = [(insert, params)]
         if not stock:
             self._uow.pipeline(queries, table=self._s.name, op="insert")
             return []

@@ -88,6 +88,9 @@ def test_values_the_hooks_refuse_fail_as_the_validated_path_does(order: Any) -> 
         ("user_id", "not a uuid"),
         ("created_at", "yesterday"),
         ("totals", {"total": 1}),
+        ("totals", [1]),
+        ("notifications", [{"channel": "pigeon"}]),
+        ("notifications", ["sent"]),
         ("refunded_cents", 10**15),  # above the total: the order's own rule
     ]:
         bad = {**row, column: value}
@@ -102,8 +105,15 @@ def _counting(instance: Any, attribute: Any, value: Any) -> None:
 
 
 @attrs.frozen(kw_only=True)
+class _Inner:
+    size: int = attrs.field(validator=_counting)
+
+
+@attrs.frozen(kw_only=True)
 class _Counted:
     name: str = attrs.field(validator=_counting)
+    inner: _Inner | None = attrs.field(validator=_counting)
+    inners: tuple[_Inner, ...] = attrs.field(validator=_counting)
     tags: tuple[str, ...] = attrs.field(converter=tuple, validator=_counting)
     status: OrderStatus | None = attrs.field(default=None, validator=_counting)
     label: str = attrs.field(default="", converter=str.upper, metadata={"json": "labelText"})
@@ -113,10 +123,18 @@ class _Counted:
 
 
 def test_the_builder_skips_validators_only() -> None:
-    row = {"name": "a", "tags": ["x", "y"], "status": "paid", "labelText": "b"}
+    row = {
+        "name": "a",
+        "inner": {"size": 1},
+        "inners": [{"size": 2}, {"size": 3}],
+        "tags": ["x", "y"],
+        "status": "paid",
+        "labelText": "b",
+    }
     CALLS.clear()
     built = trusted_row_builder(_Counted)(row)
     assert CALLS == ["post init"]
     assert built == structure(dict(row), _Counted)
+    assert built.inner == _Inner(size=1) and built.inners == (_Inner(size=2), _Inner(size=3))
     assert built.tags == ("x", "y") and built.status is OrderStatus.PAID and built.label == "B"
-    assert trusted_row_builder(_Counted)({**row, "status": None}).status is None
+    assert trusted_row_builder(_Counted)({**row, "status": None, "inner": None}).inner is None

@@ -346,7 +346,8 @@ def trusted_row_builder(cls: type[T]) -> Callable[[Mapping[Any, Any]], T]:
 
     It gives exactly what ``structure(dict(row), cls)`` gives, skipping the attrs validators
     and nothing else: every field is structured by the converter's hook for its type (a value
-    already of the declared scalar type as it is, an enum by its label), then passed through
+    already of the declared scalar type as it is, an enum by its label, an attrs value held in
+    a JSON document, or a tuple of them, by this same kind of builder), then passed through
     the field's attrs ``converter=`` and set; then ``__attrs_post_init__`` runs, as in
     ``__init__``. A row whose keys are not exactly the fields' JSON names, or whose values the
     hooks refuse, goes to :func:`structure`, so its errors are the same. Not for input from
@@ -377,6 +378,29 @@ def _enum_by_value(enum: type[Enum]) -> Callable[[Any, Any], Enum]:
     return by_value
 
 
+def _stored_values(tp: Any) -> Callable[[Any, Any], Any]:
+    """For a field holding an attrs value (or a tuple of them) in a stored JSON document: the
+    value built by its own :func:`trusted_row_builder` (a JSON object as a ``dict``, an array
+    as a ``list``); anything else raises ``TypeError``, sending the row to :func:`structure`."""
+    if attrs.has(tp):
+
+        def value(data: Any, _: Any) -> Any:
+            if type(data) is not dict:
+                raise TypeError(f"{tp.__name__} is stored as a JSON object")
+            return trusted_row_builder(tp)(data)
+
+        return value
+    (element,) = typing.get_args(tp)[:1]
+
+    def values(data: Any, _: Any) -> tuple[Any, ...]:
+        if type(data) is not list or any(type(item) is not dict for item in data):
+            raise TypeError(f"{element.__name__} values are stored as a JSON array of objects")
+        build = trusted_row_builder(element)
+        return tuple([build(item) for item in data])
+
+    return values
+
+
 def _make_row_builder(cls: type[T]) -> Callable[[Mapping[Any, Any]], T]:
     def validated(row: Mapping[Any, Any]) -> T:
         return structure(dict(row), cls)
@@ -396,6 +420,8 @@ def _make_row_builder(cls: type[T]) -> Callable[[Mapping[Any, Any]], T]:
         hook: Callable[[Any, Any], Any]
         if isinstance(declared, type) and issubclass(declared, Enum):
             hook = _enum_by_value(declared)
+        elif attrs.has(declared) or (_is_homogeneous_tuple(declared) and attrs.has(declared.__args__[0])):
+            hook = _stored_values(declared)
         else:
             hook = converter.get_structure_hook(field.type)
         plan.append(

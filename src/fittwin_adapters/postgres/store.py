@@ -63,7 +63,7 @@ from fittwin_core.domain import (
     ProductVariant,
 )
 from fittwin_core.domain.analytics import Period
-from fittwin_core.domain.converter import structure, unstructure
+from fittwin_core.domain.converter import trusted_row_builder, unstructure
 from fittwin_core.domain.errors import (
     ConfigurationError,
     Conflict,
@@ -138,6 +138,7 @@ class TableStatements:
         self._returning: dict[Any, sa.Executable] = {}
         self._changed: dict[Any, sa.Executable] = {}
         self._built: dict[tuple[Any, ...], Any] | None = {} if spec.name in CACHED_ENTITIES else None
+        self._build_entity = trusted_row_builder(spec.entity)
 
     def guarded_update(self, expected: Mapping[str, Any]) -> sa.Update:
         """``UPDATE … WHERE key AND col = :expected …`` (``IS NULL`` for ``None``), cached."""
@@ -243,14 +244,17 @@ class TableStatements:
         )
 
     def entity_of(self, row: Mapping[str, Any] | sa.RowMapping) -> Any:
-        """Build the entity from a row; for the tables of :data:`CACHED_ENTITIES`, the entity
-        already built from a row with the same values, if there is one."""
+        """Build the entity from a row of this table; for the tables of
+        :data:`CACHED_ENTITIES`, the entity already built from a row with the same values, if
+        there is one. The row's values passed the entity's rules when they were written (and
+        the columns hold the data model's checks), so the entity is built without running its
+        validators again (:func:`~fittwin_core.domain.converter.trusted_row_builder`)."""
         if self._built is None:
-            return structure(dict(row), self.entity)
+            return self._build_entity(row)
         key = tuple(_hashable(row[name]) for name in self.columns)
         entity = self._built.get(key)
         if entity is None:
-            entity = structure(dict(row), self.entity)
+            entity = self._build_entity(row)
             if len(self._built) >= _BUILT_KEPT:
                 self._built.clear()
             self._built[key] = entity

@@ -21,8 +21,9 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import Enum, StrEnum
 from typing import Any, TypeVar
@@ -330,4 +331,146 @@ def structure(data: Any, cls: type[T]) -> T:
         raise _first_failure(exc, "", getattr(cls, "__name__", "value")) from None
 
 
-__all__ = ["converter", "format_datetime", "make_converter", "parse_datetime", "structure", "unstructure"]
+# ----------------------------------------------------------------------------- stored rows
+
+
+_PASSED_AS_THEY_ARE: frozenset[type[Any]] = frozenset(
+    {str, int, float, bool, UUID, dt.datetime, dt.date, Decimal, bytes}
+)
+"""Scalar types whose structure hook returns a value of exactly that type unchanged (``bool``
+is not an ``int`` here, nor a ``datetime`` a ``date``: the test is ``type(value) is``)."""
+
+_ROW_BUILDERS: dict[type[Any], Callable[[Mapping[Any, Any]], Any]] = {}
+
+
+def trusted_row_builder(cls: type[T]) -> Callable[[Mapping[Any, Any]], T]:
+    """The function building ``cls`` from a row read back from a store that validated the
+    values when it wrote them (built once per class).
+
+    It gives exactly what ``structure(dict(row), cls)`` gives, skipping the attrs validators
+    and nothing else: every field is structured by the converter's hook for its type (a value
+    already of the declared scalar type as it is, an enum by its label, an attrs value held in
+    a JSON document, or a tuple of them, by this same kind of builder), then passed through
+    the field's attrs ``converter=`` and set; then ``__attrs_post_init__`` runs, as in
+    ``__init__``. A row whose keys are not exactly the fields' JSON names, or whose values the
+    hooks refuse, goes to :func:`structure`, so its errors are the same. Not for input from
+    callers, which must be validated.
+    """
+    found = _ROW_BUILDERS.get(cls)
+    if found is None:
+        found = _ROW_BUILDERS[cls] = _make_row_builder(cls)
+    return found
+
+
+def _declared(tp: Any) -> tuple[Any, bool]:
+    """``(X, True)`` for ``X | None``, ``(tp, False)`` otherwise."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = tuple(arg for arg in args if arg is not type(None))
+        return (rest[0] if len(rest) == 1 else tp), True
+    return tp, False
+
+
+def _enum_by_value(enum: type[Enum]) -> Callable[[Any, Any], Enum]:
+    """The enum's own lookup by value: what its structure hook does for a known label, without
+    building the hook's error message first (an unknown one raises ``ValueError``)."""
+
+    def by_value(value: Any, _: Any) -> Enum:
+        return enum(value)
+
+    return by_value
+
+
+def _stored_values(tp: Any) -> Callable[[Any, Any], Any]:
+    """For a field holding an attrs value (or a tuple of them) in a stored JSON document: the
+    value built by its own :func:`trusted_row_builder` (a JSON object as a ``dict``, an array
+    as a ``list``); anything else raises ``TypeError``, sending the row to :func:`structure`."""
+    if attrs.has(tp):
+
+        def value(data: Any, _: Any) -> Any:
+            if type(data) is not dict:
+                raise TypeError(f"{tp.__name__} is stored as a JSON object")
+            return trusted_row_builder(tp)(data)
+
+        return value
+    (element,) = typing.get_args(tp)[:1]
+
+    def values(data: Any, _: Any) -> tuple[Any, ...]:
+        if type(data) is not list or any(type(item) is not dict for item in data):
+            raise TypeError(f"{element.__name__} values are stored as a JSON array of objects")
+        build = trusted_row_builder(element)
+        return tuple([build(item) for item in data])
+
+    return values
+
+
+def _make_row_builder(cls: type[T]) -> Callable[[Mapping[Any, Any]], T]:
+    def validated(row: Mapping[Any, Any]) -> T:
+        return structure(dict(row), cls)
+
+    entity_cls: type[Any] = cls
+    attrs.resolve_types(entity_cls)
+    fields = attrs.fields(entity_cls)
+    if (
+        getattr(cls, "__attrs_pre_init__", None) is not None
+        or any(not field.init or isinstance(field.converter, attrs.Converter) for field in fields)
+        or "__attrs_cached_hash__" in getattr(cls, "__slots__", ())
+    ):  # what __init__ does there is more than setting converted values: let it do it
+        return validated
+    plan: list[tuple[str, str, Any, bool, Callable[[Any, Any], Any], Any, Any]] = []
+    for field in fields:
+        declared, optional = _declared(field.type)
+        hook: Callable[[Any, Any], Any]
+        if isinstance(declared, type) and issubclass(declared, Enum):
+            hook = _enum_by_value(declared)
+        elif attrs.has(declared) or (_is_homogeneous_tuple(declared) and attrs.has(declared.__args__[0])):
+            hook = _stored_values(declared)
+        else:
+            hook = converter.get_structure_hook(field.type)
+        plan.append(
+            (
+                field.name,
+                field.metadata.get("json", field.name),
+                declared if declared in _PASSED_AS_THEY_ARE else None,
+                optional,
+                hook,
+                field.type,
+                field.converter,
+            )
+        )
+    steps = tuple(plan)
+    width = len(steps)
+    post_init = getattr(cls, "__attrs_post_init__", None)
+    new = object.__new__
+    set_field = object.__setattr__
+
+    def build(row: Mapping[Any, Any]) -> T:
+        if len(row) != width:
+            return validated(row)
+        entity = new(cls)
+        try:
+            for name, key, exact, optional, hook, tp, convert in steps:
+                value = row[key]
+                if type(value) is not exact and (value is not None or not optional):
+                    value = hook(value, tp)
+                if convert is not None:
+                    value = convert(value)
+                set_field(entity, name, value)
+            if post_init is not None:
+                post_init(entity)
+        except Exception:  # a key missing, a value refused: the validated path says why
+            return validated(row)
+        return entity
+
+    return build
+
+
+__all__ = [
+    "converter",
+    "format_datetime",
+    "make_converter",
+    "parse_datetime",
+    "structure",
+    "trusted_row_builder",
+    "unstructure",
+]

@@ -1216,16 +1216,21 @@ class PostgresUnitOfWork(Repositories):
             cursors.append(cursor)
             cursor.execute(sql, binds(queries[0][1]))
             return [_dict_rows(cursor)]
+        # A whole transaction in one round trip (its start and its commit in this pipeline)
+        # needs neither BEGIN nor COMMIT: the statements of a pipeline up to its Sync run as one
+        # implicit transaction, committed at the Sync or, after an error, rolled back whole.
+        whole = pending and commit
         with driver.pipeline():
             if pending:
                 begin, settings = self._store.start_statements(conn, self._begun_as)
-                driver.execute(begin)
+                if not whole:
+                    driver.execute(begin)
                 driver.execute(settings)
             for (sql, binds), (_, params) in zip(compiled, queries, strict=True):
                 cursor = driver.cursor(row_factory=dict_row)
                 cursors.append(cursor)
                 cursor.execute(sql, binds(params))
-            if commit:
+            if commit and not whole:
                 driver.execute(_COMMIT)
         return [_dict_rows(cursor) for cursor in cursors]
 

@@ -936,6 +936,20 @@ class StoreContract:
             "new": {"onboarding_status": "kyc_pending"},
         }
 
+    def test_a_relaxed_transaction_commits_and_rolls_back_like_any_other(self, store: Store) -> None:
+        # relax_durability changes when a commit returns (PostgreSQL: before the disk), never what
+        # it commits: the writes around it commit together, or not at all.
+        (effect, other) = self._effects(store, 2)
+        with store.unit_of_work() as uow:
+            uow.outbox.update_changed(effect, attrs.evolve(effect, attempts=1))
+            uow.relax_durability()
+            uow.outbox.update_changed(other, attrs.evolve(other, attempts=2))
+            uow.commit()
+            uow.relax_durability()  # the next transaction: rolled back with the block
+            uow.outbox.update_changed(attrs.evolve(effect, attempts=1), attrs.evolve(effect, attempts=9))
+        with store.unit_of_work() as uow:
+            assert (uow.outbox.get(effect.id).attempts, uow.outbox.get(other.id).attempts) == (1, 2)
+
     def test_a_guarded_change_of_a_row_that_is_gone_is_a_conflict(self, store: Store) -> None:
         (effect,) = self._effects(store, 1)
         with store.unit_of_work() as uow:

@@ -298,17 +298,18 @@ one, for the "paid" notification's outcome. Before issue 16 the library took 30�
 per order and reached 0.12–0.19× raw; with the outbox, 29 (13 without inline delivery) and
 0.15–0.38×; in the previous version 8 (6) and 0.35–0.40× (0.46–0.51× with the job).
 
-The aim of 0.5× raw at 1 and 4 workers is met at 4 workers by the dispatch job, which does the
-raw script's work plus the outbox rows; at 1 worker it is close but under, and the default
-(inline delivery, which also delivers and records two notifications the raw script never
-sends) stays around 0.4×. What is left is Python on the client: counted with callgrind, the
-client runs about 9.4 million instructions per order with the dispatch job (10.6 million in
-the previous version) against about 0.9 million for the raw script, nearly all of it in the
-interpreter (psycopg's pipeline, cursor and row handling for twenty statements, the services'
-own work: fit summary, pricing, the sealed country, building the order, its lines and outbox
-rows). Instructions per order are the difference of two counts of
-`valgrind --tool=callgrind python bench/checkout.py --serial KIND ORDERS`, for 60 and 10
-orders, over 50. The machine is two cores
+The aim of 0.5× raw is met by the dispatch job, which does the raw script's work plus the
+outbox rows, at 4 workers in each of three runs on this machine (0.54–0.56×) and at 1 worker in
+two of them (0.48, 0.55 and 0.58×; the table is the last run). The default, inline delivery,
+which also delivers and records two notifications the raw script never sends, stays around
+0.4× (0.38–0.54×). What is left is Python on the client: counted with callgrind, the client
+runs about 9.2 million instructions per order with the dispatch job and 12.0 million with
+inline delivery (10.6 and 13.9 million in the previous version) against about 0.9 million for
+the raw script, nearly all of it in the interpreter (psycopg's pipeline, cursor and row
+handling for twenty statements, the services' own work: fit summary, pricing, the sealed
+country, building the order, its lines and outbox rows). Instructions per order are the
+difference of two counts of `valgrind --tool=callgrind python bench/checkout.py --serial KIND
+ORDERS`, for 60 and 10 orders, over 50. The machine is two cores
 shared with other jobs, so quote ratios from a single run.
 """
 

@@ -1039,7 +1039,14 @@ class PostgresUnitOfWork(Repositories):
                 self._begun_as = actor  # nothing sent yet: the transaction starts as ``actor``
             else:
                 self._deferred.append(
-                    _Deferred(_SET_ACTOR, _actor_settings(actor), "begin", "read", False, None)
+                    _Deferred(
+                        _SET_ACTOR,
+                        _actor_settings(actor),
+                        table="begin",
+                        op="read",
+                        guarded=False,
+                        on_rows=None,
+                    )
                 )
         self.actor = actor
 

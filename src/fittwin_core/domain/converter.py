@@ -371,16 +371,6 @@ def _declared(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _enum_by_value(enum: type[Enum]) -> Callable[[Any, Any], Enum]:
-    """The enum's own lookup by value: what its structure hook does for a known label, without
-    building the hook's error message first (an unknown one raises ``ValueError``)."""
-
-    def by_value(value: Any, _: Any) -> Enum:
-        return enum(value)
-
-    return by_value
-
-
 def _stored_values(tp: Any) -> Callable[[Any, Any], Any]:
     """For a field holding an attrs value (or a tuple of them) in a stored JSON document: the
     value built by its own :func:`trusted_row_builder` (a JSON object as a ``dict``, an array
@@ -422,7 +412,7 @@ def _make_row_builder(cls: type[T]) -> Callable[[Mapping[Any, Any]], T]:
         declared, optional = _declared(field.type)
         hook: Callable[[Any, Any], Any]
         if isinstance(declared, type) and issubclass(declared, Enum):
-            hook = _enum_by_value(declared)
+            hook = _enum_structure(declared)
         elif attrs.has(declared) or (_is_homogeneous_tuple(declared) and attrs.has(declared.__args__[0])):
             hook = _stored_values(declared)
         else:

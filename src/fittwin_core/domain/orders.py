@@ -394,17 +394,10 @@ def transitions(
             )
         )
         status, updated = target, at
-    moved = _stamped(order, stamps) if stamps else order
+    moved = rules.evolved(order, **stamps) if stamps else order
     for event in events[:-1]:  # the last move's stamps were checked by building the order
         rules.aware_datetime.check("updated_at", event.at)
     return moved, events
-
-
-def _stamped(order: Order, stamps: Mapping[str, Any]) -> Order:
-    """``attrs.evolve(order, **stamps)`` for the fields a move sets, checking those fields'
-    rules and the order's own (``__attrs_post_init__``) but not again the rules of the fields
-    copied unchanged, which passed them when ``order`` was built (half the cost of a move)."""
-    return rules.evolved(order, **stamps)
 
 
 __all__ = [

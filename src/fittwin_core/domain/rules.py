@@ -241,7 +241,7 @@ def _evolve_plan(cls: type[Any]) -> _Plan:
         fields = []
         for field in attrs.fields(cls):
             convert = field.converter
-            if not field.init or not (convert is None or callable(convert)):  # pragma: no cover
+            if not field.init or isinstance(convert, attrs.Converter):  # pragma: no cover
                 raise TypeError(
                     f"evolved() takes plain converters and every field of {cls.__name__} in __init__"
                 )

@@ -7,6 +7,7 @@ converter, and come back through the same converter.
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -874,15 +875,26 @@ def _checkout_statements() -> tuple[sa.Select[Any], sa.Select[Any]]:
 def _split(rows: Sequence[Mapping[str, Any]], table: str) -> dict[Any, Any]:
     """The entities of ``table`` in the joined ``rows`` of a checkout, by key (null columns:
     no row)."""
-    statements, prefix = STATEMENTS[table], f"{_PARTS[table]}__"
+    statements = STATEMENTS[table]
+    keys, columns = _split_names(table)
     found: dict[Any, Any] = {}
     for row in rows:
-        values = tuple(row[prefix + k] for k in statements.key)
+        values = tuple(row[k] for k in keys)
         key = values if len(values) > 1 else values[0]
         if values[0] is None or key in found:
             continue
-        found[key] = statements.entity_of({name: row[prefix + name] for name in statements.columns})
+        found[key] = statements.entity_of({name: row[label] for label, name in columns})
     return found
+
+
+@functools.cache
+def _split_names(table: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The labels of ``table``'s key columns in a checkout's rows, and (label, column) pairs."""
+    statements, prefix = STATEMENTS[table], f"{_PARTS[table]}__"
+    return (
+        tuple(prefix + k for k in statements.key),
+        tuple((prefix + name, name) for name in statements.columns),
+    )
 
 
 _CHECKOUT = _checkout_statements()
@@ -1512,16 +1524,7 @@ class PostgresStore:
                 schema_translate_map={None: self.schema},
                 render_schema_translate=True,
             )
-            processors = dict(getattr(compiled, "_bind_processors", {}))
-
-            def binds(params: Mapping[str, Any], compiled: Any = compiled) -> dict[str, Any]:
-                values: dict[str, Any] = compiled.construct_params(params)
-                for name, process in processors.items():
-                    if name in values and values[name] is not None:
-                        values[name] = process(values[name])
-                return values
-
-            found = (compiled.string, binds)
+            found = (compiled.string, _binder(compiled))
             self._compiled[statement] = found
         return found
 
@@ -1758,6 +1761,45 @@ def _failed_at(cursors: Sequence[Any], sent: int) -> int | None:
         if cursor.pgresult is None or cursor.pgresult.status == ExecStatus.FATAL_ERROR:
             return index
     return len(cursors) if len(cursors) < sent else None
+
+
+def _binder(compiled: Any) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """The function turning a statement's parameters into psycopg's for ``compiled``:
+    SQLAlchemy's ``construct_params`` and bind processors, with the lookups it repeats on every
+    call (names, escaping, defaults of the parameters not given) done once, here."""
+    processors: dict[str, Any] = dict(getattr(compiled, "_bind_processors", {}))
+    binds = compiled.bind_names
+    if any(bind.callable is not None for bind in binds) or compiled.escaped_bind_names:
+        # defaults computed per call, or names escaped: SQLAlchemy's own way, every time
+        def constructed(params: Mapping[str, Any]) -> dict[str, Any]:
+            values: dict[str, Any] = compiled.construct_params(params)
+            for name, process in processors.items():
+                if name in values and values[name] is not None:
+                    values[name] = process(values[name])
+            return values
+
+        return constructed
+    defaults: dict[str, Any] = compiled.construct_params(_check=False)
+    plan = tuple(
+        (name, bind.key, bind.required, processors.get(name), defaults.get(name))
+        for bind, name in binds.items()
+    )
+
+    def bound(params: Mapping[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, key, required, process, default in plan:
+            if key in params:
+                value = params[key]
+            elif name in params:
+                value = params[name]
+            elif required:
+                raise sa.exc.InvalidRequestError(f"A value is required for bind parameter {key!r}")
+            else:
+                value = default
+            values[name] = value if process is None or value is None else process(value)
+        return values
+
+    return bound
 
 
 def _dict_rows(cursor: Any) -> list[dict[str, Any]]:

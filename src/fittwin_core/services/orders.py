@@ -242,16 +242,16 @@ class Orders(Service):
                 "must be 1 to 200 characters",
             )
             key = f"{uid}:{idempotency_key}"
-        fingerprint = _request_hash(
-            {
-                "user": str(uid),
-                "items": [[str(line.variant_id), line.qty] for line in lines],
-                "ship": str(ship_id),
-                "bill": str(bill_id),
-                "pm": str(pm_id),
-                "rid": rid,
-            }
-        )
+            fingerprint = _request_hash(
+                {
+                    "user": str(uid),
+                    "items": [[str(line.variant_id), line.qty] for line in lines],
+                    "ship": str(ship_id),
+                    "bill": str(bill_id),
+                    "pm": str(pm_id),
+                    "rid": rid,
+                }
+            )
         recorded: list[Recorded] = []
 
         def work(uow: UnitOfWork) -> Order:

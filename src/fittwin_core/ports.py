@@ -253,6 +253,18 @@ class OrderRepository(Repository[Order], Protocol):
         inserted. The stock changes' results, in order."""
         ...
 
+    def commit_with_items(
+        self, order: Order, items: Sequence[OrderItem], *, stock: Sequence[StockChange], above: int
+    ) -> list[tuple[ProductVariant, int]] | None:
+        """:meth:`add_with_items` and the unit of work's commit, together (one round trip on
+        PostgreSQL), when every change of ``stock`` (none clamped at zero) leaves more than
+        ``above`` of its variant in stock, and the variant ``active``: then nothing written
+        after the stock could depend on it. The stock changes' results, committed. Otherwise
+        ``None``: nothing is taken, inserted or committed, the unit of work goes on in the
+        same transaction (what it wrote before stays), and the caller takes the stock with
+        :meth:`add_with_items`."""
+        ...
+
     def for_brand(
         self,
         brand_id: UUID,

@@ -2,8 +2,9 @@
 
 The aims (issue 16) are ``place`` of a 2-line order in at most 6 round trips including the
 commit, and ``mark_paid`` in at most 2. Reached, with the outbox's guarantees, for the calls
-themselves (effects left to the dispatcher): ``place`` 4 — its transaction's start with every
-read; the stock with the order and its lines; the outbox row with the commit; then the
+themselves (effects left to the dispatcher): ``place`` 3 — its transaction's start with every
+read; the outbox row, the stock, the order and its lines with the commit (while every line
+leaves more stock than the low-stock threshold; one round trip more otherwise); then the
 payment intent's compare-and-set with its own transaction's start and commit — and
 ``mark_paid`` 2 (its start with the lock of the order row; the compare-and-set of the changed
 columns, the outbox row and the commit). The dispatcher then delivers the two shopper
@@ -29,13 +30,14 @@ from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
 from fittwin_adapters.memory import FakePayments
 from fittwin_adapters.postgres import PostgresStore
 from fittwin_adapters.postgres.roundtrips import RoundTripCounter
-from fittwin_core.domain import Actor, OrderStatus
+from fittwin_adapters.postgres.store import PostgresOrderRepository
+from fittwin_core.domain import Actor, EffectKind, OrderStatus
 from fittwin_core.services.base import Settings
 from tests.support.shop import open_shop
 
 pytestmark = pytest.mark.postgres
 
-PLACE_REACHED = 4  # aim: 6
+PLACE_REACHED = 3  # aim: 6
 MARK_PAID_REACHED = 2  # aim: 2
 DISPATCH_REACHED = (2, 4)  # effects delivered, round trips
 WARM_UP = 6  # psycopg prepares a statement on its 5th run, once, at one extra round trip
@@ -153,6 +155,74 @@ def test_with_inline_delivery_the_notifications_cost_one_round_trip(counter: Rou
             ["notifications"],
         ]
         assert ft.effects.dispatch(actor=Actor.system()).attempted == 0  # nothing left over
+    finally:
+        ft.close()
+
+
+def test_a_checkout_that_takes_stock_to_the_threshold_takes_one_round_trip_more(
+    counter: RoundTripCounter,
+) -> None:
+    # Settings' threshold 5: checkouts leaving 8, 7, 6 leave more (3 round trips); those
+    # leaving 5 or less take the stock and then write what it calls for before the commit (4,
+    # as every checkout took before): the one leaving 5 crosses the threshold (2 more: its
+    # low-stock event to the brand's webhook), the one leaving 0 restates the variant out of
+    # stock (1 more).
+    store = PostgresStore(counter.url)
+    ft = _connect(store, Settings(dispatch_inline=False, low_stock_threshold=5))
+    try:
+        shop = open_shop(ft, stock=100)
+        variant = shop.variants["M"].id
+        ft.brands.add_webhook(
+            shop.brand.id, "https://hooks.shop.example/in", ["variant.low_stock"], actor=shop.owner_actor
+        )
+        ft.catalog.set_inventory(variant, WARM_UP + 9, actor=shop.owner_actor)
+        counts = []
+        for _ in range(WARM_UP + 9):
+            counter.reset()
+            shop.place([(variant, 1)])
+            counts.append(counter.reset())
+        assert counts[WARM_UP:] == [3, 3, 3, 6, 4, 4, 4, 4, 5]
+        after = ft.catalog.variant(variant, actor=Actor.anonymous())
+        assert (after.inventory, after.status.value) == (0, "out_of_stock")
+        with store.unit_of_work() as uow:
+            hooks = uow.outbox.where(kind=EffectKind.BRAND_WEBHOOK)
+        assert [(h.payload["event"], h.payload["data"]["inventory"]) for h in hooks] == [
+            ("variant.low_stock", 5)
+        ]
+    finally:
+        ft.close()
+
+
+def test_a_checkout_whose_stock_went_meanwhile_goes_on_as_one_that_crosses_the_threshold(
+    postgres_url: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stock read says the line leaves more than the threshold, but another checkout takes
+    # some before this one's update: the commit with the stock is refused, and the checkout
+    # goes on as one that crosses the threshold, with one "placed" notification.
+    store = PostgresStore(postgres_url)
+    ft = _connect(store, Settings(dispatch_inline=False, low_stock_threshold=5))
+    try:
+        shop = open_shop(ft, stock=8)
+        variant = shop.variants["M"].id
+        ft.brands.add_webhook(
+            shop.brand.id, "https://hooks.shop.example/in", ["variant.low_stock"], actor=shop.owner_actor
+        )
+        commit_with_items = PostgresOrderRepository.commit_with_items
+
+        def meanwhile(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with psycopg.connect(_dsn(postgres_url), autocommit=True) as other:
+                other.execute("UPDATE fittwin.product_variants SET inventory = 6 WHERE id = %s", (variant,))
+            return commit_with_items(self, *args, **kwargs)
+
+        monkeypatch.setattr(PostgresOrderRepository, "commit_with_items", meanwhile)
+        order = shop.place([(variant, 1)])
+        assert ft.catalog.variant(variant, actor=Actor.anonymous()).inventory == 5
+        assert [i.qty for i in ft.orders.items(order.id, actor=Actor.shopper(shop.shopper.id))] == [1]
+        with store.unit_of_work() as uow:
+            effects = uow.outbox.where(order_by="id")
+        assert sorted(e.idempotency_key.split(":")[0] for e in effects) == ["notify", "webhook"]
+        (hook,) = [e for e in effects if e.kind == EffectKind.BRAND_WEBHOOK]
+        assert (hook.payload["event"], hook.payload["data"]["inventory"]) == ("variant.low_stock", 5)
     finally:
         ft.close()
 

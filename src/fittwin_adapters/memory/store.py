@@ -45,6 +45,7 @@ from fittwin_core.domain import (
     ProductVariant,
     TransientConflict,
     ValidationError,
+    VariantStatus,
     analytics,
     rules,
 )
@@ -762,6 +763,24 @@ class MemoryOrderRepository(MemoryRepository[Order]):
         taken = self._uow.product_variants.adjust_inventory_many(stock)
         self.add(order)
         self._uow.order_items.add_many(items)
+        return taken
+
+    def commit_with_items(
+        self, order: Order, items: Sequence[OrderItem], *, stock: Sequence[StockChange], above: int
+    ) -> list[tuple[ProductVariant, int]] | None:
+        """:meth:`add_with_items` and the commit when every change leaves more than ``above``
+        in stock of an active variant; otherwise ``None`` and nothing done (see the port)."""
+        self._uow._begin_write()
+        left: dict[UUID, int] = {}
+        for change in stock:
+            current = self._uow._current("product_variants", change.variant_id)
+            if change.clamp_at_zero or current is None or current.status != VariantStatus.ACTIVE:
+                return None
+            left[change.variant_id] = left.get(change.variant_id, current.inventory) + change.delta
+            if left[change.variant_id] <= above:
+                return None
+        taken = self.add_with_items(order, items, stock=stock)
+        self._uow.commit()
         return taken
 
     def append_notification(self, order_id: UUID, entry: Notification) -> None:

@@ -62,6 +62,7 @@ from fittwin_core.domain import (
     OutboxEffect,
     OutboxStatus,
     ProductVariant,
+    VariantStatus,
 )
 from fittwin_core.domain.analytics import Period
 from fittwin_core.domain.converter import trusted_row_builder, unstructure
@@ -521,6 +522,23 @@ _TAKE = (
     .values(inventory=_VARIANTS.c.inventory + sa.bindparam("delta"), updated_at=sa.bindparam("now"))
     .returning(*_VARIANTS.c)
 )
+_TAKEN_ABOVE = (
+    _VARIANTS.update()
+    .where(
+        _VARIANTS.c.id == sa.bindparam("k_id"),
+        _VARIANTS.c.status == VariantStatus.ACTIVE.value,
+        _VARIANTS.c.inventory + sa.bindparam("delta") > sa.bindparam("above"),
+    )
+    .values(inventory=_VARIANTS.c.inventory + sa.bindparam("delta"), updated_at=sa.bindparam("now"))
+    .returning(*_VARIANTS.c)
+    .cte("taken")
+)
+_HELD = sa.select(sa.literal_column("1 / count(*)").label("held")).select_from(_TAKEN_ABOVE).subquery("held")
+_TAKE_ABOVE = sa.select(*_TAKEN_ABOVE.c).select_from(_HELD.outerjoin(_TAKEN_ABOVE, _HELD.c.held == 1))
+"""A stock change of an active variant that leaves more than ``above``, or an error: its row,
+or PostgreSQL's division by zero (SQLSTATE 22012) when it changed none, which aborts what the
+round trip holds after it (the order, the ``COMMIT``). The join's condition reads the
+quotient, so the planner cannot drop it as an unused column."""
 _CURRENT = sa.select(_VARIANTS.c.id, _VARIANTS.c.inventory).where(_VARIANTS.c.id == sa.bindparam("k_id"))
 _LOCKED = _CURRENT.with_for_update().cte("cur")
 _CLAMP = (
@@ -647,19 +665,53 @@ class PostgresOrderRepository(PostgresRepository[Order]):
     ) -> list[tuple[ProductVariant, int]]:
         """Take ``stock`` and insert the order and its lines, all in one round trip (a
         pipeline behind a savepoint; see the port)."""
-        lines = STATEMENTS["order_items"]
-        params = self._s.params(order)
-        insert: sa.Executable = self._s.insert
-        if items:
-            insert = _order_with_items(len(items))
-            params = {f"o_{name}": value for name, value in params.items()}
-            for n, item in enumerate(items):
-                params.update({f"i{n}_{name}": value for name, value in lines.params(item).items()})
-        queries: list[tuple[sa.Executable, Mapping[str, Any]]] = [(insert, params)]
+        queries = [self._insert_with_items(order, items)]
         if not stock:
             self._uow.pipeline(queries, table=self._s.name, op="insert")
             return []
         return _take_stock(self._uow, stock, queries, table=self._s.name)
+
+    def commit_with_items(
+        self, order: Order, items: Sequence[OrderItem], *, stock: Sequence[StockChange], above: int
+    ) -> list[tuple[ProductVariant, int]] | None:
+        """Behind a savepoint, each change as a statement that fails when it leaves ``above``
+        or less (:data:`_TAKE_ABOVE`), the order with its lines, and the ``COMMIT``: one round
+        trip. A change that fails aborts the rest; the savepoint is rolled back (one more
+        round trip) and the result is ``None`` (see the port)."""
+        if not stock or any(change.clamp_at_zero for change in stock):
+            return None
+        now = self._uow.now()
+        queries: list[tuple[sa.Executable, Mapping[str, Any]]] = [(_SAVEPOINT, {})]
+        for change in stock:
+            if not isinstance(change.delta, int) or isinstance(change.delta, bool):
+                raise ValidationError("delta", "must be an integer")
+            queries.append(
+                (_TAKE_ABOVE, {"k_id": change.variant_id, "delta": change.delta, "now": now, "above": above})
+            )
+        queries.append(self._insert_with_items(order, items))
+        results = self._uow.commit_with(
+            queries, table=self._s.name, op="insert", refusable=range(1, len(stock) + 1)
+        )
+        if results is None:
+            return None
+        variants = STATEMENTS["product_variants"]
+        return [
+            (variants.entity_of(rows[0]), change.delta)
+            for change, rows in zip(stock, results[1 : len(stock) + 1], strict=True)
+        ]
+
+    def _insert_with_items(
+        self, order: Order, items: Sequence[OrderItem]
+    ) -> tuple[sa.Executable, Mapping[str, Any]]:
+        """The order and its lines as one statement (:func:`_order_with_items`) and its parameters."""
+        params = self._s.params(order)
+        if not items:
+            return self._s.insert, params
+        lines = STATEMENTS["order_items"]
+        params = {f"o_{name}": value for name, value in params.items()}
+        for n, item in enumerate(items):
+            params.update({f"i{n}_{name}": value for name, value in lines.params(item).items()})
+        return _order_with_items(len(items)), params
 
     def for_brand(
         self,
@@ -1067,6 +1119,35 @@ class PostgresUnitOfWork(Repositories):
         (``synchronous_commit`` off for it; see the port), set with the next round trip."""
         self.defer(_RELAXED, {}, table="begin", op="read")
 
+    def commit_with(
+        self,
+        queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]],
+        *,
+        table: str,
+        op: Operation,
+        refusable: range,
+    ) -> list[list[dict[str, Any]]] | None:
+        """Run ``queries`` and commit, in one round trip (:meth:`pipeline` with the commit),
+        unless one of the queries at the indexes ``refusable`` refuses: fails with a division
+        by zero, as :data:`_TAKE_ABOVE` does. Then nothing after it ran, the transaction is
+        rolled back to the savepoint ``queries`` set first, and the result is ``None``: the
+        transaction goes on."""
+        if self._failed:
+            raise _aborted()
+        self._open()
+        try:
+            rows = self.pipeline(queries, table=table, op=op, commit=True, refusable=refusable)
+        except _Refused:
+            self.pipeline([(_BACK_TO_SAVEPOINT, {})], table=table)
+            return None
+        except FitTwinError:
+            self.rollback()
+            raise
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            tx.commit()  # sends nothing: the server has committed
+        return rows
+
     def load_checkout(
         self,
         user_id: UUID,
@@ -1156,6 +1237,7 @@ class PostgresUnitOfWork(Repositories):
         table: str,
         op: Operation = "read",
         commit: bool = False,
+        refusable: range | None = None,
     ) -> list[list[dict[str, Any]]]:
         """Run ``queries`` (built statements and their parameters, in order) in one round trip,
         psycopg's pipeline mode, preceded by the transaction's ``BEGIN`` and settings when they
@@ -1174,9 +1256,12 @@ class PostgresUnitOfWork(Repositories):
             deadline = self._store.deadline(conn)
             failure: Exception | None = None
             cursors: list[Any] = []
+            prepared = _prepared_so_far(conn)
             try:
                 with deadline:
-                    rows = self._run_pipeline(conn, pending, sent, cursors, commit=commit)
+                    rows = self._run_pipeline(
+                        conn, pending, sent, cursors, commit=commit, refusable=refusable is not None
+                    )
             except UnicodeEncodeError:
                 failure = self._refuse_text(table, _bound(sent))
             except Exception as exc:
@@ -1190,7 +1275,11 @@ class PostgresUnitOfWork(Repositories):
                     self._discard()
                     continue
                 failed = _failed_at(cursors, len(sent))
+                _forget_unsent_prepares(conn, prepared)
                 where = tables_of[failed] if failed is not None else table
+                if _refused(exc, failed, refusable, len(deferred)):
+                    self._ran_before_refusal(deferred, cursors)
+                    raise _Refused from None
                 if is_refused_text(wrapped):
                     failure = self._refuse_text(where, _bound(sent))
                 elif (
@@ -1217,6 +1306,14 @@ class PostgresUnitOfWork(Repositories):
             return rows[len(deferred) :]
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _ran_before_refusal(self, deferred: Sequence[_Deferred], cursors: Sequence[Any]) -> None:
+        """After a refusal (see :meth:`commit_with`): the deferred writes ran, the rest did not."""
+        self._pending = self._fresh = False
+        del self._deferred[: len(deferred)]
+        for write, cursor in zip(deferred, cursors, strict=False):
+            if write.on_rows is not None:
+                write.on_rows(_dict_rows(cursor))
+
     def _run_pipeline(
         self,
         conn: sa.Connection,
@@ -1225,6 +1322,7 @@ class PostgresUnitOfWork(Repositories):
         cursors: list[Any],
         *,
         commit: bool = False,
+        refusable: bool = False,
     ) -> list[list[dict[str, Any]]]:
         driver = conn.connection.driver_connection
         assert driver is not None
@@ -1238,7 +1336,8 @@ class PostgresUnitOfWork(Repositories):
         # A whole transaction in one round trip (its start and its commit in this pipeline)
         # needs neither BEGIN nor COMMIT: the statements of a pipeline up to its Sync run as one
         # implicit transaction, committed at the Sync or, after an error, rolled back whole.
-        whole = pending and commit
+        # (Not when a query may refuse: an implicit transaction has no savepoints.)
+        whole = pending and commit and not refusable
         with driver.pipeline():
             if pending:
                 begin, settings = self._store.start_statements(conn, self._begun_as)
@@ -1250,7 +1349,7 @@ class PostgresUnitOfWork(Repositories):
                 cursors.append(cursor)
                 cursor.execute(sql, binds(params))
             if commit and not whole:
-                driver.execute(_COMMIT)
+                driver.execute(_COMMIT, prepare=False)  # skipped after a failure: never prepared
         return [_dict_rows(cursor) for cursor in cursors]
 
     # ------------------------------------------------------------------ execution
@@ -1800,6 +1899,50 @@ def _binder(compiled: Any) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
         return values
 
     return bound
+
+
+def _prepared_so_far(conn: sa.Connection) -> int | None:
+    """How many statements psycopg has named for preparing on ``conn``'s connection (see
+    :func:`_forget_unsent_prepares`); ``None`` if this psycopg keeps no such count."""
+    prepared = getattr(conn.connection.driver_connection, "_prepared", None)
+    count = getattr(prepared, "_prepared_idx", None)
+    return count if isinstance(count, int) else None
+
+
+def _forget_unsent_prepares(conn: sa.Connection, before: int | None) -> None:
+    """After a pipeline failed, forget the prepared statements psycopg named in it (those
+    numbered from ``before``, see :func:`_prepared_so_far`).
+
+    psycopg marks a statement prepared when it queues its ``Parse`` in a pipeline, and for a
+    statement it had run before it does not check the result: when the pipeline fails ahead of
+    that ``Parse``, the server never prepares it, and every later run of the statement on this
+    connection would fail ("prepared statement does not exist"). Forgetting a name that was
+    prepared after all only leaves it unused on the server until the connection closes; psycopg
+    prepares the statement again under a new name. Without psycopg's bookkeeping (another
+    version), the connection is not reused: it is invalidated."""
+    prepared = getattr(conn.connection.driver_connection, "_prepared", None)
+    names = getattr(prepared, "_names", None)
+    if before is None or not isinstance(names, dict):
+        conn.invalidate()
+        return
+    for key, name in list(names.items()):
+        if isinstance(name, bytes) and int(name.removeprefix(b"_pg3_") or -1) >= before:
+            del names[key]
+
+
+class _Refused(Exception):
+    """A query of :meth:`PostgresUnitOfWork.commit_with` refused (see there)."""
+
+
+def _refused(exc: Exception, failed: int | None, refusable: range | None, deferred: int) -> bool:
+    """Whether the pipeline error ``exc`` at statement ``failed`` (counting ``deferred``
+    writes ahead of the queries) is a refusal of one of the queries at ``refusable``."""
+    return (
+        refusable is not None
+        and failed is not None
+        and failed - deferred in refusable
+        and getattr(exc, "sqlstate", None) == "22012"
+    )
 
 
 def _dict_rows(cursor: Any) -> list[dict[str, Any]]:

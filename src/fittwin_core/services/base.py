@@ -184,6 +184,10 @@ class UnitOfWorkRunner:
     ``ft.transaction``, which shares one unit of work between calls.
     """
 
+    commits_each_call = True
+    """Each call's work is committed as soon as it returns, so it may commit itself with its
+    last round trip (``OrderRepository.commit_with_items``); not in ``ft.transaction``."""
+
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
@@ -227,6 +231,8 @@ class Session(UnitOfWorkRunner):
     * :meth:`after_commit` actions (brand webhooks, opening payments, deleting objects) wait
       for the commit; they run after it, each as a call of its own.
     """
+
+    commits_each_call = False
 
     def __init__(self, ctx: Context, actor: Actor) -> None:
         super().__init__(ctx)

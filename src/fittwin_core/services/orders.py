@@ -311,7 +311,6 @@ class Orders(Service):
         )
         checked_own_live_address(found.addresses.get(bill_id), user_id, bill_id, "billing_address_id")
         method = checked_own_payment_method(found.payment_method, user_id, pm_id)
-        events: list[BrandEvent] = []
         now = self.now()
         currency: str | None = None
         checked: list[tuple[ProductVariant, Product, Brand]] = []
@@ -401,18 +400,47 @@ class Orders(Service):
             created_at=now,
             updated_at=now,
         )
-        if backorders:
-            uow.orders.add_with_items(order, items)
-        else:
+        self._write_order(uow, order, items, changes, checked, taken if backorders else None, recorded)
+        return order
+
+    def _write_order(
+        self,
+        uow: UnitOfWork,
+        order: Order,
+        items: Sequence[OrderItem],
+        changes: Sequence[StockChange],
+        checked: Sequence[tuple[ProductVariant, Product, Brand]],
+        taken: list[tuple[ProductVariant, int]] | None,
+        recorded: list[Recorded],
+    ) -> None:
+        """Record the placing's effects, take the stock unless it is ``taken`` already
+        (backorders) and write the order, then what the new stock calls for (status, low-stock
+        events).
+
+        The effects go first: when every line leaves more stock than the low-stock threshold,
+        nothing is written after the stock, so a call that commits on its own commits with the
+        stock and the order, in one round trip on PostgreSQL."""
+        publish(self._reactors, uow, OrderPlaced(order), recorded)
+        above = max(self._ctx.settings.low_stock_threshold, 0)
+        if (
+            taken is None
+            and self._runner.commits_each_call
+            # as read (unlocked): a line that would not leave more is not tried that way
+            and all(v.inventory + c.delta > above for (v, _, _), c in zip(checked, changes, strict=True))
+            and uow.orders.commit_with_items(order, items, stock=changes, above=above) is not None
+        ):
+            return
+        if taken is None:
             taken = uow.orders.add_with_items(order, items, stock=changes)
+        else:
+            uow.orders.add_with_items(order, items)
+        events: list[BrandEvent] = []
         for (variant, _, brand), (updated, _) in zip(checked, taken, strict=True):
             restated = evolved(updated, status=next_variant_status(updated))
             if restated != updated:
                 uow.product_variants.update(restated)
             events.extend(self._catalog.low_stock_events(brand.id, variant, restated))
         self._brands._record_events(uow, events, recorded)
-        publish(self._reactors, uow, OrderPlaced(order), recorded)
-        return order
 
     def _fit_summary(
         self, found: CheckoutRows, body: Any, preferences: Any, product: Product

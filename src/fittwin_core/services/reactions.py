@@ -135,7 +135,9 @@ ORDER_HANDLERS: Mapping[type, tuple[Handler, ...]] = {
     OrderMoved: (rewards_follow_move, brands_hear_of_move, shopper_hears_of_move),
     OrderRefunded: (rewards_follow_refund, shopper_hears_of_refund),
 }
-"""Event type → who reacts, in order (the one table of reactions between services)."""
+"""Event type → who reacts, in order (the one table of reactions between services). The
+handlers of :class:`OrderPlaced` run in the placing's transaction before the order's row is
+written (it may be committed with the stock): they record effects and must not read it back."""
 
 
 def publish(r: Reactors, uow: UnitOfWork, event: OrderEvent, recorded: list[Recorded]) -> None:

@@ -44,6 +44,7 @@ from fittwin_core.domain import (
     OutboxEffect,
     OutboxStatus,
     PermissionDenied,
+    VariantStatus,
 )
 from fittwin_core.domain.audit import audit_diff
 from fittwin_core.domain.converter import unstructure
@@ -53,6 +54,7 @@ from fittwin_core.ports import (
     RawRows,
     StockChange,
     Store,
+    UnitOfWork,
     after,
     at_most,
     before,
@@ -122,6 +124,15 @@ def _with_case_variants(row: Any, unique: UniqueKey) -> Any:
         with contextlib.suppress(FitTwinError):  # e.g. emails must be stored normalised
             row = attrs.evolve(row, **{column: getattr(row, column).upper()})
     return row
+
+
+def _order_of(world: World, qty: int) -> tuple[Any, list[Any]]:
+    """A new order of the world's shopper with one line of ``qty`` of the world's variant."""
+    order = uniquify(TABLES["orders"], world["orders"])
+    line = attrs.evolve(
+        uniquify(TABLES["order_items"], world["order_items"]), order_id=order.id, qty=qty, reserved_qty=qty
+    )
+    return order, [line]
 
 
 class StoreContract:
@@ -455,14 +466,9 @@ class StoreContract:
 
     def test_an_order_takes_its_stock_with_its_insert_all_or_none(self, store: Store, world: World) -> None:
         variant = world["product_variants"]  # 10 in stock
-        template = world["order_items"]
 
         def order_of(qty: int) -> tuple[Any, list[Any]]:
-            order = uniquify(TABLES["orders"], world["orders"])
-            line = attrs.evolve(
-                uniquify(TABLES["order_items"], template), order_id=order.id, qty=qty, reserved_qty=qty
-            )
-            return order, [line]
+            return _order_of(world, qty)
 
         too_many, lines = order_of(11)
         with store.unit_of_work() as uow:
@@ -480,6 +486,48 @@ class StoreContract:
             assert uow.orders.get(fits.id) == fits
             assert uow.order_items.where(order_id=fits.id) == lines
             assert uow.product_variants.get(variant.id).inventory == 6
+
+    def test_an_order_commits_with_its_stock_only_while_the_stock_stays_above(
+        self, store: Store, world: World
+    ) -> None:
+        variant = world["product_variants"]  # 10 in stock, active
+        other = uniquify(TABLES["product_variants"], variant)
+        one = [StockChange(variant.id, -1)]
+        placed: list[Any] = []
+
+        def commits(uow: UnitOfWork, above: int) -> bool:
+            order, lines = _order_of(world, 1)
+            taken = uow.orders.commit_with_items(order, lines, stock=one, above=above)
+            if taken is None:
+                assert uow.orders.find(order.id) is None
+                assert uow.order_items.where(order_id=order.id) == []
+                return False
+            placed.append(order)
+            assert [(v.id, applied) for v, applied in taken] == [(variant.id, -1)]
+            return True
+
+        with store.unit_of_work() as uow:
+            uow.product_variants.add(other)  # written before the refusals: stays
+            # refusals between commits (each commit goes on in a new transaction), in runs
+            # longer than a driver waits before it prepares a statement
+            outcomes = [commits(uow, above) for above in [100] + [0] * 5 + [100] * 3 + [3]]
+            assert outcomes == [False] + [True] * 5 + [False] * 3 + [True]
+            assert uow.product_variants.get(variant.id).inventory == 4
+            clamped = [StockChange(variant.id, -1, clamp_at_zero=True)]
+            order, lines = _order_of(world, 1)
+            assert uow.orders.commit_with_items(order, lines, stock=clamped, above=0) is None
+        # committed, though the block ended without a commit of its own
+        with store.unit_of_work() as uow:
+            assert [uow.orders.get(o.id) for o in placed] == placed
+            assert [len(uow.order_items.where(order_id=o.id)) for o in placed] == [1] * 6
+            assert uow.product_variants.get(variant.id).inventory == 4
+            assert uow.product_variants.get(other.id) == other
+            uow.product_variants.update(attrs.evolve(other, status=VariantStatus.BACKORDER))
+            uow.commit()
+            late, lines = _order_of(world, 1)
+            stock = [StockChange(other.id, -1)]
+            assert uow.orders.commit_with_items(late, lines, stock=stock, above=0) is None  # not active
+            assert uow.orders.find(late.id) is None
 
     def test_a_checkout_reads_what_it_names(self, store: Store, world: World) -> None:
         user, variant = world["user_profiles"], world["product_variants"]

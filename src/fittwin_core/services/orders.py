@@ -435,11 +435,14 @@ class Orders(Service):
         else:
             uow.orders.add_with_items(order, items)
         events: list[BrandEvent] = []
-        for (variant, _, brand), (updated, _) in zip(checked, taken, strict=True):
+        for (_, _, brand), (updated, applied) in zip(checked, taken, strict=True):
             restated = evolved(updated, status=next_variant_status(updated))
             if restated != updated:
                 uow.product_variants.update(restated)
-            events.extend(self._catalog.low_stock_events(brand.id, variant, restated))
+            # the stock just before this order took its share, not as read: another checkout
+            # may have taken some since, and crossed the threshold itself
+            before = evolved(updated, inventory=updated.inventory - applied)
+            events.extend(self._catalog.low_stock_events(brand.id, before, restated))
         self._brands._record_events(uow, events, recorded)
 
     def _fit_summary(

@@ -45,11 +45,13 @@ from fittwin_core.domain import (
     BodyMetrics,
     BrandRole,
     BrandUserStatus,
+    EffectKind,
     FitTwinError,
     OrderStatus,
     ReferralEventType,
     ReferralPolicy,
     RewardStatus,
+    VariantStatus,
 )
 from fittwin_core.services.base import Settings
 
@@ -449,6 +451,36 @@ class RaceContract:
         with ft.context.store.unit_of_work() as uow:
             assert uow.product_variants.get(shop.variant_id).inventory == 0
             assert sum(i.qty for i in uow.order_items.where(variant_id=shop.variant_id)) == 7
+
+    def test_racing_buyers_across_the_low_stock_threshold_hear_of_it_once(self, race: Race) -> None:
+        # A checkout that reads more stock than it leaves above the threshold commits with the
+        # stock in one round trip on PostgreSQL; racing ones find less than they read, are
+        # refused that way and go on as checkouts near the threshold. Exactly one order takes
+        # the stock from above the threshold to it, so its brand hears of it once.
+        ft = race.ft
+        threshold = ft.context.settings.low_stock_threshold
+        stock = threshold + 3 * race.racers.size
+        shop = self._shop(ft, inventory=stock)
+        ft.brands.add_webhook(
+            shop.brand_id, "https://hooks.racing.example/in", ["variant.low_stock"], actor=Actor.system()
+        )
+        buyers = [self._shopper(ft, f"low{n}") for n in range(race.racers.size)]
+        parts = [(place_one, (str(u), str(shop.variant_id), str(h), str(c), stock)) for u, h, c in buyers]
+
+        outcomes = race.racers.run(parts)
+
+        assert [o.error for o in outcomes] == [None] * len(parts)
+        assert len([order for o in outcomes for order in o.value]) == stock
+        with ft.context.store.unit_of_work() as uow:
+            variant = uow.product_variants.get(shop.variant_id)
+            hooks = [
+                e.payload
+                for e in uow.outbox.where(kind=EffectKind.BRAND_WEBHOOK)
+                if e.payload["brand_id"] == str(shop.brand_id)
+            ]
+        assert (variant.inventory, variant.status) == (0, VariantStatus.OUT_OF_STOCK)
+        seen = [(h["event"], h["data"]["inventory"]) for h in hooks]
+        assert seen == [("variant.low_stock", threshold)], seen
 
     # -- cancel vs move (decision 8: lock the row before deciding) -------------------------
 

@@ -18,6 +18,7 @@ must not raise.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
@@ -159,6 +160,22 @@ def test_with_inline_delivery_the_notifications_cost_one_round_trip(counter: Rou
         ft.close()
 
 
+@contextmanager
+def _watched_shop(url: Any, *, stock: int) -> Iterator[tuple[PostgresStore, Any, Any]]:
+    """A shop whose brand listens to ``variant.low_stock`` (threshold 5), its "M" variant at
+    ``stock``; effects left to the dispatcher."""
+    store = PostgresStore(url)
+    ft = _connect(store, Settings(dispatch_inline=False, low_stock_threshold=5))
+    try:
+        shop = open_shop(ft, stock=stock)
+        ft.brands.add_webhook(
+            shop.brand.id, "https://hooks.shop.example/in", ["variant.low_stock"], actor=shop.owner_actor
+        )
+        yield store, ft, shop
+    finally:
+        ft.close()
+
+
 def test_a_checkout_that_takes_stock_to_the_threshold_takes_one_round_trip_more(
     counter: RoundTripCounter,
 ) -> None:
@@ -167,15 +184,8 @@ def test_a_checkout_that_takes_stock_to_the_threshold_takes_one_round_trip_more(
     # as every checkout took before): the one leaving 5 crosses the threshold (2 more: its
     # low-stock event to the brand's webhook), the one leaving 0 restates the variant out of
     # stock (1 more).
-    store = PostgresStore(counter.url)
-    ft = _connect(store, Settings(dispatch_inline=False, low_stock_threshold=5))
-    try:
-        shop = open_shop(ft, stock=100)
+    with _watched_shop(counter.url, stock=WARM_UP + 9) as (store, ft, shop):
         variant = shop.variants["M"].id
-        ft.brands.add_webhook(
-            shop.brand.id, "https://hooks.shop.example/in", ["variant.low_stock"], actor=shop.owner_actor
-        )
-        ft.catalog.set_inventory(variant, WARM_UP + 9, actor=shop.owner_actor)
         counts = []
         for _ in range(WARM_UP + 9):
             counter.reset()
@@ -189,8 +199,6 @@ def test_a_checkout_that_takes_stock_to_the_threshold_takes_one_round_trip_more(
         assert [(h.payload["event"], h.payload["data"]["inventory"]) for h in hooks] == [
             ("variant.low_stock", 5)
         ]
-    finally:
-        ft.close()
 
 
 def test_a_checkout_whose_stock_went_meanwhile_goes_on_as_one_that_crosses_the_threshold(
@@ -199,14 +207,8 @@ def test_a_checkout_whose_stock_went_meanwhile_goes_on_as_one_that_crosses_the_t
     # The stock read says the line leaves more than the threshold, but another checkout takes
     # some before this one's update: the commit with the stock is refused, and the checkout
     # goes on as one that crosses the threshold, with one "placed" notification.
-    store = PostgresStore(postgres_url)
-    ft = _connect(store, Settings(dispatch_inline=False, low_stock_threshold=5))
-    try:
-        shop = open_shop(ft, stock=8)
+    with _watched_shop(postgres_url, stock=8) as (store, ft, shop):
         variant = shop.variants["M"].id
-        ft.brands.add_webhook(
-            shop.brand.id, "https://hooks.shop.example/in", ["variant.low_stock"], actor=shop.owner_actor
-        )
         commit_with_items = PostgresOrderRepository.commit_with_items
 
         def meanwhile(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -223,8 +225,6 @@ def test_a_checkout_whose_stock_went_meanwhile_goes_on_as_one_that_crosses_the_t
         assert sorted(e.idempotency_key.split(":")[0] for e in effects) == ["notify", "webhook"]
         (hook,) = [e for e in effects if e.kind == EffectKind.BRAND_WEBHOOK]
         assert (hook.payload["event"], hook.payload["data"]["inventory"]) == ("variant.low_stock", 5)
-    finally:
-        ft.close()
 
 
 def test_a_change_of_actor_goes_with_the_next_round_trip(counter: RoundTripCounter) -> None:

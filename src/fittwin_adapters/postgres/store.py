@@ -1131,10 +1131,12 @@ class PostgresUnitOfWork(Repositories):
         unless one of the queries at the indexes ``refusable`` refuses: fails with a division
         by zero, as :data:`_TAKE_ABOVE` does. Then nothing after it ran, the transaction is
         rolled back to the savepoint ``queries`` set first, and the result is ``None``: the
-        transaction goes on."""
+        transaction goes on. So too, at once, with a psycopg whose prepared statements this
+        store cannot mend after a refusal (see :func:`_forget_unsent_prepares`)."""
         if self._failed:
             raise _aborted()
-        self._open()
+        if _prepared_so_far(self._open()) is None:
+            return None
         try:
             rows = self.pipeline(queries, table=table, op=op, commit=True, refusable=refusable)
         except _Refused:
@@ -1926,7 +1928,8 @@ def _forget_unsent_prepares(conn: sa.Connection, before: int | None) -> None:
         conn.invalidate()
         return
     for key, name in list(names.items()):
-        if isinstance(name, bytes) and int(name.removeprefix(b"_pg3_") or -1) >= before:
+        number = name.removeprefix(b"_pg3_") if isinstance(name, bytes) else b""
+        if number.isdigit() and int(number) >= before:
             del names[key]
 
 

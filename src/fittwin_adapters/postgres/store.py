@@ -1918,7 +1918,9 @@ def _forget_unsent_prepares(conn: sa.Connection, before: int | None) -> None:
     psycopg marks a statement prepared when it queues its ``Parse`` in a pipeline, and for a
     statement it had run before it does not check the result: when the pipeline fails ahead of
     that ``Parse``, the server never prepares it, and every later run of the statement on this
-    connection would fail ("prepared statement does not exist"). Forgetting a name that was
+    connection would fail ("prepared statement does not exist"). A full rollback makes psycopg
+    forget every prepared statement; a transaction that goes on from a savepoint (after a
+    refusal, :meth:`PostgresUnitOfWork.commit_with`) needs this. Forgetting a name that was
     prepared after all only leaves it unused on the server until the connection closes; psycopg
     prepares the statement again under a new name. Without psycopg's bookkeeping (another
     version), the connection is not reused: it is invalidated."""

@@ -40,6 +40,7 @@ from fittwin_core.domain import (
     RewardLedgerEntry,
     SizeChart,
     UserProfile,
+    ValidationError,
 )
 from fittwin_core.domain.analytics import ExportColumn, Period
 from fittwin_core.domain.rules import redacted
@@ -239,6 +240,13 @@ class StockChange:
     variant_id: UUID
     delta: int
     clamp_at_zero: bool = False
+
+
+def check_delta(delta: object) -> None:
+    """A stock change's delta is an integer (not a bool): :class:`ValidationError` otherwise
+    (every store's stock methods check it before anything changes)."""
+    if not isinstance(delta, int) or isinstance(delta, bool):
+        raise ValidationError("delta", "must be an integer")
 
 
 class OrderRepository(Repository[Order], Protocol):
@@ -972,6 +980,7 @@ __all__ = [
     "at_most",
     "before",
     "bind_repositories",
+    "check_delta",
     "field_aad",
     "none_of",
     "not_equal",

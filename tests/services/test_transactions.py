@@ -166,6 +166,25 @@ def test_a_rolled_back_transaction_sends_nothing_and_opens_no_payment(ft: FitTwi
     assert "intents=0" in repr(ft.context.payments)
 
 
+def test_a_checkout_far_above_the_low_stock_threshold_waits_for_the_block_too(ft: FitTwin) -> None:
+    # Called on its own, such a checkout commits with its stock (one round trip on
+    # PostgreSQL); in a block it must not commit before the block does.
+    shop: Shop = open_shop(ft, stock=100)
+    me = Actor.shopper(shop.shopper.id)
+    before = snapshot(ft.context.store)
+    with pytest.raises(ValidationError), ft.transaction(actor=me) as tx:
+        tx.orders.place(
+            shop.shopper.id,
+            [(shop.variants["M"].id, 1)],
+            shipping_address_id=shop.address.id,
+            billing_address_id=shop.address.id,
+            payment_method_id=shop.card.id,
+            actor=me,
+        )
+        tx.accounts.update_profile(shop.shopper.id, username="bad name!", actor=me)
+    assert snapshot(ft.context.store) == before
+
+
 def test_a_transient_conflict_surfaces_instead_of_being_retried(ft: FitTwin) -> None:
     attempts: list[int] = []
 

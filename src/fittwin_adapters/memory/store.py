@@ -63,6 +63,7 @@ from fittwin_core.ports import (
     StockChange,
     bind_repositories,
     changed_columns,
+    check_delta,
     read_checkout,
 )
 from fittwin_core.schema import TABLES, Table, UniqueKey
@@ -773,6 +774,7 @@ class MemoryOrderRepository(MemoryRepository[Order]):
         self._uow._begin_write()
         left: dict[UUID, int] = {}
         for change in stock:
+            check_delta(change.delta)
             current = self._uow._current("product_variants", change.variant_id)
             if change.clamp_at_zero or current is None or current.status != VariantStatus.ACTIVE:
                 return None
@@ -855,8 +857,7 @@ class MemoryVariantRepository(MemoryRepository[ProductVariant]):
         self, variant_id: UUID, delta: int, *, clamp_at_zero: bool = False
     ) -> tuple[ProductVariant, int]:
         """Add ``delta`` to the stock atomically; never below zero (see the port)."""
-        if not isinstance(delta, int) or isinstance(delta, bool):
-            raise ValidationError("delta", "must be an integer")
+        check_delta(delta)
         current = self.lock(variant_id)
         applied = delta
         if current.inventory + delta < 0:
@@ -873,8 +874,7 @@ class MemoryVariantRepository(MemoryRepository[ProductVariant]):
         """Each change in order, all or none (see the port): checked first, then applied."""
         stock: dict[UUID, int] = {}
         for change in changes:
-            if not isinstance(change.delta, int) or isinstance(change.delta, bool):
-                raise ValidationError("delta", "must be an integer")
+            check_delta(change.delta)
             if change.variant_id not in stock:
                 stock[change.variant_id] = self.lock(change.variant_id).inventory
             have = stock[change.variant_id]

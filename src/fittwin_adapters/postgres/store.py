@@ -85,6 +85,7 @@ from fittwin_core.ports import (
     Repositories,
     StockChange,
     changed_columns,
+    check_delta,
 )
 from fittwin_core.schema import TABLES
 from fittwin_core.schema import Table as CatalogTable
@@ -565,8 +566,7 @@ class PostgresVariantRepository(PostgresRepository[ProductVariant]):
         ``clamp_at_zero`` the stock stops at 0 and the applied delta says how much was taken.
         ``updated_at`` is stamped from the store's clock.
         """
-        if not isinstance(delta, int) or isinstance(delta, bool):
-            raise ValidationError("delta", "must be an integer")
+        check_delta(delta)
         params: dict[str, Any] = {"k_id": variant_id, "delta": delta, "now": self._uow.now()}
         name = self._s.name
         if clamp_at_zero:
@@ -606,8 +606,7 @@ def _take_stock(
     now = uow.now()
     queries: list[tuple[sa.Executable, Mapping[str, Any]]] = [(_SAVEPOINT, {})]
     for change in changes:
-        if not isinstance(change.delta, int) or isinstance(change.delta, bool):
-            raise ValidationError("delta", "must be an integer")
+        check_delta(change.delta)
         params = {"k_id": change.variant_id, "delta": change.delta, "now": now}
         queries.append((_CLAMP if change.clamp_at_zero else _TAKE, params))
     queries.extend(then)
@@ -678,13 +677,12 @@ class PostgresOrderRepository(PostgresRepository[Order]):
         or less (:data:`_TAKE_ABOVE`), the order with its lines, and the ``COMMIT``: one round
         trip. A change that fails aborts the rest; the savepoint is rolled back (one more
         round trip) and the result is ``None`` (see the port)."""
-        if not stock or any(change.clamp_at_zero for change in stock):
+        if any(change.clamp_at_zero for change in stock):
             return None
         now = self._uow.now()
         queries: list[tuple[sa.Executable, Mapping[str, Any]]] = [(_SAVEPOINT, {})]
         for change in stock:
-            if not isinstance(change.delta, int) or isinstance(change.delta, bool):
-                raise ValidationError("delta", "must be an integer")
+            check_delta(change.delta)
             queries.append(
                 (_TAKE_ABOVE, {"k_id": change.variant_id, "delta": change.delta, "now": now, "above": above})
             )
@@ -1258,7 +1256,7 @@ class PostgresUnitOfWork(Repositories):
             deadline = self._store.deadline(conn)
             failure: Exception | None = None
             cursors: list[Any] = []
-            prepared = _prepared_so_far(conn)
+            prepared = _prepared_so_far(conn) if refusable is not None else None
             try:
                 with deadline:
                     rows = self._run_pipeline(
@@ -1277,9 +1275,9 @@ class PostgresUnitOfWork(Repositories):
                     self._discard()
                     continue
                 failed = _failed_at(cursors, len(sent))
-                _forget_unsent_prepares(conn, prepared)
                 where = tables_of[failed] if failed is not None else table
-                if _refused(exc, failed, refusable, len(deferred)):
+                if prepared is not None and _refused(exc, failed, refusable, len(deferred)):
+                    _forget_unsent_prepares(conn, prepared)
                     self._ran_before_refusal(deferred, cursors)
                     raise _Refused from None
                 if is_refused_text(wrapped):
@@ -1905,30 +1903,26 @@ def _binder(compiled: Any) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
 
 def _prepared_so_far(conn: sa.Connection) -> int | None:
     """How many statements psycopg has named for preparing on ``conn``'s connection (see
-    :func:`_forget_unsent_prepares`); ``None`` if this psycopg keeps no such count."""
+    :func:`_forget_unsent_prepares`); ``None`` if this psycopg keeps no such bookkeeping."""
     prepared = getattr(conn.connection.driver_connection, "_prepared", None)
     count = getattr(prepared, "_prepared_idx", None)
-    return count if isinstance(count, int) else None
+    names = getattr(prepared, "_names", None)
+    return count if isinstance(count, int) and isinstance(names, dict) else None
 
 
-def _forget_unsent_prepares(conn: sa.Connection, before: int | None) -> None:
-    """After a pipeline failed, forget the prepared statements psycopg named in it (those
-    numbered from ``before``, see :func:`_prepared_so_far`).
+def _forget_unsent_prepares(conn: sa.Connection, before: int) -> None:
+    """After a refusal, forget the prepared statements psycopg named in the refused pipeline
+    (those numbered from ``before``, see :func:`_prepared_so_far`).
 
     psycopg marks a statement prepared when it queues its ``Parse`` in a pipeline, and for a
     statement it had run before it does not check the result: when the pipeline fails ahead of
     that ``Parse``, the server never prepares it, and every later run of the statement on this
     connection would fail ("prepared statement does not exist"). A full rollback makes psycopg
-    forget every prepared statement; a transaction that goes on from a savepoint (after a
-    refusal, :meth:`PostgresUnitOfWork.commit_with`) needs this. Forgetting a name that was
+    forget every prepared statement itself; a transaction that goes on from a savepoint (after
+    a refusal, :meth:`PostgresUnitOfWork.commit_with`) needs this. Forgetting a name that was
     prepared after all only leaves it unused on the server until the connection closes; psycopg
-    prepares the statement again under a new name. Without psycopg's bookkeeping (another
-    version), the connection is not reused: it is invalidated."""
-    prepared = getattr(conn.connection.driver_connection, "_prepared", None)
-    names = getattr(prepared, "_names", None)
-    if before is None or not isinstance(names, dict):
-        conn.invalidate()
-        return
+    prepares the statement again under a new name."""
+    names = conn.connection.driver_connection._prepared._names  # type: ignore[union-attr]
     for key, name in list(names.items()):
         number = name.removeprefix(b"_pg3_") if isinstance(name, bytes) else b""
         if number.isdigit() and int(number) >= before:

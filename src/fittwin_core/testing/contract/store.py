@@ -44,6 +44,7 @@ from fittwin_core.domain import (
     OutboxEffect,
     OutboxStatus,
     PermissionDenied,
+    ValidationError,
     VariantStatus,
 )
 from fittwin_core.domain.audit import audit_diff
@@ -466,11 +467,7 @@ class StoreContract:
 
     def test_an_order_takes_its_stock_with_its_insert_all_or_none(self, store: Store, world: World) -> None:
         variant = world["product_variants"]  # 10 in stock
-
-        def order_of(qty: int) -> tuple[Any, list[Any]]:
-            return _order_of(world, qty)
-
-        too_many, lines = order_of(11)
+        too_many, lines = _order_of(world, 11)
         with store.unit_of_work() as uow:
             with pytest.raises(InsufficientInventory) as raised:
                 uow.orders.add_with_items(too_many, lines, stock=[StockChange(variant.id, -11)])
@@ -478,7 +475,7 @@ class StoreContract:
             assert uow.orders.find(too_many.id) is None
             assert uow.order_items.where(order_id=too_many.id) == []
             assert uow.product_variants.get(variant.id).inventory == 10
-            fits, lines = order_of(4)
+            fits, lines = _order_of(world, 4)
             taken = uow.orders.add_with_items(fits, lines, stock=[StockChange(variant.id, -4)])
             assert [(v.id, v.inventory, applied) for v, applied in taken] == [(variant.id, 6, -4)]
             uow.commit()
@@ -516,10 +513,16 @@ class StoreContract:
             clamped = [StockChange(variant.id, -1, clamp_at_zero=True)]
             order, lines = _order_of(world, 1)
             assert uow.orders.commit_with_items(order, lines, stock=clamped, above=0) is None
+            with pytest.raises(ValidationError):
+                uow.orders.commit_with_items(order, lines, stock=[StockChange(variant.id, True)], above=0)
+            assert uow.orders.find(order.id) is None
+            stockless, lines = _order_of(world, 1)  # no stock to take: committed with its lines
+            assert uow.orders.commit_with_items(stockless, lines, stock=[], above=0) == []
+            placed.append(stockless)
         # committed, though the block ended without a commit of its own
         with store.unit_of_work() as uow:
             assert [uow.orders.get(o.id) for o in placed] == placed
-            assert [len(uow.order_items.where(order_id=o.id)) for o in placed] == [1] * 6
+            assert [len(uow.order_items.where(order_id=o.id)) for o in placed] == [1] * 7
             assert uow.product_variants.get(variant.id).inventory == 4
             assert uow.product_variants.get(other.id) == other
             uow.product_variants.update(attrs.evolve(other, status=VariantStatus.BACKORDER))

@@ -322,7 +322,10 @@ through psycopg's `Connection.pipeline` cost 310 µs of CPU against 56 µs sent 
 `pgconn` directly (`send_query_params`, `pipeline_sync`, rows loaded by one `Transformer`),
 so a lean pipeline executor on the libpq connection, preparing its own statements, is the
 next lever at 1 worker (psycopg's own preparation would then be switched off, since its
-`DEALLOCATE ALL` after a rollback would drop those statements too).
+`DEALLOCATE ALL` after a rollback would drop those statements too). A happy-path probe of
+it, swapped into the unit of work for the measurement only (no refusals, no watchdog wait),
+took the client CPU per order from 9.4 to 6.1 ms with the dispatch job and from 10.1 to 8.4
+ms with inline delivery, in the same session.
 """
 
 

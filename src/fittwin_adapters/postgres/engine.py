@@ -215,6 +215,10 @@ def make_engine(
     connect_args: dict[str, Any] = {
         "options": f"-c TimeZone=UTC -c search_path={schema},public",
         "application_name": APPLICATION_NAME,
+        # FitTwin's unit-of-work pipelines prepare their statements themselves
+        # (fittwin_adapters.postgres.pipeline); psycopg's own preparing would DEALLOCATE ALL of
+        # them at its next ROLLBACK.
+        "prepare_threshold": None,
     }
     for name, value in {"connect_timeout": connect_timeout, **TCP_DEFAULTS}.items():
         if name not in parsed.query:

@@ -21,14 +21,13 @@ from uuid import UUID
 import attrs
 import sqlalchemy as sa
 from psycopg import sql as psql
-from psycopg.pq import ExecStatus
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import URL
 
 from fittwin_adapters.postgres import analytics as sql_analytics
 from fittwin_adapters.postgres import partitions
+from fittwin_adapters.postgres import pipeline as lean_pipeline
 from fittwin_adapters.postgres.engine import (
     BEGIN_SQL,
     DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
@@ -951,7 +950,7 @@ _CHECKOUT = _checkout_statements()
 """``load_checkout``'s statements, by table."""
 
 
-_COMMIT = psql.SQL("COMMIT")
+_COMMIT = b"COMMIT"
 _SET_ACTOR = sa.text(
     "SELECT set_config('fittwin.actor_type', :actor_type, true), "
     "set_config('fittwin.actor_id', :actor_id, true), set_config('fittwin.library', 'on', true)"
@@ -1129,12 +1128,10 @@ class PostgresUnitOfWork(Repositories):
         unless one of the queries at the indexes ``refusable`` refuses: fails with a division
         by zero, as :data:`_TAKE_ABOVE` does. Then nothing after it ran, the transaction is
         rolled back to the savepoint ``queries`` set first, and the result is ``None``: the
-        transaction goes on. So too, at once, with a psycopg whose prepared statements this
-        store cannot mend after a refusal (see :func:`_forget_unsent_prepares`)."""
+        transaction goes on."""
         if self._failed:
             raise _aborted()
-        if _prepared_so_far(self._open()) is None:
-            return None
+        self._open()
         try:
             rows = self.pipeline(queries, table=table, op=op, commit=True, refusable=refusable)
         except _Refused:
@@ -1255,30 +1252,25 @@ class PostgresUnitOfWork(Repositories):
             tables_of = [d.table for d in deferred] + [table] * len(queries)
             deadline = self._store.deadline(conn)
             failure: Exception | None = None
-            cursors: list[Any] = []
-            prepared = _prepared_so_far(conn) if refusable is not None else None
             try:
                 with deadline:
-                    rows = self._run_pipeline(
-                        conn, pending, sent, cursors, commit=commit, refusable=refusable is not None
-                    )
+                    refusing = refusable is not None
+                    rows = self._run_pipeline(conn, pending, sent, commit=commit, refusable=refusing)
             except UnicodeEncodeError:
                 failure = self._refuse_text(table, _bound(sent))
-            except Exception as exc:
-                import psycopg
-
-                if not isinstance(exc, psycopg.Error):
+            except Exception as caught:
+                if (unwrapped := _driver_error(caught)) is None:
                     raise
+                exc, ran = unwrapped
                 wrapped = sa.exc.DBAPIError(table, None, exc)
                 retry = attempt == 1 and pending and fresh and self._store.pool_pre_ping
                 if retry and not deadline.expired and is_disconnect(wrapped):
                     self._discard()
                     continue
-                failed = _failed_at(cursors, len(sent))
+                failed = len(ran) if len(ran) < len(sent) else None
                 where = tables_of[failed] if failed is not None else table
-                if prepared is not None and _refused(exc, failed, refusable, len(deferred)):
-                    _forget_unsent_prepares(conn, prepared)
-                    self._ran_before_refusal(deferred, cursors)
+                if _refused(exc, failed, refusable, len(deferred)):
+                    self._ran_before_refusal(deferred, ran)
                     raise _Refused from None
                 if is_refused_text(wrapped):
                     failure = self._refuse_text(where, _bound(sent))
@@ -1306,51 +1298,43 @@ class PostgresUnitOfWork(Repositories):
             return rows[len(deferred) :]
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _ran_before_refusal(self, deferred: Sequence[_Deferred], cursors: Sequence[Any]) -> None:
+    def _ran_before_refusal(self, deferred: Sequence[_Deferred], ran: Sequence[list[dict[str, Any]]]) -> None:
         """After a refusal (see :meth:`commit_with`): the deferred writes ran, the rest did not."""
         self._pending = self._fresh = False
         del self._deferred[: len(deferred)]
-        for write, cursor in zip(deferred, cursors, strict=False):
+        for write, written in zip(deferred, ran, strict=False):
             if write.on_rows is not None:
-                write.on_rows(_dict_rows(cursor))
+                write.on_rows(written)
 
     def _run_pipeline(
         self,
         conn: sa.Connection,
         pending: bool,
         queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]],
-        cursors: list[Any],
         *,
         commit: bool = False,
         refusable: bool = False,
     ) -> list[list[dict[str, Any]]]:
+        """The round trip of :meth:`pipeline`, on :mod:`~fittwin_adapters.postgres.pipeline`."""
         driver = conn.connection.driver_connection
         assert driver is not None
-        compiled = [self._store.compiled(statement) for statement, _ in queries]
-        if not pending and not commit and len(queries) == 1:  # nothing to pipeline with
-            sql, binds = compiled[0]
-            cursor = driver.cursor(row_factory=dict_row)
-            cursors.append(cursor)
-            cursor.execute(sql, binds(queries[0][1]))
-            return [_dict_rows(cursor)]
+        statements = []
+        for statement, params in queries:
+            lean, binds = self._store.compiled(statement)
+            statements.append((lean, binds(params)))
         # A whole transaction in one round trip (its start and its commit in this pipeline)
         # needs neither BEGIN nor COMMIT: the statements of a pipeline up to its Sync run as one
         # implicit transaction, committed at the Sync or, after an error, rolled back whole.
         # (Not when a query may refuse: an implicit transaction has no savepoints.)
         whole = pending and commit and not refusable
-        with driver.pipeline():
-            if pending:
-                begin, settings = self._store.start_statements(conn, self._begun_as)
-                if not whole:
-                    driver.execute(begin)
-                driver.execute(settings)
-            for (sql, binds), (_, params) in zip(compiled, queries, strict=True):
-                cursor = driver.cursor(row_factory=dict_row)
-                cursors.append(cursor)
-                cursor.execute(sql, binds(params))
-            if commit and not whole:
-                driver.execute(_COMMIT, prepare=False)  # skipped after a failure: never prepared
-        return [_dict_rows(cursor) for cursor in cursors]
+        before: list[bytes] = []
+        if pending:
+            begin, settings = self._store.start_statements(conn, self._begun_as)
+            if not whole:
+                before.append(begin.as_bytes(driver))
+            before.append(settings.as_bytes(driver))
+        after = [_COMMIT] if commit and not whole else []
+        return lean_pipeline.run(driver, statements, before=before, after=after)
 
     # ------------------------------------------------------------------ execution
 
@@ -1525,7 +1509,7 @@ class PostgresStore:
         self.engine: sa.Engine = base.execution_options(schema_translate_map={None: self.schema})
         """The engine FitTwin's statements run on: table names are qualified with the schema."""
         self._search_path: str | None = None
-        self._compiled: dict[Any, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {}
+        self._compiled: dict[Any, tuple[lean_pipeline.Statement, _Binds]] = {}
         self._starts: dict[tuple[Any, ...], tuple[psql.Composable, psql.Composable]] = {}
         self._discovery = discovery_sql(self.schema)
         if check_connection:
@@ -1612,9 +1596,9 @@ class PostgresStore:
             return UNBOUNDED
         return WATCHDOG.deadline(driver_socket(conn), self.call_bound if seconds is None else seconds)
 
-    def compiled(self, statement: sa.Executable) -> tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]]]:
-        """A built statement as psycopg SQL (table names in the store's schema) and the function
-        turning its parameters into psycopg's, compiled once per statement."""
+    def compiled(self, statement: sa.Executable) -> tuple[lean_pipeline.Statement, _Binds]:
+        """A built statement as the lean pipeline's SQL (table names in the store's schema) and
+        the function turning its parameters into psycopg's, compiled once per statement."""
         found = self._compiled.get(statement)
         if found is None:
             assert isinstance(statement, sa.ClauseElement)
@@ -1623,7 +1607,7 @@ class PostgresStore:
                 schema_translate_map={None: self.schema},
                 render_schema_translate=True,
             )
-            found = (compiled.string, _binder(compiled))
+            found = (lean_pipeline.Statement(compiled.string), _binder(compiled))
             self._compiled[statement] = found
         return found
 
@@ -1850,19 +1834,21 @@ def _bound(queries: Sequence[tuple[sa.Executable, Mapping[str, Any]]]) -> Any:
     return queries[0][1] if len(queries) == 1 else [params for _, params in queries]
 
 
-TUPLES_OK = ExecStatus.TUPLES_OK
+_Binds = Callable[[Mapping[str, Any]], dict[str, Any]]
+"""A statement's parameters as psycopg takes them, from the caller's (see :func:`_binder`)."""
 
 
-def _failed_at(cursors: Sequence[Any], sent: int) -> int | None:
-    """The index of the statement of a pipeline that failed: the first without a result
-    (psycopg leaves the failed one and those skipped after it without one)."""
-    for index, cursor in enumerate(cursors):
-        if cursor.pgresult is None or cursor.pgresult.status == ExecStatus.FATAL_ERROR:
-            return index
-    return len(cursors) if len(cursors) < sent else None
+def _driver_error(caught: Exception) -> tuple[Exception, list[list[dict[str, Any]]]] | None:
+    """psycopg's error behind what a pipeline raised, and the rows of the statements that ran
+    before the one that failed; ``None`` if it is no driver error."""
+    import psycopg
+
+    if isinstance(caught, lean_pipeline.PipelineFailed):
+        return caught.error, caught.rows
+    return (caught, []) if isinstance(caught, psycopg.Error) else None
 
 
-def _binder(compiled: Any) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+def _binder(compiled: Any) -> _Binds:
     """The function turning a statement's parameters into psycopg's for ``compiled``:
     SQLAlchemy's ``construct_params`` and bind processors, with the lookups it repeats on every
     call (names, escaping, defaults of the parameters not given) done once, here."""
@@ -1901,34 +1887,6 @@ def _binder(compiled: Any) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     return bound
 
 
-def _prepared_so_far(conn: sa.Connection) -> int | None:
-    """How many statements psycopg has named for preparing on ``conn``'s connection (see
-    :func:`_forget_unsent_prepares`); ``None`` if this psycopg keeps no such bookkeeping."""
-    prepared = getattr(conn.connection.driver_connection, "_prepared", None)
-    count = getattr(prepared, "_prepared_idx", None)
-    names = getattr(prepared, "_names", None)
-    return count if isinstance(count, int) and isinstance(names, dict) else None
-
-
-def _forget_unsent_prepares(conn: sa.Connection, before: int) -> None:
-    """After a refusal, forget the prepared statements psycopg named in the refused pipeline
-    (those numbered from ``before``, see :func:`_prepared_so_far`).
-
-    psycopg marks a statement prepared when it queues its ``Parse`` in a pipeline, and for a
-    statement it had run before it does not check the result: when the pipeline fails ahead of
-    that ``Parse``, the server never prepares it, and every later run of the statement on this
-    connection would fail ("prepared statement does not exist"). A full rollback makes psycopg
-    forget every prepared statement itself; a transaction that goes on from a savepoint (after
-    a refusal, :meth:`PostgresUnitOfWork.commit_with`) needs this. Forgetting a name that was
-    prepared after all only leaves it unused on the server until the connection closes; psycopg
-    prepares the statement again under a new name."""
-    names = conn.connection.driver_connection._prepared._names  # type: ignore[union-attr]
-    for key, name in list(names.items()):
-        number = name.removeprefix(b"_pg3_") if isinstance(name, bytes) else b""
-        if number.isdigit() and int(number) >= before:
-            del names[key]
-
-
 class _Refused(Exception):
     """A query of :meth:`PostgresUnitOfWork.commit_with` refused (see there)."""
 
@@ -1942,12 +1900,6 @@ def _refused(exc: Exception, failed: int | None, refusable: range | None, deferr
         and failed - deferred in refusable
         and getattr(exc, "sqlstate", None) == "22012"
     )
-
-
-def _dict_rows(cursor: Any) -> list[dict[str, Any]]:
-    """The rows of a ``dict_row`` psycopg cursor (none for a statement returning no rows)."""
-    result = cursor.pgresult
-    return list(cursor.fetchall()) if result is not None and result.status == TUPLES_OK else []
 
 
 def _discard(conn: sa.Connection) -> None:

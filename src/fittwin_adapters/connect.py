@@ -56,6 +56,7 @@ class PostgresOptions(TypedDict, total=False):
     max_overflow: int
     pool_timeout: float
     pool_pre_ping: bool
+    prepare_statements: bool
     pool_recycle: int | None
     connect_timeout: int
     statement_timeout_ms: int | None

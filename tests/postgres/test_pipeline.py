@@ -17,9 +17,14 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from fittwin_adapters.connect import connect
+from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
+from fittwin_adapters.memory import FakePayments
 from fittwin_adapters.postgres import PostgresStore
 from fittwin_adapters.postgres import pipeline as lean
 from fittwin_adapters.postgres.roundtrips import RoundTripCounter
+from fittwin_core.domain import Actor, OrderStatus
+from tests.support.shop import open_shop
 
 pytestmark = pytest.mark.postgres
 
@@ -162,5 +167,71 @@ def test_the_store_switches_psycopgs_automatic_preparing_off(postgres_url: sa.en
             driver = connection.connection.driver_connection
             assert isinstance(driver, psycopg.Connection)
             assert driver.prepare_threshold is None
+    finally:
+        store.close()
+
+
+def test_statements_before_the_pipelines_own_are_prepared_and_their_rows_left_out(
+    conn: psycopg.Connection[Any], counter: RoundTripCounter
+) -> None:
+    setting = lean.Statement("SELECT set_config('fittwin.probe', %(value)s, true)")
+    probe = lean.Statement("SELECT current_setting('fittwin.probe', true) AS probe")
+    for value in ("first", "second"):
+        rows = lean.run(
+            conn, [(probe, {})], before=[b"BEGIN", (setting, {"value": value})], after=[b"COMMIT"]
+        )
+        assert rows == [[{"probe": value}]]
+    assert counter.reset() == 2
+    assert len(_ours(conn)) == 2
+
+
+KEYRING = LocalKeyRing.generate()
+
+
+def _checkout(store: PostgresStore, tag: str) -> OrderStatus:
+    """A shop ``tag`` on ``store`` and one order placed and paid through the public API."""
+    ft = connect(store, payments=FakePayments(), keyring=KEYRING, hasher=Argon2PasswordHasher.owasp_minimum())
+    shop = open_shop(ft, tag, stock=5)
+    order = shop.place([(shop.variants["M"].id, 2)])
+    return ft.orders.mark_paid(order.id, actor=Actor.system()).status
+
+
+def _prepared_on(store: PostgresStore) -> list[str]:
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT name FROM pg_prepared_statements WHERE name LIKE '\\_ft\\_%%'"
+        )
+        return [name for (name,) in rows]
+
+
+def test_a_store_told_not_to_prepare_sends_every_statement_unnamed(postgres_url: sa.engine.URL) -> None:
+    # Behind a pooler in transaction mode, names prepared on one server connection are unknown
+    # on the next: such a store prepares nothing.
+    store = PostgresStore(postgres_url, pool_size=1, max_overflow=0, prepare_statements=False)
+    try:
+        assert _checkout(store, "unnamed") == OrderStatus.PAID
+        assert _prepared_on(store) == []
+    finally:
+        store.close()
+    preparing = PostgresStore(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        assert _checkout(preparing, "named") == OrderStatus.PAID
+        assert _prepared_on(preparing) != []
+    finally:
+        preparing.close()
+
+
+def test_names_deallocated_behind_the_stores_back_are_prepared_again(postgres_url: sa.engine.URL) -> None:
+    store = PostgresStore(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        assert _checkout(store, "before") == OrderStatus.PAID
+        with store.engine.connect() as connection:  # the pool's one connection
+            connection.exec_driver_sql("DEALLOCATE ALL")
+            connection.commit()
+        assert _prepared_on(store) == []
+        # The next transaction's first round trip finds its names gone: it starts again, once,
+        # on a new connection, and the checkout goes through.
+        assert _checkout(store, "after") == OrderStatus.PAID
+        assert _prepared_on(store) != []
     finally:
         store.close()

@@ -111,29 +111,27 @@ def run(
     driver: psycopg.Connection[Any],
     statements: Sequence[tuple[Statement, Mapping[str, Any]]],
     *,
-    before: Sequence[bytes] = (),
+    before: Sequence[bytes | tuple[Statement, Mapping[str, Any]]] = (),
     after: Sequence[bytes] = (),
+    prepare: bool = True,
 ) -> list[Rows]:
-    """Run ``before`` (commands without parameters, e.g. ``BEGIN`` and the settings), then
-    ``statements`` (with their parameters), then ``after`` (e.g. ``COMMIT``) in one round
-    trip; the rows of each statement.
+    """Run ``before`` (e.g. ``BEGIN`` and the settings: commands without parameters, or
+    statements whose rows are not wanted), then ``statements`` (with their parameters), then
+    ``after`` (e.g. ``COMMIT``) in one round trip; the rows of each of ``statements``.
 
     Parameters are dumped before anything is sent: a value psycopg cannot send (a NUL in
     text, a string the connection's encoding cannot hold) raises psycopg's error (a
     :class:`~psycopg.DataError`, a :class:`UnicodeEncodeError`) with nothing sent. A statement
     the server refuses raises :class:`PipelineFailed`; PostgreSQL skips what follows it up to
     the end of the round trip. A connection that breaks raises
-    :class:`~psycopg.OperationalError`."""
+    :class:`~psycopg.OperationalError`. With ``prepare=False`` (behind a pooler that does
+    not keep prepared statements) every statement is sent unnamed, parsed each time."""
     state = _CONNECTIONS.get(driver)
     if state is None:
         state = _CONNECTIONS[driver] = _Connection(driver)
     transformer = state.transformer
-    auto = [PyFormat.AUTO]
-    dumped = []
-    for statement, params in statements:
-        values = statement.values(params)
-        out = transformer.dump_sequence(values, auto * len(values))
-        dumped.append((statement.sql, out, tuple(transformer.types or ()), list(transformer.formats or ())))
+    first = [command if isinstance(command, bytes) else _dump(transformer, *command) for command in before]
+    dumped = [_dump(transformer, statement, params) for statement, params in statements]
     pgconn = driver.pgconn
     # What each result answers: None for a command of before/after, the statement's index for
     # its execution, and (sql, types, name) for a Parse.
@@ -141,29 +139,38 @@ def run(
     pgconn.enter_pipeline_mode()
     synced = False
     parsing: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+
+    prepares = prepare and state.prepares
+
+    def send(sql: bytes, out: Any, types: tuple[int, ...], formats: list[Format], answers: Any) -> None:
+        if prepares:
+            key = (sql, types)
+            name = state.prepared.get(key) or parsing.get(key)
+            if name is None:  # its Parse goes ahead of its first run, in this round trip
+                name = parsing[key] = b"_ft_%d" % next(_NAMES)
+                pgconn.send_prepare(name, sql, types)
+                expected.append((sql, types, name))
+            pgconn.send_query_prepared(name, out, formats, Format.TEXT)
+        else:
+            pgconn.send_query_params(sql, out, types, formats, Format.TEXT)
+        expected.append(answers)
+
     try:
-        for command in before:
-            pgconn.send_query_params(command, None)
-            expected.append(None)
-        for index, (sql, out, types, formats) in enumerate(dumped):
-            if state.prepares:
-                key = (sql, types)
-                name = state.prepared.get(key) or parsing.get(key)
-                if name is None:  # its Parse goes ahead of its first run, in this round trip
-                    name = parsing[key] = b"_ft_%d" % next(_NAMES)
-                    pgconn.send_prepare(name, sql, types)
-                    expected.append((sql, types, name))
-                pgconn.send_query_prepared(name, out, formats, Format.TEXT)
+        for command in first:
+            if isinstance(command, bytes):
+                pgconn.send_query_params(command, None)
+                expected.append(None)
             else:
-                pgconn.send_query_params(sql, out, types, formats, Format.TEXT)
-            expected.append(index)
+                send(*command, None)
+        for index, command in enumerate(dumped):
+            send(*command, index)
         for command in after:
             pgconn.send_query_params(command, None)
             expected.append(None)
         pgconn.pipeline_sync()
         synced = True
         _flush(pgconn)
-        return _read(driver, state, expected, [sql for sql, *_ in dumped])
+        return _read(driver, state, expected, [command[0] for command in dumped])
     except PipelineFailed:
         raise  # read to its end
     except BaseException:
@@ -171,6 +178,15 @@ def run(
         raise
     finally:
         _leave(driver)
+
+
+def _dump(
+    transformer: Any, statement: Statement, params: Mapping[str, Any]
+) -> tuple[bytes, Any, tuple[int, ...], list[Format]]:
+    """A statement's SQL with its parameters dumped: values, their type OIDs and formats."""
+    values = statement.values(params)
+    out = transformer.dump_sequence(values, [PyFormat.AUTO] * len(values))
+    return statement.sql, out, tuple(transformer.types or ()), list(transformer.formats or ())
 
 
 def _leave(driver: psycopg.Connection[Any]) -> None:

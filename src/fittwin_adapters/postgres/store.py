@@ -961,6 +961,8 @@ _RELAXED = sa.text("SELECT set_config('synchronous_commit', 'off', true)")
 _STARTS_KEPT = 4096  # rendered transaction starts kept per store (one per actor, mostly)
 _SETTINGS_SQL = psql.SQL(re.sub(r":(\w+)", r"{\1}", BEGIN_SQL.text))
 """:data:`BEGIN_SQL` with its values bound client-side (sent with ``BEGIN`` in one round trip)."""
+_SETTINGS = lean_pipeline.Statement(re.sub(r":(\w+)", r"%(\1)s", BEGIN_SQL.text))
+""":data:`BEGIN_SQL` for the lean pipeline: prepared once per connection, its values as parameters."""
 
 
 def _actor_settings(actor: Actor) -> dict[str, str]:
@@ -1263,8 +1265,8 @@ class PostgresUnitOfWork(Repositories):
                     raise
                 exc, ran = unwrapped
                 wrapped = sa.exc.DBAPIError(table, None, exc)
-                retry = attempt == 1 and pending and fresh and self._store.pool_pre_ping
-                if retry and not deadline.expired and is_disconnect(wrapped):
+                restart = attempt == 1 and pending and not deadline.expired
+                if restart and self._restartable(exc, wrapped, fresh):
                     self._discard()
                     continue
                 failed = len(ran) if len(ran) < len(sent) else None
@@ -1298,6 +1300,15 @@ class PostgresUnitOfWork(Repositories):
             return rows[len(deferred) :]
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _restartable(self, exc: Exception, wrapped: sa.exc.DBAPIError, fresh: bool) -> bool:
+        """Whether a transaction's failed first round trip (nothing of it had run) is made
+        again on a new connection: the connection was dead (the pre-ping, on a connection just
+        taken from the pool), or the names prepared on it are gone (a ``DISCARD ALL`` or
+        ``DEALLOCATE`` by someone else; the executor has forgotten them)."""
+        if getattr(exc, "sqlstate", None) == "26000":
+            return True
+        return fresh and self._store.pool_pre_ping and is_disconnect(wrapped)
+
     def _ran_before_refusal(self, deferred: Sequence[_Deferred], ran: Sequence[list[dict[str, Any]]]) -> None:
         """After a refusal (see :meth:`commit_with`): the deferred writes ran, the rest did not."""
         self._pending = self._fresh = False
@@ -1327,14 +1338,14 @@ class PostgresUnitOfWork(Repositories):
         # implicit transaction, committed at the Sync or, after an error, rolled back whole.
         # (Not when a query may refuse: an implicit transaction has no savepoints.)
         whole = pending and commit and not refusable
-        before: list[bytes] = []
+        before: list[bytes | tuple[lean_pipeline.Statement, Mapping[str, str]]] = []
         if pending:
-            begin, settings = self._store.start_statements(conn, self._begun_as)
             if not whole:
-                before.append(begin.as_bytes(driver))
-            before.append(settings.as_bytes(driver))
+                before.append(b"BEGIN")
+            before.append((_SETTINGS, self._store.setting_values(conn, self._begun_as)))
         after = [_COMMIT] if commit and not whole else []
-        return lean_pipeline.run(driver, statements, before=before, after=after)
+        prepare = self._store.prepare_statements
+        return lean_pipeline.run(driver, statements, before=before, after=after, prepare=prepare)
 
     # ------------------------------------------------------------------ execution
 
@@ -1448,6 +1459,10 @@ class PostgresStore:
     :attr:`call_bound` seconds after it was sent is abandoned and its connection dropped. A URL
     that is not a PostgreSQL URL raises :class:`ConfigurationError`; a server that cannot be
     reached :class:`StoreUnavailable`.
+
+    Unit-of-work statements are prepared once per connection; ``prepare_statements=False``
+    sends them unnamed instead, for a pooler in transaction mode that does not keep prepared
+    statements (PgBouncer before 1.21, or without ``max_prepared_statements``).
     """
 
     def __init__(
@@ -1467,6 +1482,7 @@ class PostgresStore:
         lock_timeout_ms: int | None = DEFAULT_LOCK_TIMEOUT_MS,
         idle_in_transaction_timeout_ms: int | None = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
         check_connection: bool = True,
+        prepare_statements: bool = True,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.ids = ids
@@ -1478,6 +1494,9 @@ class PostgresStore:
         )
         self.schema = self.settings.schema
         self.pool_pre_ping = pool_pre_ping
+        self.prepare_statements = prepare_statements
+        """Whether unit-of-work statements are prepared once per connection (see the docs'
+        *Round trips*); off behind a pooler that does not keep prepared statements."""
         self._implicit_schema = schema is None
         pool: dict[str, Any] = {
             "pool_size": pool_size,
@@ -1511,6 +1530,7 @@ class PostgresStore:
         self._search_path: str | None = None
         self._compiled: dict[Any, tuple[lean_pipeline.Statement, _Binds]] = {}
         self._starts: dict[tuple[Any, ...], tuple[psql.Composable, psql.Composable]] = {}
+        self._setting_values: dict[tuple[Any, ...], dict[str, str]] = {}
         self._discovery = discovery_sql(self.schema)
         if check_connection:
             try:
@@ -1650,6 +1670,21 @@ class PostgresStore:
             if len(self._starts) >= _STARTS_KEPT:
                 self._starts.clear()
             self._starts[key] = found
+        return found
+
+    def setting_values(self, conn: sa.Connection, actor: Actor) -> Mapping[str, str]:
+        """The values of :data:`~fittwin_adapters.postgres.engine.BEGIN_SQL` for a bounded
+        transaction of ``actor`` (kept per actor, as :meth:`start_statements` keeps its own)."""
+        if self._search_path is None:
+            self._search_path = self._discover(conn)
+        key = (self._search_path, actor.type, actor.id)
+        found = self._setting_values.get(key)
+        if found is None:
+            found = self.settings.parameters(self._search_path)
+            found.update(_actor_settings(actor))
+            if len(self._setting_values) >= _STARTS_KEPT:
+                self._setting_values.clear()
+            self._setting_values[key] = found
         return found
 
     def _discover(self, conn: sa.Connection) -> str:

@@ -1239,12 +1239,13 @@ class PostgresUnitOfWork(Repositories):
         refusable: range | None = None,
     ) -> list[list[dict[str, Any]]]:
         """Run ``queries`` (built statements and their parameters, in order) in one round trip,
-        psycopg's pipeline mode, preceded by the transaction's ``BEGIN`` and settings when they
-        are still to be sent and by the deferred writes (:meth:`defer`), and followed by the
-        ``COMMIT`` with ``commit``; the rows of each query (none for a statement returning
-        none), as column-name dicts. Errors are translated as :meth:`execute` translates them,
-        naming the table of the statement that failed. A connection that turns out dead on its
-        first round trip is replaced and the round trip made again, once (the pre-ping)."""
+        one pipeline (:mod:`~fittwin_adapters.postgres.pipeline`), preceded by the
+        transaction's ``BEGIN`` and settings when they are still to be sent and by the deferred
+        writes (:meth:`defer`), and followed by the ``COMMIT`` with ``commit``; the rows of
+        each query (none for a statement returning none), as column-name dicts. Errors are
+        translated as :meth:`execute` translates them, naming the table of the statement that
+        failed. A transaction's first round trip that finds its connection dead (the pre-ping)
+        or its prepared statements gone is made again on a new connection, once."""
         for attempt in (1, 2):
             conn = self._open()
             pending, fresh = self._pending, self._fresh
@@ -1654,15 +1655,10 @@ class PostgresStore:
     ) -> tuple[psql.Composable, psql.Composable]:
         """``BEGIN …`` and the settings statement (values bound client-side) a transaction
         starts with: :data:`~fittwin_adapters.postgres.engine.BEGIN_SQL`'s settings."""
-        if self._search_path is None:
-            self._search_path = self._discover(conn)
+        params = self.setting_values(conn, actor, bounded=bounded)
         key = (self._search_path, bounded, isolation, actor.type, actor.id)
         found = self._starts.get(key)
         if found is None:
-            params = self.settings.parameters(self._search_path)
-            if not bounded:
-                params.update(statement_timeout="0", lock_timeout="0", idle_timeout="0")
-            params.update(_actor_settings(actor))
             begin = psql.SQL("BEGIN" if isolation is None else f"BEGIN {isolation}")
             settings = _SETTINGS_SQL.format(**{name: psql.Literal(value) for name, value in params.items()})
             driver = conn.connection.driver_connection
@@ -1672,15 +1668,17 @@ class PostgresStore:
             self._starts[key] = found
         return found
 
-    def setting_values(self, conn: sa.Connection, actor: Actor) -> Mapping[str, str]:
-        """The values of :data:`~fittwin_adapters.postgres.engine.BEGIN_SQL` for a bounded
-        transaction of ``actor`` (kept per actor, as :meth:`start_statements` keeps its own)."""
+    def setting_values(self, conn: sa.Connection, actor: Actor, *, bounded: bool = True) -> Mapping[str, str]:
+        """The values of :data:`~fittwin_adapters.postgres.engine.BEGIN_SQL` for a transaction
+        of ``actor`` (the time-outs off unless ``bounded``), kept per actor."""
         if self._search_path is None:
             self._search_path = self._discover(conn)
-        key = (self._search_path, actor.type, actor.id)
+        key = (self._search_path, bounded, actor.type, actor.id)
         found = self._setting_values.get(key)
         if found is None:
             found = self.settings.parameters(self._search_path)
+            if not bounded:
+                found.update(statement_timeout="0", lock_timeout="0", idle_timeout="0")
             found.update(_actor_settings(actor))
             if len(self._setting_values) >= _STARTS_KEPT:
                 self._setting_values.clear()

@@ -45,7 +45,7 @@ from fittwin_core.services.base import Settings
 from fittwin_core.system import SystemIds
 
 STOCK = 1_000_000_000
-WARM_UP = 8  # psycopg prepares a statement on its 5th run: count after that
+WARM_UP = 8  # the raw script's psycopg prepares a statement on its 5th run: count after that
 
 
 # ---------------------------------------------------------------------------- setup
@@ -296,36 +296,40 @@ sent without `BEGIN` and `COMMIT`) and `mark_paid` 2 (the start with the order r
 move's compare-and-set of the changed columns, its outbox row and the commit), against the
 aims of 6 and 2; inline delivery adds one, for the "paid" notification's outcome. Before issue
 16 the library took 30–33 round trips per order and reached 0.12–0.19× raw; with the outbox,
-29 (13 without inline delivery) and 0.15–0.38×; two versions ago 8 (6) and 0.35–0.40×
-(0.46–0.51× with the job); in the previous version 7 (6) and about 0.4× (0.48–0.58× at 1
-worker and 0.54–0.56× at 4 with the job).
+29 (13 without inline delivery) and 0.15–0.38×; three versions ago 8 (6) and 0.35–0.40×
+(0.46–0.51× with the job); two versions ago 7 (6) and about 0.4× (0.48–0.58× at 1 worker and
+0.54–0.56× at 4 with the job); in the previous version 6 (5), the same as now, and
+0.34–0.48× (0.43–0.57× at 1 worker and 0.52–0.62× at 4 with the job).
 
-In three runs of this version (the table is a fourth), the dispatch job reached 0.52–0.58× at
-4 workers but 0.43–0.53× at 1: the aim of 0.5× holds at 4 workers, not reliably at 1. Inline
-delivery, which also delivers and records two notifications the raw script never sends,
-stays around 0.4× (0.34–0.42×). What is left is Python on the client: counted with callgrind,
-the client runs about 8.8 million instructions per order with the dispatch job and 11.3
-million with inline delivery (9.5 and 11.9 million for the previous version, counted the same
-day) against about 0.9 million for the raw script, nearly all of it in the interpreter
-(psycopg's pipeline, cursor and row handling for eighteen statements, the services' own work:
-fit summary, pricing, the sealed country, building the order, its lines and outbox rows).
-Instructions per order are the difference of two counts of `valgrind --tool=callgrind python
-bench/checkout.py --serial KIND ORDERS`, for 40 and 10 orders, over 30. The machine is two
-cores shared with other jobs, so quote ratios from a single run.
+In three runs of this version (the table is a fourth), the dispatch job reached 0.51–0.56× at 1
+worker and 0.61–0.74× at 4: the aim of 0.5× holds at both. Inline delivery, which also delivers
+the two notifications the raw script never sends and writes their outcomes (two outbox
+compare-and-sets and two more audited updates of the order), reached 0.37–0.45× at 1 worker and
+0.48–0.57× at 4.
 
-Where the client time goes, measured on 2 December 2026 over 500 orders with the dispatch
-job (`time.thread_time` around the store's calls): 8.2 ms of client CPU per order, of which
-4.0 ms inside the five pipelines (psycopg's pipeline, cursors, parameter dumping and row
-loading, about 0.8 ms per pipeline) and 0.9 ms taking a pooled connection and giving it back
-for the three units of work; wall time 15.9 ms. A pipeline of four small statements sent
-through psycopg's `Connection.pipeline` cost 310 µs of CPU against 56 µs sent on its
-`pgconn` directly (`send_query_params`, `pipeline_sync`, rows loaded by one `Transformer`),
-so a lean pipeline executor on the libpq connection, preparing its own statements, is the
-next lever at 1 worker (psycopg's own preparation would then be switched off, since its
-`DEALLOCATE ALL` after a rollback would drop those statements too). A happy-path probe of
-it, swapped into the unit of work for the measurement only (no refusals, no watchdog wait),
-took the client CPU per order from 9.4 to 6.1 ms with the dispatch job and from 10.1 to 8.4
-ms with inline delivery, in the same session.
+What changed in this version: a unit of work's pipelines run on psycopg's libpq connection
+(`fittwin_adapters.postgres.pipeline`) instead of `Connection.pipeline()` with a cursor per
+statement, and every statement, the transaction's settings included, is prepared once per
+connection in the round trip that first runs it (psycopg's automatic preparing is off on the
+store's connections). Counted with callgrind, the client now runs about 6.9 million
+instructions per order with the dispatch job and 8.7 million with inline delivery (8.8 and
+11.3 million before), against 0.9 million for the raw script. Instructions per order are the
+difference of two counts of `valgrind --tool=callgrind python bench/checkout.py --serial KIND
+ORDERS`, for 40 and 10 orders, over 30.
+
+What is left at 1 worker is mostly the server's work. Summed from the server's own statement
+durations (`log_min_duration_statement = 0` over 200 serial orders, 3 December 2026), a
+place-and-pay costs the server about 5.7 ms with the dispatch job and 7.4 ms with inline
+delivery, against about 3.8 ms for the raw script: the audit trigger of each audited write
+(0.3–0.6 ms each: seven per order inline, five with the job, four for the raw script), the
+payment intent's uniqueness check, the outbox rows and the second transaction that attaches
+the intent. With a client that took no time at all, the dispatch job could not pass about
+0.65× raw at 1 worker. The statements' planning (`Bind`, 0.6–1.1 ms per order) is the
+largest part left that is not the work itself: PostgreSQL keeps planning custom plans for
+statements on the partitioned `orders`, whose generic plans look dearer to it;
+`plan_cache_mode = force_generic_plan` took about 0.5 ms per order off in a probe, but would
+change plans for every prepared statement of a transaction, so it is not set. The machine is
+two cores shared with other jobs, so quote ratios from a single run.
 """
 
 

@@ -24,6 +24,7 @@ from fittwin_adapters.postgres import PostgresStore
 from fittwin_adapters.postgres import pipeline as lean
 from fittwin_adapters.postgres.roundtrips import RoundTripCounter
 from fittwin_core.domain import Actor, OrderStatus
+from tests.support.postgres import libpq_dsn
 from tests.support.shop import open_shop
 
 pytestmark = pytest.mark.postgres
@@ -34,13 +35,9 @@ COUNT = lean.Statement("SELECT count(*) AS n FROM scratch WHERE note LIKE %(like
 EVERYTHING = lean.Statement("SELECT * FROM scratch ORDER BY id")
 
 
-def _dsn(url: sa.engine.URL) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture
 def counter(postgres_url: sa.engine.URL) -> Iterator[RoundTripCounter]:
-    with psycopg.connect(_dsn(postgres_url), autocommit=True) as setup:
+    with psycopg.connect(libpq_dsn(postgres_url), autocommit=True) as setup:
         setup.execute("CREATE TABLE public.scratch (id int PRIMARY KEY, note text NOT NULL)")
     with RoundTripCounter(postgres_url) as relay:
         yield relay
@@ -48,7 +45,7 @@ def counter(postgres_url: sa.engine.URL) -> Iterator[RoundTripCounter]:
 
 @pytest.fixture
 def conn(counter: RoundTripCounter) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(_dsn(counter.url), autocommit=True) as connection:
+    with psycopg.connect(libpq_dsn(counter.url), autocommit=True) as connection:
         connection.execute("SET search_path = public")
         counter.reset()
         yield connection
@@ -136,7 +133,7 @@ def test_a_broken_connection_raises_operational_error(
     conn: psycopg.Connection[Any], postgres_url: sa.engine.URL
 ) -> None:
     assert lean.run(conn, [(COUNT, {"like": "%"})]) == [[{"n": 0}]]
-    with psycopg.connect(_dsn(postgres_url), autocommit=True) as other:
+    with psycopg.connect(libpq_dsn(postgres_url), autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
     with pytest.raises(psycopg.OperationalError):
         lean.run(conn, [(COUNT, {"like": "%"})])

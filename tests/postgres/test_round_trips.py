@@ -24,7 +24,6 @@ from typing import Any
 import attrs
 import psycopg
 import pytest
-import sqlalchemy as sa
 
 from fittwin_adapters.connect import connect
 from fittwin_adapters.crypto import Argon2PasswordHasher, LocalKeyRing
@@ -34,6 +33,7 @@ from fittwin_adapters.postgres.roundtrips import RoundTripCounter
 from fittwin_adapters.postgres.store import PostgresOrderRepository
 from fittwin_core.domain import Actor, EffectKind, OrderStatus
 from fittwin_core.services.base import Settings
+from tests.support.postgres import libpq_dsn
 from tests.support.shop import open_shop
 
 pytestmark = pytest.mark.postgres
@@ -60,12 +60,8 @@ def _connect(store: PostgresStore, settings: Settings) -> Any:
     )
 
 
-def _dsn(url: sa.engine.URL) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def test_the_counter_counts_each_wait_for_the_server_once(counter: RoundTripCounter) -> None:
-    with psycopg.connect(_dsn(counter.url), autocommit=True) as conn:
+    with psycopg.connect(libpq_dsn(counter.url), autocommit=True) as conn:
         counter.reset()
         conn.execute("SELECT 1").fetchall()
         assert counter.count == 1
@@ -213,7 +209,7 @@ def test_a_checkout_whose_stock_went_meanwhile_goes_on_as_one_that_crosses_the_t
         commit_with_items = PostgresOrderRepository.commit_with_items
 
         def meanwhile(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with psycopg.connect(_dsn(postgres_url), autocommit=True) as other:
+            with psycopg.connect(libpq_dsn(postgres_url), autocommit=True) as other:
                 other.execute("UPDATE fittwin.product_variants SET inventory = 6 WHERE id = %s", (variant,))
             return commit_with_items(self, *args, **kwargs)
 

@@ -37,6 +37,11 @@ def server_url() -> URL:
     return url.set(drivername="postgresql+psycopg")
 
 
+def libpq_dsn(url: URL) -> str:
+    """``url`` as a libpq connection string, for ``psycopg.connect`` (password included)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def _admin() -> sa.Engine:
     return sa.create_engine(
         server_url(),
@@ -163,6 +168,7 @@ __all__ = [
     "DEFAULT_SERVER_URL",
     "SERVER_URL_ENV",
     "TestDatabases",
+    "libpq_dsn",
     "postgres_databases",
     "postgres_store",
     "postgres_url",

@@ -12,7 +12,7 @@ Each statement is prepared once per connection, under a name of this module's ow
 that name afterwards. A name counts as prepared only once the server has answered its
 ``Parse`` (a pipeline that fails ahead of the ``Parse`` prepares nothing), so a failed or
 refused pipeline never leaves a name the server does not know. psycopg's automatic preparing
-is switched off on the connections this module runs on (:func:`unprepared_by_psycopg`): its
+is switched off on the connections this module runs on (``prepare_threshold = None``): its
 ``ROLLBACK`` would otherwise send ``DEALLOCATE ALL`` and drop these statements too.
 
 Waiting is done with ``poll`` on the socket, the GIL released, so the store's watchdog can cut
@@ -25,7 +25,7 @@ import itertools
 import re
 import select
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -70,7 +70,7 @@ class _Connection:
     __slots__ = ("columns", "prepared", "prepares", "transformer")
 
     def __init__(self, driver: psycopg.Connection[Any]) -> None:
-        unprepared_by_psycopg(driver)
+        driver.prepare_threshold = None  # psycopg's automatic preparing off (see the module)
         self.transformer = Transformer(driver)
         self.prepared: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
         self.columns: dict[bytes, tuple[str, ...]] = {}
@@ -84,11 +84,6 @@ class _Connection:
 
 
 _CONNECTIONS: weakref.WeakKeyDictionary[Any, _Connection] = weakref.WeakKeyDictionary()
-
-
-def unprepared_by_psycopg(driver: psycopg.Connection[Any]) -> None:
-    """Switch psycopg's automatic preparing off on ``driver`` (see the module's docstring)."""
-    driver.prepare_threshold = None
 
 
 class PipelineFailed(Exception):
@@ -293,8 +288,7 @@ def _rows(state: _Connection, transformer: Any, sql: bytes, result: Any) -> Rows
         names = tuple((result.fname(i) or b"").decode() for i in range(result.nfields))
         state.columns[sql] = names
     transformer.set_pgresult(result)
-    make: Callable[[Any], dict[str, Any]] = lambda values: dict(zip(names, values, strict=True))  # noqa: E731
-    return [make(values) for values in transformer.load_rows(0, count, tuple)]
+    return [dict(zip(names, values, strict=True)) for values in transformer.load_rows(0, count, tuple)]
 
 
 def _error(driver: psycopg.Connection[Any], result: Any) -> psycopg.Error:
@@ -306,4 +300,4 @@ def _error(driver: psycopg.Connection[Any], result: Any) -> psycopg.Error:
     return pg_errors.error_from_result(result, encoding=encoding)
 
 
-__all__ = ["PipelineFailed", "Rows", "Statement", "run", "unprepared_by_psycopg"]
+__all__ = ["PipelineFailed", "Rows", "Statement", "run"]

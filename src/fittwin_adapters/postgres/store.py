@@ -20,7 +20,6 @@ from uuid import UUID
 
 import attrs
 import sqlalchemy as sa
-from psycopg import sql as psql
 from psycopg.types.json import Jsonb
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import URL
@@ -958,11 +957,9 @@ _SET_ACTOR = sa.text(
 
 
 _RELAXED = sa.text("SELECT set_config('synchronous_commit', 'off', true)")
-_STARTS_KEPT = 4096  # rendered transaction starts kept per store (one per actor, mostly)
-_SETTINGS_SQL = psql.SQL(re.sub(r":(\w+)", r"{\1}", BEGIN_SQL.text))
-""":data:`BEGIN_SQL` with its values bound client-side (sent with ``BEGIN`` in one round trip)."""
+_STARTS_KEPT = 4096  # transaction setting values kept per store (one per actor, mostly)
 _SETTINGS = lean_pipeline.Statement(re.sub(r":(\w+)", r"%(\1)s", BEGIN_SQL.text))
-""":data:`BEGIN_SQL` for the lean pipeline: prepared once per connection, its values as parameters."""
+""":data:`BEGIN_SQL` for the lean pipeline, its values as parameters (sent with ``BEGIN``)."""
 
 
 def _actor_settings(actor: Actor) -> dict[str, str]:
@@ -1530,7 +1527,6 @@ class PostgresStore:
         """The engine FitTwin's statements run on: table names are qualified with the schema."""
         self._search_path: str | None = None
         self._compiled: dict[Any, tuple[lean_pipeline.Statement, _Binds]] = {}
-        self._starts: dict[tuple[Any, ...], tuple[psql.Composable, psql.Composable]] = {}
         self._setting_values: dict[tuple[Any, ...], dict[str, str]] = {}
         self._discovery = discovery_sql(self.schema)
         if check_connection:
@@ -1575,7 +1571,7 @@ class PostgresStore:
 
         The driver runs in autocommit mode and FitTwin sends its own ``BEGIN`` together with
         the settings, so a transaction starts in one round trip, not two. With ``start=False``
-        nothing is sent yet: the caller sends :meth:`start_statements` with its first statement
+        nothing is sent yet: the caller sends ``BEGIN`` and the settings with its first statement
         (see :class:`PostgresUnitOfWork`).
 
         That first round trip doubles as the pool's pre-ping, at no extra cost: when it finds
@@ -1645,32 +1641,21 @@ class PostgresStore:
         """Begin a transaction on ``conn`` (in the driver's autocommit mode, see
         :meth:`open_transaction`) and set the schema, UTC, the time-outs (off unless
         ``bounded``) and ``actor`` for it, in one round trip."""
-        begin, settings = self.start_statements(conn, actor, bounded=bounded, isolation=isolation)
         driver = conn.connection.driver_connection
         assert driver is not None
-        driver.execute(begin + psql.SQL("; ") + settings)
-
-    def start_statements(
-        self, conn: sa.Connection, actor: Actor, *, bounded: bool = True, isolation: str | None = None
-    ) -> tuple[psql.Composable, psql.Composable]:
-        """``BEGIN …`` and the settings statement (values bound client-side) a transaction
-        starts with: :data:`~fittwin_adapters.postgres.engine.BEGIN_SQL`'s settings."""
-        params = self.setting_values(conn, actor, bounded=bounded)
-        key = (self._search_path, bounded, isolation, actor.type, actor.id)
-        found = self._starts.get(key)
-        if found is None:
-            begin = psql.SQL("BEGIN" if isolation is None else f"BEGIN {isolation}")
-            settings = _SETTINGS_SQL.format(**{name: psql.Literal(value) for name, value in params.items()})
-            driver = conn.connection.driver_connection
-            found = (begin, psql.SQL(settings.as_string(driver)))  # rendered once per actor
-            if len(self._starts) >= _STARTS_KEPT:
-                self._starts.clear()
-            self._starts[key] = found
-        return found
+        begin = b"BEGIN" if isolation is None else f"BEGIN {isolation}".encode()
+        settings = (_SETTINGS, self.setting_values(conn, actor, bounded=bounded))
+        try:
+            # Unnamed: a transaction begun here has no pipeline of its own to start again
+            # from should prepared names have gone (see PostgresUnitOfWork.pipeline).
+            lean_pipeline.run(driver, [], before=[begin, settings], prepare=False)
+        except lean_pipeline.PipelineFailed as failed:
+            raise failed.error from None
 
     def setting_values(self, conn: sa.Connection, actor: Actor, *, bounded: bool = True) -> Mapping[str, str]:
         """The values of :data:`~fittwin_adapters.postgres.engine.BEGIN_SQL` for a transaction
-        of ``actor`` (the time-outs off unless ``bounded``), kept per actor."""
+        of ``actor`` (the time-outs off unless ``bounded``), kept per actor: the one source
+        of the settings, for :meth:`begin` and the unit of work's first pipeline."""
         if self._search_path is None:
             self._search_path = self._discover(conn)
         key = (self._search_path, bounded, actor.type, actor.id)
